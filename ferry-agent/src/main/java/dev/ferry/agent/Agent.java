@@ -1,0 +1,867 @@
+package dev.ferry.agent;
+
+import static dev.ferry.wire.Geneve.FLAG_AWAIT;
+import static dev.ferry.wire.Geneve.FLAG_FORWARDED;
+import static dev.ferry.wire.Geneve.FLAG_MARKER;
+
+import dev.ferry.agent.MigrationEntry.Phase;
+import dev.ferry.agent.MigrationEntry.Role;
+import dev.ferry.agent.MigrationEntry.SentMarker;
+import dev.ferry.board.BoardEvent;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardRequest.Outcome;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.NodeRecord;
+import dev.ferry.board.VmKey;
+import dev.ferry.wire.Arp;
+import dev.ferry.wire.ControlCodec;
+import dev.ferry.wire.ControlMessage;
+import dev.ferry.wire.ControlMessage.StreamToken;
+import dev.ferry.wire.Ethernet;
+import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveFrame;
+import dev.ferry.wire.GeneveWriter;
+import dev.ferry.wire.Malformed;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.List;
+import org.agrona.collections.Int2ObjectHashMap;
+import org.agrona.collections.Long2LongHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The data forwarding component of one host. Every method runs on the agent's single event-loop
+ * thread (a runner posts commands to it); no state here is shared, so nothing here locks.
+ *
+ * <p>A received frame passes two stages: {@link StreamOrder} (frames of a stream's new path wait for
+ * the MARKER that ends its old path), then classification by the migration table (DESIGN §6.2):
+ * deliver, buffer, relay, or the stale-sender rule.
+ */
+public final class Agent {
+    private static final Logger log = LoggerFactory.getLogger(Agent.class);
+    private static final long MS = 1_000_000L;
+    /** EtherType of a MARKER's inner frame: IEEE local experimental. It carries no payload. */
+    static final int MARKER_ETHERTYPE = 0x88B5;
+
+    private final AgentConfig config;
+    private final int self;
+    private final Underlay underlay;
+    private final BoardCalls board;
+    private final Counters counters = new Counters();
+    private final Int2ObjectHashMap<VirtualNetwork> networks = new Int2ObjectHashMap<>();
+    private final GeneveFrame rx = new GeneveFrame();
+    private final byte[] tx = new byte[65_536];
+    private final byte[] scratch = new byte[256];
+    private final long[] expired = new long[1];
+    private final List<OutStream> pendingMarkers = new ArrayList<>();
+    /** (origin host, destination MAC) to the last time a LOCATION_HINT went to that origin about it. */
+    private final Long2LongHashMap hintsSent = new Long2LongHashMap(Long.MIN_VALUE);
+    private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
+    private final long retryNanos;
+    private long tokenSeq;
+    private long lastHeartbeat;
+    private long lastResync;
+    private long lastForget;
+    private boolean started;
+
+    public Agent(AgentConfig config, Underlay underlay, BoardClient boardClient, long incarnation) {
+        this.config = config.validate();
+        this.self = config.hostId();
+        this.underlay = underlay;
+        this.retryNanos = config.retryMillis() * MS;
+        this.board = new BoardCalls(boardClient, self, incarnation, retryNanos);
+        this.tokenSeq = (long) self << 48 | (incarnation & 0xFFFF) << 32;
+        for (int vni : config.vnis()) {
+            networks.put(vni, new VirtualNetwork(vni, 30_000 * MS));
+        }
+    }
+
+    // ---------------------------------------------------------------- life cycle and ports
+
+    /** Registers with the board and subscribes to the VNIs served. */
+    public void start(long now) {
+        started = true;
+        lastHeartbeat = now;
+        lastResync = now;
+        lastForget = now;
+        board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
+                r -> {}, now);
+        resync(now);
+    }
+
+    /** Plugs in a running VM's port and attaches it, active, at the board. */
+    public LocalPort addPort(Port port, long now) {
+        LocalPort lp = plug(port);
+        attach(lp.key(), port, true, now);
+        return lp;
+    }
+
+    /** Unplugs a port; with {@code detach} the board forgets this host's copy of the VM. */
+    public void removePort(VmKey key, boolean detach, long now) {
+        VirtualNetwork net = networks.get(key.vni());
+        if (net == null) return;
+        LocalPort lp = net.ports.remove(key.mac());
+        if (lp != null) lp.removed = true;
+        if (detach) {
+            board.call(id -> new BoardRequest.Detach(id, key, self), r -> {}, now);
+        }
+    }
+
+    private LocalPort plug(Port port) {
+        VirtualNetwork net = network(port.key().vni());
+        LocalPort lp = new LocalPort(port, net);
+        LocalPort old = net.ports.put(lp.mac, lp);
+        if (old != null) old.removed = true;
+        return lp;
+    }
+
+    private VirtualNetwork network(int vni) {
+        VirtualNetwork net = networks.get(vni);
+        if (net == null) {
+            throw new IllegalArgumentException("VNI " + vni + " is not served by agent " + self + " (serves " + config.vnis() + ")");
+        }
+        return net;
+    }
+
+    private void attach(VmKey key, Port port, boolean active, long now) {
+        board.call(id -> new BoardRequest.Attach(id, key, port.vmId(), port.ips(), self, active), r -> {}, now);
+    }
+
+    // ---------------------------------------------------------------- underlay receive
+
+    /** One datagram from the underlay. Never throws for what the datagram holds. */
+    public void onUnderlay(byte[] buf, int offset, int length, long now) {
+        counters.inc(Counter.UNDERLAY_IN);
+        Malformed bad = rx.wrap(buf, offset, length);
+        if (bad != null) {
+            counters.countMalformed(bad);
+            return;
+        }
+        VirtualNetwork net = networks.get(rx.vni());
+        if (net == null) {
+            counters.countMalformed(Malformed.UNKNOWN_VNI);
+            return;
+        }
+        if (rx.protocol() == Geneve.PROTOCOL_FERRY_CONTROL) {
+            ControlMessage m = rx.isControl() ? ControlCodec.decode(buf, rx.payloadOffset(), rx.payloadLength()) : null;
+            if (m == null) {
+                counters.countMalformed(Malformed.BAD_CONTROL);
+                return;
+            }
+            counters.inc(Counter.CONTROL_IN);
+            onControl(net, rx.origin(), m, now);
+            return;
+        }
+        int frame = rx.payloadOffset();
+        int len = rx.payloadLength();
+        if (Ethernet.isGroup(Ethernet.dst(buf, frame))) {
+            counters.inc(Counter.BROADCAST_IN);
+            deliverBroadcast(net, buf, frame, len, null);
+            return;
+        }
+        ingress(net, buf, frame, len, rx.origin(), rx.flags(), rx.token(), rx.await(), now);
+    }
+
+    /** The ordering stage: hold frames of a new path until their MARKER has passed, then classify. */
+    private void ingress(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                         long now) {
+        if (config.mode() != Mode.FERRY) {
+            classify(net, b, off, len, origin, flags, token, await, now);
+            return;
+        }
+        boolean waits = (flags & FLAG_AWAIT) != 0 && !net.order.isSeen(await);
+        if (waits || net.order.isHolding(Ethernet.src(b, off), Ethernet.dst(b, off))) {
+            if (net.order.heldBytes() + len > config.holdBytes()) {
+                counters.inc(Counter.DROP_HOLD_FULL);
+                return;
+            }
+            net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+            counters.inc(Counter.HELD);
+            return;
+        }
+        classify(net, b, off, len, origin, flags, token, await, now);
+        if ((flags & FLAG_MARKER) != 0) {
+            net.order.markSeen(token, now);
+            releaseHeld(net, now);
+        }
+    }
+
+    private void releaseHeld(VirtualNetwork net, long now) {
+        if (net.order.heldFrames() == 0) return;
+        List<Held> ready;
+        do {
+            expired[0] = 0;
+            ready = net.order.releasable(now, config.holdMillis() * MS, expired);
+            counters.add(Counter.MARKER_WAIT_EXPIRED, expired[0]);
+            for (Held h : ready) {
+                classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), now);
+                if ((h.flags() & FLAG_MARKER) != 0) net.order.markSeen(h.token(), now);
+            }
+        } while (!ready.isEmpty());
+    }
+
+    /** Classification by the migration table (DESIGN §6.2). */
+    private void classify(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                          long now) {
+        long dst = Ethernet.dst(b, off);
+        MigrationEntry m = net.migrations.get(dst);
+        if (m == null) {
+            LocalPort p = net.ports.get(dst);
+            if (p != null) {
+                deliver(net, p, b, off, len, origin, flags, token, await, now);
+            } else {
+                notHere(net, b, off, len, origin, flags, token, await, now);
+            }
+            return;
+        }
+        if (m.previous != null && (flags & FLAG_FORWARDED) == 0) {
+            // Sent here before the VM left last time: it goes the way of that migration's relay.
+            m = m.previous;
+        }
+        switch (m.phase) {
+            case PRECOPY, RESUMED, RUNNING -> {
+                LocalPort p = net.ports.get(dst);
+                if (p != null) {
+                    deliver(net, p, b, off, len, origin, flags, token, await, now);
+                } else {
+                    counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+                }
+            }
+            case STOPPED, INCOMING -> buffer(m, b, off, len, origin, flags, token, await, now);
+            case HANDED_OVER -> {
+                relay(net, m.peer, b, off, len, origin, flags, token, await);
+                m.relayed++;
+                m.lastActivityAt = now;
+                hint(net, origin, dst, now);
+            }
+        }
+    }
+
+    private void deliver(VirtualNetwork net, LocalPort p, byte[] b, int off, int len, int origin, int flags, long token,
+                         long await, long now) {
+        if ((flags & FLAG_MARKER) != 0) {
+            counters.inc(Counter.MARKERS_CONSUMED);
+            sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, token));
+            return;
+        }
+        if ((flags & FLAG_AWAIT) != 0 && origin != self && net.order.ackDue(await, now, retryNanos)) {
+            // The sender still flags this stream: tell it its MARKER is through so it can stop.
+            sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, await));
+        }
+        counters.inc(Counter.DELIVERED);
+        p.port.deliver(b, off, len);
+    }
+
+    private void buffer(MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                        long now) {
+        if (m.bufferBytes + len > config.bufferBytes()) {
+            counters.inc(Counter.DROP_BUFFER_FULL);
+            return;
+        }
+        m.buffer.add(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+        m.bufferBytes += len;
+        m.buffered++;
+        counters.inc(Counter.BUFFERED);
+    }
+
+    /** A frame for a VM neither here nor in the migration table: a stale sender's (DESIGN §6.2). */
+    private void notHere(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                         long now) {
+        long dst = Ethernet.dst(b, off);
+        if (config.mode() != Mode.FERRY) {
+            counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+            return;
+        }
+        if ((flags & FLAG_FORWARDED) != 0) {
+            counters.inc(Counter.DROP_NOT_HERE_FORWARDED);
+            return;
+        }
+        Location loc = net.cache.get(dst);
+        if (loc == null || loc.host == NodeRecord.NOWHERE || loc.host == self) {
+            counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+            lookup(net, dst, now);
+            return;
+        }
+        relay(net, loc.host, b, off, len, origin, flags, token, await);
+        hint(net, origin, dst, now);
+    }
+
+    private void relay(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await) {
+        if ((flags & FLAG_MARKER) == 0) counters.inc(Counter.RELAYED);
+        send(net, to, b, off, len, origin, flags | FLAG_FORWARDED, token, await);
+    }
+
+    private void hint(VirtualNetwork net, int origin, long dst, long now) {
+        if (origin == self || origin == 0) return;
+        long key = ((long) origin << 48) | dst;
+        long last = hintsSent.get(key);
+        if (last != Long.MIN_VALUE && now - last < retryNanos) return;
+        hintsSent.put(key, now);
+        counters.inc(Counter.HINTS_SENT);
+        sendControl(net, origin, new ControlMessage.LocationHint(dst));
+    }
+
+    private void deliverBroadcast(VirtualNetwork net, byte[] b, int off, int len, LocalPort from) {
+        for (LocalPort p : net.ports.values()) {
+            if (p == from) continue;
+            MigrationEntry m = net.migrations.get(p.mac);
+            // The copy that owns the VM right now: the source until HANDOVER, the destination after.
+            if (m == null || m.phase == Phase.PRECOPY || m.phase == Phase.RESUMED || m.phase == Phase.RUNNING) {
+                counters.inc(Counter.DELIVERED);
+                p.port.deliver(b, off, len);
+            } else {
+                counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- frames from local VMs
+
+    /** One frame sent by a local VM. */
+    public void onPortFrame(LocalPort port, byte[] b, int off, int len, long now) {
+        counters.inc(Counter.PORT_IN);
+        if (port.removed || len < Ethernet.HEADER_LENGTH) {
+            counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+            return;
+        }
+        VirtualNetwork net = port.net;
+        MigrationEntry m = net.migrations.get(port.mac);
+        if (m != null && m.role == Role.DESTINATION && m.phase != Phase.RUNNING) {
+            if (m.phase == Phase.INCOMING) {
+                if (!Arp.isAnnouncement(b, off, len)) {
+                    counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+                    return;
+                }
+                // The announce detector: a paused copy that speaks has resumed.
+                onEvent(new MigrationEvent.DestinationResumed(net.vni, port.mac, m.migrationId), now);
+            }
+            // Until the source's HANDOVER_ACK names the VM's streams, its frames wait (bounded).
+            if (m.egressBytes + len > config.bufferBytes()) {
+                counters.inc(Counter.DROP_EGRESS_HOLD_FULL);
+                return;
+            }
+            m.egressHold.add(new Held(Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, now));
+            m.egressBytes += len;
+            return;
+        }
+        send(port, b, off, len, now);
+    }
+
+    private void send(LocalPort port, byte[] b, int off, int len, long now) {
+        VirtualNetwork net = port.net;
+        long dst = Ethernet.dst(b, off);
+        if (Ethernet.isGroup(dst)) {
+            broadcastFromPort(net, port, b, off, len, now);
+            return;
+        }
+        Location loc = net.cache.get(dst);
+        int host;
+        if (loc != null && loc.host != NodeRecord.NOWHERE) {
+            host = loc.host;
+        } else if (net.ports.containsKey(dst)) {
+            host = self;
+        } else {
+            counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+            lookup(net, dst, now);
+            return;
+        }
+        OutStream s = port.stream(dst);
+        if (config.mode() == Mode.FERRY && s.hostUsed != host && s.hostUsed != OutStream.UNSET) {
+            switchPath(net, port, s, host, now);
+        }
+        s.hostUsed = host;
+        int flags = s.awaitToken != 0 ? FLAG_AWAIT : 0;
+        if (host == self) {
+            ingress(net, b, off, len, self, flags, 0, s.awaitToken, now);
+        } else {
+            send(net, host, b, off, len, self, flags, 0, s.awaitToken);
+        }
+    }
+
+    /**
+     * The stream's destination moved: end the old path with a MARKER (itself waiting behind the
+     * previous one, if that is not acknowledged yet) and flag the new path's frames to wait for it.
+     */
+    private void switchPath(VirtualNetwork net, LocalPort port, OutStream s, int newHost, long now) {
+        long token = nextToken();
+        s.markerAwait = s.awaitToken;
+        s.markerToken = token;
+        s.markerHost = s.hostUsed;
+        s.markerSentAt = now;
+        s.awaitToken = token;
+        if (!pendingMarkers.contains(s)) pendingMarkers.add(s);
+        sendMarker(net, s.markerHost, port.mac, s.dst, token, s.markerAwait, now);
+    }
+
+    private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long now) {
+        counters.inc(Counter.MARKERS_SENT);
+        int len = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE) - 0;
+        int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
+        if (host == self) {
+            ingress(net, scratch, 0, len, self, flags, token, await, now);
+        } else {
+            send(net, host, scratch, 0, len, self, flags, token, await);
+        }
+    }
+
+    private void broadcastFromPort(VirtualNetwork net, LocalPort from, byte[] b, int off, int len, long now) {
+        if (answerArp(net, from, b, off, len)) return;
+        deliverBroadcast(net, b, off, len, from);
+        for (int host : net.hosts) {
+            if (host != self) {
+                counters.inc(Counter.BROADCAST_OUT);
+                send(net, host, b, off, len, self, 0, 0, 0);
+            }
+        }
+    }
+
+    /** Answers an ARP request from the board's ip-to-mac table when it knows the answer. */
+    private boolean answerArp(VirtualNetwork net, LocalPort from, byte[] b, int off, int len) {
+        int at = off + Ethernet.HEADER_LENGTH;
+        if (Ethernet.etherType(b, off) != Ethernet.TYPE_ARP || !Arp.isValid(b, at, len - Ethernet.HEADER_LENGTH)
+                || Arp.op(b, at) != Arp.OP_REQUEST || Arp.senderIp(b, at) == Arp.targetIp(b, at)) {
+            return false;
+        }
+        long mac = net.cache.macOf(Arp.targetIp(b, at));
+        if (mac < 0) return false;
+        int n = Arp.write(scratch, 0, Ethernet.TYPE_ARP, Arp.OP_REPLY, Arp.senderMac(b, at), mac, Arp.targetIp(b, at),
+                Arp.senderMac(b, at), Arp.senderIp(b, at));
+        counters.inc(Counter.ARP_ANSWERED);
+        from.port.deliver(scratch, 0, n);
+        return true;
+    }
+
+    private void send(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await) {
+        boolean control = (flags & FLAG_MARKER) != 0;
+        int at = GeneveWriter.writeHeader(tx, 0, net.vni, control, Geneve.PROTOCOL_ETHERNET, flags, origin, token, await);
+        System.arraycopy(b, off, tx, at, len);
+        counters.inc(Counter.UNDERLAY_OUT);
+        underlay.send(to, tx, 0, at + len);
+    }
+
+    private void sendControl(VirtualNetwork net, int to, ControlMessage m) {
+        if (to == self) {
+            onControl(net, self, m, lastNow);
+            return;
+        }
+        int at = GeneveWriter.writeHeader(tx, 0, net.vni, true, Geneve.PROTOCOL_FERRY_CONTROL, 0, self, 0, 0);
+        int n = ControlCodec.encode(m, tx, at);
+        counters.inc(Counter.CONTROL_OUT);
+        underlay.send(to, tx, 0, at + n);
+    }
+
+    private long nextToken() {
+        return ++tokenSeq;
+    }
+
+    // ---------------------------------------------------------------- control messages
+
+    private long lastNow;
+
+    private void onControl(VirtualNetwork net, int origin, ControlMessage m, long now) {
+        switch (m) {
+            case ControlMessage.Prepare p -> {
+                MigrationEntry e = net.migrations.get(p.mac());
+                if (e != null && e.role == Role.SOURCE && e.migrationId == p.migrationId()) e.peer = origin;
+                sendControl(net, origin, new ControlMessage.PrepareAck(p.migrationId(), p.mac()));
+            }
+            case ControlMessage.PrepareAck a -> {
+                MigrationEntry e = net.migrations.get(a.mac());
+                if (e != null && e.role == Role.DESTINATION && e.migrationId == a.migrationId()) e.peer = origin;
+            }
+            case ControlMessage.Handover h -> onHandover(net, origin, h.migrationId(), h.mac(), now);
+            case ControlMessage.HandoverAck a -> onHandoverAck(net, a, now);
+            case ControlMessage.MarkerAck a -> onMarkerAck(net, a);
+            case ControlMessage.LocationHint h -> lookup(net, h.mac(), now);
+        }
+    }
+
+    private void onHandover(VirtualNetwork net, int from, long migrationId, long mac, long now) {
+        MigrationEntry e = net.migrations.get(mac);
+        if (e == null || e.role != Role.SOURCE || e.migrationId != migrationId) {
+            log.debug("agent {}: HANDOVER for unknown migration {} of {}", self, migrationId, Ethernet.format(mac));
+            return;
+        }
+        e.peer = from;
+        e.handoverAsked = true;
+        if (e.phase == Phase.PRECOPY) {
+            // The destination runs, so the source has stopped even if its event has not reached us.
+            sourceStopped(net, e, now);
+        }
+        maybeHandOver(net, e, now);
+    }
+
+    /** DESIGN §6.3 step 5, once the destination asked and the lock is held. */
+    private void maybeHandOver(VirtualNetwork net, MigrationEntry e, long now) {
+        if (!e.handoverAsked) return;
+        if (e.phase == Phase.STOPPED && e.lockHeld) {
+            for (Held h : e.buffer) {
+                relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await());
+                e.relayed++;
+            }
+            e.buffer.clear();
+            e.bufferBytes = 0;
+            e.phase = Phase.HANDED_OVER;
+            e.handedOverAt = now;
+            e.lastActivityAt = now;
+            counters.inc(Counter.MIGRATIONS_COMPLETED);
+            board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.COMPLETED), r -> e.unlocked = true, now);
+        }
+        if (e.phase == Phase.HANDED_OVER) {
+            sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), List.copyOf(e.streams)));
+        }
+    }
+
+    private void onHandoverAck(VirtualNetwork net, ControlMessage.HandoverAck a, long now) {
+        MigrationEntry e = net.migrations.get(a.mac());
+        if (e == null || e.role != Role.DESTINATION || e.migrationId != a.migrationId() || e.phase != Phase.RESUMED) {
+            return;
+        }
+        LocalPort port = net.ports.get(a.mac());
+        if (port != null) {
+            port.streams.clear();
+            for (StreamToken s : a.streams()) {
+                port.stream(s.dstMac()).awaitToken = s.token();
+            }
+        }
+        e.phase = Phase.RUNNING;
+        // The VM runs here now; an earlier relay entry for it (e.previous) ends with this one.
+        net.migrations.remove(e);
+        for (Held h : e.egressHold) {
+            if (port != null) send(port, h.frame(), 0, h.frame().length, now);
+        }
+        e.egressHold.clear();
+        e.egressBytes = 0;
+        if (port != null) {
+            // Queued behind the source's lock: the board applies it when the source unlocks.
+            board.call(id -> new BoardRequest.Attach(id, e.key, port.port.vmId(), port.port.ips(), self, true), r -> {}, now);
+        }
+        if (e.deferredStart != 0) {
+            startSource(net, e.key, e.deferredStart, now);
+            if (e.deferredStopped) sourceStopped(net, net.migrations.get(e.key.mac()), now);
+        }
+    }
+
+    private void onMarkerAck(VirtualNetwork net, ControlMessage.MarkerAck a) {
+        LocalPort port = net.ports.get(a.srcMac());
+        if (port != null) {
+            OutStream s = port.streams.get(a.dstMac());
+            if (s != null) {
+                if (s.awaitToken == a.token()) s.awaitToken = 0;
+                if (s.markerToken == a.token()) {
+                    s.markerToken = 0;
+                    pendingMarkers.remove(s);
+                }
+            }
+        }
+        MigrationEntry e = net.migrations.get(a.srcMac());
+        if (e != null) e.unackedMarkers.remove(a.token());
+    }
+
+    // ---------------------------------------------------------------- migration events (detectors)
+
+    /** A migration step reported by a detector. */
+    public void onEvent(MigrationEvent event, long now) {
+        VirtualNetwork net = network(event.vni());
+        VmKey key = new VmKey(event.vni(), event.mac());
+        MigrationEntry e = net.migrations.get(event.mac());
+        Mode mode = config.mode();
+        switch (event) {
+            case MigrationEvent.StandbyAppeared s -> {
+                LocalPort port = plug(s.port());
+                boolean returning = e != null && e.role == Role.SOURCE && e.phase == Phase.HANDED_OVER;
+                if (mode == Mode.FERRY && (e == null || returning)) {
+                    MigrationEntry d = new MigrationEntry(s.migrationId(), key, Role.DESTINATION, Phase.INCOMING, now);
+                    d.previous = returning ? e : null;
+                    net.migrations.put(d);
+                    board.call(id -> new BoardRequest.Attach(id, key, s.port().vmId(), s.port().ips(), self, false), r -> {
+                        if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
+                                && net.migrations.get(key.mac()) == d) {
+                            d.peer = ok.record().hostId();
+                            sendControl(net, d.peer, new ControlMessage.Prepare(d.migrationId, key.mac()));
+                        }
+                    }, now);
+                } else if (mode == Mode.EAGER) {
+                    attach(key, port.port, true, now);
+                }
+            }
+            case MigrationEvent.Started s -> {
+                if (mode != Mode.FERRY) return;
+                if (e == null) {
+                    startSource(net, key, s.migrationId(), now);
+                } else if (e.role == Role.DESTINATION && e.phase == Phase.RESUMED) {
+                    e.deferredStart = s.migrationId();
+                }
+            }
+            case MigrationEvent.SourceStopped s -> {
+                if (e != null && e.role == Role.SOURCE && e.migrationId == s.migrationId() && e.phase == Phase.PRECOPY) {
+                    sourceStopped(net, e, now);
+                } else if (e != null && e.role == Role.DESTINATION && e.deferredStart == s.migrationId()) {
+                    e.deferredStopped = true;
+                }
+            }
+            case MigrationEvent.DestinationResumed r -> {
+                if (mode == Mode.NAIVE) {
+                    LocalPort port = net.ports.get(key.mac());
+                    if (port != null) attach(key, port.port, true, now);
+                } else if (e != null && e.role == Role.DESTINATION && e.migrationId == r.migrationId()
+                        && e.phase == Phase.INCOMING) {
+                    e.phase = Phase.RESUMED;
+                    e.lastRetryAt = now;
+                    if (e.peer != 0) sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, key.mac()));
+                    flushBufferLocally(net, e, now);
+                }
+            }
+            case MigrationEvent.Aborted a -> {
+                if (mode != Mode.FERRY) {
+                    LocalPort port = net.ports.get(key.mac());
+                    if (port != null && mode == Mode.EAGER) attach(key, port.port, true, now);
+                    return;
+                }
+                if (e == null || e.role != Role.SOURCE || e.migrationId != a.migrationId() || e.phase == Phase.HANDED_OVER) {
+                    return;
+                }
+                net.migrations.remove(e);
+                counters.inc(Counter.MIGRATIONS_ABORTED);
+                flushBufferLocally(net, e, now);
+                board.call(id -> new BoardRequest.Unlock(id, key, e.migrationId, Outcome.ABORTED), r -> {}, now);
+            }
+            case MigrationEvent.StandbyGone g -> {
+                if (e != null && e.role == Role.DESTINATION && e.migrationId == g.migrationId()) {
+                    net.migrations.remove(e);
+                }
+                removePort(key, false, now);
+                board.call(id -> new BoardRequest.Detach(id, key, self), r -> {}, now);
+            }
+            case MigrationEvent.SourceGone g -> removePort(key, false, now);
+        }
+    }
+
+    private void startSource(VirtualNetwork net, VmKey key, long migrationId, long now) {
+        MigrationEntry src = new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
+        net.migrations.put(src);
+        requestLock(net, src, now);
+    }
+
+    private void requestLock(VirtualNetwork net, MigrationEntry e, long now) {
+        board.call(id -> new BoardRequest.LockRecord(id, e.key, e.migrationId, self, config.leaseMillis()), r -> {
+            if (net.migrations.get(e.key.mac()) != e) return;
+            if (r instanceof BoardResponse.Ok) {
+                e.lockHeld = true;
+                maybeHandOver(net, e, lastNow);
+            } else {
+                // Still held by the previous migration, or the record does not point here yet.
+                e.lockRetryAt = lastNow + retryNanos;
+            }
+        }, now);
+    }
+
+    /**
+     * The source copy stopped: buffer from now on, and end each of the VM's own streams with a
+     * MARKER on the path it took, whose tokens the destination will flag its first frames with.
+     */
+    private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
+        e.phase = Phase.STOPPED;
+        LocalPort port = net.ports.get(e.key.mac());
+        if (port == null) return;
+        for (OutStream s : port.streams.values()) {
+            if (s.hostUsed == OutStream.UNSET) continue;
+            long token = nextToken();
+            e.streams.add(new StreamToken(s.dst, token));
+            e.unackedMarkers.put(token, new SentMarker(port.mac, s.dst, s.hostUsed, token, s.awaitToken));
+            sendMarker(net, s.hostUsed, port.mac, s.dst, token, s.awaitToken, now);
+        }
+    }
+
+    /** Delivers (through classification, now that the entry allows it) what a migration buffer kept. */
+    private void flushBufferLocally(VirtualNetwork net, MigrationEntry e, long now) {
+        List<Held> kept = new ArrayList<>(e.buffer);
+        e.buffer.clear();
+        e.bufferBytes = 0;
+        for (Held h : kept) {
+            classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), now);
+        }
+    }
+
+    // ---------------------------------------------------------------- board
+
+    /** An answer from the board. */
+    public void onBoardResponse(BoardResponse response, long now) {
+        lastNow = now;
+        if (response instanceof BoardResponse.Snapshot s) {
+            VirtualNetwork net = networks.get(s.vni());
+            if (net != null) for (NodeRecord r : s.records()) learn(net, r);
+        } else if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
+            VirtualNetwork net = networks.get(ok.record().key().vni());
+            if (net != null) {
+                learn(net, ok.record());
+                lookupsPending.remove(ok.record().key().mac());
+            }
+        }
+        board.onResponse(response);
+    }
+
+    /** A push from the board. */
+    public void onBoardEvent(BoardEvent event, long now) {
+        lastNow = now;
+        switch (event) {
+            case BoardEvent.Changed c -> {
+                VirtualNetwork net = networks.get(c.record().key().vni());
+                if (net != null) learn(net, c.record());
+            }
+            case BoardEvent.LockWaiter w -> log.debug("agent {}: host {} waits behind migration {} of {}", self,
+                    w.waitingHost(), w.migrationId(), w.key());
+        }
+    }
+
+    private void learn(VirtualNetwork net, NodeRecord r) {
+        if (net.cache.update(r) && r.isAttached()) {
+            net.hosts.add(r.hostId());
+        }
+    }
+
+    private void lookup(VirtualNetwork net, long mac, long now) {
+        long last = lookupsPending.get(mac);
+        if (last != Long.MIN_VALUE && now - last < retryNanos) return;
+        lookupsPending.put(mac, now);
+        board.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {}, now);
+    }
+
+    private void resync(long now) {
+        for (VirtualNetwork net : networks.values()) {
+            board.call(id -> new BoardRequest.Watch(id, self, net.vni), r -> {}, now);
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    /** Timers: retries, bounded waits, grace periods, heartbeats. Call often (every millisecond or so). */
+    public void tick(long now) {
+        lastNow = now;
+        if (!started) return;
+        board.tick(now);
+        if (now - lastHeartbeat >= config.leaseMillis() * MS / 3) {
+            lastHeartbeat = now;
+            board.call(id -> new BoardRequest.Heartbeat(id, self), r -> {}, now);
+        }
+        if (now - lastResync >= config.resyncMillis() * MS) {
+            lastResync = now;
+            resync(now);
+        }
+        for (int i = 0; i < pendingMarkers.size(); i++) {
+            OutStream s = pendingMarkers.get(i);
+            if (s.owner.removed) {
+                pendingMarkers.remove(i--);
+            } else if (now - s.markerSentAt >= retryNanos) {
+                s.markerSentAt = now;
+                sendMarker(s.owner.net, s.markerHost, s.owner.mac, s.dst, s.markerToken, s.markerAwait, now);
+            }
+        }
+        for (VirtualNetwork net : networks.values()) {
+            tickMigrations(net, now);
+            if (net.order.heldFrames() > 0) releaseHeld(net, now);
+            if (now - lastForget > 10_000 * MS) net.order.forgetOld(now);
+        }
+        if (now - lastForget > 10_000 * MS) lastForget = now;
+    }
+
+    private void tickMigrations(VirtualNetwork net, long now) {
+        if (net.migrations.size() == 0) return;
+        for (MigrationEntry e : new ArrayList<>(net.migrations.entries())) {
+            expireBuffer(e, now);
+            boolean due = now - e.lastRetryAt >= retryNanos;
+            switch (e.phase) {
+                case PRECOPY, STOPPED -> {
+                    if (!e.lockHeld && e.lockRetryAt != 0 && now >= e.lockRetryAt) {
+                        e.lockRetryAt = 0;
+                        requestLock(net, e, now);
+                    }
+                    if (due && e.phase == Phase.STOPPED) {
+                        e.lastRetryAt = now;
+                        resendSourceMarkers(net, e, now);
+                    }
+                }
+                case HANDED_OVER -> {
+                    if (due) {
+                        e.lastRetryAt = now;
+                        resendSourceMarkers(net, e, now);
+                    }
+                    boolean quiet = now - e.lastActivityAt >= config.graceMillis() * MS;
+                    boolean settled = e.unackedMarkers.isEmpty() && e.unlocked;
+                    if (quiet && (settled || now - e.handedOverAt >= 10 * config.graceMillis() * MS)) {
+                        if (!settled) log.warn("agent {}: dropping migration {} of {} unsettled", self, e.migrationId, e.key);
+                        net.migrations.remove(e);
+                    }
+                }
+                case INCOMING, RESUMED -> {
+                    if (due) {
+                        e.lastRetryAt = now;
+                        refreshPeer(net, e, now);
+                        if (e.peer != 0 && e.phase == Phase.RESUMED) {
+                            sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
+                        }
+                    }
+                }
+                case RUNNING -> { }
+            }
+        }
+    }
+
+    /**
+     * The source is where the record points once the updates before ours are applied: in a chain
+     * A to B to C, C's standby may first see A. Asked again until the source answers the HANDOVER.
+     */
+    private void refreshPeer(VirtualNetwork net, MigrationEntry e, long now) {
+        if (now - e.peerRefreshedAt < 5 * retryNanos) return;
+        e.peerRefreshedAt = now;
+        board.call(id -> new BoardRequest.Lookup(id, e.key), r -> {
+            if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
+                    && ok.record().hostId() != self && net.migrations.get(e.key.mac()) == e) {
+                e.peer = ok.record().hostId();
+            }
+        }, now);
+    }
+
+    private void resendSourceMarkers(VirtualNetwork net, MigrationEntry e, long now) {
+        for (SentMarker m : e.unackedMarkers.values()) {
+            sendMarker(net, m.host(), m.src(), m.dst(), m.token(), m.await(), now);
+        }
+    }
+
+    private void expireBuffer(MigrationEntry e, long now) {
+        while (!e.buffer.isEmpty() && now - e.buffer.peekFirst().sinceNanos() > config.bufferMillis() * MS) {
+            Held h = e.buffer.pollFirst();
+            e.bufferBytes -= h.frame().length;
+            counters.inc(Counter.DROP_BUFFER_EXPIRED);
+        }
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    public int hostId() { return self; }
+    public AgentConfig config() { return config; }
+    public Counters counters() { return counters; }
+
+    public Collection<VirtualNetwork> networks() {
+        return networks.values();
+    }
+
+    /** Entries of every VNI's migration table. */
+    public List<MigrationEntry> migrations() {
+        List<MigrationEntry> out = new ArrayList<>();
+        for (VirtualNetwork net : networks.values()) out.addAll(net.migrations.entries());
+        return out;
+    }
+
+    /** Where this agent believes the VM is, or null. */
+    public Location locate(int vni, long mac) {
+        VirtualNetwork net = networks.get(vni);
+        return net == null ? null : net.cache.get(mac);
+    }
+
+    public int outstandingBoardCalls() {
+        return board.outstanding();
+    }
+}

@@ -1,0 +1,31 @@
+package dev.ferry.agent;
+
+import java.util.Locale;
+
+/**
+ * Every count an agent keeps. Each way a frame can be dropped has its own name (DESIGN §6.4): nothing
+ * is ever lost without one of the {@code DROP_*} counters growing.
+ */
+public enum Counter {
+    UNDERLAY_IN, UNDERLAY_OUT, PORT_IN, DELIVERED, CONTROL_IN, CONTROL_OUT,
+    /** Frames relayed by an old location to the VM's new one. */
+    RELAYED,
+    /** Frames kept in a migration buffer (source stopped, or destination still paused). */
+    BUFFERED,
+    /** Frames held at a new location until their stream's MARKER arrived. */
+    HELD,
+    MARKERS_SENT, MARKERS_CONSUMED, HINTS_SENT, ARP_ANSWERED, BROADCAST_IN, BROADCAST_OUT,
+    MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
+    /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */
+    MARKER_WAIT_EXPIRED,
+    DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,
+    DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING;
+
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    public boolean isDrop() {
+        return name().startsWith("DROP_");
+    }
+}

@@ -1,0 +1,31 @@
+package dev.ferry.agent;
+
+import org.agrona.collections.Long2ObjectHashMap;
+
+/**
+ * The patent's migration information table for one VNI: the VMs this agent is migrating out or in,
+ * by MAC. Empty for almost every VM, so the common path pays one failed hash look-up here.
+ */
+public final class MigrationTable {
+    private final Long2ObjectHashMap<MigrationEntry> entries = new Long2ObjectHashMap<>();
+
+    public MigrationEntry get(long mac) {
+        return entries.get(mac);
+    }
+
+    void put(MigrationEntry e) {
+        entries.put(e.key.mac(), e);
+    }
+
+    void remove(MigrationEntry e) {
+        entries.remove(e.key.mac(), e);
+    }
+
+    public int size() {
+        return entries.size();
+    }
+
+    public java.util.Collection<MigrationEntry> entries() {
+        return entries.values();
+    }
+}

@@ -1,0 +1,24 @@
+package dev.ferry.agent;
+
+/**
+ * The frames one local VM sends to one destination VM: the path they last took, and the MARKER the
+ * new path's frames wait behind until the receiving side acknowledges it.
+ */
+final class OutStream {
+    static final int UNSET = -1;
+    final LocalPort owner;
+    final long dst;
+    int hostUsed = UNSET;
+    /** Token of the MARKER this stream's frames are flagged to wait behind; 0 for none. */
+    long awaitToken;
+    /** A MARKER this agent sent and resends until acknowledged; 0 for none. */
+    long markerToken;
+    int markerHost;
+    long markerAwait;
+    long markerSentAt;
+
+    OutStream(LocalPort owner, long dst) {
+        this.owner = owner;
+        this.dst = dst;
+    }
+}

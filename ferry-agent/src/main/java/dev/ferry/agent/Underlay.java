@@ -1,0 +1,7 @@
+package dev.ferry.agent;
+
+/** The agent's way out to other agents: one datagram per call, to an agent named by its host id. */
+public interface Underlay {
+    /** Sends {@code length} bytes; the implementation copies or sends before returning. */
+    void send(int toHost, byte[] buf, int offset, int length);
+}

@@ -1,0 +1,146 @@
+package dev.ferry.board;
+
+import dev.ferry.board.BoardRequest.*;
+import dev.ferry.board.BoardResponse.*;
+import dev.ferry.board.NodeTable.Result;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The information bulletin board: answers {@link BoardRequest}s against the node table, pushes every
+ * applied change to the watchers of its VNI, and expires host and lock leases on {@link #tick}.
+ * Transport-agnostic: an in-process call, a simulated network or gRPC sits in front of it. Calls
+ * are serialised; time is the caller's clock in milliseconds, so simulations stay deterministic.
+ */
+public final class Board {
+    private static final Logger log = LoggerFactory.getLogger(Board.class);
+    /** How many answers are kept to make retried requests harmless. */
+    private static final int ANSWERED_CAPACITY = 65_536;
+
+    private final Store store;
+    private final NodeTable table;
+    private final BoardListener listener;
+    private final Map<Integer, Set<Integer>> watchers = new TreeMap<>();
+    private final Map<Long, BoardResponse> answered = new LinkedHashMap<>(1024, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, BoardResponse> eldest) {
+            return size() > ANSWERED_CAPACITY;
+        }
+    };
+
+    public Board(Store store, BoardListener listener) {
+        this.store = store;
+        this.table = new NodeTable(store);
+        this.listener = listener;
+    }
+
+    /** Answers one request; a request id seen before gets the first answer again. */
+    public synchronized BoardResponse handle(BoardRequest request, long now) {
+        BoardResponse earlier = answered.get(request.requestId());
+        if (earlier != null) {
+            return earlier;
+        }
+        BoardResponse response = switch (request) {
+            case RegisterHost r -> {
+                store.putHost(new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(), now + r.leaseMs()));
+                yield new Ok(r.requestId(), null);
+            }
+            case Heartbeat h -> heartbeat(h, now);
+            case Attach a -> answer(a.requestId(), table.attach(a.key(), a.vmId(), a.ips(), a.hostId(), a.active()), a.hostId());
+            case Detach d -> answer(d.requestId(), table.detach(d.key(), d.hostId()), d.hostId());
+            case Lookup l -> new Ok(l.requestId(), table.get(l.key()));
+            case LookupIp l -> new Ok(l.requestId(), table.getByIp(l.vni(), l.ip()));
+            case LockRecord l -> answer(l.requestId(), table.lock(l.key(), l.migrationId(), l.owner(), l.leaseMs(), now), l.owner());
+            case Unlock u -> {
+                Result result = table.unlock(u.key(), u.migrationId(), u.outcome());
+                log.info("unlock {} migration {} {}", u.key(), u.migrationId(), u.outcome());
+                yield answer(u.requestId(), result, 0);
+            }
+            case Watch w -> {
+                watchers.computeIfAbsent(w.vni(), v -> new HashSet<>()).add(w.hostId());
+                yield new Snapshot(w.requestId(), w.vni(), store.revision(), table.records(w.vni()));
+            }
+        };
+        answered.put(request.requestId(), response);
+        publish();
+        return response;
+    }
+
+    /** Expires the leases that ran out by {@code now} (DESIGN §5), and pushes what that changed. */
+    public synchronized void tick(long now) {
+        for (NodeRecord r : table.expiredLocks(now)) {
+            Lock lock = r.lock();
+            boolean destinationRuns = r.pending().stream().anyMatch(p -> p instanceof PendingUpdate.Attach);
+            Outcome outcome = destinationRuns ? Outcome.COMPLETED : Outcome.ABORTED;
+            log.warn("lock on {} for migration {} lapsed (owner host {} silent): released as {}{}", r.key(),
+                    lock.migrationId(), lock.owner(), outcome,
+                    destinationRuns ? ", the destination had reported running" : ", no destination had reported running");
+            table.unlock(r.key(), lock.migrationId(), outcome);
+        }
+        for (HostRecord h : List.copyOf(store.hosts())) {
+            if (h.expiresAt() <= now && h.expiresAt() != Long.MIN_VALUE) {
+                log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
+                store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), Long.MIN_VALUE));
+            }
+        }
+        publish();
+    }
+
+    public synchronized NodeRecord record(VmKey key) {
+        return table.get(key);
+    }
+
+    public synchronized List<NodeRecord> records() {
+        return List.copyOf(store.records());
+    }
+
+    public synchronized List<HostRecord> hosts() {
+        return List.copyOf(store.hosts());
+    }
+
+    /** True while the host's lease runs. */
+    public synchronized boolean isAlive(int hostId) {
+        HostRecord h = store.host(hostId);
+        return h != null && h.expiresAt() != Long.MIN_VALUE;
+    }
+
+    private BoardResponse heartbeat(Heartbeat h, long now) {
+        HostRecord host = store.host(h.hostId());
+        if (host == null) {
+            return new Refused(h.requestId(), "host " + h.hostId() + " is not registered", null);
+        }
+        store.putHost(new HostRecord(host.hostId(), host.endpoint(), host.vnis(), host.leaseMs(), now + host.leaseMs()));
+        table.renewLocks(h.hostId(), now);
+        return new Ok(h.requestId(), null);
+    }
+
+    private BoardResponse answer(long requestId, Result result, int requester) {
+        return switch (result) {
+            case Result.Applied a -> new Ok(requestId, a.record());
+            case Result.Queued q -> {
+                listener.push(q.record().lock().owner(),
+                        new BoardEvent.LockWaiter(q.record().key(), q.record().lock().migrationId(), requester));
+                yield new Queued(requestId, q.record());
+            }
+            case Result.Refused r -> new Refused(requestId, r.reason(), r.record());
+        };
+    }
+
+    private void publish() {
+        for (NodeRecord changed : table.drainChanges()) {
+            Set<Integer> hosts = watchers.get(changed.key().vni());
+            if (hosts == null) continue;
+            BoardEvent event = new BoardEvent.Changed(changed);
+            for (int host : new ArrayList<>(hosts)) {
+                listener.push(host, event);
+            }
+        }
+    }
+}

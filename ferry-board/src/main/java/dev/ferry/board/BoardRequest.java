@@ -1,0 +1,43 @@
+package dev.ferry.board;
+
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A request to the board. Every request carries a {@code requestId} unique to its sender; a retried
+ * request (same id) gets the answer of the first, so any request may be sent again until answered.
+ */
+public sealed interface BoardRequest {
+    long requestId();
+
+    /** An agent announces itself (again): its underlay endpoint, the VNIs it serves, its lease. */
+    record RegisterHost(long requestId, int hostId, String endpoint, Set<Integer> vnis, long leaseMs) implements BoardRequest {}
+
+    /** Renews the host's lease and the leases of the locks it holds. */
+    record Heartbeat(long requestId, int hostId) implements BoardRequest {}
+
+    /**
+     * The VM's copy on {@code hostId} exists. {@code active=false}: a paused incoming copy (standby),
+     * which never changes where traffic goes. {@code active=true}: it runs and takes the traffic, at
+     * once if the record is unlocked, else as a pending update of the lock's migration.
+     */
+    record Attach(long requestId, VmKey key, String vmId, List<Integer> ips, int hostId, boolean active) implements BoardRequest {}
+
+    /** The VM's copy on {@code hostId} is gone; same locking rule as an active attach. */
+    record Detach(long requestId, VmKey key, int hostId) implements BoardRequest {}
+
+    record Lookup(long requestId, VmKey key) implements BoardRequest {}
+
+    record LookupIp(long requestId, int vni, int ip) implements BoardRequest {}
+
+    /** Locks the record for a migration out of {@code owner}, which must be where the record points. */
+    record LockRecord(long requestId, VmKey key, long migrationId, int owner, long leaseMs) implements BoardRequest {}
+
+    record Unlock(long requestId, VmKey key, long migrationId, Outcome outcome) implements BoardRequest {}
+
+    /** Subscribes {@code hostId} to every change in {@code vni}; answered with a snapshot of it. */
+    record Watch(long requestId, int hostId, int vni) implements BoardRequest {}
+
+    /** How a migration ended, as its source reports it at unlock. */
+    enum Outcome { COMPLETED, ABORTED }
+}

@@ -1,0 +1,37 @@
+package dev.ferry.wire;
+
+import java.util.List;
+
+/**
+ * Agent-to-agent control messages. Each travels as the payload of a Geneve packet with the O bit
+ * set and protocol type {@link Geneve#PROTOCOL_FERRY_CONTROL}, on the same socket as data, so that
+ * it keeps its place in a path's order. The VNI of the VM concerned is the Geneve header's.
+ * Messages that must arrive are retried by their sender until acknowledged; receivers treat a
+ * repeated message as harmless.
+ */
+public sealed interface ControlMessage {
+
+    /** Destination to source: "I hold a paused copy of {@code mac} for {@code migrationId}". */
+    record Prepare(long migrationId, long mac) implements ControlMessage {}
+
+    record PrepareAck(long migrationId, long mac) implements ControlMessage {}
+
+    /** Destination to source: "my copy of {@code mac} runs; hand the VM's traffic over". */
+    record Handover(long migrationId, long mac) implements ControlMessage {}
+
+    /**
+     * Source to destination, once the source holds the lock and has relayed its buffer: the streams
+     * the migrated VM sent from the source, each with the token of the MARKER the source sent at its
+     * end, so the destination can mark the same streams' first frames from the new origin.
+     */
+    record HandoverAck(long migrationId, long mac, List<StreamToken> streams) implements ControlMessage {}
+
+    /** The agent where a MARKER's destination VM runs tells the stream's sender that it arrived. */
+    record MarkerAck(long srcMac, long dstMac, long token) implements ControlMessage {}
+
+    /** An old location tells an origin agent that {@code mac} has moved; the receiver looks it up. */
+    record LocationHint(long mac) implements ControlMessage {}
+
+    /** A stream (VM to VM) whose old path ended with the MARKER carrying {@code token}. */
+    record StreamToken(long dstMac, long token) {}
+}

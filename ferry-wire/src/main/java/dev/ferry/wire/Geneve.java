@@ -1,0 +1,41 @@
+package dev.ferry.wire;
+
+/**
+ * Constants of Geneve (RFC 8926) as Ferry uses it, and of Ferry's own option.
+ *
+ * <p>Base header, 8 bytes: {@code Ver(2) OptLen(6) | O C Rsvd(6) | Protocol Type(16) | VNI(24) Rsvd(8)},
+ * then {@code OptLen} 4-byte words of options, then the payload. Ferry's option has class
+ * {@link #FERRY_OPTION_CLASS} (experimental range) and type {@link #FERRY_OPTION_TYPE}; its 24 bytes of
+ * data are {@code version(8) flags(8) reserved(16) | origin agent id(32) | token(64) | await token(64)}:
+ * {@code token} names the path change a MARKER ends, {@code await} the MARKER a frame (or a MARKER)
+ * must wait behind.
+ */
+public final class Geneve {
+    private Geneve() {}
+
+    /** IANA-assigned UDP destination port for Geneve. */
+    public static final int DEFAULT_PORT = 6081;
+    public static final int BASE_HEADER_LENGTH = 8;
+    /** Protocol type of a payload that is an Ethernet frame (Transparent Ethernet Bridging). */
+    public static final int PROTOCOL_ETHERNET = 0x6558;
+    /** Protocol type of Ferry's agent-to-agent control payloads (IEEE local experimental EtherType). */
+    public static final int PROTOCOL_FERRY_CONTROL = 0x88B5;
+
+    public static final int FERRY_OPTION_CLASS = 0xFFF0;
+    public static final int FERRY_OPTION_TYPE = 0x46;
+    public static final int FERRY_OPTION_VERSION = 1;
+    /** Option header (4 bytes) plus 24 bytes of data. */
+    public static final int FERRY_OPTION_LENGTH = 28;
+    public static final int FERRY_OPTION_DATA_WORDS = 6;
+    /** Length of every header Ferry writes: base header plus its one option. */
+    public static final int FERRY_HEADER_LENGTH = BASE_HEADER_LENGTH + FERRY_OPTION_LENGTH;
+
+    /** The frame was relayed by an old location of its destination; it is never relayed by the stale-sender rule again. */
+    public static final int FLAG_FORWARDED = 0x01;
+    /** The packet is a MARKER: the end of a stream's old path; its token names that path change. */
+    public static final int FLAG_MARKER = 0x02;
+    /** The packet travels a new path: hold it until the MARKER whose token is this packet's await token has arrived. */
+    public static final int FLAG_AWAIT = 0x04;
+
+    public static final int MAX_VNI = 0xFFFFFF;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what Ferry's build and tests need on a Debian machine: Maven and tshark (the wire-format
+# interoperability test decodes Ferry's packets with it). JDK 25 is looked for, not installed:
+# scripts/find-jdk.sh says where it looked when none is there.
+set -euo pipefail
+PKGS=(maven tshark)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
