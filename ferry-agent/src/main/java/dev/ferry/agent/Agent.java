@@ -98,6 +98,12 @@ public final class Agent {
         return lp;
     }
 
+    /** The handle of a plugged port (also of a standby copy the agent plugged itself), or null. */
+    public LocalPort localPort(VmKey key) {
+        VirtualNetwork net = networks.get(key.vni());
+        return net == null ? null : net.ports.get(key.mac());
+    }
+
     /** Unplugs a port; with {@code detach} the board forgets this host's copy of the VM. */
     public void removePort(VmKey key, boolean detach, long now) {
         VirtualNetwork net = networks.get(key.vni());
@@ -161,31 +167,7 @@ public final class Agent {
             deliverBroadcast(net, buf, frame, len, null);
             return;
         }
-        ingress(net, buf, frame, len, rx.origin(), rx.flags(), rx.token(), rx.await(), now);
-    }
-
-    /** The ordering stage: hold frames of a new path until their MARKER has passed, then classify. */
-    private void ingress(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
-                         long now) {
-        if (config.mode() != Mode.FERRY) {
-            classify(net, b, off, len, origin, flags, token, await, now);
-            return;
-        }
-        boolean waits = (flags & FLAG_AWAIT) != 0 && !net.order.isSeen(await);
-        if (waits || net.order.isHolding(Ethernet.src(b, off), Ethernet.dst(b, off))) {
-            if (net.order.heldBytes() + len > config.holdBytes()) {
-                counters.inc(Counter.DROP_HOLD_FULL);
-                return;
-            }
-            net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
-            counters.inc(Counter.HELD);
-            return;
-        }
-        classify(net, b, off, len, origin, flags, token, await, now);
-        if ((flags & FLAG_MARKER) != 0) {
-            net.order.markSeen(token, now);
-            releaseHeld(net, now);
-        }
+        classify(net, buf, frame, len, rx.origin(), rx.flags(), rx.token(), rx.await(), now);
     }
 
     private void releaseHeld(VirtualNetwork net, long now) {
@@ -196,8 +178,8 @@ public final class Agent {
             ready = net.order.releasable(now, config.holdMillis() * MS, expired);
             counters.add(Counter.MARKER_WAIT_EXPIRED, expired[0]);
             for (Held h : ready) {
-                classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), now);
-                if ((h.flags() & FLAG_MARKER) != 0) net.order.markSeen(h.token(), now);
+                // Its MARKER was consumed here (or its wait ran out): the order is kept from here on.
+                classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags() & ~FLAG_AWAIT, h.token(), 0, now);
             }
         } while (!ready.isEmpty());
     }
@@ -216,9 +198,15 @@ public final class Agent {
             }
             return;
         }
-        if (m.previous != null && (flags & FLAG_FORWARDED) == 0) {
-            // Sent here before the VM left last time: it goes the way of that migration's relay.
-            m = m.previous;
+        if (m.outgoing != null && !(m.phase == Phase.RESUMED && (flags & FLAG_FORWARDED) != 0)) {
+            // Not relayed by the incoming migration's source: sent here before the VM left last
+            // time, so it goes the way of that migration out.
+            m = m.outgoing;
+        }
+        if (m.phase == Phase.RESUMED && m.deferredStopped) {
+            // Resumed here, and already stopped again for its next migration: keep for that one.
+            buffer(m, b, off, len, origin, flags, token, await, now);
+            return;
         }
         switch (m.phase) {
             case PRECOPY, RESUMED, RUNNING -> {
@@ -239,11 +227,23 @@ public final class Agent {
         }
     }
 
+    /** Local delivery, behind the ordering stage ({@link StreamOrder}). */
     private void deliver(VirtualNetwork net, LocalPort p, byte[] b, int off, int len, int origin, int flags, long token,
                          long await, long now) {
+        if ((flags & FLAG_AWAIT) != 0 && config.mode() == Mode.FERRY && !net.order.isSeen(await)) {
+            if (net.order.heldBytes() + len > config.holdBytes()) {
+                counters.inc(Counter.DROP_HOLD_FULL);
+                return;
+            }
+            net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+            counters.inc(Counter.HELD);
+            return;
+        }
         if ((flags & FLAG_MARKER) != 0) {
             counters.inc(Counter.MARKERS_CONSUMED);
+            net.order.markSeen(token, p.mac, now);
             sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, token));
+            releaseHeld(net, now);
             return;
         }
         if ((flags & FLAG_AWAIT) != 0 && origin != self && net.order.ackDue(await, now, retryNanos)) {
@@ -363,8 +363,12 @@ public final class Agent {
         } else if (net.ports.containsKey(dst)) {
             host = self;
         } else {
-            counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
-            lookup(net, dst, now);
+            awaitLookup(net, b, off, len, now);
+            return;
+        }
+        if (!net.awaitingLookup.isEmpty() && net.awaitingLookup.containsKey(dst)) {
+            // Earlier frames to this destination still wait for the board: keep the order.
+            awaitLookup(net, b, off, len, now);
             return;
         }
         OutStream s = port.stream(dst);
@@ -374,7 +378,7 @@ public final class Agent {
         s.hostUsed = host;
         int flags = s.awaitToken != 0 ? FLAG_AWAIT : 0;
         if (host == self) {
-            ingress(net, b, off, len, self, flags, 0, s.awaitToken, now);
+            classify(net, b, off, len, self, flags, 0, s.awaitToken, now);
         } else {
             send(net, host, b, off, len, self, flags, 0, s.awaitToken);
         }
@@ -400,7 +404,7 @@ public final class Agent {
         int len = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE) - 0;
         int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
         if (host == self) {
-            ingress(net, scratch, 0, len, self, flags, token, await, now);
+            classify(net, scratch, 0, len, self, flags, token, await, now);
         } else {
             send(net, host, scratch, 0, len, self, flags, token, await);
         }
@@ -460,16 +464,24 @@ public final class Agent {
 
     private long lastNow;
 
+    private static final boolean TRACE = Boolean.getBoolean("ferry.sim.trace");
     private void onControl(VirtualNetwork net, int origin, ControlMessage m, long now) {
+        if (TRACE && !(m instanceof ControlMessage.MarkerAck) && !(m instanceof ControlMessage.LocationHint)) System.out.printf("%9.3f agent %d from %d %s%n", now / 1e6, self, origin, m);
         switch (m) {
             case ControlMessage.Prepare p -> {
-                MigrationEntry e = net.migrations.get(p.mac());
-                if (e != null && e.role == Role.SOURCE && e.migrationId == p.migrationId()) e.peer = origin;
-                sendControl(net, origin, new ControlMessage.PrepareAck(p.migrationId(), p.mac()));
+                // Only the real source answers: a host the record pointed at earlier stays silent.
+                MigrationEntry e = net.source(p.mac(), p.migrationId());
+                if (e != null) {
+                    e.peer = origin;
+                    sendControl(net, origin, new ControlMessage.PrepareAck(p.migrationId(), p.mac()));
+                }
             }
             case ControlMessage.PrepareAck a -> {
                 MigrationEntry e = net.migrations.get(a.mac());
-                if (e != null && e.role == Role.DESTINATION && e.migrationId == a.migrationId()) e.peer = origin;
+                if (e != null && e.role == Role.DESTINATION && e.migrationId == a.migrationId()) {
+                    e.peer = origin;
+                    e.peerConfirmed = true;
+                }
             }
             case ControlMessage.Handover h -> onHandover(net, origin, h.migrationId(), h.mac(), now);
             case ControlMessage.HandoverAck a -> onHandoverAck(net, a, now);
@@ -479,8 +491,8 @@ public final class Agent {
     }
 
     private void onHandover(VirtualNetwork net, int from, long migrationId, long mac, long now) {
-        MigrationEntry e = net.migrations.get(mac);
-        if (e == null || e.role != Role.SOURCE || e.migrationId != migrationId) {
+        MigrationEntry e = net.source(mac, migrationId);
+        if (e == null) {
             log.debug("agent {}: HANDOVER for unknown migration {} of {}", self, migrationId, Ethernet.format(mac));
             return;
         }
@@ -503,6 +515,12 @@ public final class Agent {
             }
             e.buffer.clear();
             e.bufferBytes = 0;
+            // Frames still waiting here for a MARKER wait at the destination now; so does the MARKER.
+            for (Held h : net.order.takeHeldFor(e.key.mac())) {
+                relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await());
+                e.relayed++;
+            }
+            e.consumed = net.order.consumedFor(e.key.mac());
             e.phase = Phase.HANDED_OVER;
             e.handedOverAt = now;
             e.lastActivityAt = now;
@@ -510,7 +528,7 @@ public final class Agent {
             board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.COMPLETED), r -> e.unlocked = true, now);
         }
         if (e.phase == Phase.HANDED_OVER) {
-            sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), List.copyOf(e.streams)));
+            sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), e.streams, e.consumed));
         }
     }
 
@@ -519,29 +537,32 @@ public final class Agent {
         if (e == null || e.role != Role.DESTINATION || e.migrationId != a.migrationId() || e.phase != Phase.RESUMED) {
             return;
         }
-        LocalPort port = net.ports.get(a.mac());
-        if (port != null) {
-            port.streams.clear();
-            for (StreamToken s : a.streams()) {
-                port.stream(s.dstMac()).awaitToken = s.token();
-            }
+        LocalPort port = e.port;
+        port.streams.clear();
+        for (StreamToken s : a.streams()) {
+            port.stream(s.dstMac()).awaitToken = s.token();
         }
+        for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
         e.phase = Phase.RUNNING;
-        // The VM runs here now; an earlier relay entry for it (e.previous) ends with this one.
+        // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         net.migrations.remove(e);
+        // What the VM sent meanwhile goes out now, even if the VM has already moved on again.
         for (Held h : e.egressHold) {
-            if (port != null) send(port, h.frame(), 0, h.frame().length, now);
+            send(port, h.frame(), 0, h.frame().length, now);
         }
         e.egressHold.clear();
         e.egressBytes = 0;
-        if (port != null) {
-            // Queued behind the source's lock: the board applies it when the source unlocks.
-            board.call(id -> new BoardRequest.Attach(id, e.key, port.port.vmId(), port.port.ips(), self, true), r -> {}, now);
-        }
+        // Queued behind the source's lock: the board applies it when the source unlocks.
+        board.call(id -> new BoardRequest.Attach(id, e.key, port.port.vmId(), port.port.ips(), self, true), r -> {}, now);
         if (e.deferredStart != 0) {
-            startSource(net, e.key, e.deferredStart, now);
-            if (e.deferredStopped) sourceStopped(net, net.migrations.get(e.key.mac()), now);
+            MigrationEntry next = startSource(net, e.key, port, e.deferredStart, now);
+            if (e.deferredStopped) {
+                sourceStopped(net, next, now);
+                next.buffer.addAll(e.buffer);
+                next.bufferBytes = e.bufferBytes;
+            }
         }
+        releaseHeld(net, now);
     }
 
     private void onMarkerAck(VirtualNetwork net, ControlMessage.MarkerAck a) {
@@ -556,14 +577,16 @@ public final class Agent {
                 }
             }
         }
-        MigrationEntry e = net.migrations.get(a.srcMac());
-        if (e != null) e.unackedMarkers.remove(a.token());
+        for (MigrationEntry e = net.migrations.get(a.srcMac()); e != null; e = e.outgoing) {
+            e.unackedMarkers.remove(a.token());
+        }
     }
 
     // ---------------------------------------------------------------- migration events (detectors)
 
     /** A migration step reported by a detector. */
     public void onEvent(MigrationEvent event, long now) {
+        if (TRACE) System.out.printf("%9.3f agent %d event %s entry=%s%n", now / 1e6, self, event, networks.get(event.vni()).migrations.get(event.mac()) == null ? null : networks.get(event.vni()).migrations.get(event.mac()).phase);
         VirtualNetwork net = network(event.vni());
         VmKey key = new VmKey(event.vni(), event.mac());
         MigrationEntry e = net.migrations.get(event.mac());
@@ -571,15 +594,16 @@ public final class Agent {
         switch (event) {
             case MigrationEvent.StandbyAppeared s -> {
                 LocalPort port = plug(s.port());
-                boolean returning = e != null && e.role == Role.SOURCE && e.phase == Phase.HANDED_OVER;
+                boolean returning = e != null && e.role == Role.SOURCE && e.phase != Phase.PRECOPY;
                 if (mode == Mode.FERRY && (e == null || returning)) {
                     MigrationEntry d = new MigrationEntry(s.migrationId(), key, Role.DESTINATION, Phase.INCOMING, now);
-                    d.previous = returning ? e : null;
+                    d.outgoing = returning ? e : null;
+                    d.port = port;
                     net.migrations.put(d);
                     board.call(id -> new BoardRequest.Attach(id, key, s.port().vmId(), s.port().ips(), self, false), r -> {
                         if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
-                                && net.migrations.get(key.mac()) == d) {
-                            d.peer = ok.record().hostId();
+                                && ok.record().hostId() != self && net.migrations.get(key.mac()) == d) {
+                            if (!d.peerConfirmed) d.peer = ok.record().hostId();
                             sendControl(net, d.peer, new ControlMessage.Prepare(d.migrationId, key.mac()));
                         }
                     }, now);
@@ -590,7 +614,7 @@ public final class Agent {
             case MigrationEvent.Started s -> {
                 if (mode != Mode.FERRY) return;
                 if (e == null) {
-                    startSource(net, key, s.migrationId(), now);
+                    startSource(net, key, net.ports.get(key.mac()), s.migrationId(), now);
                 } else if (e.role == Role.DESTINATION && e.phase == Phase.RESUMED) {
                     e.deferredStart = s.migrationId();
                 }
@@ -624,13 +648,15 @@ public final class Agent {
                     return;
                 }
                 net.migrations.remove(e);
+                e.aborted = true;
                 counters.inc(Counter.MIGRATIONS_ABORTED);
                 flushBufferLocally(net, e, now);
-                board.call(id -> new BoardRequest.Unlock(id, key, e.migrationId, Outcome.ABORTED), r -> {}, now);
+                unlockAborted(e, now);
             }
             case MigrationEvent.StandbyGone g -> {
                 if (e != null && e.role == Role.DESTINATION && e.migrationId == g.migrationId()) {
                     net.migrations.remove(e);
+                    if (e.outgoing != null) net.migrations.put(e.outgoing);
                 }
                 removePort(key, false, now);
                 board.call(id -> new BoardRequest.Detach(id, key, self), r -> {}, now);
@@ -639,15 +665,22 @@ public final class Agent {
         }
     }
 
-    private void startSource(VirtualNetwork net, VmKey key, long migrationId, long now) {
+    private MigrationEntry startSource(VirtualNetwork net, VmKey key, LocalPort port, long migrationId, long now) {
         MigrationEntry src = new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
+        src.port = port;
         net.migrations.put(src);
         requestLock(net, src, now);
+        return src;
     }
 
     private void requestLock(VirtualNetwork net, MigrationEntry e, long now) {
         board.call(id -> new BoardRequest.LockRecord(id, e.key, e.migrationId, self, config.leaseMillis()), r -> {
-            if (net.migrations.get(e.key.mac()) != e) return;
+            if (e.aborted && r instanceof BoardResponse.Ok) {
+                // Granted after the migration was aborted (the unlock overtook it): release it again.
+                unlockAborted(e, lastNow);
+                return;
+            }
+            if (net.source(e.key.mac(), e.migrationId) != e) return;
             if (r instanceof BoardResponse.Ok) {
                 e.lockHeld = true;
                 maybeHandOver(net, e, lastNow);
@@ -658,13 +691,17 @@ public final class Agent {
         }, now);
     }
 
+    private void unlockAborted(MigrationEntry e, long now) {
+        board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.ABORTED), r -> {}, now);
+    }
+
     /**
      * The source copy stopped: buffer from now on, and end each of the VM's own streams with a
      * MARKER on the path it took, whose tokens the destination will flag its first frames with.
      */
     private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
         e.phase = Phase.STOPPED;
-        LocalPort port = net.ports.get(e.key.mac());
+        LocalPort port = e.port;
         if (port == null) return;
         for (OutStream s : port.streams.values()) {
             if (s.hostUsed == OutStream.UNSET) continue;
@@ -719,6 +756,37 @@ public final class Agent {
     private void learn(VirtualNetwork net, NodeRecord r) {
         if (net.cache.update(r) && r.isAttached()) {
             net.hosts.add(r.hostId());
+            if (!net.awaitingLookup.isEmpty()) flushAwaitingLookup(net, r.key().mac(), lastNow);
+        }
+    }
+
+    /** Keeps a frame to a destination the cache does not know until the board answers the lookup (bounded). */
+    private void awaitLookup(VirtualNetwork net, byte[] b, int off, int len, long now) {
+        long dst = Ethernet.dst(b, off);
+        java.util.ArrayDeque<Held> q = net.awaitingLookup.get(dst);
+        if (q == null) {
+            q = new java.util.ArrayDeque<>();
+            net.awaitingLookup.put(dst, q);
+        }
+        if (q.size() >= 1_024) {
+            counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+            return;
+        }
+        q.add(new Held(Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, now));
+        lookup(net, dst, now);
+    }
+
+    /** Sends what waited for {@code mac}'s location, now that the cache has one (or drops it, counted, if it still has none). */
+    private void flushAwaitingLookup(VirtualNetwork net, long mac, long now) {
+        java.util.ArrayDeque<Held> q = net.awaitingLookup.remove(mac);
+        if (q == null) return;
+        for (Held h : q) {
+            LocalPort port = net.ports.get(h.src());
+            if (port == null) {
+                counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+            } else {
+                send(port, h.frame(), 0, h.frame().length, now);
+            }
         }
     }
 
@@ -726,7 +794,15 @@ public final class Agent {
         long last = lookupsPending.get(mac);
         if (last != Long.MIN_VALUE && now - last < retryNanos) return;
         lookupsPending.put(mac, now);
-        board.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {}, now);
+        board.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {
+            Location loc = net.cache.get(mac);
+            if (loc == null || loc.host == NodeRecord.NOWHERE) {
+                java.util.ArrayDeque<Held> q = net.awaitingLookup.remove(mac);
+                if (q != null) counters.add(Counter.DROP_UNKNOWN_DESTINATION, q.size());
+            } else {
+                flushAwaitingLookup(net, mac, lastNow);
+            }
+        }, now);
     }
 
     private void resync(long now) {
@@ -769,7 +845,18 @@ public final class Agent {
 
     private void tickMigrations(VirtualNetwork net, long now) {
         if (net.migrations.size() == 0) return;
-        for (MigrationEntry e : new ArrayList<>(net.migrations.entries())) {
+        for (MigrationEntry top : new ArrayList<>(net.migrations.entries())) {
+            if (top.outgoing != null) {
+                MigrationEntry out = top.outgoing;
+                if (tickEntry(net, out, now)) top.outgoing = null;
+            }
+            if (tickEntry(net, top, now)) net.migrations.remove(top);
+        }
+    }
+
+    /** Timers of one entry; returns true when the entry is done and leaves the table. */
+    private boolean tickEntry(VirtualNetwork net, MigrationEntry e, long now) {
+        {
             expireBuffer(e, now);
             boolean due = now - e.lastRetryAt >= retryNanos;
             switch (e.phase) {
@@ -792,13 +879,16 @@ public final class Agent {
                     boolean settled = e.unackedMarkers.isEmpty() && e.unlocked;
                     if (quiet && (settled || now - e.handedOverAt >= 10 * config.graceMillis() * MS)) {
                         if (!settled) log.warn("agent {}: dropping migration {} of {} unsettled", self, e.migrationId, e.key);
-                        net.migrations.remove(e);
+                        return true;
                     }
                 }
                 case INCOMING, RESUMED -> {
                     if (due) {
                         e.lastRetryAt = now;
-                        refreshPeer(net, e, now);
+                        if (!e.peerConfirmed) {
+                            refreshPeer(net, e, now);
+                            if (e.peer != 0) sendControl(net, e.peer, new ControlMessage.Prepare(e.migrationId, e.key.mac()));
+                        }
                         if (e.peer != 0 && e.phase == Phase.RESUMED) {
                             sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
                         }
@@ -807,6 +897,7 @@ public final class Agent {
                 case RUNNING -> { }
             }
         }
+        return false;
     }
 
     /**
@@ -814,11 +905,11 @@ public final class Agent {
      * A to B to C, C's standby may first see A. Asked again until the source answers the HANDOVER.
      */
     private void refreshPeer(VirtualNetwork net, MigrationEntry e, long now) {
-        if (now - e.peerRefreshedAt < 5 * retryNanos) return;
+        if (now - e.peerRefreshedAt < 2 * retryNanos) return;
         e.peerRefreshedAt = now;
         board.call(id -> new BoardRequest.Lookup(id, e.key), r -> {
             if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
-                    && ok.record().hostId() != self && net.migrations.get(e.key.mac()) == e) {
+                    && ok.record().hostId() != self && net.migrations.get(e.key.mac()) == e && !e.peerConfirmed) {
                 e.peer = ok.record().hostId();
             }
         }, now);

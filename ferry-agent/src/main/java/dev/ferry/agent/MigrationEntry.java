@@ -19,6 +19,10 @@ public final class MigrationEntry {
 
     final long migrationId;
     final VmKey key;
+    /** The VM's port on this host; kept here because the VM may leave (its port unplugged) before the entry settles. */
+    LocalPort port;
+    /** DESTINATION: the source answered PREPARE, so {@link #peer} is certain. */
+    boolean peerConfirmed;
     final Role role;
     Phase phase;
     /** The other end: the destination agent for a SOURCE, the source agent for a DESTINATION. */
@@ -31,21 +35,26 @@ public final class MigrationEntry {
     long lockRetryAt;
     boolean handoverAsked;
     boolean unlocked;
+    /** SOURCE: aborted and out of the table; a lock granted late is released at once. */
+    boolean aborted;
     long lastRetryAt;
     long lastActivityAt;
     long handedOverAt;
     /** SOURCE: the VM's streams and their MARKER tokens, sent to the destination in HANDOVER_ACK. */
     final List<StreamToken> streams = new ArrayList<>();
+    /** SOURCE: tokens of MARKERs to the VM consumed here, fixed at hand-over. */
+    List<Long> consumed = List.of();
     final Long2ObjectHashMap<SentMarker> unackedMarkers = new Long2ObjectHashMap<>();
     long relayed;
     long buffered;
     /** DESTINATION: the board confirmed (by lookup) that {@link #peer} is where the VM runs. */
     long peerRefreshedAt;
     /**
-     * DESTINATION: this host's earlier SOURCE entry for the same VM, still relaying stragglers of that
-     * migration when the VM comes back; frames that were not relayed to us go on taking its path.
+     * DESTINATION: this host's SOURCE entry for the same VM when the VM comes back before that
+     * migration out has settled (still waiting for its HANDOVER, or relaying stragglers). Frames
+     * that the incoming migration's source did not relay to us go on taking that entry's path.
      */
-    MigrationEntry previous;
+    MigrationEntry outgoing;
     /** DESTINATION: a migration out that began before this one's HANDOVER_ACK; started on it. */
     long deferredStart;
     boolean deferredStopped;

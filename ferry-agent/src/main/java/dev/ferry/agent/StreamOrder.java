@@ -2,26 +2,28 @@ package dev.ferry.agent;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import org.agrona.collections.Long2LongHashMap;
+import org.agrona.collections.Long2ObjectHashMap;
 
 /**
- * The ordering stage in front of classification: frames that travel a stream's new path wait here
- * until the MARKER that ends the stream's old path has passed this agent (or their bounded wait
- * ends). A stream is (source VM, destination VM); once a stream holds a frame, its later frames
- * queue behind it whatever their flags, so a stream leaves this stage in the order it arrived.
+ * The ordering stage, just before a frame is handed to a local VM. A stream (one VM's frames to
+ * another) whose path changes is cut into segments: the sender ends the old path with a MARKER and
+ * flags the new path's frames to await that MARKER's token; a MARKER itself awaits the previous one
+ * while that is not acknowledged. Every path is FIFO up to the VM, so a frame may be delivered
+ * exactly when the MARKER it awaits has been consumed here; holding by awaited token, in arrival
+ * order, keeps every stream in the order it was sent. When the VM migrates, the tokens consumed
+ * here travel to its destination in HANDOVER_ACK, and the frames still held are relayed there.
  */
 final class StreamOrder {
-    private record Stream(long src, long dst) {}
-
     /** Token to the time (ns) its MARKER passed; entries are forgotten after {@link #forgetAfterNanos}. */
     private final Long2LongHashMap seen = new Long2LongHashMap(Long.MIN_VALUE);
+    /** Token to the VM (MAC) whose stream it ended. */
+    private final Long2LongHashMap seenDst = new Long2LongHashMap(-1);
     /** Token to the last time an acknowledgement for it was sent because of a flagged frame. */
     private final Long2LongHashMap acked = new Long2LongHashMap(Long.MIN_VALUE);
-    private final Map<Stream, ArrayDeque<Held>> held = new HashMap<>();
+    /** Awaited token to the packets waiting for it, in arrival order. */
+    private final Long2ObjectHashMap<ArrayDeque<Held>> held = new Long2ObjectHashMap<>();
     private final long forgetAfterNanos;
     private int heldFrames;
     private long heldBytes;
@@ -34,8 +36,40 @@ final class StreamOrder {
         return seen.get(token) != Long.MIN_VALUE;
     }
 
-    void markSeen(long token, long now) {
-        if (seen.get(token) == Long.MIN_VALUE) seen.put(token, now);
+    void markSeen(long token, long dst, long now) {
+        if (seen.get(token) == Long.MIN_VALUE) {
+            seen.put(token, now);
+            seenDst.put(token, dst);
+        }
+    }
+
+    /** Tokens of MARKERs to {@code dst} consumed here (and not yet forgotten). */
+    List<Long> consumedFor(long dst) {
+        List<Long> out = new ArrayList<>();
+        seenDst.forEach((token, d) -> {
+            if (d == dst) out.add(token);
+        });
+        return out;
+    }
+
+    /** Takes out, in arrival order per token, every held packet addressed to {@code dst}. */
+    List<Held> takeHeldFor(long dst) {
+        List<Held> out = new ArrayList<>();
+        Long2ObjectHashMap<ArrayDeque<Held>>.KeyIterator it = held.keySet().iterator();
+        while (it.hasNext()) {
+            ArrayDeque<Held> q = held.get(it.nextLong());
+            for (java.util.Iterator<Held> hi = q.iterator(); hi.hasNext(); ) {
+                Held h = hi.next();
+                if (h.dst() == dst) {
+                    hi.remove();
+                    heldFrames--;
+                    heldBytes -= h.frame().length;
+                    out.add(h);
+                }
+            }
+            if (q.isEmpty()) it.remove();
+        }
+        return out;
     }
 
     /** True if an acknowledgement for {@code token} is due (none sent in the last {@code intervalNanos}). */
@@ -46,13 +80,13 @@ final class StreamOrder {
         return true;
     }
 
-    /** True if the stream has frames waiting, so a new frame of it must queue too. Free when nothing is held. */
-    boolean isHolding(long src, long dst) {
-        return heldFrames > 0 && held.containsKey(new Stream(src, dst));
-    }
-
     void hold(Held h) {
-        held.computeIfAbsent(new Stream(h.src(), h.dst()), s -> new ArrayDeque<>()).add(h);
+        ArrayDeque<Held> q = held.get(h.await());
+        if (q == null) {
+            q = new ArrayDeque<>();
+            held.put(h.await(), q);
+        }
+        q.add(h);
         heldFrames++;
         heldBytes += h.frame().length;
     }
@@ -61,33 +95,32 @@ final class StreamOrder {
     int heldFrames() { return heldFrames; }
 
     /**
-     * Takes out, in stream order, every held frame that may go on: its MARKER has passed, or it
-     * waited longer than {@code maxWaitNanos} (then {@code expired} counts it). Frames behind one that
-     * must still wait stay.
+     * Takes out every packet whose token has passed, and those of a token whose oldest packet waited
+     * longer than {@code maxWaitNanos} ({@code expired} counts them: the order may have been lost).
      */
     List<Held> releasable(long now, long maxWaitNanos, long[] expired) {
         List<Held> out = new ArrayList<>();
-        for (Iterator<ArrayDeque<Held>> it = held.values().iterator(); it.hasNext(); ) {
-            ArrayDeque<Held> q = it.next();
-            while (!q.isEmpty()) {
-                Held h = q.peekFirst();
-                boolean waits = (h.flags() & dev.ferry.wire.Geneve.FLAG_AWAIT) != 0 && !isSeen(h.await());
-                if (waits && now - h.sinceNanos() < maxWaitNanos) break;
-                if (waits) expired[0]++;
-                q.pollFirst();
-                heldFrames--;
-                heldBytes -= h.frame().length;
-                out.add(h);
-                // A MARKER released here may free frames behind it in other streams: the caller loops.
-                if ((h.flags() & dev.ferry.wire.Geneve.FLAG_MARKER) != 0) break;
-            }
-            if (q.isEmpty()) it.remove();
+        Long2ObjectHashMap<ArrayDeque<Held>>.KeyIterator it = held.keySet().iterator();
+        while (it.hasNext()) {
+            long token = it.nextLong();
+            ArrayDeque<Held> q = held.get(token);
+            boolean passed = isSeen(token);
+            if (!passed && now - q.peekFirst().sinceNanos() < maxWaitNanos) continue;
+            if (!passed) expired[0] += q.size();
+            heldFrames -= q.size();
+            for (Held h : q) heldBytes -= h.frame().length;
+            out.addAll(q);
+            it.remove();
         }
         return out;
     }
 
     void forgetOld(long now) {
-        seen.entrySet().removeIf(e -> now - e.getValue() > forgetAfterNanos);
+        seen.entrySet().removeIf(e -> {
+            boolean old = now - e.getValue() > forgetAfterNanos;
+            if (old) seenDst.remove(e.getKey().longValue());
+            return old;
+        });
         acked.entrySet().removeIf(e -> now - e.getValue() > forgetAfterNanos);
     }
 }

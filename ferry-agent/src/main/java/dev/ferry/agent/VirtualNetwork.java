@@ -10,6 +10,8 @@ public final class VirtualNetwork {
     final LocationCache cache = new LocationCache();
     final MigrationTable migrations = new MigrationTable();
     final StreamOrder order;
+    /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
+    final Long2ObjectHashMap<java.util.ArrayDeque<Held>> awaitingLookup = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
 
@@ -22,4 +24,11 @@ public final class VirtualNetwork {
     public LocationCache cache() { return cache; }
     public MigrationTable migrations() { return migrations; }
     public int heldFrames() { return order.heldFrames(); }
+
+    /** The SOURCE entry of {@code migrationId} for {@code mac}, also when it waits behind an incoming one. */
+    MigrationEntry source(long mac, long migrationId) {
+        MigrationEntry e = migrations.get(mac);
+        if (e != null && e.role == MigrationEntry.Role.DESTINATION) e = e.outgoing;
+        return e != null && e.role == MigrationEntry.Role.SOURCE && e.migrationId == migrationId ? e : null;
+    }
 }

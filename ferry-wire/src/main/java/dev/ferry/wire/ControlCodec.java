@@ -10,7 +10,7 @@ public final class ControlCodec {
 
     private static final int PREPARE = 1, PREPARE_ACK = 2, HANDOVER = 3, HANDOVER_ACK = 4, MARKER_ACK = 5, HINT = 6;
     /** Upper bound of an encoded message's size for a HandoverAck with {@code streams} entries. */
-    public static int maxLength(int streams) { return 1 + 8 + 8 + 2 + streams * 16 + 24; }
+    public static int maxLength(int streams, int consumed) { return 1 + 16 + streams * 14 + 2 + consumed * 8; }
 
     /** Writes {@code m} at {@code at}; returns the number of bytes written. */
     public static int encode(ControlMessage m, byte[] b, int at) {
@@ -29,6 +29,12 @@ public final class ControlCodec {
                     Bytes.put48(b, p, s.dstMac());
                     Bytes.put64(b, p + 6, s.token());
                     p += 14;
+                }
+                Bytes.put16(b, p, x.consumed().size());
+                p += 2;
+                for (long token : x.consumed()) {
+                    Bytes.put64(b, p, token);
+                    p += 8;
                 }
             }
             case MarkerAck x -> {
@@ -58,10 +64,17 @@ public final class ControlCodec {
                 int count = Bytes.u16(b, p + 14);
                 if (n < 16 + count * 14) yield null;
                 List<StreamToken> streams = new ArrayList<>(count);
-                for (int i = 0, q = p + 16; i < count; i++, q += 14) {
+                int q = p + 16;
+                for (int i = 0; i < count; i++, q += 14) {
                     streams.add(new StreamToken(Bytes.u48(b, q), Bytes.i64(b, q + 6)));
                 }
-                yield new HandoverAck(Bytes.i64(b, p), Bytes.u48(b, p + 8), List.copyOf(streams));
+                if (n < q - p + 2) yield null;
+                int consumedCount = Bytes.u16(b, q);
+                q += 2;
+                if (n < q - p + consumedCount * 8) yield null;
+                List<Long> consumed = new ArrayList<>(consumedCount);
+                for (int i = 0; i < consumedCount; i++, q += 8) consumed.add(Bytes.i64(b, q));
+                yield new HandoverAck(Bytes.i64(b, p), Bytes.u48(b, p + 8), streams, consumed);
             }
             case MARKER_ACK -> n < 20 ? null : new MarkerAck(Bytes.u48(b, p), Bytes.u48(b, p + 6), Bytes.i64(b, p + 12));
             case HINT -> n < 6 ? null : new LocationHint(Bytes.u48(b, p));

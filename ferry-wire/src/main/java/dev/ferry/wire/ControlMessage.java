@@ -22,9 +22,16 @@ public sealed interface ControlMessage {
     /**
      * Source to destination, once the source holds the lock and has relayed its buffer: the streams
      * the migrated VM sent from the source, each with the token of the MARKER the source sent at its
-     * end, so the destination can mark the same streams' first frames from the new origin.
+     * end, so the destination can mark the same streams' first frames from the new origin; and the
+     * tokens of MARKERs to the VM that the source already consumed, which the destination counts as
+     * passed.
      */
-    record HandoverAck(long migrationId, long mac, List<StreamToken> streams) implements ControlMessage {}
+    record HandoverAck(long migrationId, long mac, List<StreamToken> streams, List<Long> consumed) implements ControlMessage {
+        public HandoverAck {
+            streams = List.copyOf(streams);
+            consumed = List.copyOf(consumed);
+        }
+    }
 
     /** The agent where a MARKER's destination VM runs tells the stream's sender that it arrived. */
     record MarkerAck(long srcMac, long dstMac, long token) implements ControlMessage {}

@@ -1,0 +1,51 @@
+package dev.ferry.lab;
+
+import java.util.BitSet;
+
+/**
+ * The receiving side's account of one sequenced flow: what arrived, what arrived twice, what
+ * arrived after a later frame, and the longest silence between two arrivals while frames were due.
+ */
+public final class FlowStats {
+    public final int id;
+    private final BitSet seen = new BitSet();
+    private long sent;
+    private long delivered;
+    private long duplicated;
+    private long reordered;
+    private long maxSeq = -1;
+    private long lastArrival = -1;
+    private long longestGapNanos;
+
+    public FlowStats(int id) {
+        this.id = id;
+    }
+
+    synchronized long nextSeq() {
+        return sent++;
+    }
+
+    synchronized void received(long seq, long now) {
+        if (seq < 0 || seq >= sent) {
+            duplicated++; // not a frame this flow sent: counted against the network
+            return;
+        }
+        if (seen.get((int) seq)) {
+            duplicated++;
+            return;
+        }
+        seen.set((int) seq);
+        delivered++;
+        if (seq < maxSeq) reordered++;
+        maxSeq = Math.max(maxSeq, seq);
+        if (lastArrival >= 0) longestGapNanos = Math.max(longestGapNanos, now - lastArrival);
+        lastArrival = now;
+    }
+
+    public synchronized long sent() { return sent; }
+    public synchronized long delivered() { return delivered; }
+    public synchronized long lost() { return sent - delivered; }
+    public synchronized long duplicated() { return duplicated; }
+    public synchronized long reordered() { return reordered; }
+    public synchronized long longestGapNanos() { return longestGapNanos; }
+}

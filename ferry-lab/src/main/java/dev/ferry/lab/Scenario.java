@@ -1,0 +1,219 @@
+package dev.ferry.lab;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.Counter;
+import dev.ferry.agent.MigrationEvent;
+import dev.ferry.board.VmKey;
+import dev.ferry.lab.PlannedMigration.Ending;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * VMs on the agents of a cluster, VM pairs streaming sequenced frames both ways, and a plan of live
+ * migrations under a simulated migration model (the "simulated" detector of DESIGN §7: a pre-copy,
+ * then a stop-and-copy). The same scenario runs on the simulated and on the UDP cluster.
+ */
+public final class Scenario {
+    public static final int VNI = 5001;
+    private static final long MS = 1_000_000L;
+
+    private final ClusterDriver driver;
+    private final List<Vm> vms = new ArrayList<>();
+    private final List<FlowStats> flows = new ArrayList<>();
+    private final List<long[]> flowEnds = new ArrayList<>(); // {srcVm, dstVm}
+    private final List<PlannedMigration> plan;
+    private final double framesPerFlowPerNano;
+    private final long trafficStart;
+    private final long trafficEnd;
+    private final long end;
+    private final long chainGapNanos;
+    private final long[] emitted;
+    private final AtomicInteger completed = new AtomicInteger();
+    private final AtomicInteger aborted = new AtomicInteger();
+    private long migrationIds;
+    private Runnable progress = () -> {};
+
+    /**
+     * @param vmCount      VMs, placed round robin on the hosts; pairs (0,1), (2,3)... stream both ways
+     * @param framesPerSec total offered rate over all flows
+     * @param trafficMs    how long traffic runs; migrations should end before it does
+     * @param drainMs      quiet time after traffic, for buffers and relays to settle
+     */
+    public Scenario(ClusterDriver driver, int vmCount, double framesPerSec, long trafficMs, long drainMs,
+                    long chainGapMs, List<PlannedMigration> plan) {
+        this.driver = driver;
+        this.plan = plan;
+        this.chainGapNanos = chainGapMs * MS;
+        int[] hosts = driver.hosts();
+        long now = driver.nowNanos();
+        for (int i = 0; i < vmCount; i++) {
+            long mac = 0x52_54_00_00_00_00L | (i + 1);
+            int ip = (198 << 24) | (18 << 16) | (1 << 8) | (i + 1);
+            vms.add(new Vm("vm" + (i + 1), new VmKey(VNI, mac), ip, hosts[i % hosts.length], driver::nowNanos));
+        }
+        for (int i = 0; i + 1 < vmCount; i += 2) {
+            addFlow(i, i + 1);
+            addFlow(i + 1, i);
+        }
+        this.emitted = new long[flows.size()];
+        this.framesPerFlowPerNano = flows.isEmpty() ? 0 : framesPerSec / flows.size() / 1e9;
+        this.trafficStart = now + 300 * MS;
+        this.trafficEnd = trafficStart + trafficMs * MS;
+        this.end = trafficEnd + drainMs * MS;
+    }
+
+    private void addFlow(int src, int dst) {
+        FlowStats f = new FlowStats(flows.size() + 1);
+        flows.add(f);
+        flowEnds.add(new long[] {src, dst});
+        vms.get(dst).expect(f);
+    }
+
+    public Scenario onProgress(Runnable progress) {
+        this.progress = progress;
+        return this;
+    }
+
+    /** Plugs the VMs in and schedules traffic and migrations; the caller then runs the cluster until {@link #endNanos}. */
+    public void start() {
+        for (Vm vm : vms) {
+            Vm.Copy copy = vm.newCopy(vm.host, Vm.State.RUNNING);
+            vm.running = copy;
+            driver.onAgent(vm.host, (a, now) -> copy.handle = a.addPort(copy, now));
+        }
+        driver.schedule(trafficStart, this::trafficTick);
+        for (PlannedMigration m : plan) {
+            driver.schedule(trafficStart + m.atNanos(), () -> begin(m));
+        }
+    }
+
+    public long endNanos() { return end; }
+    public int migrationsDone() { return completed.get() + aborted.get(); }
+    public List<Vm> vms() { return vms; }
+
+    private void trafficTick() {
+        long now = driver.nowNanos();
+        if (now >= trafficEnd) return;
+        for (int i = 0; i < flows.size(); i++) {
+            long due = (long) ((now - trafficStart) * framesPerFlowPerNano) - emitted[i];
+            for (long k = 0; k < due; k++) emit(i);
+            emitted[i] += Math.max(due, 0);
+        }
+        driver.schedule(now + MS, this::trafficTick);
+    }
+
+    private void emit(int flowIndex) {
+        FlowStats flow = flows.get(flowIndex);
+        Vm src = vms.get((int) flowEnds.get(flowIndex)[0]);
+        Vm dst = vms.get((int) flowEnds.get(flowIndex)[1]);
+        Vm.Copy copy = src.running;
+        if (copy == null) return;
+        driver.onAgent(copy.host, (a, now) -> {
+            // Only a running copy sends; the sequence number is taken where the frame really leaves.
+            if (copy.state != Vm.State.RUNNING || copy.handle == null) return;
+            byte[] frame = new byte[Vm.FRAME_LENGTH];
+            int len = Vm.writeFrame(frame, dst.key.mac(), src.key.mac(), flow.id, flow.nextSeq());
+            a.onPortFrame(copy.handle, frame, 0, len, now);
+        });
+    }
+
+    private void begin(PlannedMigration m) {
+        Vm vm = vms.get(m.vm());
+        if (vm.migrating) {
+            // One migration of a VM at a time: this one follows the running one (a chain A to B to C).
+            driver.schedule(driver.nowNanos() + chainGapNanos + MS, () -> begin(m));
+            return;
+        }
+        vm.migrating = true;
+        int[] hosts = driver.hosts();
+        int to = m.toHost();
+        if (to == 0 || to == vm.host) {
+            int idx = 0;
+            while (hosts[idx] != vm.host) idx++;
+            to = hosts[(idx + 1) % hosts.length];
+        }
+        int from = vm.host;
+        int dest = to;
+        long id = ((long) from << 40) | (++migrationIds);
+        Vm.Copy source = vm.running;
+        Vm.Copy incoming = vm.newCopy(dest, Vm.State.PAUSED);
+        int vni = vm.key.vni();
+        long mac = vm.key.mac();
+        driver.onAgent(dest, (a, now) -> {
+            a.onEvent(new MigrationEvent.StandbyAppeared(incoming, id), now);
+            incoming.handle = a.localPort(vm.key);
+        });
+        driver.onAgent(from, (a, now) -> a.onEvent(new MigrationEvent.Started(vni, mac, id), now));
+        long t = driver.nowNanos();
+        if (m.ending() == Ending.CANCELLED_IN_PRECOPY) {
+            driver.schedule(t + m.precopyNanos() / 2, () -> abort(vm, source, incoming, id));
+            return;
+        }
+        driver.schedule(t + m.precopyNanos(), () -> {
+            driver.onAgent(from, (a, now) -> {
+                source.state = Vm.State.STOPPED;
+                a.onEvent(new MigrationEvent.SourceStopped(vni, mac, id), now);
+            });
+            driver.schedule(driver.nowNanos() + m.stopNanos(), () -> {
+                if (m.ending() == Ending.FAILED_AFTER_STOP) {
+                    abort(vm, source, incoming, id);
+                    return;
+                }
+                vm.running = incoming;
+                driver.onAgent(dest, (a, now) -> {
+                    incoming.state = Vm.State.RUNNING;
+                    a.onEvent(new MigrationEvent.DestinationResumed(vni, mac, id), now);
+                });
+                driver.onAgent(from, (a, now) -> {
+                    source.state = Vm.State.GONE;
+                    a.onEvent(new MigrationEvent.SourceGone(vni, mac, id), now);
+                });
+                vm.host = dest;
+                completed.incrementAndGet();
+                progress.run();
+                driver.schedule(driver.nowNanos() + chainGapNanos, () -> vm.migrating = false);
+            });
+        });
+    }
+
+    private void abort(Vm vm, Vm.Copy source, Vm.Copy incoming, long id) {
+        int vni = vm.key.vni();
+        long mac = vm.key.mac();
+        driver.onAgent(source.host, (a, now) -> {
+            source.state = Vm.State.RUNNING;
+            a.onEvent(new MigrationEvent.Aborted(vni, mac, id), now);
+        });
+        driver.onAgent(incoming.host, (a, now) -> {
+            incoming.state = Vm.State.GONE;
+            a.onEvent(new MigrationEvent.StandbyGone(vni, mac, id), now);
+        });
+        aborted.incrementAndGet();
+        progress.run();
+        driver.schedule(driver.nowNanos() + chainGapNanos, () -> vm.migrating = false);
+    }
+
+    /** Sums up the run; call once the cluster has run to {@link #endNanos} and is quiet. */
+    public Report report(String mode, List<Agent> agents) {
+        long sent = 0, delivered = 0, dup = 0, reordered = 0, gap = 0;
+        for (FlowStats f : flows) {
+            sent += f.sent();
+            delivered += f.delivered();
+            dup += f.duplicated();
+            reordered += f.reordered();
+            gap = Math.max(gap, f.longestGapNanos());
+        }
+        long relayed = 0, buffered = 0, drops = 0, expired = 0;
+        int entries = 0;
+        for (Agent a : agents) {
+            relayed += a.counters().get(Counter.RELAYED);
+            buffered += a.counters().get(Counter.BUFFERED);
+            drops += a.counters().drops();
+            expired += a.counters().get(Counter.MARKER_WAIT_EXPIRED);
+            entries += a.migrations().size();
+        }
+        long lostAtCopy = vms.stream().mapToLong(v -> v.lostAtCopy.get()).sum();
+        return new Report(mode, completed.get(), aborted.get(), sent, delivered, sent - delivered, dup, reordered,
+                gap / 1e6, relayed, buffered, lostAtCopy, drops, expired, entries);
+    }
+}

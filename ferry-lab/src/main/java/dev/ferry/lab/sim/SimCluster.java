@@ -1,0 +1,114 @@
+package dev.ferry.lab.sim;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.BoardClient;
+import dev.ferry.agent.Mode;
+import dev.ferry.agent.Underlay;
+import dev.ferry.board.Board;
+import dev.ferry.board.BoardEvent;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.InMemoryStore;
+import dev.ferry.lab.ClusterDriver;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * A board and agents on a deterministic, simulated network: one thread, a simulated clock, and a
+ * seed that fixes every delay, loss and duplicate. The agents and the board are the production
+ * classes; only the wire between them is simulated.
+ */
+public final class SimCluster implements ClusterDriver {
+    private static final long MS = 1_000_000L;
+    private static final long TICK = MS;
+
+    private final SimScheduler scheduler = new SimScheduler();
+    private final Random random;
+    private final Faults faults;
+    private final Board board;
+    private final List<Agent> agents = new ArrayList<>();
+    private final int[] hostIds;
+    /** Per (from, to) path: when its last packet arrives, so later packets never overtake it. */
+    private final long[][] pathTail;
+    /** Where board traffic is traced ({@code -Dferry.sim.trace=true}), or null. */
+    private final java.io.PrintStream trace = Boolean.getBoolean("ferry.sim.trace") ? System.out : null;
+
+    public SimCluster(int hosts, Mode mode, Set<Integer> vnis, long seed, Faults faults) {
+        this.random = new Random(seed);
+        this.faults = faults;
+        this.board = new Board(new InMemoryStore(), this::push);
+        this.hostIds = new int[hosts];
+        this.pathTail = new long[hosts + 1][hosts + 1];
+        for (int i = 0; i < hosts; i++) {
+            int id = i + 1;
+            hostIds[i] = id;
+            AgentConfig config = AgentConfig.defaults(id, vnis, mode).withTimings(20, 500, 1_000, 1_000);
+            agents.add(new Agent(config, underlay(id), boardClient(id), 1));
+        }
+        for (Agent a : agents) a.start(0);
+        scheduleTicks();
+    }
+
+    private void scheduleTicks() {
+        scheduler.at(scheduler.now() + TICK, () -> {
+            for (Agent a : agents) a.tick(scheduler.now());
+            board.tick(scheduler.now() / MS);
+            scheduleTicks();
+        });
+    }
+
+    private Underlay underlay(int from) {
+        return (to, buf, off, len) -> {
+            boolean control = len > 1 && (buf[off + 1] & 0x80) != 0;
+            if (control && random.nextDouble() < faults.controlLoss()) return;
+            byte[] copy = java.util.Arrays.copyOfRange(buf, off, off + len);
+            long delay = faults.pathDelayMin() + (long) (random.nextDouble() * (faults.pathDelayMax() - faults.pathDelayMin()));
+            long arrival = Math.max(pathTail[from][to], scheduler.now() + delay);
+            pathTail[from][to] = arrival;
+            Agent target = agents.get(to - 1);
+            scheduler.at(arrival, () -> target.onUnderlay(copy, 0, copy.length, scheduler.now()));
+        };
+    }
+
+    private BoardClient boardClient(int host) {
+        return request -> deliverTwice(() -> {
+            BoardResponse response = board.handle(request, scheduler.now() / MS);
+            if (trace != null && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
+                trace.println(String.format("%9.3f ms host %d -> board %s%n             <- %s", scheduler.now() / 1e6, host,
+                        request, response));
+            }
+            deliverTwice(() -> agents.get(host - 1).onBoardResponse(response, scheduler.now()));
+        });
+    }
+
+    private void push(int host, BoardEvent event) {
+        if (host < 1 || host > agents.size()) return;
+        deliverTwice(() -> agents.get(host - 1).onBoardEvent(event, scheduler.now()));
+    }
+
+    /** Board traffic: maybe lost, maybe duplicated, each copy with its own delay (so reordered too). */
+    private void deliverTwice(Runnable action) {
+        int copies = random.nextDouble() < faults.boardLoss() ? 0 : 1;
+        if (random.nextDouble() < faults.boardDuplicate()) copies++;
+        for (int i = 0; i < copies; i++) {
+            long delay = faults.boardDelayMin()
+                    + (long) (random.nextDouble() * (faults.boardDelayMax() - faults.boardDelayMin()));
+            scheduler.at(scheduler.now() + delay, action);
+        }
+    }
+
+    public void runUntil(long nanos) {
+        scheduler.runUntil(nanos);
+    }
+
+    public Board board() { return board; }
+    public List<Agent> agents() { return agents; }
+
+    @Override public long nowNanos() { return scheduler.now(); }
+    @Override public void schedule(long atNanos, Runnable action) { scheduler.at(atNanos, action); }
+    @Override public void onAgent(int hostId, AgentAction action) { action.run(agents.get(hostId - 1), scheduler.now()); }
+    @Override public int[] hosts() { return hostIds.clone(); }
+}
