@@ -187,6 +187,11 @@ public final class Agent {
     /** Classification by the migration table (DESIGN §6.2). */
     private void classify(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
                           long now) {
+        if ((flags & FLAG_AWAIT) != 0 && net.order.isSeen(await)) {
+            // Its MARKER was consumed here: the order is met, and hosts further on may not know the token.
+            flags &= ~FLAG_AWAIT;
+            await = 0;
+        }
         long dst = Ethernet.dst(b, off);
         MigrationEntry m = net.migrations.get(dst);
         if (m == null) {
@@ -205,7 +210,7 @@ public final class Agent {
         }
         if (m.phase == Phase.RESUMED && m.deferredStopped) {
             // Resumed here, and already stopped again for its next migration: keep for that one.
-            buffer(m, b, off, len, origin, flags, token, await, now);
+            buffer(net, m, b, off, len, origin, flags, token, await, now);
             return;
         }
         switch (m.phase) {
@@ -217,7 +222,7 @@ public final class Agent {
                     counters.inc(Counter.DROP_PORT_NOT_RUNNING);
                 }
             }
-            case STOPPED, INCOMING -> buffer(m, b, off, len, origin, flags, token, await, now);
+            case STOPPED, INCOMING -> buffer(net, m, b, off, len, origin, flags, token, await, now);
             case HANDED_OVER -> {
                 relay(net, m.peer, b, off, len, origin, flags, token, await);
                 m.relayed++;
@@ -227,19 +232,28 @@ public final class Agent {
         }
     }
 
-    /** Local delivery, behind the ordering stage ({@link StreamOrder}). */
+    /**
+     * The ordering stage ({@link StreamOrder}) for a frame that stays on this host (delivered or
+     * buffered): true if it must wait for its MARKER, and then it is held. Frames passing through
+     * (relayed) are not held: the host that keeps them checks.
+     */
+    private boolean holdIfAwaiting(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token,
+                                   long await, long now) {
+        if ((flags & FLAG_AWAIT) == 0) return false;
+        if (net.order.heldBytes() + len > config.holdBytes()) {
+            counters.inc(Counter.DROP_HOLD_FULL);
+            return true;
+        }
+        net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+        counters.inc(Counter.HELD);
+        return true;
+    }
+
     private void deliver(VirtualNetwork net, LocalPort p, byte[] b, int off, int len, int origin, int flags, long token,
                          long await, long now) {
-        if ((flags & FLAG_AWAIT) != 0 && config.mode() == Mode.FERRY && !net.order.isSeen(await)) {
-            if (net.order.heldBytes() + len > config.holdBytes()) {
-                counters.inc(Counter.DROP_HOLD_FULL);
-                return;
-            }
-            net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
-            counters.inc(Counter.HELD);
-            return;
-        }
+        if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, now)) return;
         if ((flags & FLAG_MARKER) != 0) {
+            if (TRACE) System.out.printf("%9.3f agent %d consumes marker %d (%s->%s) from origin %d%n", now / 1e6, self, token, Ethernet.format(Ethernet.src(b, off)), Ethernet.format(p.mac), origin);
             counters.inc(Counter.MARKERS_CONSUMED);
             net.order.markSeen(token, p.mac, now);
             sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, token));
@@ -254,8 +268,9 @@ public final class Agent {
         p.port.deliver(b, off, len);
     }
 
-    private void buffer(MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token, long await,
-                        long now) {
+    private void buffer(VirtualNetwork net, MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token,
+                        long await, long now) {
+        if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, now)) return;
         if (m.bufferBytes + len > config.bufferBytes()) {
             counters.inc(Counter.DROP_BUFFER_FULL);
             return;
@@ -400,6 +415,7 @@ public final class Agent {
     }
 
     private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long now) {
+        if (TRACE) System.out.printf("%9.3f agent %d sends marker %d (%s->%s) await %d to %d%n", now / 1e6, self, token, Ethernet.format(src), Ethernet.format(dst), await, host);
         counters.inc(Counter.MARKERS_SENT);
         int len = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE) - 0;
         int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
@@ -566,6 +582,7 @@ public final class Agent {
     }
 
     private void onMarkerAck(VirtualNetwork net, ControlMessage.MarkerAck a) {
+        if (TRACE) System.out.printf("%9.3f agent %d marker ack %s%n", lastNow / 1e6, self, a);
         LocalPort port = net.ports.get(a.srcMac());
         if (port != null) {
             OutStream s = port.streams.get(a.dstMac());
@@ -642,6 +659,14 @@ public final class Agent {
                 if (mode != Mode.FERRY) {
                     LocalPort port = net.ports.get(key.mac());
                     if (port != null && mode == Mode.EAGER) attach(key, port.port, true, now);
+                    return;
+                }
+                if (e != null && e.role == Role.DESTINATION && e.deferredStart == a.migrationId()) {
+                    // Aborted before it could start: the VM goes on running here.
+                    e.deferredStart = 0;
+                    e.deferredStopped = false;
+                    flushBufferLocally(net, e, now);
+                    counters.inc(Counter.MIGRATIONS_ABORTED);
                     return;
                 }
                 if (e == null || e.role != Role.SOURCE || e.migrationId != a.migrationId() || e.phase == Phase.HANDED_OVER) {

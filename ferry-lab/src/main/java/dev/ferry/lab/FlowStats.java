@@ -16,6 +16,7 @@ public final class FlowStats {
     private long maxSeq = -1;
     private long lastArrival = -1;
     private long longestGapNanos;
+    private String firstAnomaly;
 
     public FlowStats(int id) {
         this.id = id;
@@ -32,11 +33,15 @@ public final class FlowStats {
         }
         if (seen.get((int) seq)) {
             duplicated++;
+            if (firstAnomaly == null) firstAnomaly = "seq " + seq + " again at " + now / 1e6 + " ms";
             return;
         }
         seen.set((int) seq);
         delivered++;
-        if (seq < maxSeq) reordered++;
+        if (seq < maxSeq) {
+            reordered++;
+            if (firstAnomaly == null) firstAnomaly = "seq " + seq + " after " + maxSeq + " at " + now / 1e6 + " ms";
+        }
         maxSeq = Math.max(maxSeq, seq);
         if (lastArrival >= 0) longestGapNanos = Math.max(longestGapNanos, now - lastArrival);
         lastArrival = now;
@@ -48,4 +53,6 @@ public final class FlowStats {
     public synchronized long duplicated() { return duplicated; }
     public synchronized long reordered() { return reordered; }
     public synchronized long longestGapNanos() { return longestGapNanos; }
+    /** The first duplicate or reordering seen, for a failure message; null if none. */
+    public synchronized String firstAnomaly() { return firstAnomaly; }
 }

@@ -18,6 +18,7 @@ public final class Scenario {
     public static final int VNI = 5001;
     private static final long MS = 1_000_000L;
 
+    private static final int TRACE_FLOW = Integer.getInteger("ferry.sim.traceFlow", -1);
     private final ClusterDriver driver;
     private final List<Vm> vms = new ArrayList<>();
     private final List<FlowStats> flows = new ArrayList<>();
@@ -89,6 +90,19 @@ public final class Scenario {
     }
 
     public long endNanos() { return end; }
+
+    /** Flows that lost, duplicated or reordered a frame, each with its first anomaly: for failure messages. */
+    public List<String> anomalies() {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < flows.size(); i++) {
+            FlowStats f = flows.get(i);
+            if (f.lost() > 0 || f.firstAnomaly() != null) {
+                out.add("flow " + f.id + " " + vms.get((int) flowEnds.get(i)[0]).id + "->" + vms.get((int) flowEnds.get(i)[1]).id
+                        + ": lost " + f.lost() + ", first anomaly " + f.firstAnomaly());
+            }
+        }
+        return out;
+    }
     public int migrationsDone() { return completed.get() + aborted.get(); }
     public List<Vm> vms() { return vms; }
 
@@ -113,7 +127,9 @@ public final class Scenario {
             // Only a running copy sends; the sequence number is taken where the frame really leaves.
             if (copy.state != Vm.State.RUNNING || copy.handle == null) return;
             byte[] frame = new byte[Vm.FRAME_LENGTH];
-            int len = Vm.writeFrame(frame, dst.key.mac(), src.key.mac(), flow.id, flow.nextSeq());
+            long seq = flow.nextSeq();
+            if (TRACE_FLOW == flow.id) System.out.printf("%9.3f send flow %d seq %d from host %d%n", now / 1e6, flow.id, seq, copy.host);
+            int len = Vm.writeFrame(frame, dst.key.mac(), src.key.mac(), flow.id, seq);
             a.onPortFrame(copy.handle, frame, 0, len, now);
         });
     }

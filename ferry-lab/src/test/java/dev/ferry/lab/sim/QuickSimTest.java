@@ -31,6 +31,7 @@ class QuickSimTest {
                     System.out.println(sb);
                 }
                 for (var rec : cluster.board().records()) System.out.println("   " + rec);
+                scenario.anomalies().forEach(x -> System.out.println("   " + x));
             }
         }
         System.out.println("bad=" + bad + " ms=" + (System.nanoTime() - t0) / 1_000_000);
