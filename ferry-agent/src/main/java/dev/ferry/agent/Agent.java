@@ -55,7 +55,7 @@ public final class Agent {
     private final byte[] tx = new byte[65_536];
     private final byte[] scratch = new byte[256];
     private final long[] expired = new long[1];
-    private final List<OutStream> pendingMarkers = new ArrayList<>();
+    private final List<PendingMarker> pendingMarkers = new ArrayList<>();
     /** (origin host, destination MAC) to the last time a LOCATION_HINT went to that origin about it. */
     private final Long2LongHashMap hintsSent = new Long2LongHashMap(Long.MIN_VALUE);
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
@@ -111,7 +111,7 @@ public final class Agent {
         LocalPort lp = net.ports.remove(key.mac());
         if (lp != null) lp.removed = true;
         if (detach) {
-            board.call(id -> new BoardRequest.Detach(id, key, self), r -> {}, now);
+            board.call(id -> new BoardRequest.Detach(id, key, self, false), r -> {}, now);
         }
     }
 
@@ -404,14 +404,10 @@ public final class Agent {
      * previous one, if that is not acknowledged yet) and flag the new path's frames to wait for it.
      */
     private void switchPath(VirtualNetwork net, LocalPort port, OutStream s, int newHost, long now) {
-        long token = nextToken();
-        s.markerAwait = s.awaitToken;
-        s.markerToken = token;
-        s.markerHost = s.hostUsed;
-        s.markerSentAt = now;
-        s.awaitToken = token;
-        if (!pendingMarkers.contains(s)) pendingMarkers.add(s);
-        sendMarker(net, s.markerHost, port.mac, s.dst, token, s.markerAwait, now);
+        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, nextToken(), s.awaitToken, now);
+        s.awaitToken = m.token;
+        pendingMarkers.add(m);
+        sendMarker(net, m.host, m.src, m.dst, m.token, m.await, now);
     }
 
     private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long now) {
@@ -584,16 +580,10 @@ public final class Agent {
     private void onMarkerAck(VirtualNetwork net, ControlMessage.MarkerAck a) {
         if (TRACE) System.out.printf("%9.3f agent %d marker ack %s%n", lastNow / 1e6, self, a);
         LocalPort port = net.ports.get(a.srcMac());
-        if (port != null) {
-            OutStream s = port.streams.get(a.dstMac());
-            if (s != null) {
-                if (s.awaitToken == a.token()) s.awaitToken = 0;
-                if (s.markerToken == a.token()) {
-                    s.markerToken = 0;
-                    pendingMarkers.remove(s);
-                }
-            }
-        }
+        OutStream flagged = port == null ? null : port.streams.get(a.dstMac());
+        if (flagged != null && flagged.awaitToken == a.token()) flagged.awaitToken = 0;
+        // By token: the VM that sent the MARKER may have left this host since.
+        pendingMarkers.removeIf(m -> m.token == a.token());
         for (MigrationEntry e = net.migrations.get(a.srcMac()); e != null; e = e.outgoing) {
             e.unackedMarkers.remove(a.token());
         }
@@ -684,7 +674,7 @@ public final class Agent {
                     if (e.outgoing != null) net.migrations.put(e.outgoing);
                 }
                 removePort(key, false, now);
-                board.call(id -> new BoardRequest.Detach(id, key, self), r -> {}, now);
+                board.call(id -> new BoardRequest.Detach(id, key, self, true), r -> {}, now);
             }
             case MigrationEvent.SourceGone g -> removePort(key, false, now);
         }
@@ -852,12 +842,14 @@ public final class Agent {
             resync(now);
         }
         for (int i = 0; i < pendingMarkers.size(); i++) {
-            OutStream s = pendingMarkers.get(i);
-            if (s.owner.removed) {
+            PendingMarker m = pendingMarkers.get(i);
+            // Resent until acknowledged, also after the VM has moved on: its frames still wait for it.
+            if (now - m.firstSentAt >= 10 * config.graceMillis() * MS) {
+                counters.inc(Counter.MARKERS_ABANDONED);
                 pendingMarkers.remove(i--);
-            } else if (now - s.markerSentAt >= retryNanos) {
-                s.markerSentAt = now;
-                sendMarker(s.owner.net, s.markerHost, s.owner.mac, s.dst, s.markerToken, s.markerAwait, now);
+            } else if (now - m.sentAt >= retryNanos) {
+                m.sentAt = now;
+                sendMarker(m.net, m.host, m.src, m.dst, m.token, m.await, now);
             }
         }
         for (VirtualNetwork net : networks.values()) {

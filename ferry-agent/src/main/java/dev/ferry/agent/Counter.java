@@ -18,6 +18,8 @@ public enum Counter {
     MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
     /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */
     MARKER_WAIT_EXPIRED,
+    /** MARKERs no longer resent because no acknowledgement came within ten grace periods. */
+    MARKERS_ABANDONED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,
     DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING;
 

@@ -11,11 +11,6 @@ final class OutStream {
     int hostUsed = UNSET;
     /** Token of the MARKER this stream's frames are flagged to wait behind; 0 for none. */
     long awaitToken;
-    /** A MARKER this agent sent and resends until acknowledged; 0 for none. */
-    long markerToken;
-    int markerHost;
-    long markerAwait;
-    long markerSentAt;
 
     OutStream(LocalPort owner, long dst) {
         this.owner = owner;

@@ -54,7 +54,7 @@ public final class Board {
             }
             case Heartbeat h -> heartbeat(h, now);
             case Attach a -> answer(a.requestId(), table.attach(a.key(), a.vmId(), a.ips(), a.hostId(), a.active()), a.hostId());
-            case Detach d -> answer(d.requestId(), table.detach(d.key(), d.hostId()), d.hostId());
+            case Detach d -> answer(d.requestId(), table.detach(d.key(), d.hostId(), d.standby()), d.hostId());
             case Lookup l -> new Ok(l.requestId(), table.get(l.key()));
             case LookupIp l -> new Ok(l.requestId(), table.getByIp(l.vni(), l.ip()));
             case LockRecord l -> answer(l.requestId(), table.lock(l.key(), l.migrationId(), l.owner(), l.leaseMs(), now), l.owner());

@@ -23,8 +23,12 @@ public sealed interface BoardRequest {
      */
     record Attach(long requestId, VmKey key, String vmId, List<Integer> ips, int hostId, boolean active) implements BoardRequest {}
 
-    /** The VM's copy on {@code hostId} is gone; same locking rule as an active attach. */
-    record Detach(long requestId, VmKey key, int hostId) implements BoardRequest {}
+    /**
+     * The VM's copy on {@code hostId} is gone. {@code standby=true}: only the paused incoming copy
+     * there (an aborted migration's destination), never the record's active location, even if it is
+     * on the same host. Otherwise the active copy, with the same locking rule as an active attach.
+     */
+    record Detach(long requestId, VmKey key, int hostId, boolean standby) implements BoardRequest {}
 
     record Lookup(long requestId, VmKey key) implements BoardRequest {}
 

@@ -83,10 +83,18 @@ final class NodeTable {
         return new Result.Applied(applyAttach(r, hostId, vmId, ips));
     }
 
-    Result detach(VmKey key, int hostId) {
+    Result detach(VmKey key, int hostId, boolean standby) {
         NodeRecord r = store.get(key);
         if (r == null) {
             return new Result.Applied(null);
+        }
+        if (standby) {
+            if (!r.standbys().contains(hostId)) return new Result.Applied(r);
+            Set<Integer> standbys = new HashSet<>(r.standbys());
+            standbys.remove(hostId);
+            NodeRecord stored = r.with(r.hostId(), r.vmId(), r.ips(), standbys, r.version());
+            store.put(stored);
+            return new Result.Applied(stored);
         }
         if (r.isLocked() && r.hostId() == hostId && r.lock().owner() != hostId) {
             return new Result.Queued(queue(r, new PendingUpdate.Detach(r.lock().migrationId(), hostId)));
@@ -169,13 +177,6 @@ final class NodeTable {
     }
 
     private NodeRecord applyDetach(NodeRecord r, int hostId) {
-        if (r.standbys().contains(hostId)) {
-            Set<Integer> standbys = new HashSet<>(r.standbys());
-            standbys.remove(hostId);
-            NodeRecord stored = r.with(r.hostId(), r.vmId(), r.ips(), standbys, r.version());
-            store.put(stored);
-            return stored;
-        }
         if (r.hostId() != hostId) {
             return r;
         }

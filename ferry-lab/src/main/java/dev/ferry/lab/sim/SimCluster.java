@@ -63,7 +63,7 @@ public final class SimCluster implements ClusterDriver {
     private Underlay underlay(int from) {
         return (to, buf, off, len) -> {
             boolean control = len > 1 && (buf[off + 1] & 0x80) != 0;
-            if (control && random.nextDouble() < faults.controlLoss()) return;
+            if (random.nextDouble() < (control ? faults.controlLoss() : faults.dataLoss())) return;
             byte[] copy = java.util.Arrays.copyOfRange(buf, off, off + len);
             long delay = faults.pathDelayMin() + (long) (random.nextDouble() * (faults.pathDelayMax() - faults.pathDelayMin()));
             long arrival = Math.max(pathTail[from][to], scheduler.now() + delay);

@@ -1,5 +1,8 @@
 package dev.ferry.lab.sim;
 
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.Counter;
+import dev.ferry.agent.MigrationEntry;
 import dev.ferry.agent.Mode;
 import dev.ferry.lab.PlannedMigration;
 import dev.ferry.lab.PlannedMigration.Ending;
@@ -23,7 +26,19 @@ public final class Simulation {
     public record Schedule(long seed, int hosts, int vms, double rate, long chainGapMs, Faults faults,
                            List<PlannedMigration> migrations) {}
 
-    public record Result(Schedule schedule, Report report) {}
+    /** A run's measures, and the first anomaly of each flow that had one. */
+    public record Result(Schedule schedule, Report report, List<String> anomalies, List<String> agentNotes) {
+        /** Zero lost, duplicated or reordered frames, and every migration table entry gone. */
+        public boolean clean() {
+            return report.lossless() && report.migrationEntriesLeft() == 0;
+        }
+
+        public String describe() {
+            return "seed " + schedule.seed() + ": " + report + "\n  " + schedule + "\n  " + String.join("\n  ", anomalies)
+                    + "\n  " + String.join("\n  ", agentNotes)
+                    + "\n  replay: ./ferry sim --seed " + schedule.seed() + " --mode " + report.mode();
+        }
+    }
 
     private Simulation() {}
 
@@ -47,11 +62,37 @@ public final class Simulation {
     }
 
     public static Result run(long seed, Mode mode) {
-        Schedule s = schedule(seed);
-        SimCluster cluster = new SimCluster(s.hosts(), mode, Set.of(Scenario.VNI), seed, s.faults());
+        return run(schedule(seed), mode);
+    }
+
+    public static Result run(Schedule s, Mode mode) {
+        SimCluster cluster = new SimCluster(s.hosts(), mode, Set.of(Scenario.VNI), s.seed(), s.faults());
         Scenario scenario = new Scenario(cluster, s.vms(), s.rate(), 2_000, 3_000, s.chainGapMs(), s.migrations());
         scenario.start();
         cluster.runUntil(scenario.endNanos());
-        return new Result(s, scenario.report(mode.name().toLowerCase(), cluster.agents()));
+        return new Result(s, scenario.report(mode.name().toLowerCase(java.util.Locale.ROOT), cluster.agents()),
+                scenario.anomalies(), notes(cluster.agents()));
+    }
+
+    /** Per agent: its non-zero drop counters and the migration entries it still has. */
+    private static List<String> notes(List<Agent> agents) {
+        List<String> out = new ArrayList<>();
+        for (Agent a : agents) {
+            StringBuilder sb = new StringBuilder();
+            a.counters().snapshot().forEach((c, v) -> {
+                if (v > 0 && (c.isDrop() || c == Counter.MARKER_WAIT_EXPIRED)) sb.append(' ').append(c.label()).append('=').append(v);
+            });
+            for (MigrationEntry e : a.migrations()) {
+                sb.append(" entry[").append(e.key()).append(' ').append(e.role()).append(' ').append(e.phase())
+                        .append(" migration ").append(e.migrationId()).append(" peer ").append(e.peer()).append(']');
+            }
+            if (!sb.isEmpty()) out.add("agent " + a.hostId() + ":" + sb);
+        }
+        return out;
+    }
+
+    /** The same schedule on a wire that also loses data frames (never the case in a real schedule). */
+    public static Schedule withDataLoss(Schedule s, double p) {
+        return new Schedule(s.seed(), s.hosts(), s.vms(), s.rate(), s.chainGapMs(), s.faults().withDataLoss(p), s.migrations());
     }
 }

@@ -1,0 +1,88 @@
+package dev.ferry.lab.sim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.agent.Mode;
+import dev.ferry.lab.sim.Simulation.Result;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongFunction;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The lossless-migration claim, checked over thousands of seeded random schedules (DESIGN §9): a
+ * failure prints its seed and the command that replays it. {@code -Dferry.sim.schedules=N} and
+ * {@code -Dferry.sim.firstSeed=S} choose which seeds run.
+ */
+class ProtocolSimulationTest {
+    private static final int SCHEDULES = Integer.getInteger("ferry.sim.schedules", 2_000);
+    private static final long FIRST_SEED = Long.getLong("ferry.sim.firstSeed", 1);
+
+    @Test
+    void ferryModeLosesDuplicatesAndReordersNothingAndLeavesNoMigrationEntry() {
+        List<String> failures = runAll(seed -> Simulation.run(seed, Mode.FERRY), SCHEDULES);
+        assertThat(failures).as("schedules that were not clean, out of " + SCHEDULES).isEmpty();
+    }
+
+    @Test
+    void naiveModeLosesFramesInTheSameHarness() {
+        List<Result> results = results(seed -> Simulation.run(seed, Mode.NAIVE), 100);
+        assertThat(results.stream().mapToLong(r -> r.report().lost()).sum()).isPositive();
+        assertThat(results.stream().filter(r -> !r.report().lossless()).count())
+                .as("naive schedules that lost frames").isGreaterThan(results.size() / 2);
+    }
+
+    @Test
+    void eagerModeLosesFramesInTheSameHarness() {
+        List<Result> results = results(seed -> Simulation.run(seed, Mode.EAGER), 100);
+        assertThat(results.stream().filter(r -> r.report().lost() > 0).count())
+                .as("eager schedules that lost frames").isGreaterThan(results.size() / 2);
+    }
+
+    @Test
+    void harnessSeesFramesTheWireLosesEvenInFerryMode() {
+        Result r = Simulation.run(Simulation.withDataLoss(Simulation.schedule(7), 0.001), Mode.FERRY);
+        assertThat(r.report().lost()).isPositive();
+        assertThat(r.clean()).isFalse();
+    }
+
+    @Test
+    void aSeedReplaysExactly() {
+        Result first = Simulation.run(42, Mode.FERRY);
+        Result again = Simulation.run(42, Mode.FERRY);
+        assertThat(again.report()).isEqualTo(first.report());
+        assertThat(first.report().migrations() + first.report().aborted()).isPositive();
+    }
+
+    @Test
+    void schedulesCoverChainsAbortsAndBothEndsOfAFlowMigrating() {
+        int chains = 0, aborts = 0, bothEnds = 0;
+        for (long seed = FIRST_SEED; seed < FIRST_SEED + 200; seed++) {
+            var s = Simulation.schedule(seed);
+            var vms = s.migrations().stream().map(m -> m.vm()).toList();
+            if (vms.size() != vms.stream().distinct().count()) chains++;
+            if (s.migrations().stream().anyMatch(m -> m.ending() != dev.ferry.lab.PlannedMigration.Ending.COMPLETED)) aborts++;
+            if (vms.contains(0) && vms.contains(1)) bothEnds++;
+        }
+        assertThat(chains).isGreaterThan(20);
+        assertThat(aborts).isGreaterThan(20);
+        assertThat(bothEnds).isGreaterThan(20);
+    }
+
+    private static List<String> runAll(LongFunction<Result> run, int count) {
+        List<String> failures = new ArrayList<>();
+        for (Result r : results(run, count)) {
+            if (!r.clean()) {
+                failures.add(r.describe());
+                System.out.println("FAILED " + r.describe());
+            }
+        }
+        return failures;
+    }
+
+    private static List<Result> results(LongFunction<Result> run, int count) {
+        List<Result> out = new ArrayList<>();
+        for (long seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) out.add(run.apply(seed));
+        return out;
+    }
+}
