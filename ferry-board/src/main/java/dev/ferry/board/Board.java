@@ -60,7 +60,7 @@ public final class Board {
             case LockRecord l -> answer(l.requestId(), table.lock(l.key(), l.migrationId(), l.owner(), l.leaseMs(), now), l.owner());
             case Unlock u -> {
                 Result result = table.unlock(u.key(), u.migrationId(), u.outcome());
-                log.info("unlock {} migration {} {}", u.key(), u.migrationId(), u.outcome());
+                log.debug("unlock {} migration {} {}", u.key(), u.migrationId(), u.outcome());
                 yield answer(u.requestId(), result, 0);
             }
             case Watch w -> {

@@ -1,0 +1,57 @@
+package dev.ferry.agent.runtime;
+
+import dev.ferry.agent.Underlay;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The underlay over a UDP socket: Geneve datagrams to other agents, addressed by host id through a
+ * directory of endpoints. Used from the agent's thread only; the send buffer is reused.
+ */
+public final class UdpUnderlay implements Underlay {
+    private static final Logger log = LoggerFactory.getLogger(UdpUnderlay.class);
+    private final DatagramChannel channel;
+    private final Map<Integer, InetSocketAddress> directory;
+    private final ByteBuffer tx = ByteBuffer.allocateDirect(65_536);
+    private long sendFailures;
+    private long unknownHosts;
+
+    public UdpUnderlay(DatagramChannel channel, Map<Integer, InetSocketAddress> directory) {
+        this.channel = channel;
+        this.directory = directory;
+    }
+
+    /** A directory that other threads may fill (from the board's host table, or a static list). */
+    public static Map<Integer, InetSocketAddress> newDirectory() {
+        return new ConcurrentHashMap<>();
+    }
+
+    @Override
+    public void send(int toHost, byte[] buf, int offset, int length) {
+        InetSocketAddress to = directory.get(toHost);
+        if (to == null) {
+            unknownHosts++;
+            return;
+        }
+        tx.clear();
+        tx.put(buf, offset, length).flip();
+        try {
+            if (channel.send(tx, to) == 0) sendFailures++;
+        } catch (IOException e) {
+            sendFailures++;
+            log.debug("send to host {} at {} failed: {}", toHost, to, e.toString());
+        }
+    }
+
+    /** Datagrams the kernel refused (full socket buffer) or that failed. */
+    public long sendFailures() { return sendFailures; }
+
+    /** Datagrams for a host id with no endpoint in the directory. */
+    public long unknownHosts() { return unknownHosts; }
+}
