@@ -96,7 +96,7 @@ final class NodeTable {
             store.put(stored);
             return new Result.Applied(stored);
         }
-        if (r.isLocked() && r.hostId() == hostId && r.lock().owner() != hostId) {
+        if (r.isLocked()) {
             return new Result.Queued(queue(r, new PendingUpdate.Detach(r.lock().migrationId(), hostId)));
         }
         return new Result.Applied(applyDetach(r, hostId));
