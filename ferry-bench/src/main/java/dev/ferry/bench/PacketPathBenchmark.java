@@ -1,0 +1,96 @@
+package dev.ferry.bench;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.LocalPort;
+
+import dev.ferry.agent.Port;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.NodeRecord;
+import dev.ferry.board.VmKey;
+import dev.ferry.wire.Bytes;
+import dev.ferry.wire.Ethernet;
+import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveFrame;
+import dev.ferry.wire.GeneveWriter;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.*;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * The agent's common paths, in process: a Geneve frame from the underlay for a local VM that is not
+ * migrating (DESIGN §6.2, first row), and a frame from a local VM to a VM on another host. The
+ * anchor, measured in the same run, is the least any receive path must do: copy the datagram once
+ * and read its VNI and inner destination. Run with {@code -prof gc} for gc.alloc.rate.norm
+ * (bench/packet-path.sh does).
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"})
+public class PacketPathBenchmark {
+    private static final int VNI = 5001;
+    private static final long LOCAL = 0x52_54_00_00_00_01L;
+    private static final long REMOTE = 0x52_54_00_00_00_02L;
+
+    /** A port that only counts what it is given, as cheaply as a VM's queue could. */
+    static final class CountingPort implements Port {
+        long frames;
+        long bytes;
+
+        @Override public VmKey key() { return new VmKey(VNI, LOCAL); }
+        @Override public String vmId() { return "bench"; }
+        @Override public List<Integer> ips() { return List.of(1); }
+        @Override public void deliver(byte[] buf, int offset, int length) { frames++; bytes += length; }
+    }
+
+    private Agent agent;
+    private LocalPort port;
+    private CountingPort sink;
+    private long sentBytes;
+    private final byte[] fromUnderlay = new byte[Geneve.FERRY_HEADER_LENGTH + 1400];
+    private final byte[] fromVm = new byte[1400];
+    private final byte[] copy = new byte[2048];
+    private final GeneveFrame anchorFrame = new GeneveFrame();
+
+    @Setup
+    public void setUp() {
+        AgentConfig config = AgentConfig.defaults(1, Set.of(VNI), dev.ferry.agent.Mode.FERRY);
+        agent = new Agent(config, (to, buf, off, len) -> sentBytes += len, request -> {}, 1);
+        agent.start(0);
+        sink = new CountingPort();
+        port = agent.addPort(sink, 0);
+        // Where the other VM is, as a board push would have said.
+        agent.onBoardResponse(new BoardResponse.Ok(-1, new NodeRecord(new VmKey(VNI, REMOTE), "remote", List.of(2), 2,
+                Set.of(), 1, null, List.of())), 0);
+        int at = GeneveWriter.writeHeader(fromUnderlay, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, 0, 2, 0, 0);
+        Ethernet.writeHeader(fromUnderlay, at, LOCAL, REMOTE, 0x0800);
+        Ethernet.writeHeader(fromVm, 0, REMOTE, LOCAL, 0x0800);
+        // The first frame of a stream creates its state once; the benchmark measures the steady state.
+        agent.onPortFrame(port, fromVm, 0, fromVm.length, 0);
+    }
+
+    @Benchmark
+    public void anchorCopyAndReadHeaders(Blackhole bh) {
+        System.arraycopy(fromUnderlay, 0, copy, 0, fromUnderlay.length);
+        anchorFrame.wrap(copy, 0, fromUnderlay.length);
+        bh.consume(anchorFrame.vni());
+        bh.consume(Bytes.u48(copy, anchorFrame.payloadOffset()));
+    }
+
+    @Benchmark
+    public long receiveFrameForLocalVm() {
+        agent.onUnderlay(fromUnderlay, 0, fromUnderlay.length, 1);
+        return sink.frames;
+    }
+
+    @Benchmark
+    public long sendFrameFromLocalVmToRemoteVm() {
+        agent.onPortFrame(port, fromVm, 0, fromVm.length, 1);
+        return sentBytes;
+    }
+}
