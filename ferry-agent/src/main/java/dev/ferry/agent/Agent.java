@@ -139,6 +139,7 @@ public final class Agent {
 
     /** One datagram from the underlay. Never throws for what the datagram holds. */
     public void onUnderlay(byte[] buf, int offset, int length, long now) {
+        lastNow = now;
         counters.inc(Counter.UNDERLAY_IN);
         Malformed bad = rx.wrap(buf, offset, length);
         if (bad != null) {
@@ -193,6 +194,9 @@ public final class Agent {
             await = 0;
         }
         long dst = Ethernet.dst(b, off);
+        if (!net.detours.isEmpty() && onDetour(net, dst, b, off, len, origin, flags, token, await)) {
+            return;
+        }
         MigrationEntry m = net.migrations.get(dst);
         if (m == null) {
             LocalPort p = net.ports.get(dst);
@@ -233,10 +237,27 @@ public final class Agent {
     }
 
     /**
-     * The ordering stage ({@link StreamOrder}) for a frame that stays on this host (delivered or
-     * buffered): true if it must wait for its MARKER, and then it is held. Frames passing through
-     * (relayed) are not held: the host that keeps them checks.
+     * The ordering stage ({@link StreamOrder}) for a frame about to be delivered here: true if it
+     * must wait for its MARKER, and then it is held. Frames passing through (relayed, or buffered
+     * for a migration) are not held: the host that delivers them checks.
      */
+    /** True if the frame was taken by a {@link Detour}: relayed round it, or the detour's own MARKER back. */
+    private boolean onDetour(VirtualNetwork net, long dst, byte[] b, int off, int len, int origin, int flags, long token,
+                             long await) {
+        Detour d = net.detours.get(dst);
+        if (d == null) return false;
+        if ((flags & FLAG_FORWARDED) == 0) {
+            relay(net, d.peer, b, off, len, origin, flags, token, await);
+            return true;
+        }
+        if ((flags & FLAG_MARKER) != 0 && token == d.token) {
+            // Everything sent round the detour before this MARKER is back: deliver directly from now on.
+            net.detours.remove(dst);
+            return true;
+        }
+        return false;
+    }
+
     private boolean holdIfAwaiting(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token,
                                    long await, long now) {
         if ((flags & FLAG_AWAIT) == 0) return false;
@@ -244,6 +265,7 @@ public final class Agent {
             counters.inc(Counter.DROP_HOLD_FULL);
             return true;
         }
+        traceFrame("holds", b, off, len, flags, await);
         net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
         counters.inc(Counter.HELD);
         return true;
@@ -270,7 +292,8 @@ public final class Agent {
 
     private void buffer(VirtualNetwork net, MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token,
                         long await, long now) {
-        if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, now)) return;
+        traceFrame("buffers", b, off, len, flags, await);
+        // One queue, in arrival order, flags and all: whoever delivers these checks their MARKERs.
         if (m.bufferBytes + len > config.bufferBytes()) {
             counters.inc(Counter.DROP_BUFFER_FULL);
             return;
@@ -303,7 +326,15 @@ public final class Agent {
         hint(net, origin, dst, now);
     }
 
+    private void traceFrame(String what, byte[] b, int off, int len, int flags, long await) {
+        if (TRACE && len >= 30 && Ethernet.etherType(b, off) == 0x88B6) {
+            System.out.printf("%9.3f agent %d %s flow %d seq %d flags %d await %d%n", lastNow / 1e6, self, what,
+                    dev.ferry.wire.Bytes.i32(b, off + 14), dev.ferry.wire.Bytes.i64(b, off + 18), flags, await);
+        }
+    }
+
     private void relay(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await) {
+        traceFrame("relays to " + to, b, off, len, flags, await);
         if ((flags & FLAG_MARKER) == 0) counters.inc(Counter.RELAYED);
         send(net, to, b, off, len, origin, flags | FLAG_FORWARDED, token, await);
     }
@@ -375,15 +406,14 @@ public final class Agent {
         int host;
         if (loc != null && loc.host != NodeRecord.NOWHERE) {
             host = loc.host;
-        } else if (net.ports.containsKey(dst)) {
-            host = self;
         } else {
-            awaitLookup(net, b, off, len, now);
+            // Even a VM with a port here may be only a paused incoming copy: the board decides.
+            awaitLookup(net, port, b, off, len, now);
             return;
         }
         if (!net.awaitingLookup.isEmpty() && net.awaitingLookup.containsKey(dst)) {
             // Earlier frames to this destination still wait for the board: keep the order.
-            awaitLookup(net, b, off, len, now);
+            awaitLookup(net, port, b, off, len, now);
             return;
         }
         OutStream s = port.stream(dst);
@@ -555,6 +585,7 @@ public final class Agent {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
         for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
+        if (e.outgoing != null) startDetour(net, e.outgoing, now);
         e.phase = Phase.RUNNING;
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         net.migrations.remove(e);
@@ -631,6 +662,7 @@ public final class Agent {
                     sourceStopped(net, e, now);
                 } else if (e != null && e.role == Role.DESTINATION && e.deferredStart == s.migrationId()) {
                     e.deferredStopped = true;
+                    moveHeldToBuffer(net, e);
                 }
             }
             case MigrationEvent.DestinationResumed r -> {
@@ -706,6 +738,29 @@ public final class Agent {
         }, now);
     }
 
+    /**
+     * The VM runs here again while {@code out}, its earlier migration out of here, still relays its
+     * stale senders' frames: keep that path until a MARKER of ours has gone round it. The MARKERs
+     * {@code out} still resends move to this host's pending list.
+     */
+    private void startDetour(VirtualNetwork net, MigrationEntry out, long now) {
+        for (SentMarker m : out.unackedMarkers.values()) {
+            pendingMarkers.add(new PendingMarker(net, m.src(), m.dst(), m.host(), m.token(), m.await(), now));
+        }
+        if (out.phase != Phase.HANDED_OVER) return;
+        Detour d = new Detour(out.key.mac(), out.peer, nextToken(), now);
+        net.detours.put(d.mac, d);
+        sendMarker(net, d.peer, d.mac, d.mac, d.token, 0, now);
+    }
+
+    /** Frames held here for the VM are older than any that will be buffered: they lead the buffer. */
+    private void moveHeldToBuffer(VirtualNetwork net, MigrationEntry e) {
+        for (Held h : net.order.takeHeldFor(e.key.mac())) {
+            e.buffer.add(h);
+            e.bufferBytes += h.frame().length;
+        }
+    }
+
     private void unlockAborted(MigrationEntry e, long now) {
         board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.ABORTED), r -> {}, now);
     }
@@ -716,6 +771,7 @@ public final class Agent {
      */
     private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
         e.phase = Phase.STOPPED;
+        moveHeldToBuffer(net, e);
         LocalPort port = e.port;
         if (port == null) return;
         for (OutStream s : port.streams.values()) {
@@ -776,9 +832,9 @@ public final class Agent {
     }
 
     /** Keeps a frame to a destination the cache does not know until the board answers the lookup (bounded). */
-    private void awaitLookup(VirtualNetwork net, byte[] b, int off, int len, long now) {
+    private void awaitLookup(VirtualNetwork net, LocalPort port, byte[] b, int off, int len, long now) {
         long dst = Ethernet.dst(b, off);
-        java.util.ArrayDeque<Held> q = net.awaitingLookup.get(dst);
+        java.util.ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.get(dst);
         if (q == null) {
             q = new java.util.ArrayDeque<>();
             net.awaitingLookup.put(dst, q);
@@ -787,22 +843,16 @@ public final class Agent {
             counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
             return;
         }
-        q.add(new Held(Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, now));
+        q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len)));
         lookup(net, dst, now);
     }
 
     /** Sends what waited for {@code mac}'s location, now that the cache has one (or drops it, counted, if it still has none). */
     private void flushAwaitingLookup(VirtualNetwork net, long mac, long now) {
-        java.util.ArrayDeque<Held> q = net.awaitingLookup.remove(mac);
+        java.util.ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.remove(mac);
         if (q == null) return;
-        for (Held h : q) {
-            LocalPort port = net.ports.get(h.src());
-            if (port == null) {
-                counters.inc(Counter.DROP_PORT_NOT_RUNNING);
-            } else {
-                send(port, h.frame(), 0, h.frame().length, now);
-            }
-        }
+        // Sent also if the VM has moved on since: it sent these while it ran here.
+        for (VirtualNetwork.AwaitingLookup w : q) send(w.port(), w.frame(), 0, w.frame().length, now);
     }
 
     private void lookup(VirtualNetwork net, long mac, long now) {
@@ -812,7 +862,7 @@ public final class Agent {
         board.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {
             Location loc = net.cache.get(mac);
             if (loc == null || loc.host == NodeRecord.NOWHERE) {
-                java.util.ArrayDeque<Held> q = net.awaitingLookup.remove(mac);
+                var q = net.awaitingLookup.remove(mac);
                 if (q != null) counters.add(Counter.DROP_UNKNOWN_DESTINATION, q.size());
             } else {
                 flushAwaitingLookup(net, mac, lastNow);
@@ -853,11 +903,26 @@ public final class Agent {
             }
         }
         for (VirtualNetwork net : networks.values()) {
+            if (!net.detours.isEmpty()) tickDetours(net, now);
             tickMigrations(net, now);
             if (net.order.heldFrames() > 0) releaseHeld(net, now);
             if (now - lastForget > 10_000 * MS) net.order.forgetOld(now);
         }
         if (now - lastForget > 10_000 * MS) lastForget = now;
+    }
+
+    private void tickDetours(VirtualNetwork net, long now) {
+        for (Detour d : new ArrayList<>(net.detours.values())) {
+            if (now - d.firstSentAt >= 10 * config.graceMillis() * MS) {
+                log.warn("agent {}: detour of {} via host {} never drained; delivering directly", self,
+                        Ethernet.format(d.mac), d.peer);
+                counters.inc(Counter.MARKERS_ABANDONED);
+                net.detours.remove(d.mac);
+            } else if (now - d.sentAt >= retryNanos) {
+                d.sentAt = now;
+                sendMarker(net, d.peer, d.mac, d.mac, d.token, 0, now);
+            }
+        }
     }
 
     private void tickMigrations(VirtualNetwork net, long now) {

@@ -10,8 +10,13 @@ public final class VirtualNetwork {
     final LocationCache cache = new LocationCache();
     final MigrationTable migrations = new MigrationTable();
     final StreamOrder order;
+    /** A frame a local VM sent to a destination the cache did not know yet, and the port it came from. */
+    record AwaitingLookup(LocalPort port, byte[] frame) {}
+
     /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
-    final Long2ObjectHashMap<java.util.ArrayDeque<Held>> awaitingLookup = new Long2ObjectHashMap<>();
+    final Long2ObjectHashMap<java.util.ArrayDeque<AwaitingLookup>> awaitingLookup = new Long2ObjectHashMap<>();
+    /** VMs back here whose frames from stale senders still go round by another host, by MAC (usually empty). */
+    final Long2ObjectHashMap<Detour> detours = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
 
