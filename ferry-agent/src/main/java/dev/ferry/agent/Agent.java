@@ -194,9 +194,6 @@ public final class Agent {
             await = 0;
         }
         long dst = Ethernet.dst(b, off);
-        if (!net.detours.isEmpty() && onDetour(net, dst, b, off, len, origin, flags, token, await)) {
-            return;
-        }
         MigrationEntry m = net.migrations.get(dst);
         if (m == null) {
             LocalPort p = net.ports.get(dst);
@@ -241,23 +238,6 @@ public final class Agent {
      * must wait for its MARKER, and then it is held. Frames passing through (relayed, or buffered
      * for a migration) are not held: the host that delivers them checks.
      */
-    /** True if the frame was taken by a {@link Detour}: relayed round it, or the detour's own MARKER back. */
-    private boolean onDetour(VirtualNetwork net, long dst, byte[] b, int off, int len, int origin, int flags, long token,
-                             long await) {
-        Detour d = net.detours.get(dst);
-        if (d == null) return false;
-        if ((flags & FLAG_FORWARDED) == 0) {
-            relay(net, d.peer, b, off, len, origin, flags, token, await);
-            return true;
-        }
-        if ((flags & FLAG_MARKER) != 0 && token == d.token) {
-            // Everything sent round the detour before this MARKER is back: deliver directly from now on.
-            net.detours.remove(dst);
-            return true;
-        }
-        return false;
-    }
-
     private boolean holdIfAwaiting(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token,
                                    long await, long now) {
         if ((flags & FLAG_AWAIT) == 0) return false;
@@ -275,7 +255,10 @@ public final class Agent {
                          long await, long now) {
         if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, now)) return;
         if ((flags & FLAG_MARKER) != 0) {
-            if (TRACE) System.out.printf("%9.3f agent %d consumes marker %d (%s->%s) from origin %d%n", now / 1e6, self, token, Ethernet.format(Ethernet.src(b, off)), Ethernet.format(p.mac), origin);
+            if (log.isTraceEnabled()) {
+                log.trace("{} agent {} consumes marker {} ({}->{}) from origin {}", ms(now), self, token,
+                        Ethernet.format(Ethernet.src(b, off)), Ethernet.format(p.mac), origin);
+            }
             counters.inc(Counter.MARKERS_CONSUMED);
             net.order.markSeen(token, p.mac, now);
             sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, token));
@@ -327,9 +310,9 @@ public final class Agent {
     }
 
     private void traceFrame(String what, byte[] b, int off, int len, int flags, long await) {
-        if (TRACE && len >= 30 && Ethernet.etherType(b, off) == 0x88B6) {
-            System.out.printf("%9.3f agent %d %s flow %d seq %d flags %d await %d%n", lastNow / 1e6, self, what,
-                    dev.ferry.wire.Bytes.i32(b, off + 14), dev.ferry.wire.Bytes.i64(b, off + 18), flags, await);
+        if (log.isTraceEnabled()) {
+            log.trace("{} agent {} {} frame {}->{} flags {} await {}", ms(lastNow), self, what,
+                    Ethernet.format(Ethernet.src(b, off)), Ethernet.format(Ethernet.dst(b, off)), flags, await);
         }
     }
 
@@ -441,7 +424,10 @@ public final class Agent {
     }
 
     private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long now) {
-        if (TRACE) System.out.printf("%9.3f agent %d sends marker %d (%s->%s) await %d to %d%n", now / 1e6, self, token, Ethernet.format(src), Ethernet.format(dst), await, host);
+        if (log.isTraceEnabled()) {
+            log.trace("{} agent {} sends marker {} ({}->{}) await {} to {}", ms(now), self, token, Ethernet.format(src),
+                    Ethernet.format(dst), await, host);
+        }
         counters.inc(Counter.MARKERS_SENT);
         int len = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE) - 0;
         int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
@@ -498,6 +484,11 @@ public final class Agent {
         underlay.send(to, tx, 0, at + n);
     }
 
+    /** A time for trace lines: milliseconds, which in a simulation are simulated. */
+    private static String ms(long nanos) {
+        return String.format(java.util.Locale.ROOT, "%9.3f ms", nanos / 1e6);
+    }
+
     private long nextToken() {
         return ++tokenSeq;
     }
@@ -506,9 +497,8 @@ public final class Agent {
 
     private long lastNow;
 
-    private static final boolean TRACE = Boolean.getBoolean("ferry.sim.trace");
     private void onControl(VirtualNetwork net, int origin, ControlMessage m, long now) {
-        if (TRACE && !(m instanceof ControlMessage.MarkerAck) && !(m instanceof ControlMessage.LocationHint)) System.out.printf("%9.3f agent %d from %d %s%n", now / 1e6, self, origin, m);
+        if (log.isTraceEnabled()) log.trace("{} agent {} from {}: {}", ms(now), self, origin, m);
         switch (m) {
             case ControlMessage.Prepare p -> {
                 // Only the real source answers: a host the record pointed at earlier stays silent.
@@ -585,7 +575,7 @@ public final class Agent {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
         for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
-        if (e.outgoing != null) startDetour(net, e.outgoing, now);
+        if (e.outgoing != null) adoptMarkers(net, e.outgoing, now);
         e.phase = Phase.RUNNING;
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         net.migrations.remove(e);
@@ -609,7 +599,6 @@ public final class Agent {
     }
 
     private void onMarkerAck(VirtualNetwork net, ControlMessage.MarkerAck a) {
-        if (TRACE) System.out.printf("%9.3f agent %d marker ack %s%n", lastNow / 1e6, self, a);
         LocalPort port = net.ports.get(a.srcMac());
         OutStream flagged = port == null ? null : port.streams.get(a.dstMac());
         if (flagged != null && flagged.awaitToken == a.token()) flagged.awaitToken = 0;
@@ -624,7 +613,7 @@ public final class Agent {
 
     /** A migration step reported by a detector. */
     public void onEvent(MigrationEvent event, long now) {
-        if (TRACE) System.out.printf("%9.3f agent %d event %s entry=%s%n", now / 1e6, self, event, networks.get(event.vni()).migrations.get(event.mac()) == null ? null : networks.get(event.vni()).migrations.get(event.mac()).phase);
+        if (log.isTraceEnabled()) log.trace("{} agent {} event {}", ms(now), self, event);
         VirtualNetwork net = network(event.vni());
         VmKey key = new VmKey(event.vni(), event.mac());
         MigrationEntry e = net.migrations.get(event.mac());
@@ -738,19 +727,11 @@ public final class Agent {
         }, now);
     }
 
-    /**
-     * The VM runs here again while {@code out}, its earlier migration out of here, still relays its
-     * stale senders' frames: keep that path until a MARKER of ours has gone round it. The MARKERs
-     * {@code out} still resends move to this host's pending list.
-     */
-    private void startDetour(VirtualNetwork net, MigrationEntry out, long now) {
+    /** The VM runs here again: the MARKERs its earlier migration out of here still resends move to the pending list. */
+    private void adoptMarkers(VirtualNetwork net, MigrationEntry out, long now) {
         for (SentMarker m : out.unackedMarkers.values()) {
             pendingMarkers.add(new PendingMarker(net, m.src(), m.dst(), m.host(), m.token(), m.await(), now));
         }
-        if (out.phase != Phase.HANDED_OVER) return;
-        Detour d = new Detour(out.key.mac(), out.peer, nextToken(), now);
-        net.detours.put(d.mac, d);
-        sendMarker(net, d.peer, d.mac, d.mac, d.token, 0, now);
     }
 
     /** Frames held here for the VM are older than any that will be buffered: they lead the buffer. */
@@ -775,12 +756,20 @@ public final class Agent {
         LocalPort port = e.port;
         if (port == null) return;
         for (OutStream s : port.streams.values()) {
-            if (s.hostUsed == OutStream.UNSET) continue;
+            if (s.hostUsed == OutStream.UNSET || net.awaitingLookup.containsKey(s.dst)) continue;
             long token = nextToken();
             e.streams.add(new StreamToken(s.dst, token));
             e.unackedMarkers.put(token, new SentMarker(port.mac, s.dst, s.hostUsed, token, s.awaitToken));
             sendMarker(net, s.hostUsed, port.mac, s.dst, token, s.awaitToken, now);
         }
+        // Streams whose first frames still wait for a look-up: their MARKER waits behind them.
+        net.awaitingLookup.forEach((dst, q) -> {
+            if (q.stream().anyMatch(w -> w.port() == port)) {
+                long token = nextToken();
+                e.streams.add(new StreamToken(dst, token));
+                q.add(new VirtualNetwork.AwaitingLookup(port, null, token));
+            }
+        });
     }
 
     /** Delivers (through classification, now that the entry allows it) what a migration buffer kept. */
@@ -843,7 +832,7 @@ public final class Agent {
             counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
             return;
         }
-        q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len)));
+        q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len), 0));
         lookup(net, dst, now);
     }
 
@@ -852,7 +841,16 @@ public final class Agent {
         java.util.ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.remove(mac);
         if (q == null) return;
         // Sent also if the VM has moved on since: it sent these while it ran here.
-        for (VirtualNetwork.AwaitingLookup w : q) send(w.port(), w.frame(), 0, w.frame().length, now);
+        for (VirtualNetwork.AwaitingLookup w : q) {
+            if (w.frame() != null) {
+                send(w.port(), w.frame(), 0, w.frame().length, now);
+                continue;
+            }
+            OutStream s = w.port().stream(mac);
+            PendingMarker m = new PendingMarker(net, w.port().mac, mac, s.hostUsed, w.markerToken(), s.awaitToken, now);
+            pendingMarkers.add(m);
+            sendMarker(net, m.host, m.src, m.dst, m.token, m.await, now);
+        }
     }
 
     private void lookup(VirtualNetwork net, long mac, long now) {
@@ -903,26 +901,11 @@ public final class Agent {
             }
         }
         for (VirtualNetwork net : networks.values()) {
-            if (!net.detours.isEmpty()) tickDetours(net, now);
             tickMigrations(net, now);
             if (net.order.heldFrames() > 0) releaseHeld(net, now);
             if (now - lastForget > 10_000 * MS) net.order.forgetOld(now);
         }
         if (now - lastForget > 10_000 * MS) lastForget = now;
-    }
-
-    private void tickDetours(VirtualNetwork net, long now) {
-        for (Detour d : new ArrayList<>(net.detours.values())) {
-            if (now - d.firstSentAt >= 10 * config.graceMillis() * MS) {
-                log.warn("agent {}: detour of {} via host {} never drained; delivering directly", self,
-                        Ethernet.format(d.mac), d.peer);
-                counters.inc(Counter.MARKERS_ABANDONED);
-                net.detours.remove(d.mac);
-            } else if (now - d.sentAt >= retryNanos) {
-                d.sentAt = now;
-                sendMarker(net, d.peer, d.mac, d.mac, d.token, 0, now);
-            }
-        }
     }
 
     private void tickMigrations(VirtualNetwork net, long now) {

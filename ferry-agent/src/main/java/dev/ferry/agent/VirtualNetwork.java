@@ -10,13 +10,15 @@ public final class VirtualNetwork {
     final LocationCache cache = new LocationCache();
     final MigrationTable migrations = new MigrationTable();
     final StreamOrder order;
-    /** A frame a local VM sent to a destination the cache did not know yet, and the port it came from. */
-    record AwaitingLookup(LocalPort port, byte[] frame) {}
+    /**
+     * A frame a local VM sent to a destination the cache did not know yet, and the port it came from;
+     * or ({@code frame == null}) the MARKER ending that stream, queued behind them because the VM
+     * stopped to migrate before they could leave.
+     */
+    record AwaitingLookup(LocalPort port, byte[] frame, long markerToken) {}
 
     /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
     final Long2ObjectHashMap<java.util.ArrayDeque<AwaitingLookup>> awaitingLookup = new Long2ObjectHashMap<>();
-    /** VMs back here whose frames from stale senders still go round by another host, by MAC (usually empty). */
-    final Long2ObjectHashMap<Detour> detours = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
 

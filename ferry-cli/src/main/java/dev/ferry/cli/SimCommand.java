@@ -19,8 +19,14 @@ final class SimCommand implements Callable<Integer> {
     @Option(names = "--mode", defaultValue = "ferry", description = "ferry, naive or eager (default ${DEFAULT-VALUE}).")
     Mode mode;
 
+    @Option(names = "--trace", description = "Log every event, control message, MARKER, relay and delivery (simulated ms) to standard error.")
+    boolean trace;
+
     @Override
     public Integer call() {
+        if (trace) {
+            ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("dev.ferry")).setLevel(ch.qos.logback.classic.Level.TRACE);
+        }
         int bad = 0;
         for (long s = seed; s < seed + count; s++) {
             Simulation.Result r = Simulation.run(s, mode);

@@ -18,7 +18,7 @@ public final class Scenario {
     public static final int VNI = 5001;
     private static final long MS = 1_000_000L;
 
-    private static final int TRACE_FLOW = Integer.getInteger("ferry.sim.traceFlow", -1);
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Scenario.class);
     private final ClusterDriver driver;
     private final List<Vm> vms = new ArrayList<>();
     private final List<FlowStats> flows = new ArrayList<>();
@@ -128,7 +128,7 @@ public final class Scenario {
             if (copy.state != Vm.State.RUNNING || copy.handle == null) return;
             byte[] frame = new byte[Vm.FRAME_LENGTH];
             long seq = flow.nextSeq();
-            if (TRACE_FLOW == flow.id) System.out.printf("%9.3f send flow %d seq %d from host %d%n", now / 1e6, flow.id, seq, copy.host);
+            if (log.isTraceEnabled()) log.trace("{} ms: flow {} sends seq {} from host {}", now / 1e6, flow.id, seq, copy.host);
             int len = Vm.writeFrame(frame, dst.key.mac(), src.key.mac(), flow.id, seq);
             a.onPortFrame(copy.handle, frame, 0, len, now);
         });

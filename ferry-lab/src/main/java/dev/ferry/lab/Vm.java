@@ -23,7 +23,7 @@ public final class Vm {
 
     public enum State { PAUSED, RUNNING, STOPPED, GONE }
 
-    private static final int TRACE_FLOW = Integer.getInteger("ferry.sim.traceFlow", -1);
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Vm.class);
     public final String id;
     public final VmKey key;
     public final int ip;
@@ -77,7 +77,9 @@ public final class Vm {
             int at = offset + Ethernet.HEADER_LENGTH;
             FlowStats flow = inbound.get(Bytes.i32(buf, at));
             if (flow != null) {
-                if (TRACE_FLOW == flow.id) System.out.printf("%9.3f deliver flow %d seq %d at host %d%n", clock.getAsLong() / 1e6, flow.id, Bytes.i64(buf, at + 4), host);
+                if (log.isTraceEnabled()) {
+                    log.trace("{} ms: flow {} delivers seq {} at host {}", clock.getAsLong() / 1e6, flow.id, Bytes.i64(buf, at + 4), host);
+                }
                 flow.received(Bytes.i64(buf, at + 4), clock.getAsLong());
             }
         }

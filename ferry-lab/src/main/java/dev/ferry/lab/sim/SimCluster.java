@@ -33,8 +33,7 @@ public final class SimCluster implements ClusterDriver {
     private final int[] hostIds;
     /** Per (from, to) path: when its last packet arrives, so later packets never overtake it. */
     private final long[][] pathTail;
-    /** Where board traffic is traced ({@code -Dferry.sim.trace=true}), or null. */
-    private final java.io.PrintStream trace = Boolean.getBoolean("ferry.sim.trace") ? System.out : null;
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SimCluster.class);
 
     public SimCluster(int hosts, Mode mode, Set<Integer> vnis, long seed, Faults faults) {
         this.random = new Random(seed);
@@ -76,9 +75,8 @@ public final class SimCluster implements ClusterDriver {
     private BoardClient boardClient(int host) {
         return request -> deliverTwice(() -> {
             BoardResponse response = board.handle(request, scheduler.now() / MS);
-            if (trace != null && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
-                trace.println(String.format("%9.3f ms host %d -> board %s%n             <- %s", scheduler.now() / 1e6, host,
-                        request, response));
+            if (log.isTraceEnabled() && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
+                log.trace("{} ms: host {} -> board {} <- {}", scheduler.now() / 1e6, host, request, response);
             }
             deliverTwice(() -> agents.get(host - 1).onBoardResponse(response, scheduler.now()));
         });
