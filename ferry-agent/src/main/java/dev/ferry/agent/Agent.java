@@ -60,6 +60,11 @@ public final class Agent {
     private final Long2LongHashMap hintsSent = new Long2LongHashMap(Long.MIN_VALUE);
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private final long retryNanos;
+    /**
+     * The time of the event being handled, for what runs inside it without a clock of its own:
+     * board-call callbacks and control messages an agent sends itself.
+     */
+    private long lastNow;
     private long tokenSeq;
     private long lastHeartbeat;
     private long lastResync;
@@ -495,8 +500,6 @@ public final class Agent {
 
     // ---------------------------------------------------------------- control messages
 
-    private long lastNow;
-
     private void onControl(VirtualNetwork net, int origin, ControlMessage m, long now) {
         if (log.isTraceEnabled()) log.trace("{} agent {} from {}: {}", ms(now), self, origin, m);
         switch (m) {
@@ -905,7 +908,12 @@ public final class Agent {
             if (net.order.heldFrames() > 0) releaseHeld(net, now);
             if (now - lastForget > 10_000 * MS) net.order.forgetOld(now);
         }
-        if (now - lastForget > 10_000 * MS) lastForget = now;
+        if (now - lastForget > 10_000 * MS) {
+            lastForget = now;
+            // Both only rate-limit: forgetting them costs at most one more hint or look-up.
+            hintsSent.clear();
+            lookupsPending.clear();
+        }
     }
 
     private void tickMigrations(VirtualNetwork net, long now) {
