@@ -199,6 +199,9 @@ public final class Agent {
             await = 0;
         }
         long dst = Ethernet.dst(b, off);
+        if ((flags & FLAG_FORWARDED) == 0 && !net.returned.isEmpty() && relayIfStale(net, dst, b, off, len, origin, flags, token, await, now)) {
+            return;
+        }
         MigrationEntry m = net.migrations.get(dst);
         if (m == null) {
             LocalPort p = net.ports.get(dst);
@@ -243,6 +246,30 @@ public final class Agent {
      * must wait for its MARKER, and then it is held. Frames passing through (relayed, or buffered
      * for a migration) are not held: the host that delivers them checks.
      */
+    /**
+     * For a VM that came back while this host still relayed for it: a frame sent by a location older
+     * than the one that brought the VM back goes the way of the frames its sender sent before it
+     * (relayed, so it cannot overtake them); a frame sent by a newer location is delivered here.
+     */
+    private boolean relayIfStale(VirtualNetwork net, long dst, byte[] b, int off, int len, int origin, int flags, long token,
+                                 long await, long now) {
+        MigrationEntry r = net.returned.get(dst);
+        if (r == null) return false;
+        long stamp = (flags & FLAG_MARKER) != 0 ? markerVersion(b, off, len) : token;
+        Location here = net.cache.get(dst);
+        long freshFrom = here == null ? 0 : here.host == self ? here.version : here.version + 1;
+        if (stamp >= freshFrom) return false;
+        relay(net, r.peer, b, off, len, origin, flags, token, await);
+        r.relayed++;
+        r.lastActivityAt = now;
+        hint(net, origin, dst, now);
+        return true;
+    }
+
+    private static long markerVersion(byte[] b, int off, int len) {
+        return len >= Ethernet.HEADER_LENGTH + 8 ? dev.ferry.wire.Bytes.i64(b, off + Ethernet.HEADER_LENGTH) : 0;
+    }
+
     private boolean holdIfAwaiting(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token,
                                    long await, long now) {
         if ((flags & FLAG_AWAIT) == 0) return false;
@@ -405,15 +432,18 @@ public final class Agent {
             return;
         }
         OutStream s = port.stream(dst);
-        if (config.mode() == Mode.FERRY && s.hostUsed != host && s.hostUsed != OutStream.UNSET) {
+        // A newer location is a new path even on the same host: the VM may have left and come back.
+        if (config.mode() == Mode.FERRY && s.hostUsed != OutStream.UNSET && (s.hostUsed != host || s.versionUsed != loc.version)) {
             switchPath(net, port, s, host, now);
         }
         s.hostUsed = host;
+        s.versionUsed = loc.version;
         int flags = s.awaitToken != 0 ? FLAG_AWAIT : 0;
+        // A data frame's token field carries the version of the location it was sent by.
         if (host == self) {
-            classify(net, b, off, len, self, flags, 0, s.awaitToken, now);
+            classify(net, b, off, len, self, flags, loc.version, s.awaitToken, now);
         } else {
-            send(net, host, b, off, len, self, flags, 0, s.awaitToken);
+            send(net, host, b, off, len, self, flags, loc.version, s.awaitToken);
         }
     }
 
@@ -422,19 +452,22 @@ public final class Agent {
      * previous one, if that is not acknowledged yet) and flag the new path's frames to wait for it.
      */
     private void switchPath(VirtualNetwork net, LocalPort port, OutStream s, int newHost, long now) {
-        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, nextToken(), s.awaitToken, now);
+        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, nextToken(), s.awaitToken, s.versionUsed, now);
         s.awaitToken = m.token;
         pendingMarkers.add(m);
-        sendMarker(net, m.host, m.src, m.dst, m.token, m.await, now);
+        sendMarker(net, m.host, m.src, m.dst, m.token, m.await, m.version, now);
     }
 
-    private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long now) {
+    /** A MARKER: its inner frame carries the version of the location its old path went by. */
+    private void sendMarker(VirtualNetwork net, int host, long src, long dst, long token, long await, long version, long now) {
         if (log.isTraceEnabled()) {
             log.trace("{} agent {} sends marker {} ({}->{}) await {} to {}", ms(now), self, token, Ethernet.format(src),
                     Ethernet.format(dst), await, host);
         }
         counters.inc(Counter.MARKERS_SENT);
-        int len = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE) - 0;
+        int at = Ethernet.writeHeader(scratch, 0, dst, src, MARKER_ETHERTYPE);
+        dev.ferry.wire.Bytes.put64(scratch, at, version);
+        int len = at + 8;
         int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
         if (host == self) {
             classify(net, scratch, 0, len, self, flags, token, await, now);
@@ -578,7 +611,7 @@ public final class Agent {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
         for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
-        if (e.outgoing != null) adoptMarkers(net, e.outgoing, now);
+        if (e.outgoing != null && e.outgoing.phase == Phase.HANDED_OVER) net.returned.put(e.key.mac(), e.outgoing);
         e.phase = Phase.RUNNING;
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         net.migrations.remove(e);
@@ -610,6 +643,8 @@ public final class Agent {
         for (MigrationEntry e = net.migrations.get(a.srcMac()); e != null; e = e.outgoing) {
             e.unackedMarkers.remove(a.token());
         }
+        MigrationEntry r = net.returned.get(a.srcMac());
+        if (r != null) r.unackedMarkers.remove(a.token());
     }
 
     // ---------------------------------------------------------------- migration events (detectors)
@@ -730,13 +765,6 @@ public final class Agent {
         }, now);
     }
 
-    /** The VM runs here again: the MARKERs its earlier migration out of here still resends move to the pending list. */
-    private void adoptMarkers(VirtualNetwork net, MigrationEntry out, long now) {
-        for (SentMarker m : out.unackedMarkers.values()) {
-            pendingMarkers.add(new PendingMarker(net, m.src(), m.dst(), m.host(), m.token(), m.await(), now));
-        }
-    }
-
     /** Frames held here for the VM are older than any that will be buffered: they lead the buffer. */
     private void moveHeldToBuffer(VirtualNetwork net, MigrationEntry e) {
         for (Held h : net.order.takeHeldFor(e.key.mac())) {
@@ -762,8 +790,8 @@ public final class Agent {
             if (s.hostUsed == OutStream.UNSET || net.awaitingLookup.containsKey(s.dst)) continue;
             long token = nextToken();
             e.streams.add(new StreamToken(s.dst, token));
-            e.unackedMarkers.put(token, new SentMarker(port.mac, s.dst, s.hostUsed, token, s.awaitToken));
-            sendMarker(net, s.hostUsed, port.mac, s.dst, token, s.awaitToken, now);
+            e.unackedMarkers.put(token, new SentMarker(port.mac, s.dst, s.hostUsed, token, s.awaitToken, s.versionUsed));
+            sendMarker(net, s.hostUsed, port.mac, s.dst, token, s.awaitToken, s.versionUsed, now);
         }
         // Streams whose first frames still wait for a look-up: their MARKER waits behind them.
         net.awaitingLookup.forEach((dst, q) -> {
@@ -850,9 +878,9 @@ public final class Agent {
                 continue;
             }
             OutStream s = w.port().stream(mac);
-            PendingMarker m = new PendingMarker(net, w.port().mac, mac, s.hostUsed, w.markerToken(), s.awaitToken, now);
+            PendingMarker m = new PendingMarker(net, w.port().mac, mac, s.hostUsed, w.markerToken(), s.awaitToken, s.versionUsed, now);
             pendingMarkers.add(m);
-            sendMarker(net, m.host, m.src, m.dst, m.token, m.await, now);
+            sendMarker(net, m.host, m.src, m.dst, m.token, m.await, m.version, now);
         }
     }
 
@@ -900,10 +928,15 @@ public final class Agent {
                 pendingMarkers.remove(i--);
             } else if (now - m.sentAt >= retryNanos) {
                 m.sentAt = now;
-                sendMarker(m.net, m.host, m.src, m.dst, m.token, m.await, now);
+                sendMarker(m.net, m.host, m.src, m.dst, m.token, m.await, m.version, now);
             }
         }
         for (VirtualNetwork net : networks.values()) {
+            if (!net.returned.isEmpty()) {
+                for (MigrationEntry r : new ArrayList<>(net.returned.values())) {
+                    if (tickEntry(net, r, now)) net.returned.remove(r.key.mac(), r);
+                }
+            }
             tickMigrations(net, now);
             if (net.order.heldFrames() > 0) releaseHeld(net, now);
             if (now - lastForget > 10_000 * MS) net.order.forgetOld(now);
@@ -990,7 +1023,7 @@ public final class Agent {
 
     private void resendSourceMarkers(VirtualNetwork net, MigrationEntry e, long now) {
         for (SentMarker m : e.unackedMarkers.values()) {
-            sendMarker(net, m.host(), m.src(), m.dst(), m.token(), m.await(), now);
+            sendMarker(net, m.host(), m.src(), m.dst(), m.token(), m.await(), m.version(), now);
         }
     }
 

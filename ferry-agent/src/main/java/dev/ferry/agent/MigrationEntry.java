@@ -15,7 +15,7 @@ public final class MigrationEntry {
     public enum Phase { PRECOPY, STOPPED, HANDED_OVER, INCOMING, RESUMED, RUNNING }
 
     /** A MARKER the source sent at the end of one of the VM's own streams, resent until acknowledged. */
-    record SentMarker(long src, long dst, int host, long token, long await) {}
+    record SentMarker(long src, long dst, int host, long token, long await, long version) {}
 
     final long migrationId;
     final VmKey key;

@@ -9,6 +9,8 @@ final class OutStream {
     final LocalPort owner;
     final long dst;
     int hostUsed = UNSET;
+    /** Version of the destination's location the last frame was sent by. */
+    long versionUsed;
     /** Token of the MARKER this stream's frames are flagged to wait behind; 0 for none. */
     long awaitToken;
 

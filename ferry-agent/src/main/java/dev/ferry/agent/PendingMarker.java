@@ -11,16 +11,19 @@ final class PendingMarker {
     final int host;
     final long token;
     final long await;
+    /** Version of the location the stream's old path went by. */
+    final long version;
     final long firstSentAt;
     long sentAt;
 
-    PendingMarker(VirtualNetwork net, long src, long dst, int host, long token, long await, long now) {
+    PendingMarker(VirtualNetwork net, long src, long dst, int host, long token, long await, long version, long now) {
         this.net = net;
         this.src = src;
         this.dst = dst;
         this.host = host;
         this.token = token;
         this.await = await;
+        this.version = version;
         this.firstSentAt = now;
         this.sentAt = now;
     }

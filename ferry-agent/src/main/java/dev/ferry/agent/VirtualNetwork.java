@@ -19,6 +19,12 @@ public final class VirtualNetwork {
 
     /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
     final Long2ObjectHashMap<java.util.ArrayDeque<AwaitingLookup>> awaitingLookup = new Long2ObjectHashMap<>();
+    /**
+     * VMs that came back here while this host still relayed their stale senders' frames to where
+     * they had gone: the old SOURCE entry, which keeps relaying frames sent by an older location
+     * than the one that brought the VM back, until it falls quiet (usually empty).
+     */
+    final Long2ObjectHashMap<MigrationEntry> returned = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
 
