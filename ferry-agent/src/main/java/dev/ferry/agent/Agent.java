@@ -343,8 +343,13 @@ public final class Agent {
 
     private void traceFrame(String what, byte[] b, int off, int len, int flags, long await) {
         if (log.isTraceEnabled()) {
-            log.trace("{} agent {} {} frame {}->{} flags {} await {}", ms(lastNow), self, what,
-                    Ethernet.format(Ethernet.src(b, off)), Ethernet.format(Ethernet.dst(b, off)), flags, await);
+            // The head of the payload identifies a frame (the lab's traffic puts flow and sequence there).
+            StringBuilder head = new StringBuilder();
+            for (int i = off + Ethernet.HEADER_LENGTH; i < Math.min(off + len, off + Ethernet.HEADER_LENGTH + 12); i++) {
+                head.append(String.format("%02x", b[i]));
+            }
+            log.trace("{} agent {} {} frame {}->{} payload {} flags {} await {}", ms(lastNow), self, what,
+                    Ethernet.format(Ethernet.src(b, off)), Ethernet.format(Ethernet.dst(b, off)), head, flags, await);
         }
     }
 
