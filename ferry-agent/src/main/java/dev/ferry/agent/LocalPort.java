@@ -24,7 +24,7 @@ public final class LocalPort {
     OutStream stream(long dst) {
         OutStream s = streams.get(dst);
         if (s == null) {
-            s = new OutStream(this, dst);
+            s = new OutStream(dst);
             streams.put(dst, s);
         }
         return s;

@@ -72,5 +72,10 @@ public final class MigrationEntry {
     public Role role() { return role; }
     public Phase phase() { return phase; }
     public int peer() { return peer; }
+    /** Frames in the buffer now. */
     public int buffered() { return buffer.size(); }
+    /** Frames this migration relayed to its peer, in all. */
+    public long relayedTotal() { return relayed; }
+    /** Frames this migration kept in its buffer, in all. */
+    public long bufferedTotal() { return buffered; }
 }

@@ -6,7 +6,6 @@ package dev.ferry.agent;
  */
 final class OutStream {
     static final int UNSET = -1;
-    final LocalPort owner;
     final long dst;
     int hostUsed = UNSET;
     /** Version of the destination's location the last frame was sent by. */
@@ -14,8 +13,7 @@ final class OutStream {
     /** Token of the MARKER this stream's frames are flagged to wait behind; 0 for none. */
     long awaitToken;
 
-    OutStream(LocalPort owner, long dst) {
-        this.owner = owner;
+    OutStream(long dst) {
         this.dst = dst;
     }
 }
