@@ -5,6 +5,5 @@ package dev.ferry.agent;
  * VM's egress hold. {@code frame} is the inner Ethernet frame alone, copied out of the receive buffer.
  */
 record Held(byte[] frame, int origin, int flags, long token, long await, long sinceNanos) {
-    long src() { return dev.ferry.wire.Ethernet.src(frame, 0); }
     long dst() { return dev.ferry.wire.Ethernet.dst(frame, 0); }
 }
