@@ -96,6 +96,26 @@ public final class Agent {
         resync(now);
     }
 
+    /**
+     * After the connection to the board came back (the board may have restarted and lost its
+     * state): registers again, watches again (snapshot), and attaches every local port again —
+     * active, or as a standby for a paused incoming copy. The board ignores what it already has.
+     */
+    public void resynchronise(long now) {
+        lastNow = now;
+        board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
+                r -> {}, now);
+        for (VirtualNetwork net : networks.values()) {
+            for (LocalPort p : net.ports.values()) {
+                MigrationEntry m = net.migrations.get(p.mac);
+                // A destination attaches active only after HANDOVER_ACK, behind the source's lock.
+                boolean standby = m != null && m.role == Role.DESTINATION;
+                attach(p.key(), p.port, !standby, now);
+            }
+        }
+        resync(now);
+    }
+
     /** Plugs in a running VM's port and attaches it, active, at the board. */
     public LocalPort addPort(Port port, long now) {
         LocalPort lp = plug(port);
@@ -803,7 +823,7 @@ public final class Agent {
             if (q.stream().anyMatch(w -> w.port() == port)) {
                 long token = nextToken();
                 e.streams.add(new StreamToken(dst, token));
-                q.add(new VirtualNetwork.AwaitingLookup(port, null, token));
+                q.add(new VirtualNetwork.AwaitingLookup(port, null, token, now));
             }
         });
     }
@@ -868,7 +888,7 @@ public final class Agent {
             counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
             return;
         }
-        q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len), 0));
+        q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len), 0, now));
         lookup(net, dst, now);
     }
 
@@ -895,12 +915,9 @@ public final class Agent {
         lookupsPending.put(mac, now);
         board.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {
             Location loc = net.cache.get(mac);
-            if (loc == null || loc.host == NodeRecord.NOWHERE) {
-                var q = net.awaitingLookup.remove(mac);
-                if (q != null) counters.add(Counter.DROP_UNKNOWN_DESTINATION, q.size());
-            } else {
-                flushAwaitingLookup(net, mac, lastNow);
-            }
+            // Not known yet (a VM being attached, a board that restarted): the frames wait, and the
+            // timer asks again until their buffer time runs out.
+            if (loc != null && loc.host != NodeRecord.NOWHERE) flushAwaitingLookup(net, mac, lastNow);
         }, now);
     }
 
@@ -937,6 +954,7 @@ public final class Agent {
             }
         }
         for (VirtualNetwork net : networks.values()) {
+            if (!net.awaitingLookup.isEmpty()) tickAwaitingLookup(net, now);
             if (!net.returned.isEmpty()) {
                 for (MigrationEntry r : new ArrayList<>(net.returned.values())) {
                     if (tickEntry(net, r, now)) net.returned.remove(r.key.mac(), r);
@@ -951,6 +969,21 @@ public final class Agent {
             // Both only rate-limit: forgetting them costs at most one more hint or look-up.
             hintsSent.clear();
             lookupsPending.clear();
+        }
+    }
+
+    /** Frames waiting for a look-up: asked again, and dropped (counted) past the buffer time. */
+    private void tickAwaitingLookup(VirtualNetwork net, long now) {
+        for (long mac : new ArrayList<>(net.awaitingLookup.keySet())) {
+            var q = net.awaitingLookup.get(mac);
+            while (!q.isEmpty() && now - q.peekFirst().sinceNanos() > config.bufferMillis() * MS) {
+                if (q.pollFirst().frame() != null) counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+            }
+            if (q.isEmpty()) {
+                net.awaitingLookup.remove(mac);
+            } else {
+                lookup(net, mac, now);
+            }
         }
     }
 

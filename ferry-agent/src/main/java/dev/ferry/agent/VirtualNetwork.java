@@ -15,7 +15,7 @@ public final class VirtualNetwork {
      * or ({@code frame == null}) the MARKER ending that stream, queued behind them because the VM
      * stopped to migrate before they could leave.
      */
-    record AwaitingLookup(LocalPort port, byte[] frame, long markerToken) {}
+    record AwaitingLookup(LocalPort port, byte[] frame, long markerToken, long sinceNanos) {}
 
     /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
     final Long2ObjectHashMap<java.util.ArrayDeque<AwaitingLookup>> awaitingLookup = new Long2ObjectHashMap<>();

@@ -177,9 +177,24 @@ class ClassificationTest {
     }
 
     @Test
-    void aLocalVmsFrameToAVmTheBoardDoesNotKnowIsDroppedAndCounted() {
+    void aLocalVmsFrameToAVmTheBoardLearnsOfLaterWaitsAndIsSent() {
         TestPort a = h.localVm(A);
         h.send(a, R, 7);
+        h.advance(100);
+        assertThat(h.sent.stream().filter(s -> s.seq() >= 0)).isEmpty();
+        h.board.handle(new BoardRequest.Attach(1, new VmKey(VNI, R), "r", List.of(), 2, true), h.now / MS);
+        h.advance(50);
+        assertThat(h.sentData(2)).extracting(Sent::seq).containsExactly(7L);
+        assertThat(h.count(Counter.DROP_UNKNOWN_DESTINATION)).isZero();
+    }
+
+    @Test
+    void aLocalVmsFrameToAVmTheBoardNeverKnowsIsDroppedAndCountedAfterTheBufferTime() {
+        TestPort a = h.localVm(A);
+        h.send(a, R, 7);
+        h.advance(1_999);
+        assertThat(h.count(Counter.DROP_UNKNOWN_DESTINATION)).isZero();
+        h.advance(2);
         assertThat(h.sent.stream().filter(s -> s.seq() >= 0)).isEmpty();
         assertThat(h.count(Counter.DROP_UNKNOWN_DESTINATION)).isEqualTo(1);
     }
