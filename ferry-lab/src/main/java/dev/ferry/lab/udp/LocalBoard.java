@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  * A board in the same process as its agents: requests run on the board's own thread, answers and
  * pushes are posted to each agent's loop. The gRPC board replaces it between processes.
  */
-public final class LocalBoard implements AutoCloseable {
+public final class LocalBoard implements BoardConnector {
     private final Map<Integer, AgentLoop> loops = new ConcurrentHashMap<>();
     private final Board board = new Board(new InMemoryStore(), this::push);
     private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -28,7 +28,8 @@ public final class LocalBoard implements AutoCloseable {
         thread.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
     }
 
-    public BoardClient clientFor(int hostId, AgentLoop loop) {
+    @Override
+    public BoardClient connect(int hostId, AgentLoop loop) {
         loops.put(hostId, loop);
         return request -> thread.execute(() -> {
             var response = board.handle(request, nowMillis());

@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * each on its own event loop, in real time. What {@code ferry demo} runs.
  */
 public final class UdpCluster implements ClusterDriver, AutoCloseable {
-    private final LocalBoard board = new LocalBoard();
+    private final BoardConnector board;
     private final List<AgentLoop> loops = new ArrayList<>();
     private final List<Agent> agents = new ArrayList<>();
     private final List<UdpUnderlay> underlays = new ArrayList<>();
@@ -33,6 +33,12 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
     });
 
     public UdpCluster(int hosts, Mode mode, Set<Integer> vnis) throws IOException {
+        this(hosts, mode, vnis, new LocalBoard());
+    }
+
+    /** Agents whose board is reached through {@code board}; the cluster closes it. */
+    public UdpCluster(int hosts, Mode mode, Set<Integer> vnis, BoardConnector board) throws IOException {
+        this.board = board;
         hostIds = new int[hosts];
         Map<Integer, InetSocketAddress> directory = UdpUnderlay.newDirectory();
         for (int i = 0; i < hosts; i++) {
@@ -47,7 +53,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
             AgentLoop loop = loops.get(i);
             UdpUnderlay underlay = new UdpUnderlay(loop.channel(), directory);
             AgentConfig config = AgentConfig.defaults(hostIds[i], vnis, mode).withEndpoint(loop.localAddress().toString());
-            Agent agent = new Agent(config, underlay, board.clientFor(hostIds[i], loop), incarnation);
+            Agent agent = new Agent(config, underlay, board.connect(hostIds[i], loop), incarnation);
             agents.add(agent);
             underlays.add(underlay);
             loop.start(agent);

@@ -1,0 +1,107 @@
+package dev.ferry.rpc;
+
+import dev.ferry.board.Board;
+import dev.ferry.board.BoardEvent;
+import dev.ferry.board.Store;
+import dev.ferry.rpc.v1.BoardGrpc;
+import dev.ferry.rpc.v1.Event;
+import dev.ferry.rpc.v1.EventsRequest;
+import dev.ferry.rpc.v1.Request;
+import dev.ferry.rpc.v1.Response;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link Board} served over gRPC: {@code Call} answers requests, {@code Events} streams each
+ * agent its pushes. Leases are expired every 100 ms on the board's clock (milliseconds of
+ * {@link System#nanoTime}).
+ */
+public final class BoardServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BoardServer.class);
+
+    private final Map<Integer, Set<StreamObserver<Event>>> streams = new ConcurrentHashMap<>();
+    private final Board board;
+    private final Server server;
+    private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "board-leases");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public BoardServer(InetSocketAddress listen, Store store) throws IOException {
+        this.board = new Board(store, this::push);
+        this.server = NettyServerBuilder.forAddress(listen).addService(new Service()).build().start();
+        ticker.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
+        log.info("board serving on {}", listen);
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    public Board board() {
+        return board;
+    }
+
+    /** Called by the board under its own lock, so one stream never sees two pushes at once. */
+    private void push(int hostId, BoardEvent event) {
+        Set<StreamObserver<Event>> observers = streams.get(hostId);
+        if (observers == null || observers.isEmpty()) return;
+        Event e = Convert.event(event);
+        for (StreamObserver<Event> o : observers) {
+            try {
+                o.onNext(e);
+            } catch (RuntimeException closed) {
+                observers.remove(o);
+            }
+        }
+    }
+
+    private static long nowMillis() {
+        return System.nanoTime() / 1_000_000;
+    }
+
+    private final class Service extends BoardGrpc.BoardImplBase {
+        @Override
+        public void call(Request request, StreamObserver<Response> out) {
+            try {
+                out.onNext(Convert.response(board.handle(Convert.request(request), nowMillis())));
+                out.onCompleted();
+            } catch (IllegalArgumentException e) {
+                out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            }
+        }
+
+        @Override
+        public void events(EventsRequest request, StreamObserver<Event> out) {
+            int host = request.getHostId();
+            Set<StreamObserver<Event>> set = streams.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet());
+            set.add(out);
+            ((ServerCallStreamObserver<Event>) out).setOnCancelHandler(() -> set.remove(out));
+        }
+    }
+
+    @Override
+    public void close() {
+        ticker.shutdownNow();
+        server.shutdownNow();
+        try {
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

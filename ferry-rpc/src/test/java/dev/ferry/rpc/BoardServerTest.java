@@ -1,0 +1,102 @@
+package dev.ferry.rpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ferry.board.BoardEvent;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.InMemoryStore;
+import dev.ferry.board.VmKey;
+import dev.ferry.rpc.v1.BoardGrpc;
+import dev.ferry.rpc.v1.Request;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The board over real gRPC on loopback, as an agent's client sees it. */
+class BoardServerTest {
+    private static final VmKey VM = new VmKey(5001, 0x525400000001L);
+
+    private BoardServer server;
+    private final LinkedBlockingQueue<BoardResponse> answers = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<BoardEvent> pushes = new LinkedBlockingQueue<>();
+    private GrpcBoardClient client;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        server = new BoardServer(new InetSocketAddress("127.0.0.1", 0), new InMemoryStore());
+        client = new GrpcBoardClient("127.0.0.1:" + server.port(), 1, answers::add, pushes::add, () -> {});
+    }
+
+    @AfterEach
+    void tearDown() {
+        client.close();
+        server.close();
+    }
+
+    private BoardResponse ask(BoardRequest r) throws InterruptedException {
+        client.send(r);
+        BoardResponse a = answers.poll(5, TimeUnit.SECONDS);
+        assertThat(a).as("answer to " + r).isNotNull();
+        return a;
+    }
+
+    @Test
+    void aRequestIsAnsweredWithTheRecordAsItStands() throws Exception {
+        ask(new BoardRequest.RegisterHost(1, 1, "127.0.0.1:6081", Set.of(5001), 3_000));
+        BoardResponse r = ask(new BoardRequest.Attach(2, VM, "vm1", List.of(0xC6120001), 1, true));
+        assertThat(r).isInstanceOf(BoardResponse.Ok.class);
+        assertThat(((BoardResponse.Ok) r).record().hostId()).isEqualTo(1);
+        BoardResponse byIp = ask(new BoardRequest.LookupIp(3, 5001, 0xC6120001));
+        assertThat(((BoardResponse.Ok) byIp).record().key()).isEqualTo(VM);
+    }
+
+    @Test
+    void locksAndPendingUpdatesCrossTheWireIntact() throws Exception {
+        ask(new BoardRequest.Attach(1, VM, "vm1", List.of(), 1, true));
+        ask(new BoardRequest.LockRecord(2, VM, 77, 1, 3_000));
+        BoardResponse queued = ask(new BoardRequest.Attach(3, VM, "vm1", List.of(7), 2, true));
+        assertThat(queued).isInstanceOf(BoardResponse.Queued.class);
+        var record = ((BoardResponse.Queued) queued).record();
+        assertThat(record.lock().migrationId()).isEqualTo(77);
+        assertThat(record.pending()).hasSize(1);
+        assertThat(record).isEqualTo(server.board().record(VM));
+    }
+
+    @Test
+    void aWatchersPushesArriveOnItsEventStreamInVersionOrder() throws Exception {
+        var snapshot = ask(new BoardRequest.Watch(1, 1, 5001));
+        assertThat(snapshot).isInstanceOf(BoardResponse.Snapshot.class);
+        for (int host = 1; host <= 3; host++) ask(new BoardRequest.Attach(10 + host, VM, "vm1", List.of(), host, true));
+        long last = 0;
+        for (int i = 0; i < 3; i++) {
+            BoardEvent e = pushes.poll(5, TimeUnit.SECONDS);
+            assertThat(e).isInstanceOf(BoardEvent.Changed.class);
+            long version = ((BoardEvent.Changed) e).record().version();
+            assertThat(version).isGreaterThan(last);
+            last = version;
+        }
+        assertThat(pushes.poll(200, TimeUnit.MILLISECONDS)).as("each change pushed once").isNull();
+    }
+
+    @Test
+    void aRequestNamingNoOperationIsRefusedAsInvalid() {
+        ManagedChannel channel = NettyChannelBuilder.forTarget("127.0.0.1:" + server.port()).usePlaintext().build();
+        try {
+            assertThatThrownBy(() -> BoardGrpc.newBlockingStub(channel).call(Request.newBuilder().setRequestId(9).build()))
+                    .isInstanceOf(StatusRuntimeException.class).hasMessageContaining("INVALID_ARGUMENT")
+                    .hasMessageContaining("names no operation");
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+}
