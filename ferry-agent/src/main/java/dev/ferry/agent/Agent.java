@@ -408,7 +408,11 @@ public final class Agent {
     /** One frame sent by a local VM. */
     public void onPortFrame(LocalPort port, byte[] b, int off, int len, long now) {
         counters.inc(Counter.PORT_IN);
-        if (port.removed || len < Ethernet.HEADER_LENGTH) {
+        if (len < Ethernet.HEADER_LENGTH) {
+            counters.inc(Counter.DROP_RUNT_FRAME);
+            return;
+        }
+        if (port.removed) {
             counters.inc(Counter.DROP_PORT_NOT_RUNNING);
             return;
         }

@@ -21,7 +21,9 @@ public enum Counter {
     /** MARKERs no longer resent because no acknowledgement came within ten grace periods. */
     MARKERS_ABANDONED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,
-    DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING;
+    DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING,
+    /** A frame from a VM shorter than an Ethernet header. */
+    DROP_RUNT_FRAME;
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);

@@ -28,6 +28,7 @@ public final class AgentLoop implements AutoCloseable {
     private final ManyToOneConcurrentArrayQueue<BiConsumer<Agent, Long>> commands = new ManyToOneConcurrentArrayQueue<>(1 << 16);
     private final ByteBuffer rx = ByteBuffer.allocate(65_536);
     private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
+    private final java.util.List<java.util.function.LongToIntFunction> polled = new java.util.ArrayList<>();
     private final Thread thread;
     private volatile Agent agent;
     private volatile boolean running = true;
@@ -67,6 +68,17 @@ public final class AgentLoop implements AutoCloseable {
         }
     }
 
+    /**
+     * Plugs a QEMU socket port into the agent and polls it on every turn; runs on the loop's thread.
+     * {@code onPlugged} gets the port's handle there (e.g. for migration events).
+     */
+    public void addPort(dev.ferry.agent.port.QemuSocketPort port) {
+        post((agent, now) -> {
+            dev.ferry.agent.LocalPort handle = agent.addPort(port, now);
+            polled.add(t -> port.poll(agent, handle, t));
+        });
+    }
+
     private void run() {
         while (running) {
             idle.idle(doWork());
@@ -88,6 +100,9 @@ public final class AgentLoop implements AutoCloseable {
             }
             a.onUnderlay(rx.array(), 0, rx.position(), now);
             work++;
+        }
+        for (int i = 0; i < polled.size(); i++) {
+            work += polled.get(i).applyAsInt(now);
         }
         if (now - lastTick >= TICK_NANOS) {
             lastTick = now;

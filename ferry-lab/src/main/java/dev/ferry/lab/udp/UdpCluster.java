@@ -71,6 +71,11 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
                 + loops.stream().mapToLong(AgentLoop::commandsDropped).sum();
     }
 
+    /** Plugs a QEMU socket port into agent {@code hostId}, polled by its loop. */
+    public void addPort(int hostId, dev.ferry.agent.port.QemuSocketPort port) {
+        loops.get(hostId - 1).addPort(port);
+    }
+
     @Override public long nowNanos() { return System.nanoTime(); }
 
     @Override
