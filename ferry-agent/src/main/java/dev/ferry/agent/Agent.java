@@ -112,6 +112,17 @@ public final class Agent {
                 boolean standby = m != null && m.role == Role.DESTINATION;
                 attach(p.key(), p.port, !standby, now);
             }
+            for (MigrationEntry m : net.migrations.entries()) {
+                // A source not handed over yet is still where the VM is, even once its VM stopped
+                // and its port was unplugged; a lock the board forgot is asked for again.
+                if (m.role == Role.SOURCE && m.phase != Phase.HANDED_OVER && m.port != null) {
+                    attach(m.key, m.port.port, true, now);
+                    if (m.lockHeld) {
+                        m.lockHeld = false;
+                        requestLock(net, m, now);
+                    }
+                }
+            }
         }
         resync(now);
     }

@@ -50,16 +50,14 @@ class GrpcBoardLoopbackTest {
             Scenario scenario = new Scenario(cluster, 6, 6_000, 5_000, 1_500, 0,
                     List.of(migration(0, 300), migration(1, 400), migration(2, 3_500), migration(3, 3_600)));
             scenario.start();
-            long t0 = System.nanoTime();
-            // The board goes away after the first migrations and comes back, empty, on the same port.
-            cluster.schedule(t0 + 1_200 * MS, () -> server.get().close());
-            cluster.schedule(t0 + 1_600 * MS, () -> {
-                try {
-                    server.set(new BoardServer(new InetSocketAddress("127.0.0.1", port), InMemoryStore.forBoardProcess()));
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
+            // The board goes away once the first two migrations are done, and comes back, empty, on the same port.
+            long deadline = System.nanoTime() + 3_000 * MS;
+            while (scenario.migrationsDone() < 2 && System.nanoTime() < deadline) Thread.sleep(10);
+            assertThat(scenario.migrationsDone()).as("migrations before the restart").isEqualTo(2);
+            Thread.sleep(300);
+            server.get().close();
+            Thread.sleep(400);
+            server.set(new BoardServer(new InetSocketAddress("127.0.0.1", port), InMemoryStore.forBoardProcess()));
             Thread.sleep((scenario.endNanos() - System.nanoTime()) / MS + 50);
             Report r = scenario.report("ferry", cluster.agents());
             StringBuilder state = new StringBuilder(r.toString());
