@@ -91,9 +91,13 @@ public final class Agent {
         lastHeartbeat = now;
         lastResync = now;
         lastForget = now;
+        register(now);
+        resync(now);
+    }
+
+    private void register(long now) {
         board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
                 r -> {}, now);
-        resync(now);
     }
 
     /**
@@ -103,8 +107,7 @@ public final class Agent {
      */
     public void resynchronise(long now) {
         lastNow = now;
-        board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
-                r -> {}, now);
+        register(now);
         for (VirtualNetwork net : networks.values()) {
             for (LocalPort p : net.ports.values()) {
                 MigrationEntry m = net.migrations.get(p.mac);
@@ -617,17 +620,14 @@ public final class Agent {
     private void maybeHandOver(VirtualNetwork net, MigrationEntry e, long now) {
         if (!e.handoverAsked) return;
         if (e.phase == Phase.STOPPED && e.lockHeld) {
+            // Frames still waiting here for a MARKER wait at the destination now, behind the buffer.
+            moveHeldToBuffer(net, e);
             for (Held h : e.buffer) {
                 relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await());
                 e.relayed++;
             }
             e.buffer.clear();
             e.bufferBytes = 0;
-            // Frames still waiting here for a MARKER wait at the destination now; so does the MARKER.
-            for (Held h : net.order.takeHeldFor(e.key.mac())) {
-                relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await());
-                e.relayed++;
-            }
             e.consumed = net.order.consumedFor(e.key.mac());
             e.phase = Phase.HANDED_OVER;
             e.handedOverAt = now;
