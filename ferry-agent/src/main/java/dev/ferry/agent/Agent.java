@@ -11,6 +11,7 @@ import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardRequest.Outcome;
 import dev.ferry.board.BoardResponse;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.VmKey;
 import dev.ferry.wire.Arp;
@@ -98,6 +99,12 @@ public final class Agent {
     private void register(long now) {
         board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
                 r -> {}, now);
+        // Where the other agents are; later registrations arrive as HostChanged pushes.
+        board.call(BoardRequest.ListHosts::new, r -> {
+            if (r instanceof BoardResponse.Hosts hosts) {
+                for (HostRecord h : hosts.hosts()) underlay.learnHost(h.hostId(), h.endpoint());
+            }
+        }, now);
     }
 
     /**
@@ -434,11 +441,9 @@ public final class Agent {
         MigrationEntry m = net.migrations.get(port.mac);
         if (m != null && m.role == Role.DESTINATION && m.phase != Phase.RUNNING) {
             if (m.phase == Phase.INCOMING) {
-                if (!Arp.isAnnouncement(b, off, len)) {
-                    counters.inc(Counter.DROP_PORT_NOT_RUNNING);
-                    return;
-                }
-                // The announce detector: a paused copy that speaks has resumed.
+                // A paused incoming copy cannot send: one that speaks has resumed. This is the
+                // announce detector (QEMU's RARP after a migration), and it also covers a detector
+                // that reports the resume a little after the VM's first frames.
                 onEvent(new MigrationEvent.DestinationResumed(net.vni, port.mac, m.migrationId), now);
             }
             // Until the source's HANDOVER_ACK names the VM's streams, its frames wait (bounded).
@@ -881,6 +886,7 @@ public final class Agent {
             }
             case BoardEvent.LockWaiter w -> log.debug("agent {}: host {} waits behind migration {} of {}", self,
                     w.waitingHost(), w.migrationId(), w.key());
+            case BoardEvent.HostChanged h -> underlay.learnHost(h.host().hostId(), h.host().endpoint());
         }
     }
 

@@ -74,6 +74,10 @@ public final class MigrationEntry {
     public int peer() { return peer; }
     /** Frames in the buffer now. */
     public int buffered() { return buffer.size(); }
+    /** Bytes in the buffer now. */
+    public long bufferedBytes() { return bufferBytes; }
+    /** Frames held back for the VM to send once its destination runs. */
+    public int egressHeld() { return egressHold.size(); }
     /** Frames this migration relayed to its peer, in all. */
     public long relayedTotal() { return relayed; }
     /** Frames this migration kept in its buffer, in all. */

@@ -4,4 +4,10 @@ package dev.ferry.agent;
 public interface Underlay {
     /** Sends {@code length} bytes; the implementation copies or sends before returning. */
     void send(int toHost, byte[] buf, int offset, int length);
+
+    /**
+     * Where agent {@code hostId} listens, as it registered at the board ("host:port"). Underlays
+     * that address hosts by id alone (simulated) ignore it.
+     */
+    default void learnHost(int hostId, String endpoint) {}
 }

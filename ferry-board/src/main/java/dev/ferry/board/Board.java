@@ -49,7 +49,13 @@ public final class Board {
         }
         BoardResponse response = switch (request) {
             case RegisterHost r -> {
-                store.putHost(new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(), now + r.leaseMs()));
+                HostRecord before = store.host(r.hostId());
+                HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(), now + r.leaseMs());
+                store.putHost(host);
+                if (before == null || !before.endpoint().equals(r.endpoint())) {
+                    BoardEvent event = new BoardEvent.HostChanged(host);
+                    for (HostRecord h : List.copyOf(store.hosts())) listener.push(h.hostId(), event);
+                }
                 yield new Ok(r.requestId(), null);
             }
             case Heartbeat h -> heartbeat(h, now);
@@ -67,7 +73,14 @@ public final class Board {
                 watchers.computeIfAbsent(w.vni(), v -> new HashSet<>()).add(w.hostId());
                 yield new Snapshot(w.requestId(), w.vni(), store.revision(), table.records(w.vni()));
             }
+            case ListHosts l -> new Hosts(l.requestId(), hostsById());
+            case ListNodes l -> new Snapshot(l.requestId(), l.vni(), store.revision(),
+                    l.vni() == BoardRequest.ALL_VNIS ? List.copyOf(store.records()) : table.records(l.vni()));
         };
+        if (request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup
+                || request instanceof LookupIp) {
+            return response; // reads: asking again is harmless, and their answers can be large
+        }
         answered.put(request.requestId(), response);
         publish();
         return response;
@@ -102,7 +115,30 @@ public final class Board {
     }
 
     public synchronized List<HostRecord> hosts() {
-        return List.copyOf(store.hosts());
+        return hostsById();
+    }
+
+    /** Locks, for the board's metrics. */
+    public synchronized int locks() {
+        int n = 0;
+        for (NodeRecord r : store.records()) if (r.lock() != null) n++;
+        return n;
+    }
+
+    /** Pending updates queued behind locks, for the board's metrics. */
+    public synchronized int pendingUpdates() {
+        int n = 0;
+        for (NodeRecord r : store.records()) n += r.pending().size();
+        return n;
+    }
+
+    /** (VNI, host) watch subscriptions, for the board's metrics. */
+    public synchronized int watches() {
+        return watchers.values().stream().mapToInt(Set::size).sum();
+    }
+
+    private List<HostRecord> hostsById() {
+        return store.hosts().stream().sorted(java.util.Comparator.comparingInt(HostRecord::hostId)).toList();
     }
 
     /** True while the host's lease runs. */

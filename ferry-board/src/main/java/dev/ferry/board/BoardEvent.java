@@ -8,4 +8,7 @@ public sealed interface BoardEvent {
 
     /** Sent to a lock's owner: {@code waitingHost} queued an update behind the lock (it runs the VM now). */
     record LockWaiter(VmKey key, long migrationId, int waitingHost) implements BoardEvent {}
+
+    /** Sent to every registered host when a host registers with an endpoint not seen before: where to tunnel to it. */
+    record HostChanged(HostRecord host) implements BoardEvent {}
 }

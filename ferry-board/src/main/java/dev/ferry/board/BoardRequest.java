@@ -42,6 +42,18 @@ public sealed interface BoardRequest {
     /** Subscribes {@code hostId} to every change in {@code vni}; answered with a snapshot of it. */
     record Watch(long requestId, int hostId, int vni) implements BoardRequest {}
 
+    /** Every registered host with its endpoint and lease; answered with {@link BoardResponse.Hosts}. */
+    record ListHosts(long requestId) implements BoardRequest {}
+
+    /**
+     * Every record of {@code vni}, or of all VNIs when {@code vni} is {@link #ALL_VNIS}, without
+     * subscribing; answered with a {@link BoardResponse.Snapshot}.
+     */
+    record ListNodes(long requestId, int vni) implements BoardRequest {}
+
+    /** {@link ListNodes#vni()} meaning every VNI. */
+    int ALL_VNIS = -1;
+
     /** How a migration ended, as its source reports it at unlock. */
     enum Outcome { COMPLETED, ABORTED }
 }

@@ -1,7 +1,8 @@
 package dev.ferry.cli;
 
+import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.board.InMemoryStore;
-import dev.ferry.rpc.BoardServer;
+import dev.ferry.service.BoardService;
 import java.net.InetSocketAddress;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -16,35 +17,35 @@ final class BoardCommand implements Callable<Integer> {
             description = "Address to serve on, host:port; port 0 picks a free one (default ${DEFAULT-VALUE}).")
     String listen;
 
+    @Option(names = "--metrics", description = "Serve Prometheus /metrics on this host:port (default: none).")
+    String metrics;
+
     @Override
     public Integer call() throws Exception {
         InetSocketAddress address;
+        InetSocketAddress metricsAddress = null;
         try {
-            address = parse(listen);
+            address = Endpoints.parse(listen);
         } catch (IllegalArgumentException e) {
             System.err.println("ferry board: --listen " + e.getMessage());
             return 2;
         }
-        try (BoardServer server = new BoardServer(address, InMemoryStore.forBoardProcess())) {
-            System.out.println("board listening on " + address.getHostString() + ":" + server.port());
+        try {
+            if (metrics != null) metricsAddress = Endpoints.parse(metrics);
+        } catch (IllegalArgumentException e) {
+            System.err.println("ferry board: --metrics " + e.getMessage());
+            return 2;
+        }
+        try (BoardService service = new BoardService(address, metricsAddress, InMemoryStore.forBoardProcess())) {
+            System.out.println("board listening on " + address.getHostString() + ":" + service.port());
+            if (service.metricsAddress() != null) {
+                System.out.println("metrics on http://" + Endpoints.format(service.metricsAddress()) + "/metrics");
+            }
             System.out.flush();
             CountDownLatch stopped = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown));
             stopped.await();
         }
         return 0;
-    }
-
-    static InetSocketAddress parse(String text) {
-        int colon = text.lastIndexOf(':');
-        if (colon <= 0 || colon == text.length() - 1) throw new IllegalArgumentException("'" + text + "' is not host:port");
-        int port;
-        try {
-            port = Integer.parseInt(text.substring(colon + 1));
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + text + "' has no numeric port");
-        }
-        if (port < 0 || port > 65_535) throw new IllegalArgumentException("'" + text + "': port out of range");
-        return new InetSocketAddress(text.substring(0, colon), port);
     }
 }

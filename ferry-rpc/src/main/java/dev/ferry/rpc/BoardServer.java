@@ -56,6 +56,11 @@ public final class BoardServer implements AutoCloseable {
         return board;
     }
 
+    /** Agents' event streams open now. */
+    public int eventStreams() {
+        return streams.values().stream().mapToInt(Set::size).sum();
+    }
+
     /** Called by the board under its own lock, so one stream never sees two pushes at once. */
     private void push(int hostId, BoardEvent event) {
         Set<StreamObserver<Event>> observers = streams.get(hostId);

@@ -3,6 +3,7 @@ package dev.ferry.rpc;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.Lock;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.PendingUpdate;
@@ -66,6 +67,12 @@ final class Convert {
             case BoardRequest.Unlock u -> b.setUnlock(Unlock.newBuilder().setKey(key(u.key())).setMigrationId(u.migrationId())
                     .setOutcome(u.outcome() == BoardRequest.Outcome.COMPLETED ? Unlock.Outcome.COMPLETED : Unlock.Outcome.ABORTED));
             case BoardRequest.Watch w -> b.setWatch(Watch.newBuilder().setHostId(w.hostId()).setVni(w.vni()));
+            case BoardRequest.ListHosts l -> b.setListHosts(ListHosts.getDefaultInstance());
+            case BoardRequest.ListNodes l -> {
+                var n = ListNodes.newBuilder();
+                if (l.vni() != BoardRequest.ALL_VNIS) n.setVni(l.vni());
+                b.setListNodes(n);
+            }
         }
         return b.build();
     }
@@ -87,6 +94,9 @@ final class Convert {
             case UNLOCK -> new BoardRequest.Unlock(id, key(r.getUnlock().getKey()), r.getUnlock().getMigrationId(),
                     r.getUnlock().getOutcome() == Unlock.Outcome.COMPLETED ? BoardRequest.Outcome.COMPLETED : BoardRequest.Outcome.ABORTED);
             case WATCH -> new BoardRequest.Watch(id, r.getWatch().getHostId(), r.getWatch().getVni());
+            case LIST_HOSTS -> new BoardRequest.ListHosts(id);
+            case LIST_NODES -> new BoardRequest.ListNodes(id,
+                    r.getListNodes().hasVni() ? r.getListNodes().getVni() : BoardRequest.ALL_VNIS);
             case KIND_NOT_SET -> throw new IllegalArgumentException("request " + id + " names no operation");
         };
     }
@@ -105,8 +115,10 @@ final class Convert {
                 if (f.record() != null) o.setRecord(record(f.record()));
                 b.setRefused(o);
             }
-            case BoardResponse.Snapshot s -> b.setSnapshot(Snapshot.newBuilder().setVni(s.vni()).setVersion(s.version())
+            case BoardResponse.Snapshot s -> b.setSnapshot(Snapshot.newBuilder().setVersion(s.version())
+                    .setVni(s.vni() == BoardRequest.ALL_VNIS ? 0 : s.vni()).setAllVnis(s.vni() == BoardRequest.ALL_VNIS)
                     .addAllRecords(s.records().stream().map(Convert::record).toList()));
+            case BoardResponse.Hosts h -> b.setHosts(Hosts.newBuilder().addAllHosts(h.hosts().stream().map(Convert::host).toList()));
         }
         return b.build();
     }
@@ -118,8 +130,10 @@ final class Convert {
             case QUEUED -> new BoardResponse.Queued(id, record(r.getQueued().getRecord()));
             case REFUSED -> new BoardResponse.Refused(id, r.getRefused().getReason(),
                     r.getRefused().hasRecord() ? record(r.getRefused().getRecord()) : null);
-            case SNAPSHOT -> new BoardResponse.Snapshot(id, r.getSnapshot().getVni(), r.getSnapshot().getVersion(),
+            case SNAPSHOT -> new BoardResponse.Snapshot(id,
+                    r.getSnapshot().getAllVnis() ? BoardRequest.ALL_VNIS : r.getSnapshot().getVni(), r.getSnapshot().getVersion(),
                     r.getSnapshot().getRecordsList().stream().map(Convert::record).toList());
+            case HOSTS -> new BoardResponse.Hosts(id, r.getHosts().getHostsList().stream().map(Convert::host).toList());
             case KIND_NOT_SET -> new BoardResponse.Refused(id, "empty answer", null);
         };
     }
@@ -129,6 +143,7 @@ final class Convert {
             case BoardEvent.Changed c -> Event.newBuilder().setChanged(record(c.record())).build();
             case BoardEvent.LockWaiter w -> Event.newBuilder().setLockWaiter(dev.ferry.rpc.v1.LockWaiter.newBuilder()
                     .setKey(key(w.key())).setMigrationId(w.migrationId()).setWaitingHost(w.waitingHost())).build();
+            case BoardEvent.HostChanged h -> Event.newBuilder().setHostChanged(host(h.host())).build();
         };
     }
 
@@ -137,7 +152,18 @@ final class Convert {
             case CHANGED -> new BoardEvent.Changed(record(e.getChanged()));
             case LOCK_WAITER -> new BoardEvent.LockWaiter(key(e.getLockWaiter().getKey()), e.getLockWaiter().getMigrationId(),
                     e.getLockWaiter().getWaitingHost());
+            case HOST_CHANGED -> new BoardEvent.HostChanged(host(e.getHostChanged()));
             case KIND_NOT_SET -> null;
         };
+    }
+
+    static Host host(HostRecord h) {
+        return Host.newBuilder().setHostId(h.hostId()).setEndpoint(h.endpoint()).addAllVnis(h.vnis()).setLeaseMs(h.leaseMs())
+                .setExpiresAt(h.expiresAt()).setAlive(h.expiresAt() != Long.MIN_VALUE).build();
+    }
+
+    static HostRecord host(Host h) {
+        return new HostRecord(h.getHostId(), h.getEndpoint(), new HashSet<>(h.getVnisList()), h.getLeaseMs(),
+                h.getAlive() ? h.getExpiresAt() : Long.MIN_VALUE);
     }
 }

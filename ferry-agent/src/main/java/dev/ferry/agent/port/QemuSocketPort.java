@@ -2,7 +2,7 @@ package dev.ferry.agent.port;
 
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
-import dev.ferry.agent.Port;
+import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * this port binds {@code local} (QEMU's remote) and sends to {@code remote} (QEMU's local). Datagrams
  * from any other address are dropped and counted. Used by the agent's thread only.
  */
-public final class QemuSocketPort implements Port, AutoCloseable {
+public final class QemuSocketPort implements PolledPort {
     private static final Logger log = LoggerFactory.getLogger(QemuSocketPort.class);
     private static final int MAX_FRAMES_PER_POLL = 64;
 
@@ -66,7 +66,7 @@ public final class QemuSocketPort implements Port, AutoCloseable {
         }
     }
 
-    /** Hands the frames the VM sent to {@code agent}; returns how many. Called by the agent's loop. */
+    @Override
     public int poll(Agent agent, LocalPort handle, long now) {
         int n = 0;
         for (; n < MAX_FRAMES_PER_POLL; n++) {
@@ -89,15 +89,32 @@ public final class QemuSocketPort implements Port, AutoCloseable {
         return n;
     }
 
-    public long framesIn() { return framesIn; }
-    public long framesOut() { return framesOut; }
-    /** Datagrams from an address other than the VM's: dropped. */
-    public long strangers() { return strangers; }
-    /** Frames for the VM the kernel refused (full socket buffer) or that failed. */
-    public long sendFailures() { return sendFailures; }
+    @Override public String kind() { return "qemu-socket"; }
 
     @Override
-    public void close() throws IOException {
-        channel.close();
+    public String describe() {
+        try {
+            return "local " + Endpoints.format(localAddress()) + ", QEMU at " + Endpoints.format(remote);
+        } catch (IOException e) {
+            return "closed, QEMU at " + Endpoints.format(remote);
+        }
+    }
+
+    @Override public long framesIn() { return framesIn; }
+    @Override public long framesOut() { return framesOut; }
+    /** Datagrams from an address other than the VM's: dropped. */
+    public long strangers() { return strangers; }
+    @Override public long inDropped() { return strangers; }
+    /** Frames for the VM the kernel refused (full socket buffer) or that failed. */
+    public long sendFailures() { return sendFailures; }
+    @Override public long outDropped() { return sendFailures; }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            log.debug("port {}: close failed: {}", vmId, e.toString());
+        }
     }
 }

@@ -1,11 +1,15 @@
 package dev.ferry.agent.runtime;
 
 import dev.ferry.agent.Agent;
+import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.port.PolledPort;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.BiConsumer;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
@@ -28,7 +32,7 @@ public final class AgentLoop implements AutoCloseable {
     private final ManyToOneConcurrentArrayQueue<BiConsumer<Agent, Long>> commands = new ManyToOneConcurrentArrayQueue<>(1 << 16);
     private final ByteBuffer rx = ByteBuffer.allocate(65_536);
     private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
-    private final java.util.List<java.util.function.LongToIntFunction> polled = new java.util.ArrayList<>();
+    private final List<Polled> polled = new ArrayList<>();
     private final Thread thread;
     private volatile Agent agent;
     private volatile boolean running = true;
@@ -68,16 +72,31 @@ public final class AgentLoop implements AutoCloseable {
         }
     }
 
-    /**
-     * Plugs a QEMU socket port into the agent and polls it on every turn; runs on the loop's thread.
-     * {@code onPlugged} gets the port's handle there (e.g. for migration events).
-     */
-    public void addPort(dev.ferry.agent.port.QemuSocketPort port) {
-        post((agent, now) -> {
-            dev.ferry.agent.LocalPort handle = agent.addPort(port, now);
-            polled.add(t -> port.poll(agent, handle, t));
-        });
+    /** Plugs a running VM's port into the agent (attached active) and polls it on every turn. */
+    public void addPort(PolledPort port) {
+        post((agent, now) -> poll(port, agent.addPort(port, now)));
     }
+
+    /**
+     * Polls a port the agent already has a handle for (e.g. a standby copy plugged by a migration
+     * event). Runs on the loop's thread only.
+     */
+    public void poll(PolledPort port, LocalPort handle) {
+        polled.add(new Polled(port, handle));
+    }
+
+    /** Stops polling {@code port} and closes it. Runs on the loop's thread only. */
+    public void stopPolling(PolledPort port) {
+        polled.removeIf(p -> p.port == port);
+        port.close();
+    }
+
+    /** The ports polled, for snapshots taken on the loop's thread. */
+    public List<PolledPort> polledPorts() {
+        return polled.stream().map(Polled::port).toList();
+    }
+
+    private record Polled(PolledPort port, LocalPort handle) {}
 
     private void run() {
         while (running) {
@@ -102,7 +121,8 @@ public final class AgentLoop implements AutoCloseable {
             work++;
         }
         for (int i = 0; i < polled.size(); i++) {
-            work += polled.get(i).applyAsInt(now);
+            Polled p = polled.get(i);
+            work += p.port.poll(a, p.handle, now);
         }
         if (now - lastTick >= TICK_NANOS) {
             lastTick = now;

@@ -49,6 +49,16 @@ public final class UdpUnderlay implements Underlay {
         }
     }
 
+    @Override
+    public void learnHost(int hostId, String endpoint) {
+        try {
+            InetSocketAddress address = Endpoints.parse(endpoint);
+            if (!address.equals(directory.put(hostId, address))) log.info("host {} is at {}", hostId, address);
+        } catch (IllegalArgumentException e) {
+            log.warn("host {} registered an endpoint this agent cannot use: {}", hostId, e.getMessage());
+        }
+    }
+
     /** Datagrams the kernel refused (full socket buffer) or that failed. */
     public long sendFailures() { return sendFailures; }
 

@@ -52,7 +52,8 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
         for (int i = 0; i < hosts; i++) {
             AgentLoop loop = loops.get(i);
             UdpUnderlay underlay = new UdpUnderlay(loop.channel(), directory);
-            AgentConfig config = AgentConfig.defaults(hostIds[i], vnis, mode).withEndpoint(loop.localAddress().toString());
+            AgentConfig config = AgentConfig.defaults(hostIds[i], vnis, mode)
+                    .withEndpoint(dev.ferry.agent.runtime.Endpoints.format(loop.localAddress()));
             Agent agent = new Agent(config, underlay, board.connect(hostIds[i], loop), incarnation);
             agents.add(agent);
             underlays.add(underlay);
@@ -72,7 +73,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
     }
 
     /** Plugs a QEMU socket port into agent {@code hostId}, polled by its loop. */
-    public void addPort(int hostId, dev.ferry.agent.port.QemuSocketPort port) {
+    public void addPort(int hostId, dev.ferry.agent.port.PolledPort port) {
         loops.get(hostId - 1).addPort(port);
     }
 

@@ -1,0 +1,36 @@
+package dev.ferry.agent.port;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.Port;
+
+/**
+ * A port backed by an operating-system endpoint (a UDP socket, a TAP device) that the agent's loop
+ * polls on every turn. Everything here runs on the agent's thread; the counters are read by others
+ * as a possibly slightly stale snapshot.
+ */
+public interface PolledPort extends Port, AutoCloseable {
+    /** Hands the frames the VM sent to {@code agent}; returns how many. */
+    int poll(Agent agent, LocalPort handle, long now);
+
+    /** "qemu-socket" or "tap". */
+    String kind();
+
+    /** Where the VM's side is: a socket address pair or a device name. */
+    String describe();
+
+    /** Frames read from the VM. */
+    long framesIn();
+
+    /** Frames written to the VM. */
+    long framesOut();
+
+    /** Frames read but not taken: from a stranger (QEMU socket) or failed reads. */
+    long inDropped();
+
+    /** Frames for the VM that the operating system refused (full buffer, device down). */
+    long outDropped();
+
+    @Override
+    void close();
+}

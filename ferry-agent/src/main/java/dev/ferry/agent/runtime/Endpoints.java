@@ -1,0 +1,36 @@
+package dev.ferry.agent.runtime;
+
+import java.net.InetSocketAddress;
+
+/** "host:port" as agents register their underlay endpoint and operators write addresses ("[::1]:6081" for IPv6). */
+public final class Endpoints {
+    private Endpoints() {}
+
+    /** The address, resolved; IllegalArgumentException saying what is wrong with {@code text}. */
+    public static InetSocketAddress parse(String text) {
+        if (text == null || text.isBlank()) throw new IllegalArgumentException("empty address, expected host:port");
+        int colon = text.lastIndexOf(':');
+        if (colon <= 0 || colon == text.length() - 1) {
+            throw new IllegalArgumentException("'" + text + "' is not host:port");
+        }
+        String host = text.substring(0, colon);
+        if (host.startsWith("/")) host = host.substring(1);
+        if (host.startsWith("[") && host.endsWith("]")) host = host.substring(1, host.length() - 1);
+        int port;
+        try {
+            port = Integer.parseInt(text.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + text + "' has no numeric port");
+        }
+        if (port < 0 || port > 65_535) throw new IllegalArgumentException("'" + text + "' has port out of 0..65535");
+        InetSocketAddress address = new InetSocketAddress(host.isEmpty() ? "0.0.0.0" : host, port);
+        if (address.isUnresolved()) throw new IllegalArgumentException("'" + host + "' does not resolve");
+        return address;
+    }
+
+    /** The form {@link #parse} reads back. */
+    public static String format(InetSocketAddress address) {
+        String host = address.getAddress().getHostAddress();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + address.getPort();
+    }
+}

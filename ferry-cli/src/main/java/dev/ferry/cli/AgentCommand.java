@@ -1,0 +1,81 @@
+package dev.ferry.cli;
+
+import dev.ferry.agent.port.TapPort;
+import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.service.AgentService;
+import dev.ferry.service.AgentSettings;
+import dev.ferry.service.ConfigException;
+import dev.ferry.service.PortSpec;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "agent", mixinStandardHelpOptions = true,
+        description = {"Runs an agent: tunnels its VMs' frames to other agents (Geneve over UDP) and follows their migrations.",
+                "Settings come from --config (YAML) and the flags below; a flag wins over the file."})
+final class AgentCommand implements Callable<Integer> {
+    @Option(names = "--config", description = "YAML configuration file (see README: Configuration).")
+    Path config;
+
+    @Option(names = "--host-id", description = "This agent's id, 1..65535, unique in the cluster.")
+    Integer hostId;
+
+    @Option(names = "--listen", description = "Underlay address, host:port (default 0.0.0.0:6081).")
+    String listen;
+
+    @Option(names = "--advertise", description = "Underlay address other agents send to (default: --listen).")
+    String advertise;
+
+    @Option(names = "--board", description = "The board's host:port.")
+    String board;
+
+    @Option(names = "--admin", description = "Admin endpoint for ferry ctl and /metrics, host:port (default 127.0.0.1:9100).")
+    String admin;
+
+    @Option(names = "--vni", split = ",", description = "Virtual networks served (repeat or comma-separate).")
+    List<Integer> vnis;
+
+    @Option(names = "--mode", description = "ferry (default), naive or eager: the latter two only for comparisons.")
+    String mode;
+
+    @Option(names = "--port", description = "A port: id=NAME,type=qemu-socket|tap,vni=N,mac=M,ips=A;B,local=H:P,remote=H:P,device=D")
+    List<String> ports = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        AgentSettings.Validated settings;
+        try {
+            AgentSettings file = config == null ? AgentSettings.empty() : AgentSettings.load(config);
+            List<PortSpec> flagPorts = new ArrayList<>();
+            for (int i = 0; i < ports.size(); i++) flagPorts.add(PortSpec.parseFlag(ports.get(i), "--port[" + i + "]"));
+            settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).validate();
+        } catch (ConfigException e) {
+            System.err.println("ferry agent: bad configuration: " + e.getMessage());
+            return 2;
+        }
+        AgentService service;
+        try {
+            service = AgentService.start(settings);
+        } catch (TapPort.TapException | ConfigException e) {
+            System.err.println("ferry agent: " + e.getMessage());
+            return 2;
+        } catch (IOException e) {
+            System.err.println("ferry agent: cannot open a socket: " + e.getMessage());
+            return 2;
+        }
+        try (service) {
+            System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + ", admin "
+                    + Endpoints.format(service.adminAddress()));
+            System.out.flush();
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown));
+            stopped.await();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,392 @@
+package dev.ferry.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.HostRecord;
+import dev.ferry.board.NodeRecord;
+import dev.ferry.board.PendingUpdate;
+import dev.ferry.board.VmKey;
+import dev.ferry.rpc.BoardQueries;
+import dev.ferry.service.Addresses;
+import dev.ferry.service.PortSpec;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code ferry ctl}: looks at and steers a running cluster. Board questions ({@code hosts},
+ * {@code nodes}, {@code lookup}) go to the board over gRPC; agent questions and steps
+ * ({@code stats}, {@code ports}, {@code migrations}, {@code port}, {@code migrate}) go to one
+ * agent's admin endpoint. Tables by default, {@code --json} for scripts. Exit codes: 0 done, 1
+ * refused (the message says why), 3 unreachable.
+ */
+@Command(name = "ctl", mixinStandardHelpOptions = true,
+        description = "Looks at and steers a running cluster: the board's tables, an agent's ports, counters and migrations.",
+        subcommands = {CtlCommand.Hosts.class, CtlCommand.Nodes.class, CtlCommand.Lookup.class, CtlCommand.Stats.class,
+                CtlCommand.Ports.class, CtlCommand.Migrations.class, CtlCommand.Port.class, CtlCommand.Migrate.class})
+final class CtlCommand {
+    static final int REFUSED = 1;
+    static final int UNREACHABLE = 3;
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Option(names = "--board", defaultValue = "${FERRY_BOARD:-127.0.0.1:7070}", scope = CommandLine.ScopeType.INHERIT,
+            description = "The board's host:port (default ${DEFAULT-VALUE}; env FERRY_BOARD).")
+    String board;
+
+    @Option(names = "--agent", defaultValue = "${FERRY_AGENT:-127.0.0.1:9100}", scope = CommandLine.ScopeType.INHERIT,
+            description = "An agent's admin host:port (default ${DEFAULT-VALUE}; env FERRY_AGENT).")
+    String agent;
+
+    @Option(names = "--json", scope = CommandLine.ScopeType.INHERIT, description = "Print JSON instead of a table.")
+    boolean json;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+        return spec.commandLine().getErr();
+    }
+
+    void print(Object asJson, String asTable) {
+        try {
+            out().print(json ? JSON.writeValueAsString(asJson) + "\n" : asTable);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        out().flush();
+    }
+
+    /** Asks the board; a refusal or an unreachable board prints why and gives the exit code. */
+    BoardResponse askBoard(java.util.function.LongFunction<BoardRequest> request) {
+        try (BoardQueries q = new BoardQueries(board)) {
+            return q.call(request);
+        }
+    }
+
+    /** An agent's admin API: the JSON answer, or an {@link AgentError} with the agent's own message. */
+    JsonNode askAgent(String method, String path, Object body) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + agent + path)).timeout(Duration.ofSeconds(10));
+        try {
+            b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                    : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
+            HttpResponse<String> r;
+            try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build()) {
+                r = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            }
+            JsonNode node = JSON.readTree(r.body());
+            if (r.statusCode() != 200) {
+                throw new AgentError(REFUSED, "agent at " + agent + " refused: " + node.path("error").asText(r.body()));
+            }
+            return node;
+        } catch (IOException e) {
+            throw new AgentError(UNREACHABLE, "agent at " + agent + " unreachable: " + e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AgentError(UNREACHABLE, "interrupted");
+        }
+    }
+
+    /** A failed call; {@code code} is the exit code. */
+    static final class AgentError extends RuntimeException {
+        final int code;
+
+        AgentError(int code, String message) {
+            super(message);
+            this.code = code;
+        }
+    }
+
+    /** Runs {@code body}, turning what the board or an agent refused into a message and an exit code. */
+    int run(Callable<Integer> body) {
+        try {
+            return body.call();
+        } catch (AgentError e) {
+            err().println("ferry ctl: " + e.getMessage());
+            return e.code;
+        } catch (IllegalStateException e) {
+            err().println("ferry ctl: " + e.getMessage());
+            return UNREACHABLE;
+        } catch (IllegalArgumentException e) {
+            err().println("ferry ctl: " + e.getMessage());
+            return CommandLine.ExitCode.USAGE;
+        } catch (Exception e) {
+            err().println("ferry ctl: " + e);
+            return REFUSED;
+        }
+    }
+
+    static Map<String, Object> recordJson(NodeRecord r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("vni", r.key().vni());
+        m.put("mac", Addresses.formatMac(r.key().mac()));
+        m.put("vm", r.vmId());
+        m.put("ips", r.ips().stream().map(Addresses::formatIp).toList());
+        m.put("host", r.hostId());
+        m.put("standbys", r.standbys());
+        m.put("version", r.version());
+        if (r.lock() != null) {
+            m.put("lock", Map.of("migration", r.lock().migrationId(), "owner", r.lock().owner(), "leaseMs", r.lock().leaseMs()));
+        }
+        m.put("pending", r.pending().stream().map(p -> Map.of("migration", p.migrationId(), "host", p.hostId(),
+                "kind", p instanceof PendingUpdate.Attach ? "attach" : "detach")).toList());
+        return m;
+    }
+
+    static Table recordTable(List<NodeRecord> records) {
+        Table t = new Table("VNI", "MAC", "VM", "IPS", "HOST", "STANDBYS", "VERSION", "LOCK", "PENDING");
+        for (NodeRecord r : records) {
+            t.row(r.key().vni(), Addresses.formatMac(r.key().mac()), r.vmId(), String.join(",", r.ips().stream().map(Addresses::formatIp).toList()),
+                    r.hostId() == NodeRecord.NOWHERE ? "-" : r.hostId(), r.standbys().isEmpty() ? "-" : r.standbys(),
+                    r.version(), r.lock() == null ? "-" : "migration " + r.lock().migrationId() + " by " + r.lock().owner(),
+                    r.pending().size());
+        }
+        return t;
+    }
+
+    @Command(name = "hosts", description = "Registered agents: id, underlay endpoint, VNIs, lease state.")
+    static final class Hosts implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                List<HostRecord> hosts = ((BoardResponse.Hosts) ctl.askBoard(BoardRequest.ListHosts::new)).hosts();
+                Table t = new Table("HOST", "ENDPOINT", "VNIS", "STATE");
+                List<Map<String, Object>> j = new ArrayList<>();
+                for (HostRecord h : hosts) {
+                    boolean alive = h.expiresAt() != Long.MIN_VALUE;
+                    t.row(h.hostId(), h.endpoint(), h.vnis().stream().sorted().toList(), alive ? "alive" : "lapsed");
+                    j.add(Map.of("host", h.hostId(), "endpoint", h.endpoint(), "vnis", h.vnis().stream().sorted().toList(),
+                            "alive", alive));
+                }
+                ctl.print(j, t.toString());
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "nodes", description = "The board's node table (every VNI, or one).")
+    static final class Nodes implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Option(names = "--vni", description = "Only this VNI.")
+        Integer vni;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                int which = vni == null ? BoardRequest.ALL_VNIS : vni;
+                List<NodeRecord> records = new ArrayList<>(((BoardResponse.Snapshot) ctl.askBoard(
+                        id -> new BoardRequest.ListNodes(id, which))).records());
+                records.sort(java.util.Comparator.comparingInt((NodeRecord r) -> r.key().vni()).thenComparingLong(r -> r.key().mac()));
+                ctl.print(records.stream().map(CtlCommand::recordJson).toList(), recordTable(records).toString());
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "lookup", description = "Where a VM is, by MAC or IPv4 address, as the board knows it.")
+    static final class Lookup implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Option(names = "--vni", required = true) int vni;
+        @Option(names = "--mac") String mac;
+        @Option(names = "--ip") String ip;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                if ((mac == null) == (ip == null)) throw new IllegalArgumentException("lookup: give exactly one of --mac and --ip");
+                BoardResponse r = mac != null
+                        ? ctl.askBoard(id -> new BoardRequest.Lookup(id, new VmKey(vni, Addresses.mac(mac, "--mac"))))
+                        : ctl.askBoard(id -> new BoardRequest.LookupIp(id, vni, Addresses.ipv4(ip, "--ip")));
+                NodeRecord record = r instanceof BoardResponse.Ok ok ? ok.record() : null;
+                if (record == null) {
+                    ctl.err().println("ferry ctl: no VM with " + (mac != null ? "MAC " + mac : "IP " + ip) + " in VNI " + vni);
+                    return REFUSED;
+                }
+                ctl.print(recordJson(record), recordTable(List.of(record)).toString());
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "stats", description = "An agent's counters: frames, relays, buffers, every drop reason.")
+    static final class Stats implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Option(names = "--all", description = "Also counters that are zero.")
+        boolean all;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                JsonNode s = ctl.askAgent("GET", "/v1/status", null);
+                Table t = new Table("COUNTER", "VALUE");
+                for (String part : List.of("counters", "malformed", "underlay")) {
+                    s.path(part).fields().forEachRemaining(e -> {
+                        if (all || e.getValue().asLong() != 0) {
+                            t.row(part.equals("counters") ? e.getKey() : part + "." + e.getKey(), e.getValue().asLong());
+                        }
+                    });
+                }
+                String head = "agent " + s.path("hostId").asInt() + " at " + s.path("endpoint").asText() + ", board "
+                        + s.path("board").asText() + ", mode " + s.path("mode").asText() + ", held frames "
+                        + s.path("heldFrames").asInt() + ", board calls outstanding " + s.path("outstandingBoardCalls").asInt() + "\n";
+                ctl.print(s, head + t);
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "ports", description = "An agent's ports and their frame counts.")
+    static final class Ports implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                JsonNode ports = ctl.askAgent("GET", "/v1/status", null).path("ports");
+                Table t = new Table("ID", "TYPE", "VNI", "MAC", "IPS", "STANDBY", "IN", "OUT", "IN_DROPPED", "OUT_DROPPED", "WHERE");
+                for (JsonNode p : ports) {
+                    List<String> ips = new ArrayList<>();
+                    p.path("ips").forEach(i -> ips.add(i.asText()));
+                    t.row(p.path("id").asText(), p.path("type").asText(), p.path("vni").asInt(), p.path("mac").asText(),
+                            String.join(",", ips), p.path("standby").asBoolean() ? "yes" : "no", p.path("framesIn").asLong(),
+                            p.path("framesOut").asLong(), p.path("inDropped").asLong(), p.path("outDropped").asLong(),
+                            p.path("where").asText());
+                }
+                ctl.print(ports, t.toString());
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "migrations", description = "An agent's migration table: VMs migrating out of or into it.")
+    static final class Migrations implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                JsonNode list = ctl.askAgent("GET", "/v1/status", null).path("migrations");
+                ctl.print(list, migrationTable(list).toString());
+                return 0;
+            });
+        }
+    }
+
+    static Table migrationTable(JsonNode list) {
+        Table t = new Table("MIGRATION", "VM", "VNI", "MAC", "ROLE", "PHASE", "PEER", "BUFFERED", "RELAYED");
+        List<JsonNode> rows = new ArrayList<>();
+        if (list.isArray()) list.forEach(rows::add);
+        else if (!list.isEmpty()) rows.add(list);
+        for (JsonNode m : rows) {
+            t.row(m.path("migrationId").asLong(), m.path("vm").asText(), m.path("vni").asInt(), m.path("mac").asText(),
+                    m.path("role").asText(), m.path("phase").asText(), m.path("peer").asInt(),
+                    m.path("bufferedFrames").asInt() + " (" + m.path("bufferedBytes").asLong() + " B)", m.path("relayedTotal").asLong());
+        }
+        return t;
+    }
+
+    @Command(name = "port", description = "Plugs a VM's port into an agent or unplugs it (what a hypervisor hook calls).",
+            subcommands = {Port.Add.class, Port.Remove.class})
+    static final class Port {
+        @ParentCommand CtlCommand ctl;
+
+        @Command(name = "add", description = "Plugs a port in: a running VM, or with --standby a migration's paused incoming copy.")
+        static final class Add implements Callable<Integer> {
+            @ParentCommand Port port;
+
+            @Option(names = "--id", required = true, description = "The VM's name (the port's id).") String id;
+            @Option(names = "--type", required = true, description = "qemu-socket or tap.") String type;
+            @Option(names = "--vni", required = true) int vni;
+            @Option(names = "--mac", required = true) String mac;
+            @Option(names = "--ip", description = "An IPv4 address of the VM (repeat for more).") List<String> ips;
+            @Option(names = "--local", description = "qemu-socket: the agent's side, host:port (QEMU's remote).") String local;
+            @Option(names = "--remote", description = "qemu-socket: QEMU's side, host:port (QEMU's local).") String remote;
+            @Option(names = "--device", description = "tap: the device's name.") String device;
+            @Option(names = "--standby", description = "A paused incoming copy: the destination of migration --migration.")
+            boolean standby;
+            @Option(names = "--migration", description = "With --standby: the migration's id.") Long migration;
+
+            @Override
+            public Integer call() {
+                CtlCommand ctl = port.ctl;
+                return ctl.run(() -> {
+                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration);
+                    JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
+                    ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
+                            + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "
+                            + p.path("where").asText() + "\n");
+                    return 0;
+                });
+            }
+        }
+
+        @Command(name = "remove", description = "Unplugs a port: the VM left this host (or its incoming copy was given up).")
+        static final class Remove implements Callable<Integer> {
+            @ParentCommand Port port;
+
+            @Option(names = "--vm", required = true, description = "The port's id.") String vm;
+
+            @Override
+            public Integer call() {
+                CtlCommand ctl = port.ctl;
+                return ctl.run(() -> {
+                    ctl.askAgent("DELETE", "/v1/ports/" + URLEncoder.encode(vm, StandardCharsets.UTF_8), null);
+                    ctl.print(Map.of("removed", vm), "unplugged " + vm + "\n");
+                    return 0;
+                });
+            }
+        }
+    }
+
+    @Command(name = "migrate", description = {"Reports a migration step of a VM (the API detector):",
+            "  begin    on the source's agent, with --migration ID (pre-copy starts)",
+            "  stopped  on the source's agent (the source copy paused for the last copy)",
+            "  resumed  on the destination's agent (the incoming copy runs)",
+            "  abort    on either (the migration failed or was cancelled)"})
+    static final class Migrate implements Callable<Integer> {
+        @ParentCommand CtlCommand ctl;
+
+        @Parameters(index = "0", description = "begin, stopped, resumed or abort.") String step;
+        @Option(names = "--vm", required = true, description = "The VM's port id on this agent.") String vm;
+        @Option(names = "--migration", description = "The migration's id (begin; the same as the destination's).") Long migration;
+
+        @Override
+        public Integer call() {
+            return ctl.run(() -> {
+                String path = "/v1/migrate/" + URLEncoder.encode(step, StandardCharsets.UTF_8) + "?vm="
+                        + URLEncoder.encode(vm, StandardCharsets.UTF_8) + (migration == null ? "" : "&migration=" + migration);
+                JsonNode m = ctl.askAgent("POST", path, null);
+                ctl.print(m, m.isEmpty() ? step + ": " + vm + " has no migration entry left here\n" : migrationTable(m).toString());
+                return 0;
+            });
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package dev.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A {@code ferry} subcommand as its own JVM (the test's class path), its output collected line by
+ * line; ended by its process id only.
+ */
+final class FerryProcess implements AutoCloseable {
+    final Process process;
+    private final LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    private final StringBuffer all = new StringBuffer();
+
+    FerryProcess(String... args) throws Exception {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
+                "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+        cmd.addAll(List.of(args));
+        process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    lines.add(line);
+                    all.append(line).append('\n');
+                }
+            } catch (java.io.IOException ignored) {
+                // the process ended
+            }
+        }, "output-" + args[0]);
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    /** The first output line starting with {@code prefix}, waiting up to {@code seconds}. */
+    String awaitLine(String prefix, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            String line = lines.poll(100, TimeUnit.MILLISECONDS);
+            if (line != null && line.startsWith(prefix)) return line;
+            if (line == null && !process.isAlive() && lines.isEmpty()) break;
+        }
+        throw new AssertionError("no line starting with '" + prefix + "' within " + seconds + " s; output:\n" + all);
+    }
+
+    String output() {
+        return all.toString();
+    }
+
+    int waitForExit(int seconds) throws InterruptedException {
+        assertThat(process.waitFor(seconds, TimeUnit.SECONDS)).as("process ended").isTrue();
+        Thread.sleep(50); // let the reader take the last lines
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+}

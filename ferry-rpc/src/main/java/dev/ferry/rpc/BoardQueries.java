@@ -1,0 +1,44 @@
+package dev.ferry.rpc;
+
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.rpc.v1.BoardGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.security.SecureRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongFunction;
+
+/**
+ * Blocking, one-at-a-time calls to a board, for operators' tools ({@code ferry ctl}): each request
+ * gets a fresh random id, and an unreachable board is an {@link IllegalStateException} that says so.
+ */
+public final class BoardQueries implements AutoCloseable {
+    private static final SecureRandom IDS = new SecureRandom();
+    private final String target;
+    private final ManagedChannel channel;
+    private final BoardGrpc.BoardBlockingStub stub;
+
+    public BoardQueries(String target) {
+        this.target = target;
+        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        this.stub = BoardGrpc.newBlockingStub(channel);
+    }
+
+    public BoardResponse call(LongFunction<BoardRequest> request) {
+        // Ids with the top bit set never collide with an agent's (host id in the top 16 bits, 1..65535).
+        long id = IDS.nextLong() | Long.MIN_VALUE;
+        try {
+            return Convert.response(stub.withDeadlineAfter(5, TimeUnit.SECONDS).call(Convert.request(request.apply(id))));
+        } catch (StatusRuntimeException e) {
+            throw new IllegalStateException("board at " + target + ": " + e.getStatus().getCode()
+                    + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")"));
+        }
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+    }
+}

@@ -1,0 +1,83 @@
+package dev.ferry.service;
+
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * An agent's Prometheus metrics, read from one {@link AgentStatus} snapshot per scrape (taken on the
+ * agent's loop, so every figure of a scrape is from the same instant). Every drop reason of DESIGN
+ * §6.4 is a {@code reason} of {@code ferry_agent_drops_total}.
+ */
+final class AgentMetrics {
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private volatile AgentStatus current;
+
+    AgentMetrics(Supplier<AgentStatus> snapshot) {
+        this.snapshotSource = snapshot;
+        CounterWithCallback.builder().name("ferry_agent_frames").help("Frames and control messages by what happened to them")
+                .labelNames("event").callback(cb -> each(s -> s.counters(), (k, v) -> {
+                    if (!k.startsWith("drop_") && !k.startsWith("migrations_")) cb.call(v, k);
+                })).register(registry);
+        CounterWithCallback.builder().name("ferry_agent_drops").help("Frames dropped, by reason (DESIGN 6.4)")
+                .labelNames("reason").callback(cb -> each(s -> s.counters(), (k, v) -> {
+                    if (k.startsWith("drop_")) cb.call(v, k.substring("drop_".length()));
+                })).register(registry);
+        CounterWithCallback.builder().name("ferry_agent_malformed").help("Malformed underlay datagrams, by reason")
+                .labelNames("reason").callback(cb -> each(AgentStatus::malformed, (k, v) -> cb.call(v, k))).register(registry);
+        CounterWithCallback.builder().name("ferry_agent_migrations").help("Migrations this agent took part in, by outcome")
+                .labelNames("outcome").callback(cb -> {
+                    AgentStatus s = current;
+                    cb.call(s.counters().get("migrations_completed"), "completed");
+                    cb.call(s.counters().get("migrations_aborted"), "aborted");
+                }).register(registry);
+        CounterWithCallback.builder().name("ferry_agent_underlay_errors").help("Underlay sends that failed, by kind")
+                .labelNames("kind").callback(cb -> each(AgentStatus::underlay, (k, v) -> cb.call(v, k))).register(registry);
+        CounterWithCallback.builder().name("ferry_port_frames").help("Frames through a VM's port, by direction")
+                .labelNames("port", "direction").callback(cb -> current.ports().forEach(p -> {
+                    cb.call(p.framesIn(), p.id(), "in");
+                    cb.call(p.framesOut(), p.id(), "out");
+                })).register(registry);
+        CounterWithCallback.builder().name("ferry_port_drops").help("Frames a port could not take from or give to its VM")
+                .labelNames("port", "direction").callback(cb -> current.ports().forEach(p -> {
+                    cb.call(p.inDropped(), p.id(), "in");
+                    cb.call(p.outDropped(), p.id(), "out");
+                })).register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_migrations_active").help("Rows of the migration table, by role")
+                .labelNames("role").callback(cb -> {
+                    for (String role : new String[] {"source", "destination"}) {
+                        cb.call(current.migrations().stream().filter(m -> m.role().equals(role)).count(), role);
+                    }
+                }).register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_buffer_frames").help("Frames in migration buffers now")
+                .callback(cb -> cb.call(current.migrations().stream().mapToLong(m -> m.bufferedFrames()).sum()))
+                .register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_buffer_bytes").help("Bytes in migration buffers now")
+                .callback(cb -> cb.call(current.migrations().stream().mapToLong(m -> m.bufferedBytes()).sum()))
+                .register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_held_frames").help("Frames held behind MARKERs now")
+                .callback(cb -> cb.call(current.heldFrames())).register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_board_calls_outstanding").help("Board requests not answered yet")
+                .callback(cb -> cb.call(current.outstandingBoardCalls())).register(registry);
+        GaugeWithCallback.builder().name("ferry_agent_ports").help("Ports plugged in")
+                .callback(cb -> cb.call(current.ports().size())).register(registry);
+    }
+
+    private final Supplier<AgentStatus> snapshotSource;
+
+    PrometheusRegistry registry() {
+        return registry;
+    }
+
+    /** Takes the snapshot the next scrape reads. */
+    void refresh() {
+        current = snapshotSource.get();
+    }
+
+    private void each(java.util.function.Function<AgentStatus, Map<String, Long>> part,
+                      java.util.function.BiConsumer<String, Long> action) {
+        part.apply(current).forEach(action);
+    }
+}

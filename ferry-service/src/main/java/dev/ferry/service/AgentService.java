@@ -1,0 +1,292 @@
+package dev.ferry.service;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.MigrationEntry;
+import dev.ferry.agent.MigrationEvent;
+import dev.ferry.agent.VirtualNetwork;
+import dev.ferry.agent.port.PolledPort;
+import dev.ferry.agent.runtime.AgentLoop;
+import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.agent.runtime.UdpUnderlay;
+import dev.ferry.board.VmKey;
+import dev.ferry.rpc.GrpcBoardClient;
+import dev.ferry.wire.Malformed;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BiFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What {@code ferry agent} runs: one agent on its event loop, its UDP underlay, its gRPC board client,
+ * the ports it was configured with and those added at run time, and the admin endpoint that
+ * {@code ferry ctl} and Prometheus talk to. Every change and every snapshot runs on the loop's
+ * thread, posted there by {@link #onLoop}; the agent itself stays single-threaded.
+ */
+public final class AgentService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(AgentService.class);
+    private static final long CALL_TIMEOUT_SECONDS = 5;
+
+    private record Plugged(PortSpec.Port spec, PolledPort port) {}
+
+    private final AgentSettings.Validated settings;
+    private final AgentLoop loop;
+    private final UdpUnderlay underlay;
+    private final GrpcBoardClient boardClient;
+    private final Agent agent;
+    private final AdminServer admin;
+    /** By port id; touched on the loop's thread only. */
+    private final Map<String, Plugged> ports = new LinkedHashMap<>();
+
+    private AgentService(AgentSettings.Validated settings) throws IOException {
+        this.settings = settings;
+        this.loop = new AgentLoop(settings.listen(), "agent-" + settings.config().hostId());
+        this.underlay = new UdpUnderlay(loop.channel(), UdpUnderlay.newDirectory());
+        var config = settings.config();
+        if (settings.listen().getPort() == 0) {
+            // Port 0 picks a free one: tell the others the port the kernel chose.
+            InetSocketAddress adv = Endpoints.parse(config.endpoint());
+            config = config.withEndpoint(Endpoints.format(new InetSocketAddress(adv.getAddress(), loop.localAddress().getPort())));
+        }
+        this.boardClient = new GrpcBoardClient(settings.board(), config.hostId(),
+                response -> loop.post((a, now) -> a.onBoardResponse(response, now)),
+                event -> loop.post((a, now) -> a.onBoardEvent(event, now)),
+                () -> loop.post((a, now) -> a.resynchronise(now)));
+        this.agent = new Agent(config, underlay, boardClient, System.currentTimeMillis() & 0xFFFF);
+        loop.start(agent);
+        AdminServer started = null;
+        try {
+            for (PortSpec.Port p : settings.ports()) addPort(p);
+            started = new AdminServer(settings.admin(), this);
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e;
+        }
+        this.admin = started;
+        log.info("agent {} up: underlay {}, board {}, admin {}, {} port(s)", config.hostId(), config.endpoint(),
+                settings.board(), admin.address(), settings.ports().size());
+    }
+
+    /** Starts an agent; throws (naming the port or address) when a port or socket cannot be opened. */
+    public static AgentService start(AgentSettings.Validated settings) throws IOException {
+        return new AgentService(settings);
+    }
+
+    public int hostId() {
+        return agent.hostId();
+    }
+
+    public String endpoint() {
+        return agent.config().endpoint();
+    }
+
+    /** Where {@code ferry ctl} and Prometheus reach this agent. */
+    public InetSocketAddress adminAddress() {
+        return admin.address();
+    }
+
+    /**
+     * Plugs a port in: a running VM (attached active), or with {@code standby} a paused incoming copy,
+     * which is the destination's first migration step. The socket or device opens on the caller's
+     * thread so that a refusal reaches the caller.
+     */
+    public AgentStatus.PortStatus addPort(PortSpec.Port spec) throws IOException {
+        PolledPort port = spec.open();
+        try {
+            return onLoop((a, now) -> {
+                if (ports.containsKey(spec.id())) throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
+                if (a.localPort(spec.key()) != null) {
+                    throw new ConfigException("mac: " + Addresses.formatMac(spec.key().mac()) + " in VNI " + spec.key().vni()
+                            + " is already on a port of this agent");
+                }
+                LocalPort handle;
+                if (spec.standby()) {
+                    a.onEvent(new MigrationEvent.StandbyAppeared(port, spec.migration()), now);
+                    handle = a.localPort(spec.key());
+                } else {
+                    handle = a.addPort(port, now);
+                }
+                loop.poll(port, handle);
+                ports.put(spec.id(), new Plugged(spec, port));
+                return portStatus(ports.get(spec.id()));
+            });
+        } catch (RuntimeException e) {
+            port.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Unplugs a port: the VM is gone from this host. After a completed migration that is the source's
+     * last step; for a standby copy it means the migration was given up.
+     */
+    public void removePort(String id) {
+        onLoop((a, now) -> {
+            Plugged p = ports.get(id);
+            if (p == null) throw new ConfigException("id: no port '" + id + "' on this agent");
+            VmKey key = p.spec.key();
+            MigrationEntry m = migration(a, key);
+            if (m != null && m.role() == MigrationEntry.Role.SOURCE) {
+                a.onEvent(new MigrationEvent.SourceGone(key.vni(), key.mac(), m.migrationId()), now);
+            } else if (m != null && m.phase() == MigrationEntry.Phase.INCOMING) {
+                a.onEvent(new MigrationEvent.StandbyGone(key.vni(), key.mac(), m.migrationId()), now);
+            } else {
+                a.removePort(key, true, now);
+            }
+            ports.remove(id);
+            loop.stopPolling(p.port);
+            return null;
+        });
+    }
+
+    /** One migration step for the VM of port {@code id} (DESIGN §7, the API detector). */
+    public AgentStatus.MigrationStatus migrate(MigrationStep step, String id, Long migrationId) {
+        return onLoop((a, now) -> {
+            Plugged p = ports.get(id);
+            if (p == null) throw new ConfigException("vm: no port '" + id + "' on this agent");
+            VmKey key = p.spec.key();
+            MigrationEntry m = migration(a, key);
+            switch (step) {
+                case BEGIN -> {
+                    if (migrationId == null || migrationId <= 0) {
+                        throw new ConfigException("migration: begin needs the migration's id (the same as the destination's --migration)");
+                    }
+                    if (m != null && m.role() == MigrationEntry.Role.SOURCE) {
+                        throw new ConfigException("vm: '" + id + "' is already migrating out (migration " + m.migrationId() + ")");
+                    }
+                    a.onEvent(new MigrationEvent.Started(key.vni(), key.mac(), migrationId), now);
+                }
+                case STOPPED -> {
+                    requireRole(m, MigrationEntry.Role.SOURCE, id, "stopped");
+                    // The VM stopped before this report: what it sent until then, still in the
+                    // port's socket, goes ahead of the MARKERs that close its streams.
+                    LocalPort handle = a.localPort(key);
+                    if (handle != null) while (p.port.poll(a, handle, now) > 0) { }
+                    a.onEvent(new MigrationEvent.SourceStopped(key.vni(), key.mac(), m.migrationId()), now);
+                }
+                case RESUMED -> {
+                    // The copy's own first frames may have told the agent already (it may even
+                    // have finished the migration): a late report changes nothing.
+                    if (m == null && !p.spec.standby()) {
+                        throw new ConfigException("vm: '" + id + "' has no migration here to report resumed for; resumed is"
+                                + " reported on the destination's agent (port added with --standby)");
+                    }
+                    if (m != null && m.role() == MigrationEntry.Role.SOURCE) requireRole(m, MigrationEntry.Role.DESTINATION, id, "resumed");
+                    if (m != null) a.onEvent(new MigrationEvent.DestinationResumed(key.vni(), key.mac(), m.migrationId()), now);
+                }
+                case ABORT -> {
+                    if (m == null) throw new ConfigException("vm: '" + id + "' is not migrating on this agent");
+                    if (m.role() == MigrationEntry.Role.SOURCE) {
+                        a.onEvent(new MigrationEvent.Aborted(key.vni(), key.mac(), m.migrationId()), now);
+                    } else {
+                        a.onEvent(new MigrationEvent.StandbyGone(key.vni(), key.mac(), m.migrationId()), now);
+                        ports.remove(id);
+                        loop.stopPolling(p.port);
+                    }
+                }
+            }
+            MigrationEntry after = migration(a, key);
+            return after == null ? null : migrationStatus(after, id);
+        });
+    }
+
+    private static void requireRole(MigrationEntry m, MigrationEntry.Role role, String id, String step) {
+        if (m == null || m.role() != role) {
+            String where = role == MigrationEntry.Role.SOURCE ? "the source's agent after begin" : "the destination's agent (port added with --standby)";
+            throw new ConfigException("vm: '" + id + "' has no migration here to report " + step + " for; " + step
+                    + " is reported on " + where);
+        }
+    }
+
+    private static MigrationEntry migration(Agent a, VmKey key) {
+        for (VirtualNetwork net : a.networks()) {
+            if (net.vni() == key.vni()) return net.migrations().get(key.mac());
+        }
+        return null;
+    }
+
+    /** A consistent snapshot of the agent, taken on its loop. */
+    public AgentStatus status() {
+        return onLoop((a, now) -> {
+            Map<String, Long> counters = new LinkedHashMap<>();
+            a.counters().snapshot().forEach((c, v) -> counters.put(c.label(), v));
+            Map<String, Long> malformed = new LinkedHashMap<>();
+            for (Malformed m : Malformed.values()) malformed.put(m.name().toLowerCase(), a.counters().malformed(m));
+            Map<String, Long> under = new LinkedHashMap<>();
+            under.put("send_failures", underlay.sendFailures());
+            under.put("unknown_hosts", underlay.unknownHosts());
+            under.put("commands_dropped", loop.commandsDropped());
+            int held = 0;
+            for (VirtualNetwork net : a.networks()) held += net.heldFrames();
+            List<AgentStatus.PortStatus> portList = new ArrayList<>();
+            for (Plugged p : ports.values()) portList.add(portStatus(p));
+            List<AgentStatus.MigrationStatus> migrations = new ArrayList<>();
+            for (MigrationEntry m : a.migrations()) migrations.add(migrationStatus(m, vmName(m.key())));
+            return new AgentStatus(a.hostId(), a.config().endpoint(), settings.board(), a.config().mode().name().toLowerCase(),
+                    counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations);
+        });
+    }
+
+    private String vmName(VmKey key) {
+        for (Plugged p : ports.values()) if (p.spec.key().equals(key)) return p.spec.id();
+        return "";
+    }
+
+    private static AgentStatus.PortStatus portStatus(Plugged p) {
+        PortSpec.Port s = p.spec;
+        return new AgentStatus.PortStatus(s.id(), p.port.kind(), s.key().vni(), Addresses.formatMac(s.key().mac()),
+                s.ips().stream().map(Addresses::formatIp).toList(), p.port.describe(), s.standby(), p.port.framesIn(),
+                p.port.framesOut(), p.port.inDropped(), p.port.outDropped());
+    }
+
+    private static AgentStatus.MigrationStatus migrationStatus(MigrationEntry m, String vm) {
+        return new AgentStatus.MigrationStatus(m.migrationId(), m.key().vni(), Addresses.formatMac(m.key().mac()), vm,
+                m.role().name().toLowerCase(), m.phase().name().toLowerCase(), m.peer(), m.buffered(), m.bufferedBytes(),
+                m.egressHeld(), m.relayedTotal(), m.bufferedTotal());
+    }
+
+    /**
+     * Runs {@code action} on the agent's loop and returns its result; what it throws is rethrown
+     * here, never on the loop (which must go on).
+     */
+    <T> T onLoop(BiFunction<Agent, Long, T> action) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        loop.post((a, now) -> {
+            try {
+                result.complete(action.apply(a, now));
+            } catch (RuntimeException e) {
+                result.completeExceptionally(e);
+            }
+        });
+        try {
+            return result.get(CALL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IllegalArgumentException iae && !(iae instanceof ConfigException)) {
+                throw new ConfigException(iae.getMessage());
+            }
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("agent loop did not answer within " + CALL_TIMEOUT_SECONDS + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (admin != null) admin.close();
+        loop.close();
+        for (Plugged p : ports.values()) p.port.close();
+        boardClient.close();
+    }
+}

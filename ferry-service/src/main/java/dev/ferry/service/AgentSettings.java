@@ -1,0 +1,155 @@
+package dev.ferry.service;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.Mode;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * A {@code ferry agent}'s configuration as written in its YAML file (every key optional there; flags
+ * fill or override them). {@link #validate} refuses a bad one naming the field.
+ *
+ * <pre>
+ * host-id: 1
+ * listen: 127.0.0.1:6081       # underlay: where Geneve from other agents arrives
+ * advertise: 127.0.0.1:6081    # what other agents send to (default: listen)
+ * board: 127.0.0.1:7070
+ * admin: 127.0.0.1:9101        # ferry ctl and Prometheus /metrics
+ * vnis: [100]
+ * mode: ferry
+ * tuning: { buffer-millis: 2000, retry-millis: 100 }
+ * ports: [ ... ]               # see PortSpec
+ * </pre>
+ */
+public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
+                            String admin, List<Integer> vnis, String mode, Tuning tuning, List<PortSpec> ports) {
+
+    /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
+    public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
+                         @JsonProperty("hold-bytes") Long holdBytes, @JsonProperty("hold-millis") Long holdMillis,
+                         @JsonProperty("grace-millis") Long graceMillis, @JsonProperty("retry-millis") Long retryMillis,
+                         @JsonProperty("lease-millis") Long leaseMillis, @JsonProperty("resync-millis") Long resyncMillis) {}
+
+    /** What a validated configuration yields. */
+    public record Validated(AgentConfig config, InetSocketAddress listen, String board, InetSocketAddress admin,
+                            List<PortSpec.Port> ports) {}
+
+    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+
+    /** Reads a YAML file; a {@link ConfigException} names the file and the field it cannot read. */
+    public static AgentSettings load(Path file) {
+        if (!Files.isRegularFile(file)) throw new ConfigException("config: " + file + " is not a readable file");
+        try {
+            AgentSettings s = YAML.readValue(file.toFile(), AgentSettings.class);
+            return s == null ? empty() : s;
+        } catch (JsonMappingException e) {
+            String field = e.getPath().stream()
+                    .map(r -> r.getFieldName() != null ? "." + r.getFieldName() : "[" + r.getIndex() + "]")
+                    .reduce("", String::concat);
+            String what = e.getOriginalMessage();
+            if (what.startsWith("Unrecognized field")) what = "unknown field";
+            throw new ConfigException((field.isEmpty() ? file.toString() : field.substring(field.startsWith(".") ? 1 : 0))
+                    + ": " + what.lines().findFirst().orElse(what));
+        } catch (IOException e) {
+            throw new ConfigException(file + ": not valid YAML: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    public static AgentSettings empty() {
+        return new AgentSettings(null, null, null, null, null, null, null, null, null);
+    }
+
+    /** This file's settings with every non-null argument in place of the file's (ports are added). */
+    public AgentSettings override(Integer hostId, String listen, String advertise, String board, String admin,
+                                  List<Integer> vnis, String mode, List<PortSpec> morePorts) {
+        List<PortSpec> allPorts = new ArrayList<>(ports == null ? List.of() : ports);
+        if (morePorts != null) allPorts.addAll(morePorts);
+        return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
+                advertise != null ? advertise : this.advertise, board != null ? board : this.board,
+                admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
+                mode != null ? mode : this.mode, tuning, allPorts);
+    }
+
+    /** The configuration, or a {@link ConfigException} naming the first field at fault. */
+    public Validated validate() {
+        if (hostId == null) throw new ConfigException("host-id: missing (a number 1..65535, unique per agent)");
+        if (hostId < 1 || hostId > 65_535) throw new ConfigException("host-id: " + hostId + " is not in 1..65535");
+        InetSocketAddress l = Addresses.socket(listen == null ? "0.0.0.0:6081" : listen, "listen");
+        String adv = advertise;
+        if (adv == null) {
+            if (l.getAddress().isAnyLocalAddress()) {
+                throw new ConfigException("advertise: missing, and listen " + listen
+                        + " is a wildcard address other agents cannot send to");
+            }
+            adv = listen;
+        }
+        InetSocketAddress a = Addresses.socket(adv, "advertise");
+        if (a.getPort() == 0 && l.getPort() != 0) a = new InetSocketAddress(a.getAddress(), l.getPort());
+        if (board == null) throw new ConfigException("board: missing (the board's host:port)");
+        Addresses.socket(board, "board");
+        InetSocketAddress adminAddress = Addresses.socket(admin == null ? "127.0.0.1:9100" : admin, "admin");
+        if (vnis == null || vnis.isEmpty()) throw new ConfigException("vnis: missing (the virtual networks this agent serves)");
+        for (int i = 0; i < vnis.size(); i++) {
+            Integer v = vnis.get(i);
+            if (v == null || v < 0 || v > 0xFFFFFF) throw new ConfigException("vnis[" + i + "]: " + v + " is not in 0..16777215");
+        }
+        Mode m;
+        try {
+            m = Mode.valueOf((mode == null ? "ferry" : mode).toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("mode: '" + mode + "' is not ferry, naive or eager");
+        }
+        AgentConfig defaults = AgentConfig.defaults(hostId, new HashSet<>(vnis), m);
+        Tuning t = tuning == null ? new Tuning(null, null, null, null, null, null, null, null) : tuning;
+        AgentConfig config = new AgentConfig(hostId, adv, new HashSet<>(vnis), m,
+                or(t.bufferBytes(), defaults.bufferBytes()), or(t.bufferMillis(), defaults.bufferMillis()),
+                or(t.holdBytes(), defaults.holdBytes()), or(t.holdMillis(), defaults.holdMillis()),
+                or(t.graceMillis(), defaults.graceMillis()), or(t.retryMillis(), 100L),
+                or(t.leaseMillis(), defaults.leaseMillis()), or(t.resyncMillis(), defaults.resyncMillis()));
+        try {
+            config.validate();
+        } catch (IllegalArgumentException e) {
+            // AgentConfig names its fields in camel case; the file spells them in kebab case under tuning.
+            String msg = e.getMessage().replaceFirst("^agent config: ", "");
+            String field = msg.substring(0, msg.indexOf(' '));
+            throw new ConfigException("tuning." + kebab(field) + ":" + msg.substring(field.length()));
+        }
+        List<PortSpec.Port> validPorts = new ArrayList<>();
+        Set<String> ids = new LinkedHashSet<>();
+        List<PortSpec> list = ports == null ? List.of() : ports;
+        for (int i = 0; i < list.size(); i++) {
+            String where = "ports[" + i + "]";
+            if (list.get(i) == null) throw new ConfigException(where + ": empty");
+            PortSpec.Port p = list.get(i).validate(where);
+            if (!ids.add(p.id())) throw new ConfigException(where + ".id: '" + p.id() + "' is used by another port");
+            if (!config.vnis().contains(p.key().vni())) {
+                throw new ConfigException(where + ".vni: " + p.key().vni() + " is not one of this agent's vnis " + vnis);
+            }
+            validPorts.add(p);
+        }
+        return new Validated(config, l, board, adminAddress, List.copyOf(validPorts));
+    }
+
+    private static long or(Long value, long otherwise) {
+        return value == null ? otherwise : value;
+    }
+
+    private static String kebab(String camel) {
+        return camel.replaceAll("([a-z])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT);
+    }
+}

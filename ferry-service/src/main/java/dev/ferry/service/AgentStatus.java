@@ -1,0 +1,26 @@
+package dev.ferry.service;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A snapshot of one agent, taken on its event loop: what {@code ferry ctl stats}, {@code ports} and
+ * {@code migrations} print and what {@code /metrics} exports.
+ *
+ * @param counters     every {@link dev.ferry.agent.Counter} by its label (drop reasons are {@code drop_*})
+ * @param malformed    malformed datagrams by reason
+ * @param underlay     the underlay socket's own counts: send failures, unknown hosts, commands dropped
+ */
+public record AgentStatus(int hostId, String endpoint, String board, String mode, Map<String, Long> counters,
+                          Map<String, Long> malformed, Map<String, Long> underlay, int outstandingBoardCalls, int heldFrames,
+                          List<PortStatus> ports, List<MigrationStatus> migrations) {
+
+    /** One plugged port. */
+    public record PortStatus(String id, String type, int vni, String mac, List<String> ips, String where, boolean standby,
+                             long framesIn, long framesOut, long inDropped, long outDropped) {}
+
+    /** One row of the migration table. */
+    public record MigrationStatus(long migrationId, int vni, String mac, String vm, String role, String phase, int peer,
+                                  int bufferedFrames, long bufferedBytes, int egressHeld, long relayedTotal,
+                                  long bufferedTotal) {}
+}

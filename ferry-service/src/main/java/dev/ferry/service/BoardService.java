@@ -1,0 +1,74 @@
+package dev.ferry.service;
+
+import dev.ferry.board.Board;
+import dev.ferry.board.Store;
+import dev.ferry.rpc.BoardServer;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+
+/**
+ * What {@code ferry board} runs: the board over gRPC and, when asked, Prometheus {@code /metrics}
+ * (records, locks, pending updates, watches, hosts, agents' event streams).
+ */
+public final class BoardService implements AutoCloseable {
+    private final BoardServer server;
+    private final HttpEndpoint metrics;
+
+    public BoardService(InetSocketAddress listen, InetSocketAddress metricsAddress, Store store) throws IOException {
+        server = new BoardServer(listen, store);
+        HttpEndpoint http = null;
+        if (metricsAddress != null) {
+            try {
+                http = new HttpEndpoint(metricsAddress, registry(server), () -> {});
+            } catch (IOException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
+        }
+        metrics = http;
+    }
+
+    private static PrometheusRegistry registry(BoardServer server) {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        Board board = server.board();
+        GaugeWithCallback.builder().name("ferry_board_records").help("Node records in the table")
+                .callback(cb -> cb.call(board.records().size())).register(registry);
+        GaugeWithCallback.builder().name("ferry_board_locks").help("Records locked by a migration now")
+                .callback(cb -> cb.call(board.locks())).register(registry);
+        GaugeWithCallback.builder().name("ferry_board_pending_updates").help("Updates queued behind locks now")
+                .callback(cb -> cb.call(board.pendingUpdates())).register(registry);
+        GaugeWithCallback.builder().name("ferry_board_watches").help("(VNI, host) watch subscriptions")
+                .callback(cb -> cb.call(board.watches())).register(registry);
+        GaugeWithCallback.builder().name("ferry_board_event_streams").help("Agents' event streams open now")
+                .callback(cb -> cb.call(server.eventStreams())).register(registry);
+        GaugeWithCallback.builder().name("ferry_board_hosts").help("Registered hosts, by lease state").labelNames("state")
+                .callback(cb -> {
+                    long alive = board.hosts().stream().filter(h -> h.expiresAt() != Long.MIN_VALUE).count();
+                    cb.call(alive, "alive");
+                    cb.call(board.hosts().size() - alive, "lapsed");
+                }).register(registry);
+        return registry;
+    }
+
+    public int port() {
+        return server.port();
+    }
+
+    /** Where /metrics is served, or null. */
+    public InetSocketAddress metricsAddress() {
+        return metrics == null ? null : metrics.address();
+    }
+
+    public Board board() {
+        return server.board();
+    }
+
+    @Override
+    public void close() {
+        if (metrics != null) metrics.close();
+        server.close();
+    }
+
+}

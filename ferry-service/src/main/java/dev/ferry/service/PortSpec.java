@@ -1,0 +1,130 @@
+package dev.ferry.service;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.ferry.agent.port.PolledPort;
+import dev.ferry.agent.port.QemuSocketPort;
+import dev.ferry.agent.port.TapPort;
+import dev.ferry.board.VmKey;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One VM's port as an operator writes it: in the agent's YAML file, as a {@code --port} flag, or in
+ * {@code ferry ctl port add}. {@link #validate} turns it into a {@link Port} or refuses it naming
+ * the field.
+ *
+ * <pre>
+ * - id: web1                 # the VM's name
+ *   type: qemu-socket        # or tap
+ *   vni: 100
+ *   mac: 52:54:00:00:00:01
+ *   ips: [198.18.0.1]
+ *   local: 127.0.0.1:7001    # qemu-socket: where the agent listens (QEMU's remote)
+ *   remote: 127.0.0.1:7000   # qemu-socket: where QEMU listens (QEMU's local)
+ *   device: tap-web1         # tap: the device's name
+ *   standby: false           # true: a paused incoming copy (migration destination)
+ *   migration: 0             # with standby: the migration's id
+ * </pre>
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
+                       String device, Boolean standby, Long migration) {
+
+    /** The two kinds of port. */
+    public enum Kind {
+        QEMU_SOCKET("qemu-socket"), TAP("tap");
+
+        final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+
+        static Kind of(String label) {
+            for (Kind k : values()) if (k.label.equals(label)) return k;
+            return null;
+        }
+    }
+
+    /** A validated port: everything needed to open it. */
+    public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
+                       String device, boolean standby, long migration) {
+
+        /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
+        public PolledPort open() throws IOException {
+            return switch (kind) {
+                case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, local, remote);
+                case TAP -> new TapPort(key, id, ips, device);
+            };
+        }
+    }
+
+    /**
+     * Parses the flag form {@code id=web1,type=qemu-socket,vni=100,mac=52:54:00:00:00:01,ips=198.18.0.1;198.18.0.9,local=...,remote=...}.
+     * Unknown keys are refused naming {@code where}.
+     */
+    public static PortSpec parseFlag(String text, String where) {
+        Map<String, String> kv = new LinkedHashMap<>();
+        for (String part : text.split(",")) {
+            if (part.isBlank()) continue;
+            int eq = part.indexOf('=');
+            if (eq <= 0) throw new ConfigException(where + ": '" + part + "' is not key=value");
+            kv.put(part.substring(0, eq).trim(), part.substring(eq + 1).trim());
+        }
+        for (String k : kv.keySet()) {
+            if (!List.of("id", "type", "vni", "mac", "ips", "local", "remote", "device", "standby", "migration").contains(k)) {
+                throw new ConfigException(where + "." + k + ": unknown field");
+            }
+        }
+        return new PortSpec(kv.get("id"), kv.get("type"), kv.containsKey("vni") ? Addresses.integer(kv.get("vni"), where + ".vni") : null,
+                kv.get("mac"), kv.containsKey("ips") ? List.of(kv.get("ips").split(";")) : null, kv.get("local"), kv.get("remote"),
+                kv.get("device"), kv.containsKey("standby") ? Boolean.parseBoolean(kv.get("standby")) : null,
+                kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null);
+    }
+
+    /** The port, or a {@link ConfigException} naming the first bad field as {@code where.field}. */
+    public Port validate(String where) {
+        if (id == null || id.isBlank()) throw new ConfigException(where + ".id: missing (the VM's name)");
+        if (!id.matches("[A-Za-z0-9._-]{1,64}")) {
+            throw new ConfigException(where + ".id: '" + id + "' must be 1-64 letters, digits, '.', '_' or '-'");
+        }
+        if (type == null) throw new ConfigException(where + ".type: missing (qemu-socket or tap)");
+        Kind kind = Kind.of(type.toLowerCase(Locale.ROOT));
+        if (kind == null) throw new ConfigException(where + ".type: '" + type + "' is not qemu-socket or tap");
+        if (vni == null) throw new ConfigException(where + ".vni: missing");
+        if (vni < 0 || vni > 0xFFFFFF) throw new ConfigException(where + ".vni: " + vni + " is not in 0..16777215");
+        if (mac == null) throw new ConfigException(where + ".mac: missing");
+        long m = Addresses.mac(mac, where + ".mac");
+        List<Integer> addresses = new ArrayList<>();
+        if (ips != null) for (int i = 0; i < ips.size(); i++) addresses.add(Addresses.ipv4(ips.get(i), where + ".ips[" + i + "]"));
+        InetSocketAddress l = null, r = null;
+        switch (kind) {
+            case QEMU_SOCKET -> {
+                l = Addresses.socket(local, where + ".local");
+                r = Addresses.socket(remote, where + ".remote");
+                if (device != null) throw new ConfigException(where + ".device: only for type tap");
+            }
+            case TAP -> {
+                if (device == null || device.isBlank()) throw new ConfigException(where + ".device: missing (the TAP device's name)");
+                if (device.length() > 15 || !device.matches("[A-Za-z0-9._-]+")) {
+                    throw new ConfigException(where + ".device: '" + device + "' must be 1-15 letters, digits, '.', '_' or '-'");
+                }
+                if (local != null || remote != null) {
+                    throw new ConfigException(where + "." + (local != null ? "local" : "remote") + ": only for type qemu-socket");
+                }
+            }
+        }
+        boolean isStandby = standby != null && standby;
+        if (isStandby && (migration == null || migration <= 0)) {
+            throw new ConfigException(where + ".migration: a standby port needs its migration's id (a positive number)");
+        }
+        if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
+        return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
+                migration == null ? 0 : migration);
+    }
+}

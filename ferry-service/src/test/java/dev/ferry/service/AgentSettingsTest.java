@@ -1,0 +1,202 @@
+package dev.ferry.service;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** An agent's configuration: what a good file yields, and every kind of bad one refused naming its field. */
+class AgentSettingsTest {
+    @TempDir Path dir;
+
+    private static final String GOOD = """
+            host-id: 7
+            listen: 127.0.0.1:6081
+            board: 127.0.0.1:7070
+            admin: 127.0.0.1:9107
+            vnis: [100, 200]
+            tuning: { buffer-millis: 1500, retry-millis: 50 }
+            ports:
+              - id: web1
+                type: qemu-socket
+                vni: 100
+                mac: 52:54:00:00:00:01
+                ips: [198.18.0.1]
+                local: 127.0.0.1:7001
+                remote: 127.0.0.1:7000
+              - id: db1
+                type: tap
+                vni: 200
+                mac: 52:54:00:00:00:02
+                device: tap-db1
+            """;
+
+    private AgentSettings.Validated load(String yaml) throws Exception {
+        Path file = dir.resolve("agent.yaml");
+        Files.writeString(file, yaml);
+        return AgentSettings.load(file).validate();
+    }
+
+    private void refused(String yaml, String field, String reason) {
+        assertThatThrownBy(() -> load(yaml)).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith(field).hasMessageContaining(reason);
+    }
+
+    @Test
+    void aGoodFileYieldsTheAgentItDescribes() throws Exception {
+        AgentSettings.Validated v = load(GOOD);
+        assertThat(v.config().hostId()).isEqualTo(7);
+        assertThat(v.config().endpoint()).isEqualTo("127.0.0.1:6081");
+        assertThat(v.config().vnis()).containsExactlyInAnyOrder(100, 200);
+        assertThat(v.config().bufferMillis()).isEqualTo(1500);
+        assertThat(v.config().retryMillis()).isEqualTo(50);
+        assertThat(v.admin().getPort()).isEqualTo(9107);
+        assertThat(v.ports()).extracting(PortSpec.Port::id).containsExactly("web1", "db1");
+        assertThat(v.ports().getFirst().key().mac()).isEqualTo(0x52_54_00_00_00_01L);
+        assertThat(v.ports().getFirst().ips()).containsExactly(0xC6_12_00_01);
+        assertThat(v.ports().get(1).kind()).isEqualTo(PortSpec.Kind.TAP);
+    }
+
+    @Test
+    void flagsOverrideTheFileAndAddPorts() throws Exception {
+        Path file = dir.resolve("agent.yaml");
+        Files.writeString(file, GOOD);
+        AgentSettings.Validated v = AgentSettings.load(file).override(9, null, null, "10.0.0.1:7070", null, null, null,
+                List.of(PortSpec.parseFlag("id=vm9,type=tap,vni=100,mac=52:54:00:00:00:09,device=tap9", "--port[0]"))).validate();
+        assertThat(v.config().hostId()).isEqualTo(9);
+        assertThat(v.board()).isEqualTo("10.0.0.1:7070");
+        assertThat(v.ports()).extracting(PortSpec.Port::id).containsExactly("web1", "db1", "vm9");
+    }
+
+    @Test
+    void anUnknownKeyIsRefusedByName() {
+        refused(GOOD + "colour: blue\n", "colour", "unknown field");
+    }
+
+    @Test
+    void anUnknownKeyInAPortIsRefusedWithItsPath() {
+        refused(GOOD.replace("    device: tap-db1", "    device: tap-db1\n    speed: 10"), "ports[1].speed", "unknown field");
+    }
+
+    @Test
+    void aValueOfTheWrongTypeIsRefusedByName() {
+        refused(GOOD.replace("host-id: 7", "host-id: seven"), "host-id", "");
+    }
+
+    @Test
+    void aMissingHostIdIsRefused() {
+        refused(GOOD.replace("host-id: 7\n", ""), "host-id", "missing");
+    }
+
+    @Test
+    void aHostIdOutOfRangeIsRefused() {
+        refused(GOOD.replace("host-id: 7", "host-id: 70000"), "host-id", "not in 1..65535");
+    }
+
+    @Test
+    void aMissingBoardIsRefused() {
+        refused(GOOD.replace("board: 127.0.0.1:7070\n", ""), "board", "missing");
+    }
+
+    @Test
+    void aListenAddressWithoutPortIsRefused() {
+        refused(GOOD.replace("listen: 127.0.0.1:6081", "listen: 127.0.0.1"), "listen", "not host:port");
+    }
+
+    @Test
+    void aWildcardListenWithoutAdvertiseIsRefused() {
+        refused(GOOD.replace("listen: 127.0.0.1:6081", "listen: 0.0.0.0:6081"), "advertise", "wildcard");
+    }
+
+    @Test
+    void aVniOutOfRangeIsRefused() {
+        refused(GOOD.replace("vnis: [100, 200]", "vnis: [100, 16777216]"), "vnis[1]", "not in 0..16777215");
+    }
+
+    @Test
+    void anUnknownModeIsRefused() {
+        refused(GOOD + "mode: fast\n", "mode", "not ferry, naive or eager");
+    }
+
+    @Test
+    void aBadTimingIsRefusedUnderTuning() {
+        refused(GOOD.replace("retry-millis: 50", "retry-millis: 0"), "tuning.retry-millis", "must be positive");
+    }
+
+    @Test
+    void aPortWithoutIdIsRefused() {
+        refused(GOOD.replace("  - id: web1\n    type", "  - type"), "ports[0].id", "missing");
+    }
+
+    @Test
+    void aPortOfUnknownTypeIsRefused() {
+        refused(GOOD.replace("type: qemu-socket", "type: vhost"), "ports[0].type", "not qemu-socket or tap");
+    }
+
+    @Test
+    void aBadMacIsRefused() {
+        refused(GOOD.replace("mac: 52:54:00:00:00:01", "mac: 52:54:00:00:01"), "ports[0].mac", "not a MAC address");
+    }
+
+    @Test
+    void aMulticastMacIsRefused() {
+        refused(GOOD.replace("mac: 52:54:00:00:00:01", "mac: 01:00:5e:00:00:01"), "ports[0].mac", "multicast");
+    }
+
+    @Test
+    void aBadIpIsRefused() {
+        refused(GOOD.replace("ips: [198.18.0.1]", "ips: [198.18.0.300]"), "ports[0].ips[0]", "not an IPv4 address");
+    }
+
+    @Test
+    void aQemuSocketPortWithoutRemoteIsRefused() {
+        refused(GOOD.replace("    remote: 127.0.0.1:7000\n", ""), "ports[0].remote", "missing");
+    }
+
+    @Test
+    void aTapPortWithoutDeviceIsRefused() {
+        refused(GOOD.replace("    device: tap-db1\n", ""), "ports[1].device", "missing");
+    }
+
+    @Test
+    void aTapDeviceNameTooLongIsRefused() {
+        refused(GOOD.replace("device: tap-db1", "device: tap-with-a-very-long-name"), "ports[1].device", "1-15");
+    }
+
+    @Test
+    void aPortInAVniTheAgentDoesNotServeIsRefused() {
+        refused(GOOD.replace("    vni: 200", "    vni: 300"), "ports[1].vni", "not one of this agent's vnis");
+    }
+
+    @Test
+    void twoPortsWithOneIdAreRefused() {
+        refused(GOOD.replace("id: db1", "id: web1"), "ports[1].id", "used by another port");
+    }
+
+    @Test
+    void aStandbyPortWithoutMigrationIsRefused() {
+        refused(GOOD.replace("    device: tap-db1\n", "    device: tap-db1\n    standby: true\n"), "ports[1].migration",
+                "needs its migration's id");
+    }
+
+    @Test
+    void aFileThatIsNotYamlIsRefused() {
+        refused("host-id: 'unterminated\n", dir.resolve("agent.yaml").toString(), "not valid YAML");
+    }
+
+    @Test
+    void aMissingFileIsRefused() {
+        assertThatThrownBy(() -> AgentSettings.load(dir.resolve("nope.yaml"))).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("nope.yaml").hasMessageContaining("not a readable file");
+    }
+
+    @Test
+    void aPortFlagWithAnUnknownKeyIsRefused() {
+        assertThatThrownBy(() -> PortSpec.parseFlag("id=a,colour=red", "--port[0]")).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("--port[0].colour").hasMessageContaining("unknown field");
+    }
+}
