@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what Ferry's build and tests need on a Debian machine: Maven and tshark (the wire-format
-# interoperability test decodes Ferry's packets with it). JDK 25 is looked for, not installed:
+# Installs what Ferry's build and tests need on a Debian machine: Maven, tshark (the wire-format
+# interoperability test decodes Ferry's packets with it), and iproute2, ping and iperf3 for the test that
+# puts VMs in network namespaces behind TAP ports. JDK 25 is looked for, not installed:
 # scripts/find-jdk.sh says where it looked when none is there.
 set -euo pipefail
-PKGS=(maven tshark)
+PKGS=(maven tshark iproute2 iputils-ping iperf3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +17,7 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -68,14 +68,16 @@ final class AgentCommand implements Callable<Integer> {
             System.err.println("ferry agent: cannot open a socket: " + e.getMessage());
             return 2;
         }
-        try (service) {
-            System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + ", admin "
-                    + Endpoints.format(service.adminAddress()));
-            System.out.flush();
-            CountDownLatch stopped = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown));
-            stopped.await();
-        }
+        System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + ", admin "
+                + Endpoints.format(service.adminAddress()));
+        System.out.flush();
+        CountDownLatch stopped = new CountDownLatch(1);
+        // Closed by the hook itself: the JVM waits for hooks, not for this thread.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            service.close();
+            stopped.countDown();
+        }));
+        stopped.await();
         return 0;
     }
 }

@@ -1,0 +1,172 @@
+package dev.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.board.InMemoryStore;
+import dev.ferry.service.AgentService;
+import dev.ferry.service.AgentSettings;
+import dev.ferry.service.BoardService;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** What each {@code ferry ctl} command prints, as a table and as JSON, and how it refuses. */
+class CtlCommandTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static BoardService board;
+    private static AgentService agent1, agent2;
+    private static String boardAddr, admin1, admin2;
+
+    @BeforeAll
+    static void cluster() throws Exception {
+        board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, InMemoryStore.forBoardProcess());
+        boardAddr = "127.0.0.1:" + board.port();
+        agent1 = agent(1);
+        agent2 = agent(2);
+        admin1 = "127.0.0.1:" + agent1.adminAddress().getPort();
+        admin2 = "127.0.0.1:" + agent2.adminAddress().getPort();
+        Ctl.ok("--agent", admin1, "port", "add", "--id", "web1", "--type", "qemu-socket", "--vni", "100", "--mac",
+                "52:54:00:00:00:01", "--ip", "198.18.0.1", "--local", "127.0.0.1:" + freePort(), "--remote", "127.0.0.1:" + freePort());
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!Ctl.run("--board", boardAddr, "nodes").out().contains("web1") && System.nanoTime() < deadline) Thread.sleep(50);
+    }
+
+    private static AgentService agent(int id) throws Exception {
+        return AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, boardAddr, "127.0.0.1:0",
+                List.of(100), null, List.of()).validate());
+    }
+
+    private static int freePort() throws Exception {
+        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            return s.getLocalPort();
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        agent1.close();
+        agent2.close();
+        board.close();
+    }
+
+    @Test
+    void hostsListsEveryAgentWithItsEndpoint() {
+        String out = Ctl.ok("--board", boardAddr, "hosts");
+        assertThat(out.lines().findFirst().orElseThrow()).startsWith("HOST").contains("ENDPOINT").contains("STATE");
+        assertThat(out).contains(agent1.endpoint()).contains(agent2.endpoint()).contains("alive");
+    }
+
+    @Test
+    void hostsAsJsonNamesIdsAndEndpoints() throws Exception {
+        JsonNode hosts = JSON.readTree(Ctl.ok("--board", boardAddr, "--json", "hosts"));
+        assertThat(hosts.size()).isEqualTo(2);
+        assertThat(hosts.get(0).path("host").asInt()).isEqualTo(1);
+        assertThat(hosts.get(0).path("endpoint").asText()).isEqualTo(agent1.endpoint());
+    }
+
+    @Test
+    void nodesShowsTheRecordWithItsHost() {
+        String row = Ctl.ok("--board", boardAddr, "nodes").lines().filter(l -> l.contains("web1")).findFirst().orElseThrow();
+        assertThat(row).contains("52:54:00:00:00:01").contains("198.18.0.1").contains("100");
+    }
+
+    @Test
+    void nodesOfAnotherVniIsEmpty() {
+        assertThat(Ctl.ok("--board", boardAddr, "nodes", "--vni", "7").lines().count()).isEqualTo(1);
+    }
+
+    @Test
+    void lookupByIpFindsTheVm() throws Exception {
+        JsonNode r = JSON.readTree(Ctl.ok("--board", boardAddr, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.1"));
+        assertThat(r.path("vm").asText()).isEqualTo("web1");
+        assertThat(r.path("host").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void lookupOfAnUnknownMacIsRefused() {
+        Ctl c = Ctl.run("--board", boardAddr, "lookup", "--vni", "100", "--mac", "52:54:00:00:00:99");
+        assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);
+        assertThat(c.err()).contains("no VM with MAC 52:54:00:00:00:99");
+    }
+
+    @Test
+    void portsListsThePluggedPort() {
+        String out = Ctl.ok("--agent", admin1, "ports");
+        assertThat(out.lines().findFirst().orElseThrow()).startsWith("ID").contains("TYPE").contains("IN").contains("OUT");
+        assertThat(out).contains("web1").contains("qemu-socket").contains("52:54:00:00:00:01");
+    }
+
+    @Test
+    void statsShowsTheAgentAndEveryCounterWithAll() throws Exception {
+        String out = Ctl.ok("--agent", admin1, "stats", "--all");
+        assertThat(out).startsWith("agent 1 at " + agent1.endpoint());
+        assertThat(out).contains("delivered").contains("relayed").contains("drop_buffer_full").contains("drop_unknown_destination");
+        JsonNode json = JSON.readTree(Ctl.ok("--agent", admin1, "--json", "stats"));
+        assertThat(json.path("counters").has("drop_hold_full")).isTrue();
+        assertThat(json.path("hostId").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void migrationsIsAnEmptyTableWhenNothingMigrates() throws Exception {
+        assertThat(Ctl.ok("--agent", admin2, "migrations").strip()).startsWith("MIGRATION").doesNotContain("\n");
+        assertThat(JSON.readTree(Ctl.ok("--agent", admin2, "--json", "migrations")).size()).isZero();
+    }
+
+    @Test
+    void aMigrationBegunShowsInTheSourcesTableAndAbortClearsIt() {
+        Ctl.ok("--agent", admin2, "port", "add", "--id", "mover", "--type", "qemu-socket", "--vni", "100", "--mac",
+                "52:54:00:00:00:02", "--local", "127.0.0.1:0", "--remote", "127.0.0.1:9");
+        String begun = Ctl.ok("--agent", admin2, "migrate", "begin", "--vm", "mover", "--migration", "77");
+        assertThat(begun).contains("77").contains("mover").contains("source").contains("precopy");
+        assertThat(Ctl.ok("--agent", admin2, "migrations")).contains("77");
+        Ctl.ok("--agent", admin2, "migrate", "abort", "--vm", "mover");
+        assertThat(Ctl.ok("--agent", admin2, "migrations")).doesNotContain("77");
+        assertThat(Ctl.ok("--agent", admin2, "port", "remove", "--vm", "mover")).contains("unplugged mover");
+    }
+
+    @Test
+    void aStepReportedOnTheWrongAgentIsRefusedSayingWhere() {
+        Ctl c = Ctl.run("--agent", admin1, "migrate", "stopped", "--vm", "web1");
+        assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);
+        assertThat(c.err()).contains("no migration here").contains("source's agent");
+    }
+
+    @Test
+    void aBadPortIsRefusedNamingTheField() {
+        Ctl c = Ctl.run("--agent", admin1, "port", "add", "--id", "bad", "--type", "qemu-socket", "--vni", "100",
+                "--mac", "52:54:00:00:00", "--local", "127.0.0.1:0", "--remote", "127.0.0.1:9");
+        assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);
+        assertThat(c.err()).contains("port.mac").contains("not a MAC address");
+    }
+
+    @Test
+    void removingAPortThatIsNotThereIsRefused() {
+        Ctl c = Ctl.run("--agent", admin1, "port", "remove", "--vm", "ghost");
+        assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);
+        assertThat(c.err()).contains("no port 'ghost'");
+    }
+
+    @Test
+    void anUnreachableAgentIsSaidSo() throws Exception {
+        Ctl c = Ctl.run("--agent", "127.0.0.1:" + freePort(), "stats");
+        assertThat(c.exitCode()).isEqualTo(CtlCommand.UNREACHABLE);
+        assertThat(c.err()).contains("unreachable");
+    }
+
+    @Test
+    void metricsExportCountersPortsAndDropReasons() throws Exception {
+        var client = java.net.http.HttpClient.newHttpClient();
+        String body = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + admin1 + "/metrics")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(body).contains("ferry_agent_frames_total{event=\"delivered\"}")
+                .contains("ferry_agent_drops_total{reason=\"buffer_full\"}")
+                .contains("ferry_agent_migrations_total{outcome=\"completed\"}")
+                .contains("ferry_port_frames_total{direction=\"in\",port=\"web1\"}")
+                .contains("ferry_agent_buffer_bytes");
+    }
+}
