@@ -150,6 +150,12 @@ public final class Agent {
         return net == null ? null : net.ports.get(key.mac());
     }
 
+    /** The VM's row of the migration table, or null. */
+    public MigrationEntry migration(VmKey key) {
+        VirtualNetwork net = networks.get(key.vni());
+        return net == null ? null : net.migrations.get(key.mac());
+    }
+
     /** Unplugs a port; with {@code detach} the board forgets this host's copy of the VM. */
     public void removePort(VmKey key, boolean detach, long now) {
         VirtualNetwork net = networks.get(key.vni());

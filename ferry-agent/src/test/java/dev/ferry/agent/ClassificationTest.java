@@ -121,6 +121,19 @@ class ClassificationTest {
     }
 
     @Test
+    void anyFrameFromAPausedIncomingCopyMeansItResumedAndWaitsForTheHandover() {
+        h.remoteVm(A, 2);
+        h.remoteVm(R, 3);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.send(incoming, R, 1);
+        assertThat(h.sentControl(2, ControlMessage.Handover.class)).containsExactly(new ControlMessage.Handover(MIG, A));
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
+        assertThat(h.sentData(3)).as("kept until HANDOVER_ACK names the VM's streams").isEmpty();
+        assertThat(h.agent.migration(new VmKey(VNI, A)).egressHeld()).isEqualTo(1);
+    }
+
+    @Test
     void aFrameAwaitingAMarkerIsHeldUntilTheMarkerArrivesThenDeliveredAfterTheOldPath() {
         TestPort a = h.localVm(A);
         long token = 4242;

@@ -275,4 +275,37 @@ class BoardTest {
         assertThat(record().version()).isGreaterThan(100);
         assertThat(versions).isEqualTo(java.util.stream.LongStream.rangeClosed(1, record().version()).boxed().toList());
     }
+
+    @Test
+    void everyHostIsToldWhenAHostRegistersWithANewEndpoint() {
+        pushedTo1.clear();
+        pushedTo2.clear();
+        handle(new RegisterHost(++ids, THIRD, "127.0.0.1:7777", Set.of(5001), 3_000));
+        assertThat(pushedTo1).containsExactly(new BoardEvent.HostChanged(board.hosts().get(2)));
+        assertThat(pushedTo2).hasSize(2); // hosts 2 and 3 both land in pushedTo2
+        assertThat(((BoardEvent.HostChanged) pushedTo1.getFirst()).host().endpoint()).isEqualTo("127.0.0.1:7777");
+    }
+
+    @Test
+    void registeringAgainAtTheSameEndpointPushesNothing() {
+        pushedTo1.clear();
+        handle(new RegisterHost(++ids, THIRD, "127.0.0.1:6083", Set.of(5001), 3_000));
+        assertThat(pushedTo1).isEmpty();
+    }
+
+    @Test
+    void listHostsAnswersEveryHostInIdOrder() {
+        Hosts hosts = (Hosts) handle(new ListHosts(++ids));
+        assertThat(hosts.hosts()).extracting(HostRecord::hostId).containsExactly(SRC, DST, THIRD);
+        assertThat(hosts.hosts()).extracting(HostRecord::endpoint).containsExactly("127.0.0.1:6081", "127.0.0.1:6082", "127.0.0.1:6083");
+    }
+
+    @Test
+    void listNodesAnswersOneVniOrAll() {
+        attach(SRC, true);
+        handle(new Attach(++ids, new VmKey(6001, 0x525400000009L), "vm9", List.of(), SRC, true));
+        assertThat(((Snapshot) handle(new ListNodes(++ids, 5001))).records()).extracting(NodeRecord::vmId).containsExactly("vm1");
+        assertThat(((Snapshot) handle(new ListNodes(++ids, BoardRequest.ALL_VNIS))).records()).extracting(NodeRecord::vmId)
+                .containsExactlyInAnyOrder("vm1", "vm9");
+    }
 }

@@ -1,13 +1,13 @@
 package dev.ferry.lab;
 
-import dev.ferry.wire.Bytes;
-import dev.ferry.wire.Ethernet;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.DatagramChannel;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -49,7 +49,7 @@ public final class DgramVm implements AutoCloseable {
     public final long mac;
     public final AtomicLong lostAtCopy = new AtomicLong();
     private final List<Copy> copies = new CopyOnWriteArrayList<>();
-    private final List<FlowStats> inbound = new CopyOnWriteArrayList<>();
+    private final Map<Integer, FlowStats> inbound = new ConcurrentHashMap<>();
     private final ByteBuffer rx = ByteBuffer.allocate(65_536);
     private final ByteBuffer tx = ByteBuffer.allocate(Vm.FRAME_LENGTH);
     private volatile Copy running;
@@ -86,7 +86,7 @@ public final class DgramVm implements AutoCloseable {
 
     /** Counts traffic of {@code flow} that reaches this VM. */
     public void expect(FlowStats flow) {
-        inbound.add(flow);
+        inbound.put(flow.id, flow);
     }
 
     /** Sends the flow's next frame to {@code dstMac} from the running copy; false (nothing sent) while none runs. */
@@ -113,31 +113,17 @@ public final class DgramVm implements AutoCloseable {
 
     private int drain(Copy c) {
         int n = 0;
-        {
-            while (true) {
-                rx.clear();
-                try {
-                    if (c.channel.receive(rx) == null) break;
-                } catch (IOException e) {
-                    break;
-                }
-                n++;
-                received(c, rx.array(), rx.position());
+        while (true) {
+            rx.clear();
+            try {
+                if (c.channel.receive(rx) == null) break;
+            } catch (IOException e) {
+                break;
             }
+            n++;
+            Vm.arrived(inbound, lostAtCopy, c.state == State.RUNNING, rx.array(), 0, rx.position(), System.nanoTime());
         }
         return n;
-    }
-
-    private void received(Copy c, byte[] b, int length) {
-        if (length < Vm.FRAME_LENGTH || Ethernet.etherType(b, 0) != Vm.TRAFFIC_ETHERTYPE) return;
-        if (c.state != State.RUNNING) {
-            lostAtCopy.incrementAndGet();
-            return;
-        }
-        int flowId = Bytes.i32(b, Ethernet.HEADER_LENGTH);
-        for (FlowStats f : inbound) {
-            if (f.id == flowId) f.received(Bytes.i64(b, Ethernet.HEADER_LENGTH + 4), System.nanoTime());
-        }
     }
 
     @Override

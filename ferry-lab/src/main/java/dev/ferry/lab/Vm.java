@@ -67,26 +67,34 @@ public final class Vm {
 
         @Override
         public void deliver(byte[] buf, int offset, int length) {
-            if (length < FRAME_LENGTH || Ethernet.etherType(buf, offset) != TRAFFIC_ETHERTYPE) {
-                return;
-            }
-            if (state != State.RUNNING) {
-                lostAtCopy.incrementAndGet();
-                return;
-            }
-            int at = offset + Ethernet.HEADER_LENGTH;
-            FlowStats flow = inbound.get(Bytes.i32(buf, at));
-            if (flow != null) {
-                if (log.isTraceEnabled()) {
-                    log.trace("{} ms: flow {} delivers seq {} at host {}", clock.getAsLong() / 1e6, flow.id, Bytes.i64(buf, at + 4), host);
-                }
-                flow.received(Bytes.i64(buf, at + 4), clock.getAsLong());
+            FlowStats flow = arrived(inbound, lostAtCopy, state == State.RUNNING, buf, offset, length, clock.getAsLong());
+            if (flow != null && log.isTraceEnabled()) {
+                log.trace("{} ms: flow {} delivers seq {} at host {}", clock.getAsLong() / 1e6, flow.id,
+                        Bytes.i64(buf, offset + Ethernet.HEADER_LENGTH + 4), host);
             }
         }
     }
 
     Copy newCopy(int host, State state) {
         return new Copy(host, state);
+    }
+
+    /**
+     * A frame reached a copy of a VM: test traffic of an expected flow counts as received, or as
+     * lost when the copy does not run (a paused or stopped VM reads nothing). Returns the flow that
+     * received it, or null.
+     */
+    static FlowStats arrived(Map<Integer, FlowStats> inbound, AtomicLong lostAtCopy, boolean running, byte[] buf, int offset,
+                             int length, long now) {
+        if (length < FRAME_LENGTH || Ethernet.etherType(buf, offset) != TRAFFIC_ETHERTYPE) return null;
+        if (!running) {
+            lostAtCopy.incrementAndGet();
+            return null;
+        }
+        int at = offset + Ethernet.HEADER_LENGTH;
+        FlowStats flow = inbound.get(Bytes.i32(buf, at));
+        if (flow != null) flow.received(Bytes.i64(buf, at + 4), now);
+        return flow;
     }
 
     /** Writes one traffic frame from this VM to {@code dst}. */

@@ -13,6 +13,7 @@ import java.util.function.Supplier;
  */
 final class AgentMetrics {
     private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final Supplier<AgentStatus> snapshotSource;
     private volatile AgentStatus current;
 
     AgentMetrics(Supplier<AgentStatus> snapshot) {
@@ -64,8 +65,6 @@ final class AgentMetrics {
         GaugeWithCallback.builder().name("ferry_agent_ports").help("Ports plugged in")
                 .callback(cb -> cb.call(current.ports().size())).register(registry);
     }
-
-    private final Supplier<AgentStatus> snapshotSource;
 
     PrometheusRegistry registry() {
         return registry;

@@ -134,7 +134,7 @@ public final class AgentService implements AutoCloseable {
             Plugged p = ports.get(id);
             if (p == null) throw new ConfigException("id: no port '" + id + "' on this agent");
             VmKey key = p.spec.key();
-            MigrationEntry m = migration(a, key);
+            MigrationEntry m = a.migration(key);
             if (m != null && m.role() == MigrationEntry.Role.SOURCE) {
                 a.onEvent(new MigrationEvent.SourceGone(key.vni(), key.mac(), m.migrationId()), now);
             } else if (m != null && m.phase() == MigrationEntry.Phase.INCOMING) {
@@ -154,7 +154,7 @@ public final class AgentService implements AutoCloseable {
             Plugged p = ports.get(id);
             if (p == null) throw new ConfigException("vm: no port '" + id + "' on this agent");
             VmKey key = p.spec.key();
-            MigrationEntry m = migration(a, key);
+            MigrationEntry m = a.migration(key);
             switch (step) {
                 case BEGIN -> {
                     if (migrationId == null || migrationId <= 0) {
@@ -194,7 +194,7 @@ public final class AgentService implements AutoCloseable {
                     }
                 }
             }
-            MigrationEntry after = migration(a, key);
+            MigrationEntry after = a.migration(key);
             return after == null ? null : migrationStatus(after, id);
         });
     }
@@ -207,20 +207,13 @@ public final class AgentService implements AutoCloseable {
         }
     }
 
-    private static MigrationEntry migration(Agent a, VmKey key) {
-        for (VirtualNetwork net : a.networks()) {
-            if (net.vni() == key.vni()) return net.migrations().get(key.mac());
-        }
-        return null;
-    }
-
     /** A consistent snapshot of the agent, taken on its loop. */
     public AgentStatus status() {
         return onLoop((a, now) -> {
             Map<String, Long> counters = new LinkedHashMap<>();
             a.counters().snapshot().forEach((c, v) -> counters.put(c.label(), v));
             Map<String, Long> malformed = new LinkedHashMap<>();
-            for (Malformed m : Malformed.values()) malformed.put(m.name().toLowerCase(), a.counters().malformed(m));
+            for (Malformed m : Malformed.values()) malformed.put(m.name().toLowerCase(java.util.Locale.ROOT), a.counters().malformed(m));
             Map<String, Long> under = new LinkedHashMap<>();
             under.put("send_failures", underlay.sendFailures());
             under.put("unknown_hosts", underlay.unknownHosts());

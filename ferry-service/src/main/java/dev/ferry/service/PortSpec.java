@@ -7,7 +7,9 @@ import dev.ferry.agent.port.TapPort;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.lang.reflect.RecordComponent;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -76,10 +78,9 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
             if (eq <= 0) throw new ConfigException(where + ": '" + part + "' is not key=value");
             kv.put(part.substring(0, eq).trim(), part.substring(eq + 1).trim());
         }
+        List<String> fields = Arrays.stream(PortSpec.class.getRecordComponents()).map(RecordComponent::getName).toList();
         for (String k : kv.keySet()) {
-            if (!List.of("id", "type", "vni", "mac", "ips", "local", "remote", "device", "standby", "migration").contains(k)) {
-                throw new ConfigException(where + "." + k + ": unknown field");
-            }
+            if (!fields.contains(k)) throw new ConfigException(where + "." + k + ": unknown field");
         }
         return new PortSpec(kv.get("id"), kv.get("type"), kv.containsKey("vni") ? Addresses.integer(kv.get("vni"), where + ".vni") : null,
                 kv.get("mac"), kv.containsKey("ips") ? List.of(kv.get("ips").split(";")) : null, kv.get("local"), kv.get("remote"),

@@ -106,7 +106,6 @@ public final class QemuSocketPort implements PolledPort {
     public long strangers() { return strangers; }
     @Override public long inDropped() { return strangers; }
     /** Frames for the VM the kernel refused (full socket buffer) or that failed. */
-    public long sendFailures() { return sendFailures; }
     @Override public long outDropped() { return sendFailures; }
 
     @Override

@@ -91,11 +91,6 @@ public final class AgentLoop implements AutoCloseable {
         port.close();
     }
 
-    /** The ports polled, for snapshots taken on the loop's thread. */
-    public List<PolledPort> polledPorts() {
-        return polled.stream().map(Polled::port).toList();
-    }
-
     private record Polled(PolledPort port, LocalPort handle) {}
 
     private void run() {
