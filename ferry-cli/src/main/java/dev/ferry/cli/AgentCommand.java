@@ -43,6 +43,9 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--mode", description = "ferry (default), naive or eager: the latter two only for comparisons.")
     String mode;
 
+    @Option(names = "--transport", description = "Underlay socket: auto (default: epoll where it loads, else nio), epoll or nio.")
+    String transport;
+
     @Option(names = "--port", description = "A port: id=NAME,type=qemu-socket|tap,vni=N,mac=M,ips=A;B,local=H:P,remote=H:P,device=D")
     List<String> ports = new ArrayList<>();
 
@@ -53,7 +56,7 @@ final class AgentCommand implements Callable<Integer> {
             AgentSettings file = config == null ? AgentSettings.empty() : AgentSettings.load(config);
             List<PortSpec> flagPorts = new ArrayList<>();
             for (int i = 0; i < ports.size(); i++) flagPorts.add(PortSpec.parseFlag(ports.get(i), "--port[" + i + "]"));
-            settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).validate();
+            settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).withTransport(transport).validate();
         } catch (ConfigException e) {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;
@@ -68,7 +71,8 @@ final class AgentCommand implements Callable<Integer> {
             System.err.println("ferry agent: cannot open a socket: " + e.getMessage());
             return 2;
         }
-        System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + ", admin "
+        System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + " (" + service.transport()
+                + "), admin "
                 + Endpoints.format(service.adminAddress()));
         System.out.flush();
         CountDownLatch stopped = new CountDownLatch(1);

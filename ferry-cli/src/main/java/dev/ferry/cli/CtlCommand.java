@@ -255,7 +255,8 @@ final class CtlCommand {
                     });
                 }
                 String head = "agent " + s.path("hostId").asInt() + " at " + s.path("endpoint").asText() + ", board "
-                        + s.path("board").asText() + ", mode " + s.path("mode").asText() + ", held frames "
+                        + s.path("board").asText() + ", mode " + s.path("mode").asText() + ", underlay "
+                        + s.path("transport").asText() + ", held frames "
                         + s.path("heldFrames").asInt() + ", board calls outstanding " + s.path("outstandingBoardCalls").asInt() + "\n";
                 ctl.print(s, head + t);
                 return 0;

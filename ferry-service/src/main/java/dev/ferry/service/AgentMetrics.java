@@ -34,7 +34,7 @@ final class AgentMetrics {
                     cb.call(s.counters().get("migrations_completed"), "completed");
                     cb.call(s.counters().get("migrations_aborted"), "aborted");
                 }).register(registry);
-        CounterWithCallback.builder().name("ferry_agent_underlay_errors").help("Underlay sends that failed, by kind")
+        CounterWithCallback.builder().name("ferry_agent_underlay_errors").help("Underlay datagrams lost in the socket (send failures, receive errors, unknown hosts), by kind")
                 .labelNames("kind").callback(cb -> each(AgentStatus::underlay, (k, v) -> cb.call(v, k))).register(registry);
         CounterWithCallback.builder().name("ferry_port_frames").help("Frames through a VM's port, by direction")
                 .labelNames("port", "direction").callback(cb -> current.ports().forEach(p -> {

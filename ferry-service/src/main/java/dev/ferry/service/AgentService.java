@@ -49,8 +49,8 @@ public final class AgentService implements AutoCloseable {
 
     private AgentService(AgentSettings.Validated settings) throws IOException {
         this.settings = settings;
-        this.loop = new AgentLoop(settings.listen(), "agent-" + settings.config().hostId());
-        this.underlay = new UdpUnderlay(loop.channel(), UdpUnderlay.newDirectory());
+        this.loop = new AgentLoop(settings.listen(), settings.transport(), "agent-" + settings.config().hostId());
+        this.underlay = new UdpUnderlay(loop.socket(), UdpUnderlay.newDirectory());
         var config = settings.config();
         if (settings.listen().getPort() == 0) {
             // Port 0 picks a free one: tell the others the port the kernel chose.
@@ -72,7 +72,8 @@ public final class AgentService implements AutoCloseable {
             throw e;
         }
         this.admin = started;
-        log.info("agent {} up: underlay {}, board {}, admin {}, {} port(s)", config.hostId(), config.endpoint(),
+        log.info("agent {} up: underlay {} ({}), board {}, admin {}, {} port(s)", config.hostId(), config.endpoint(),
+                loop.socket().transport(),
                 settings.board(), admin.address(), settings.ports().size());
     }
 
@@ -83,6 +84,11 @@ public final class AgentService implements AutoCloseable {
 
     public int hostId() {
         return agent.hostId();
+    }
+
+    /** The underlay socket's transport: epoll or nio. */
+    public String transport() {
+        return loop.socket().transport();
     }
 
     public String endpoint() {
@@ -216,6 +222,7 @@ public final class AgentService implements AutoCloseable {
             for (Malformed m : Malformed.values()) malformed.put(m.name().toLowerCase(java.util.Locale.ROOT), a.counters().malformed(m));
             Map<String, Long> under = new LinkedHashMap<>();
             under.put("send_failures", underlay.sendFailures());
+            under.put("receive_errors", loop.socket().receiveErrors());
             under.put("unknown_hosts", underlay.unknownHosts());
             under.put("commands_dropped", loop.commandsDropped());
             int held = 0;
@@ -225,6 +232,7 @@ public final class AgentService implements AutoCloseable {
             List<AgentStatus.MigrationStatus> migrations = new ArrayList<>();
             for (MigrationEntry m : a.migrations()) migrations.add(migrationStatus(m, vmName(m.key())));
             return new AgentStatus(a.hostId(), a.config().endpoint(), settings.board(), a.config().mode().name().toLowerCase(),
+                    loop.socket().transport(),
                     counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations);
         });
     }

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.Mode;
+import dev.ferry.agent.runtime.UnderlaySocket.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -30,12 +31,14 @@ import java.util.Set;
  * admin: 127.0.0.1:9101        # ferry ctl and Prometheus /metrics
  * vnis: [100]
  * mode: ferry
+ * transport: auto              # underlay socket: epoll (Linux, batched receive), nio, or auto
  * tuning: { buffer-millis: 2000, retry-millis: 100 }
  * ports: [ ... ]               # see PortSpec
  * </pre>
  */
 public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
-                            String admin, List<Integer> vnis, String mode, Tuning tuning, List<PortSpec> ports) {
+                            String admin, List<Integer> vnis, String mode, String transport, Tuning tuning,
+                            List<PortSpec> ports) {
 
     /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
@@ -44,8 +47,8 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
                          @JsonProperty("lease-millis") Long leaseMillis, @JsonProperty("resync-millis") Long resyncMillis) {}
 
     /** What a validated configuration yields. */
-    public record Validated(AgentConfig config, InetSocketAddress listen, String board, InetSocketAddress admin,
-                            List<PortSpec.Port> ports) {}
+    public record Validated(AgentConfig config, InetSocketAddress listen, Transport transport, String board,
+                            InetSocketAddress admin, List<PortSpec.Port> ports) {}
 
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
@@ -71,7 +74,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     }
 
     public static AgentSettings empty() {
-        return new AgentSettings(null, null, null, null, null, null, null, null, null);
+        return new AgentSettings(null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This file's settings with every non-null argument in place of the file's (ports are added). */
@@ -82,7 +85,13 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
                 advertise != null ? advertise : this.advertise, board != null ? board : this.board,
                 admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
-                mode != null ? mode : this.mode, tuning, allPorts);
+                mode != null ? mode : this.mode, transport, tuning, allPorts);
+    }
+
+    /** These settings with {@code transport} in place of the file's, unless it is null. */
+    public AgentSettings withTransport(String transport) {
+        return transport == null ? this
+                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports);
     }
 
     /** The configuration, or a {@link ConfigException} naming the first field at fault. */
@@ -114,6 +123,12 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         } catch (IllegalArgumentException e) {
             throw new ConfigException("mode: '" + mode + "' is not ferry, naive or eager");
         }
+        Transport tr;
+        try {
+            tr = Transport.valueOf((transport == null ? "auto" : transport).toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("transport: '" + transport + "' is not auto, epoll or nio");
+        }
         AgentConfig defaults = AgentConfig.defaults(hostId, new HashSet<>(vnis), m);
         Tuning t = tuning == null ? new Tuning(null, null, null, null, null, null, null, null) : tuning;
         AgentConfig config = new AgentConfig(hostId, adv, new HashSet<>(vnis), m,
@@ -142,7 +157,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             }
             validPorts.add(p);
         }
-        return new Validated(config, l, board, adminAddress, List.copyOf(validPorts));
+        return new Validated(config, l, tr, board, adminAddress, List.copyOf(validPorts));
     }
 
     private static long or(Long value, long otherwise) {

@@ -9,9 +9,11 @@ import java.util.Map;
  *
  * @param counters     every {@link dev.ferry.agent.Counter} by its label (drop reasons are {@code drop_*})
  * @param malformed    malformed datagrams by reason
- * @param underlay     the underlay socket's own counts: send failures, unknown hosts, commands dropped
+ * @param transport    the underlay socket's transport: epoll or nio
+ * @param underlay     the underlay socket's own counts: send failures, receive errors, unknown hosts,
+ *                     commands dropped
  */
-public record AgentStatus(int hostId, String endpoint, String board, String mode, Map<String, Long> counters,
+public record AgentStatus(int hostId, String endpoint, String board, String mode, String transport, Map<String, Long> counters,
                           Map<String, Long> malformed, Map<String, Long> underlay, int outstandingBoardCalls, int heldFrames,
                           List<PortStatus> ports, List<MigrationStatus> migrations) {
 

@@ -1,7 +1,10 @@
 package dev.ferry.service;
 
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ferry.agent.runtime.UnderlaySocket;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -120,6 +123,19 @@ class AgentSettingsTest {
     @Test
     void anUnknownModeIsRefused() {
         refused(GOOD + "mode: fast\n", "mode", "not ferry, naive or eager");
+    }
+
+    @Test
+    void anUnknownTransportIsRefused() {
+        refused(GOOD + "transport: dpdk\n", "transport", "not auto, epoll or nio");
+    }
+
+    @Test
+    void theTransportIsReadFromTheFileAndAFlagOverridesIt() throws Exception {
+        assertThat(load(GOOD).transport()).isEqualTo(UnderlaySocket.Transport.AUTO);
+        assertThat(load(GOOD + "transport: nio\n").transport()).isEqualTo(UnderlaySocket.Transport.NIO);
+        Path file = dir.resolve("agent.yaml");
+        assertThat(AgentSettings.load(file).withTransport("epoll").validate().transport()).isEqualTo(UnderlaySocket.Transport.EPOLL);
     }
 
     @Test

@@ -5,9 +5,6 @@ import dev.ferry.agent.LocalPort;
 import dev.ferry.agent.port.PolledPort;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.ByteBuffer;
-import java.nio.channels.DatagramChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
@@ -25,12 +22,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class AgentLoop implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentLoop.class);
-    private static final int MAX_DATAGRAMS_PER_TURN = 64;
     private static final long TICK_NANOS = 1_000_000;
 
-    private final DatagramChannel channel;
+    private final UnderlaySocket socket;
     private final ManyToOneConcurrentArrayQueue<BiConsumer<Agent, Long>> commands = new ManyToOneConcurrentArrayQueue<>(1 << 16);
-    private final ByteBuffer rx = ByteBuffer.allocate(65_536);
     private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
     private final List<Polled> polled = new ArrayList<>();
     private final Thread thread;
@@ -40,22 +35,23 @@ public final class AgentLoop implements AutoCloseable {
     private long commandsDropped;
 
     /** Binds the underlay socket; the agent is given by {@link #start}, once its underlay exists. */
-    public AgentLoop(InetSocketAddress bind, String name) throws IOException {
-        channel = DatagramChannel.open();
-        channel.setOption(StandardSocketOptions.SO_RCVBUF, 4 << 20);
-        channel.setOption(StandardSocketOptions.SO_SNDBUF, 4 << 20);
-        channel.bind(bind);
-        channel.configureBlocking(false);
+    public AgentLoop(InetSocketAddress bind, UnderlaySocket.Transport transport, String name) throws IOException {
+        socket = UnderlaySocket.open(bind, transport);
         thread = new Thread(this::run, name);
         thread.setDaemon(true);
     }
 
-    public InetSocketAddress localAddress() throws IOException {
-        return (InetSocketAddress) channel.getLocalAddress();
+    /** Binds the underlay socket with the best transport this machine has. */
+    public AgentLoop(InetSocketAddress bind, String name) throws IOException {
+        this(bind, UnderlaySocket.Transport.AUTO, name);
     }
 
-    public DatagramChannel channel() {
-        return channel;
+    public InetSocketAddress localAddress() {
+        return socket.localAddress();
+    }
+
+    public UnderlaySocket socket() {
+        return socket;
     }
 
     public void start(Agent agent) {
@@ -97,6 +93,7 @@ public final class AgentLoop implements AutoCloseable {
         while (running) {
             idle.idle(doWork());
         }
+        socket.close();
     }
 
     /** One turn; returns how much work it did, so the idle strategy can back off when there is none. */
@@ -104,17 +101,7 @@ public final class AgentLoop implements AutoCloseable {
         Agent a = agent;
         long now = System.nanoTime();
         int work = commands.drain(c -> c.accept(a, System.nanoTime()));
-        for (int i = 0; i < MAX_DATAGRAMS_PER_TURN; i++) {
-            rx.clear();
-            try {
-                if (channel.receive(rx) == null) break;
-            } catch (IOException e) {
-                log.warn("agent loop {}: receive failed: {}", thread.getName(), e.toString());
-                break;
-            }
-            a.onUnderlay(rx.array(), 0, rx.position(), now);
-            work++;
-        }
+        work += socket.receive(a, now);
         for (int i = 0; i < polled.size(); i++) {
             Polled p = polled.get(i);
             work += p.port.poll(a, p.handle, now);
@@ -130,16 +117,18 @@ public final class AgentLoop implements AutoCloseable {
         return commandsDropped;
     }
 
+    /** Stops the loop; the socket is closed by the loop's own thread, or here if it never started. */
     @Override
     public void close() {
         running = false;
+        if (thread.getState() == Thread.State.NEW) {
+            socket.close();
+            return;
+        }
         try {
             thread.join(2_000);
-            channel.close();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (IOException e) {
-            log.warn("closing underlay socket: {}", e.toString());
         }
     }
 }

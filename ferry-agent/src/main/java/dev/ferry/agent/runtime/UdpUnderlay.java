@@ -4,26 +4,25 @@ import dev.ferry.agent.Underlay;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.DatagramChannel;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The underlay over a UDP socket: Geneve datagrams to other agents, addressed by host id through a
+ * The underlay over a UDP {@link UnderlaySocket}: Geneve datagrams to other agents, addressed by host id through a
  * directory of endpoints. Used from the agent's thread only; the send buffer is reused.
  */
 public final class UdpUnderlay implements Underlay {
     private static final Logger log = LoggerFactory.getLogger(UdpUnderlay.class);
-    private final DatagramChannel channel;
+    private final UnderlaySocket socket;
     private final Map<Integer, InetSocketAddress> directory;
     private final ByteBuffer tx = ByteBuffer.allocateDirect(65_536);
     private long sendFailures;
     private long unknownHosts;
 
-    public UdpUnderlay(DatagramChannel channel, Map<Integer, InetSocketAddress> directory) {
-        this.channel = channel;
+    public UdpUnderlay(UnderlaySocket socket, Map<Integer, InetSocketAddress> directory) {
+        this.socket = socket;
         this.directory = directory;
     }
 
@@ -42,7 +41,7 @@ public final class UdpUnderlay implements Underlay {
         tx.clear();
         tx.put(buf, offset, length).flip();
         try {
-            if (channel.send(tx, to) == 0) sendFailures++;
+            if (!socket.send(tx, to)) sendFailures++;
         } catch (IOException e) {
             sendFailures++;
             log.debug("send to host {} at {} failed: {}", toHost, to, e.toString());

@@ -51,7 +51,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
         long incarnation = System.nanoTime() & 0xFFFF;
         for (int i = 0; i < hosts; i++) {
             AgentLoop loop = loops.get(i);
-            UdpUnderlay underlay = new UdpUnderlay(loop.channel(), directory);
+            UdpUnderlay underlay = new UdpUnderlay(loop.socket(), directory);
             AgentConfig config = AgentConfig.defaults(hostIds[i], vnis, mode)
                     .withEndpoint(dev.ferry.agent.runtime.Endpoints.format(loop.localAddress()));
             Agent agent = new Agent(config, underlay, board.connect(hostIds[i], loop), incarnation);

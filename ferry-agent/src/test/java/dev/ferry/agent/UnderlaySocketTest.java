@@ -1,0 +1,99 @@
+package dev.ferry.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.agent.runtime.UnderlaySocket;
+import dev.ferry.agent.runtime.UnderlaySocket.Transport;
+import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveWriter;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.util.List;
+import java.util.stream.LongStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Both underlay sockets, real UDP on loopback, handing datagrams to a real agent. */
+class UnderlaySocketTest {
+    private static final long VM_A = 0x02_00_00_00_00_0aL;
+    private static final long VM_B = 0x02_00_00_00_00_0bL;
+    private static final InetSocketAddress ANY_LOOPBACK = new InetSocketAddress("127.0.0.1", 0);
+
+    @ParameterizedTest
+    @EnumSource(value = Transport.class, names = {"EPOLL", "NIO"})
+    void handsEveryWaitingDatagramToTheAgentInArrivalOrder(Transport transport) throws Exception {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        AgentHarness.TestPort vm = h.localVm(VM_B);
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, transport);
+             DatagramChannel peer = DatagramChannel.open()) {
+            for (long seq = 0; seq < 500; seq++) peer.send(ByteBuffer.wrap(dataPacket(seq, 40)), socket.localAddress());
+            receiveUntil(socket, h, () -> vm.delivered.size() >= 500);
+
+            assertThat(vm.seqs()).containsExactlyElementsOf(LongStream.range(0, 500).boxed().toList());
+            assertThat(socket.receiveErrors()).isZero();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Transport.class, names = {"EPOLL", "NIO"})
+    void sendsADatagramToTheAddressGiven(Transport transport) throws Exception {
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, transport);
+             DatagramChannel peer = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            ByteBuffer out = ByteBuffer.allocateDirect(256);
+            out.put(dataPacket(7, 40)).flip();
+            assertThat(socket.send(out, (InetSocketAddress) peer.getLocalAddress())).isTrue();
+
+            ByteBuffer in = ByteBuffer.allocate(256);
+            InetSocketAddress from = (InetSocketAddress) peer.receive(in);
+            assertThat(in.position()).isEqualTo(Geneve.FERRY_HEADER_LENGTH + 40);
+            assertThat(from.getPort()).isEqualTo(socket.localAddress().getPort());
+            assertThat(socket.transport()).isEqualTo(transport.name().toLowerCase());
+        }
+    }
+
+    @Test
+    void aDatagramTooLongForTheBatchedReceiveIsDroppedAndCountedNotCut() throws Exception {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        AgentHarness.TestPort vm = h.localVm(VM_B);
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, Transport.EPOLL);
+             DatagramChannel peer = DatagramChannel.open()) {
+            peer.send(ByteBuffer.wrap(dataPacket(1, 20_000)), socket.localAddress());
+            peer.send(ByteBuffer.wrap(dataPacket(2, 40)), socket.localAddress());
+            receiveUntil(socket, h, () -> !vm.delivered.isEmpty());
+
+            assertThat(vm.seqs()).containsExactly(2L);
+            assertThat(socket.receiveErrors()).isEqualTo(1);
+            assertThat(java.util.Arrays.stream(dev.ferry.wire.Malformed.values()).mapToLong(h.agent.counters()::malformed).sum())
+                    .as("a cut datagram never reaches the parser").isZero();
+        }
+    }
+
+    @Test
+    void aBusyAddressIsRefusedNamingIt() throws Exception {
+        try (DatagramChannel taken = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            InetSocketAddress busy = (InetSocketAddress) taken.getLocalAddress();
+            for (Transport t : List.of(Transport.EPOLL, Transport.NIO)) {
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> UnderlaySocket.open(busy, t))
+                        .isInstanceOf(java.io.IOException.class);
+            }
+        }
+    }
+
+    /** A Geneve data packet from host 2 carrying a traffic frame VM_A -> VM_B of {@code frameLength} bytes. */
+    private static byte[] dataPacket(long seq, int frameLength) {
+        byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + frameLength];
+        int at = GeneveWriter.writeHeader(b, 0, AgentHarness.VNI, false, Geneve.PROTOCOL_ETHERNET, 0, 2, 0, 0);
+        AgentHarness.writeTraffic(b, at, VM_B, VM_A, seq);
+        return b;
+    }
+
+    private static void receiveUntil(UnderlaySocket socket, AgentHarness h, java.util.function.BooleanSupplier done)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!done.getAsBoolean() && System.nanoTime() < deadline) {
+            if (socket.receive(h.agent, h.now) == 0) Thread.sleep(1);
+        }
+    }
+}

@@ -1,0 +1,363 @@
+package dev.ferry.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.InMemoryStore;
+import dev.ferry.service.BoardService;
+import dev.ferry.wire.Ethernet;
+import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveWriter;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ferry bench underlay}: how many frames per second a Ferry agent forwards on loopback, beside
+ * the C relay anchor measured in the same run by its own script.
+ *
+ * <p>Like the anchor's saturating mode, one agent at a time gets a core of its own (CPU 1) and a
+ * blaster on the other core (CPU 0) offers more than it can take; its output goes to a socket
+ * nobody reads. The encapsulating agent (VM frame in, Geneve out) and the decapsulating one
+ * (Geneve in, VM frame out) are measured apart: two agents on a core each forward at the slower
+ * one's rate. A last stage sends through both agents, sharing one core, and counts what the second
+ * hands to its VM.
+ */
+final class UnderlayBench {
+    private static final int VNI = 100;
+    private static final long MAC_A = 0x02_00_00_00_00_0aL;
+    private static final long MAC_B = 0x02_00_00_00_00_0bL;
+    private static final int TRAFFIC_ETHERTYPE = 0x88B6;
+
+    record Options(List<Integer> sizes, int seconds, int warmup, int reps, Path anchors, String transport) {}
+
+    private final Options o;
+    private final PrintStream out;
+    private final ObjectMapper json = new ObjectMapper();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final List<Process> started = new ArrayList<>();
+
+    UnderlayBench(Options options, PrintStream out) {
+        this.o = options;
+        this.out = out;
+    }
+
+    /** Runs the anchor and every stage; prints the table. Returns 0, or 1 when Ferry is under half the anchor. */
+    int run() throws Exception {
+        int cpus = Runtime.getRuntime().availableProcessors();
+        boolean pinned = cpus >= 2 && pin(ProcessHandle.current().pid(), 0);
+        out.printf("ferry bench underlay: %d CPUs; %s; %d x %d s per figure after %d s warm-up, medians%n", cpus,
+                pinned ? "blaster on CPU 0, the agent under test on CPU 1" : "NOT pinned (taskset missing): figures are rough",
+                o.reps, o.seconds, o.warmup);
+        Map<Integer, Double> anchor = anchor();
+        Map<String, Map<Integer, List<Double>>> figures = new LinkedHashMap<>();
+        try (BoardService board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore())) {
+            String boardAt = "127.0.0.1:" + board.port();
+            // B advertises a socket nobody reads: the encapsulating agent's Geneve ends there.
+            try (DatagramChannel nowhere = discard(); DatagramChannel vmA = bound(); DatagramChannel vmB = discard();
+                 DatagramChannel hostA = bound()) {
+                Agent a = agent(1, boardAt, null, "a", MAC_A, vmA, 1);
+                Agent b = agent(2, boardAt, address(nowhere), "b", MAC_B, vmB, 0);
+                for (int size : o.sizes) {
+                    for (int rep = 0; rep < o.reps; rep++) {
+                        pin(a.pid, 1);
+                        pin(b.pid, 0);
+                        byte[] frame = frame(size);
+                        double encap = measure(vmA, a.port, frame, () -> counter(a, "counters", "underlay_out"));
+                        add(figures, "encap", size, encap);
+                        pin(b.pid, 1);
+                        pin(a.pid, 0);
+                        byte[] geneve = geneve(frame);
+                        double decap = measure(hostA, b.listen, geneve, () -> counter(b, "counters", "delivered"));
+                        add(figures, "decap", size, decap);
+                        progress("encap %d B: %.0f/s, decap %d B: %.0f/s", size, encap, size, decap);
+                    }
+                }
+                stop(a);
+                stop(b);
+            }
+            // Both agents for real, sharing CPU 1: what B hands to its VM's socket.
+            try (DatagramChannel vmA = bound(); DatagramChannel vmB = discard()) {
+                Agent a = agent(3, boardAt, null, "a2", MAC_A, vmA, 1);
+                Agent b = agent(4, boardAt, null, "b2", MAC_B, vmB, 1);
+                for (int size : o.sizes) {
+                    for (int rep = 0; rep < o.reps; rep++) {
+                        double chain = measure(vmA, a.port, frame(size), () -> counter(b, "counters", "delivered"));
+                        add(figures, "chain", size, chain);
+                        progress("chain %d B: %.0f/s delivered", size, chain);
+                    }
+                }
+                stop(a);
+                stop(b);
+            }
+        } finally {
+            for (Process p : started) if (p.isAlive()) p.destroy();
+        }
+        return report(anchor, figures);
+    }
+
+    private int report(Map<Integer, Double> anchor, Map<String, Map<Integer, List<Double>>> figures) {
+        StringBuilder head = new StringBuilder(String.format("%-58s", "frames per second"));
+        for (int size : o.sizes) head.append(String.format("%22s", size + "-byte frames"));
+        out.println();
+        out.println(head);
+        row("C relay anchor (udp_relay, single-sat, 1 core)", size -> anchor.get(size), null);
+        row("Ferry agent, encapsulating: VM frame -> Geneve", size -> median(figures, "encap", size), anchor);
+        row("Ferry agent, decapsulating: Geneve -> VM frame", size -> median(figures, "decap", size), anchor);
+        row("Ferry, two agents on a core each (the slower one)", size -> Math.min(median(figures, "encap", size),
+                median(figures, "decap", size)), anchor);
+        row("Ferry, VM -> agent -> agent -> VM, both on CPU 1", size -> median(figures, "chain", size), anchor);
+        if (anchor.isEmpty()) {
+            out.println("\nno anchor in this run, so no ratio; target: the two agents at >= 0.5x the anchor");
+            return 0;
+        }
+        boolean met = true;
+        for (int size : o.sizes) {
+            double two = Math.min(median(figures, "encap", size), median(figures, "decap", size));
+            if (anchor.get(size) == null || two < 0.5 * anchor.get(size)) met = false;
+        }
+        out.println("\ntarget (two agents >= 0.5x anchor at every size): " + (met ? "met" : "NOT met"));
+        return met ? 0 : 1;
+    }
+
+    private void row(String label, java.util.function.IntFunction<Double> value, Map<Integer, Double> anchor) {
+        StringBuilder line = new StringBuilder(String.format("%-58s", label));
+        for (int size : o.sizes) {
+            Double v = value.apply(size);
+            String cell = v == null ? "-" : String.format("%.1f k", v / 1000);
+            if (v != null && anchor != null && anchor.get(size) != null) {
+                cell += String.format(" (%.2fx)", v / anchor.get(size));
+            }
+            line.append(String.format("%22s", cell));
+        }
+        out.println(line);
+    }
+
+    // --- the anchor --------------------------------------------------------------------------------
+
+    /** Runs the anchor's own script in saturating mode; its relay's median forwarded rate by size. */
+    private Map<Integer, Double> anchor() throws Exception {
+        Map<Integer, Double> rates = new LinkedHashMap<>();
+        Path script = o.anchors == null ? null : o.anchors.resolve("relay-loopback.sh");
+        if (script == null || !Files.isRegularFile(script)) {
+            out.println("anchor: skipped (no relay-loopback.sh under " + o.anchors + "; give --anchors DIR)");
+            return rates;
+        }
+        Path results = Files.createTempFile("ferry-anchor", ".tsv");
+        try {
+            ProcessBuilder pb = new ProcessBuilder("bash", script.toString()).redirectErrorStream(true);
+            pb.environment().putAll(Map.of("MODES", "single-sat", "SIZES", String.join(" ", o.sizes.stream().map(String::valueOf).toList()),
+                    "REPS", String.valueOf(o.reps), "SECS", String.valueOf(o.seconds), "RESULTS", results.toString()));
+            progress("anchor: %s (MODES=single-sat)", script);
+            Process p = pb.start();
+            started.add(p);
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) if (line.contains("relay forwarded")) progress("anchor %s", line.trim());
+            }
+            if (p.waitFor() != 0) {
+                out.println("anchor: its script failed (exit " + p.exitValue() + "); no ratio in this run");
+                return rates;
+            }
+            Map<Integer, List<Double>> bySize = new LinkedHashMap<>();
+            for (String line : Files.readAllLines(results)) {
+                String[] f = line.split("\t");
+                for (int size : o.sizes) {
+                    if (f.length >= 5 && f[1].equals("relay single-sat " + size + "B: relay forwarded")) {
+                        bySize.computeIfAbsent(size, k -> new ArrayList<>()).add(Double.parseDouble(f[4]));
+                    }
+                }
+            }
+            bySize.forEach((size, values) -> rates.put(size, median(values)));
+            return rates;
+        } finally {
+            Files.deleteIfExists(results);
+        }
+    }
+
+    // --- agents -------------------------------------------------------------------------------------
+
+    private record Agent(long pid, Process process, InetSocketAddress listen, InetSocketAddress port, String admin) {}
+
+    private Agent agent(int hostId, String board, InetSocketAddress advertise, String vm, long mac, DatagramChannel vmSocket,
+                        int cpu) throws Exception {
+        InetSocketAddress listen = freePort();
+        InetSocketAddress port = freePort();
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> cmd = new ArrayList<>(List.of("taskset", "-c", String.valueOf(cpu), java,
+                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+                "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
+                "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "agent",
+                "--host-id", String.valueOf(hostId), "--listen", format(listen), "--board", board, "--admin", "127.0.0.1:0",
+                "--vni", String.valueOf(VNI), "--transport", o.transport,
+                "--port", "id=" + vm + ",type=qemu-socket,vni=" + VNI + ",mac=" + Ethernet.format(mac)
+                        + ",local=" + format(port) + ",remote=" + format(address(vmSocket))));
+        if (advertise != null) cmd.addAll(List.of("--advertise", format(advertise)));
+        if (!hasTaskset()) cmd.subList(0, 3).clear();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        started.add(p);
+        BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        StringBuilder seen = new StringBuilder();
+        while ((line = r.readLine()) != null && !line.contains(" up: underlay ")) seen.append(line).append('\n');
+        if (line == null) throw new IOException("agent " + hostId + " did not start:\n" + seen);
+        String admin = line.substring(line.indexOf("admin ") + "admin ".length()).trim();
+        Thread drain = new Thread(() -> r.lines().forEach(l -> { }), "agent-" + hostId + "-output");
+        drain.setDaemon(true);
+        drain.start();
+        progress("%s", line.trim());
+        return new Agent(p.pid(), p, listen, port, admin);
+    }
+
+    private void stop(Agent a) throws InterruptedException {
+        a.process.destroy();
+        if (!a.process.waitFor(5, TimeUnit.SECONDS)) a.process.destroyForcibly();
+    }
+
+    private long counter(Agent a, String part, String name) {
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://" + a.admin + "/v1/status"))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            JsonNode n = json.readTree(r.body());
+            return n.path(part).path(name).asLong();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // --- traffic ------------------------------------------------------------------------------------
+
+    /**
+     * Blasts {@code datagram} at {@code to} for warm-up plus the measured seconds (bounded in count
+     * too), and returns the rate of {@code count} over the measured window.
+     */
+    private double measure(DatagramChannel from, InetSocketAddress to, byte[] datagram,
+                           java.util.function.LongSupplier count) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.warmup + o.seconds) + 500_000_000L;
+        Thread blaster = new Thread(() -> blast(from, to, datagram, deadline), "blaster");
+        blaster.start();
+        Thread.sleep(o.warmup * 1000L);
+        long c0 = count.getAsLong();
+        long t0 = System.nanoTime();
+        Thread.sleep(o.seconds * 1000L);
+        long c1 = count.getAsLong();
+        long t1 = System.nanoTime();
+        blaster.join();
+        Thread.sleep(300);
+        return (c1 - c0) * 1e9 / (t1 - t0);
+    }
+
+    private static void blast(DatagramChannel from, InetSocketAddress to, byte[] datagram, long deadline) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(datagram.length);
+        buf.put(datagram).flip();
+        int seqAt = datagram.length - 8;
+        long limit = 200_000_000L;
+        try {
+            for (long seq = 0; seq < limit; seq++) {
+                buf.putLong(seqAt, seq);
+                buf.clear();
+                from.send(buf, to);
+                if ((seq & 1023) == 0 && System.nanoTime() > deadline) return;
+            }
+        } catch (IOException e) {
+            System.err.println("blaster stopped: " + e);
+        }
+    }
+
+    /** A VM frame of {@code size} bytes from VM a to VM b; the last 8 bytes carry a sequence number. */
+    private static byte[] frame(int size) {
+        byte[] f = new byte[Math.max(size, Ethernet.HEADER_LENGTH + 8)];
+        Ethernet.writeHeader(f, 0, MAC_B, MAC_A, TRAFFIC_ETHERTYPE);
+        return f;
+    }
+
+    /** The Geneve datagram agent A would send for {@code frame}. */
+    private static byte[] geneve(byte[] frame) {
+        byte[] d = new byte[Geneve.FERRY_HEADER_LENGTH + frame.length];
+        int at = GeneveWriter.writeHeader(d, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, 0, 1, 0, 0);
+        System.arraycopy(frame, 0, d, at, frame.length);
+        return d;
+    }
+
+    // --- plumbing -----------------------------------------------------------------------------------
+
+    private static boolean hasTaskset() {
+        return Files.isExecutable(Path.of("/usr/bin/taskset")) || Files.isExecutable(Path.of("/bin/taskset"));
+    }
+
+    /** Pins every thread of {@code pid} to {@code cpu}; false when taskset is missing or refuses. */
+    private static boolean pin(long pid, int cpu) throws Exception {
+        if (!hasTaskset()) return false;
+        Process p = new ProcessBuilder("taskset", "-a", "-p", "-c", String.valueOf(cpu), String.valueOf(pid))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        return p.waitFor() == 0;
+    }
+
+    private static DatagramChannel bound() throws IOException {
+        DatagramChannel c = DatagramChannel.open();
+        c.setOption(StandardSocketOptions.SO_SNDBUF, 4 << 20);
+        c.setOption(StandardSocketOptions.SO_RCVBUF, 4 << 20);
+        return c.bind(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    /** A socket nobody reads: what is sent to it costs the sender the same, then the kernel drops it. */
+    private static DatagramChannel discard() throws IOException {
+        DatagramChannel c = DatagramChannel.open();
+        c.setOption(StandardSocketOptions.SO_RCVBUF, 4096);
+        return c.bind(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    private static InetSocketAddress address(DatagramChannel c) throws IOException {
+        return (InetSocketAddress) c.getLocalAddress();
+    }
+
+    private static InetSocketAddress freePort() throws IOException {
+        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            return new InetSocketAddress("127.0.0.1", s.getLocalPort());
+        }
+    }
+
+    private static String format(InetSocketAddress a) {
+        return Endpoints.format(a);
+    }
+
+    private void progress(String format, Object... args) {
+        System.err.printf("  " + format + "%n", args);
+    }
+
+    private static void add(Map<String, Map<Integer, List<Double>>> figures, String stage, int size, double value) {
+        figures.computeIfAbsent(stage, k -> new LinkedHashMap<>()).computeIfAbsent(size, k -> new ArrayList<>()).add(value);
+    }
+
+    private static Double median(Map<String, Map<Integer, List<Double>>> figures, String stage, int size) {
+        List<Double> v = figures.getOrDefault(stage, Map.of()).get(size);
+        return v == null ? null : median(v);
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> v = values.stream().sorted().toList();
+        int n = v.size();
+        return n % 2 == 1 ? v.get(n / 2) : (v.get(n / 2 - 1) + v.get(n / 2)) / 2;
+    }
+}
