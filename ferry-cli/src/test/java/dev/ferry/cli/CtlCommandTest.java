@@ -102,6 +102,23 @@ class CtlCommandTest {
     }
 
     @Test
+    void aStandbyPortIsListedAsStandbyOnlyUntilItsCopyResumes() throws Exception {
+        Ctl.ok("--agent", admin1, "port", "add", "--id", "incoming", "--type", "qemu-socket", "--vni", "100", "--mac",
+                "52:54:00:00:00:03", "--local", "127.0.0.1:0", "--remote", "127.0.0.1:9", "--standby", "--migration", "88");
+        assertThat(standby("incoming")).isTrue();
+        Ctl.ok("--agent", admin1, "migrate", "resumed", "--vm", "incoming");
+        assertThat(standby("incoming")).isFalse();
+        Ctl.ok("--agent", admin1, "port", "remove", "--vm", "incoming");
+    }
+
+    private boolean standby(String id) throws Exception {
+        for (JsonNode p : JSON.readTree(Ctl.ok("--agent", admin1, "--json", "ports"))) {
+            if (p.path("id").asText().equals(id)) return p.path("standby").asBoolean();
+        }
+        throw new AssertionError("no port " + id);
+    }
+
+    @Test
     void statsShowsTheAgentAndEveryCounterWithAll() throws Exception {
         String out = Ctl.ok("--agent", admin1, "stats", "--all");
         assertThat(out).startsWith("agent 1 at " + agent1.endpoint());

@@ -2,6 +2,7 @@ package dev.ferry.rpc;
 
 import dev.ferry.board.Board;
 import dev.ferry.board.BoardEvent;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.Store;
 import dev.ferry.rpc.v1.BoardGrpc;
 import dev.ferry.rpc.v1.Event;
@@ -94,8 +95,15 @@ public final class BoardServer implements AutoCloseable {
         public void events(EventsRequest request, StreamObserver<Event> out) {
             int host = request.getHostId();
             Set<StreamObserver<Event>> set = streams.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet());
-            set.add(out);
             ((ServerCallStreamObserver<Event>) out).setOnCancelHandler(() -> set.remove(out));
+            // Pushes made before this stream opened reached nobody: a host that registered while
+            // this agent was (re)connecting would stay unknown to it. So the stream starts with
+            // every host, then carries changes. Under the board's lock, as pushes are, so the
+            // two never interleave on one stream and none falls between them.
+            synchronized (board) {
+                set.add(out);
+                for (HostRecord h : board.hosts()) out.onNext(Convert.event(new BoardEvent.HostChanged(h)));
+            }
         }
     }
 

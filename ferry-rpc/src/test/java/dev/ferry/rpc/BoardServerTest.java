@@ -61,6 +61,22 @@ class BoardServerTest {
     }
 
     @Test
+    void anEventStreamStartsWithEveryRegisteredHostSoNoRegistrationFallsBeforeIt() throws Exception {
+        // Host 2 registers while host 3 has no stream yet: the push of that moment reaches nobody.
+        server.board().handle(new BoardRequest.RegisterHost(1, 2, "127.0.0.1:6082", Set.of(5001), 3_000),
+                System.nanoTime() / 1_000_000);
+        LinkedBlockingQueue<BoardEvent> late = new LinkedBlockingQueue<>();
+        GrpcBoardClient host3 = new GrpcBoardClient("127.0.0.1:" + server.port(), 3, r -> {}, late::add, () -> {});
+        try {
+            BoardEvent first = late.poll(5, TimeUnit.SECONDS);
+            assertThat(first).isInstanceOf(BoardEvent.HostChanged.class);
+            assertThat(((BoardEvent.HostChanged) first).host().endpoint()).isEqualTo("127.0.0.1:6082");
+        } finally {
+            host3.close();
+        }
+    }
+
+    @Test
     void locksAndPendingUpdatesCrossTheWireIntact() throws Exception {
         ask(new BoardRequest.Attach(1, VM, "vm1", List.of(), 1, true));
         ask(new BoardRequest.LockRecord(2, VM, 77, 1, 3_000));

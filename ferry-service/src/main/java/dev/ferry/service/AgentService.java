@@ -123,7 +123,7 @@ public final class AgentService implements AutoCloseable {
                 }
                 loop.poll(port, handle);
                 ports.put(spec.id(), new Plugged(spec, port));
-                return portStatus(ports.get(spec.id()));
+                return portStatus(ports.get(spec.id()), a);
             });
         } catch (RuntimeException e) {
             port.close();
@@ -228,7 +228,7 @@ public final class AgentService implements AutoCloseable {
             int held = 0;
             for (VirtualNetwork net : a.networks()) held += net.heldFrames();
             List<AgentStatus.PortStatus> portList = new ArrayList<>();
-            for (Plugged p : ports.values()) portList.add(portStatus(p));
+            for (Plugged p : ports.values()) portList.add(portStatus(p, a));
             List<AgentStatus.MigrationStatus> migrations = new ArrayList<>();
             for (MigrationEntry m : a.migrations()) migrations.add(migrationStatus(m, vmName(m.key())));
             return new AgentStatus(a.hostId(), a.config().endpoint(), settings.board(), a.config().mode().name().toLowerCase(),
@@ -242,10 +242,13 @@ public final class AgentService implements AutoCloseable {
         return "";
     }
 
-    private static AgentStatus.PortStatus portStatus(Plugged p) {
+    /** A port as it is now: plugged as a standby, it stays one only until its copy resumes. */
+    private static AgentStatus.PortStatus portStatus(Plugged p, Agent a) {
         PortSpec.Port s = p.spec;
+        MigrationEntry m = a.migration(s.key());
+        boolean standby = m != null && m.role() == MigrationEntry.Role.DESTINATION && m.phase() == MigrationEntry.Phase.INCOMING;
         return new AgentStatus.PortStatus(s.id(), p.port.kind(), s.key().vni(), Addresses.formatMac(s.key().mac()),
-                s.ips().stream().map(Addresses::formatIp).toList(), p.port.describe(), s.standby(), p.port.framesIn(),
+                s.ips().stream().map(Addresses::formatIp).toList(), p.port.describe(), standby, p.port.framesIn(),
                 p.port.framesOut(), p.port.inDropped(), p.port.outDropped());
     }
 
