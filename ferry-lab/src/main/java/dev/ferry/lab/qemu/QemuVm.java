@@ -1,0 +1,175 @@
+package dev.ferry.lab.qemu;
+
+import dev.ferry.service.qmp.QmpClient;
+import dev.ferry.wire.Ethernet;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One real QEMU process running the test VM: its NIC a {@code -netdev dgram} socket pair (what a
+ * Ferry QEMU socket port talks to), its serial console on the process's standard input and output
+ * (a shell, for the lab to type commands into), and two QMP sockets: {@link #qmpSocket} for whoever
+ * drives the VM (the lab) and {@link #agentQmpSocket} for a Ferry agent's detector, since QEMU gives
+ * each QMP monitor to one client at a time. Ended by its process id only.
+ */
+public final class QemuVm implements AutoCloseable {
+    /** The VM's one NIC: its MAC, QEMU's own UDP address and the agent port's. */
+    public record Nic(long mac, InetSocketAddress qemuSide, InetSocketAddress agentSide) {}
+
+    private final String name;
+    private final Process process;
+    private final Path qmpSocket;
+    private final Path agentQmpSocket;
+    private final LinkedBlockingQueue<String> console = new LinkedBlockingQueue<>();
+    private final OutputStream stdin;
+    private final List<String> transcript = new ArrayList<>();
+    private QmpClient qmp;
+
+    private QemuVm(String name, Process process, Path qmpSocket, Path agentQmpSocket) {
+        this.name = name;
+        this.process = process;
+        this.qmpSocket = qmpSocket;
+        this.agentQmpSocket = agentQmpSocket;
+        this.stdin = process.getOutputStream();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    String clean = line.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]", "").strip();
+                    synchronized (transcript) {
+                        transcript.add(clean);
+                    }
+                    console.add(clean);
+                }
+            } catch (IOException ignored) {
+                // QEMU exited
+            }
+        }, "console-" + name);
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    /**
+     * Starts QEMU. With {@code incomingPort > 0} it is a paused destination copy waiting for a
+     * migration on 127.0.0.1:{@code incomingPort}; otherwise the VM boots (about two seconds under TCG).
+     */
+    public static QemuVm start(VmImage image, String name, String ip, Nic nic, Path dir, int incomingPort) throws IOException {
+        Files.createDirectories(dir);
+        Path qmp = dir.resolve(name + ".qmp");
+        Path agentQmp = dir.resolve(name + ".agent.qmp");
+        Files.deleteIfExists(qmp);
+        Files.deleteIfExists(agentQmp);
+        String accel = System.getenv().getOrDefault("FERRY_QEMU_ACCEL", "tcg");
+        List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-name", name,
+                "-machine", "q35,accel=" + accel, "-cpu", accel.equals("kvm") ? "host" : "max", "-m", "128",
+                "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+                "-kernel", image.kernel().toString(), "-initrd", image.initramfs().toString(),
+                "-append", "console=ttyS0 quiet panic=-1 ferry.ip=" + ip,
+                "-netdev", "dgram,id=n0,local.type=inet,local.host=" + nic.qemuSide().getHostString() + ",local.port="
+                        + nic.qemuSide().getPort() + ",remote.type=inet,remote.host=" + nic.agentSide().getHostString()
+                        + ",remote.port=" + nic.agentSide().getPort(),
+                "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + Ethernet.format(nic.mac()),
+                "-qmp", "unix:" + qmp + ",server=on,wait=off",
+                "-qmp", "unix:" + agentQmp + ",server=on,wait=off"));
+        if (incomingPort > 0) cmd.addAll(List.of("-incoming", "tcp:127.0.0.1:" + incomingPort));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        QemuVm vm = new QemuVm(name, p, qmp, agentQmp);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!(Files.exists(qmp) && Files.exists(agentQmp))) {
+            if (!p.isAlive() || System.nanoTime() > deadline) {
+                vm.close();
+                throw new IOException("QEMU " + name + " did not start: " + vm.transcript());
+            }
+            sleep(20);
+        }
+        return vm;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Path agentQmpSocket() {
+        return agentQmpSocket;
+    }
+
+    /** The lab's QMP session, opened on first use; events go to {@code events}. */
+    public synchronized QmpClient qmp(Consumer<QmpClient.Event> events) throws IOException {
+        if (qmp == null) qmp = QmpClient.connect(qmpSocket, events);
+        return qmp;
+    }
+
+    /** Waits for a console line matching {@code pattern}; returns its match. */
+    public Matcher await(Pattern pattern, long timeoutMillis) throws IOException, InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMillis;
+        for (;;) {
+            String line = console.poll(Math.max(1, deadline - System.currentTimeMillis()), TimeUnit.MILLISECONDS);
+            if (line == null) throw new IOException(name + ": no console line like /" + pattern + "/ in " + timeoutMillis + " ms; console: " + transcript());
+            Matcher m = pattern.matcher(line);
+            if (m.find()) return m;
+        }
+    }
+
+    /** Types a line into the VM's shell. */
+    public void type(String line) throws IOException {
+        stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        stdin.flush();
+    }
+
+    /** Everything the console printed so far. */
+    public String transcript() {
+        synchronized (transcript) {
+            return String.join("\n", transcript);
+        }
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    @Override
+    public void close() {
+        if (qmp != null) qmp.close();
+        process.destroy();
+        try {
+            if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            Files.deleteIfExists(qmpSocket);
+            Files.deleteIfExists(agentQmpSocket);
+        } catch (IOException ignored) {
+            // a socket QEMU already removed
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + " (QEMU pid " + process.pid() + ")";
+    }
+}

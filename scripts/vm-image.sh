@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds Ferry's tiny test VM from Debian packages only: Debian's kernel (linux-image-amd64, which
+# also brings the virtio-net and geneve modules), a busybox initramfs with those modules, the init of
+# lab/vm/init and the traffic tool of lab/vm/ferry-traffic.c (compiled static). Output, in the cache
+# directory (default ${FERRY_CACHE:-~/.cache/ferry}/vm): vmlinuz and initramfs.cpio.gz. Rebuilt only
+# when a package version or one of those files changed. Needs apt-get, dpkg-deb, cpio, gzip and gcc.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-${FERRY_CACHE:-$HOME/.cache/ferry}/vm}"
+for t in apt-get apt-cache dpkg-deb cpio gzip gcc sha256sum; do
+  command -v "$t" >/dev/null || { echo "vm-image: $t is missing (scripts/install-deps.sh installs what is needed)" >&2; exit 2; }
+done
+KPKG="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')"
+[[ -n "$KPKG" ]] || { echo "vm-image: apt knows no linux-image-amd64 (run apt-get update)" >&2; exit 2; }
+KVER="$(apt-cache policy "$KPKG" | awk '/Candidate:/{print $2}')"
+BVER="$(apt-cache policy busybox-static | awk '/Candidate:/{print $2}')"
+STAMP="$KPKG $KVER busybox-static $BVER $(cat "$ROOT/lab/vm/init" "$ROOT/lab/vm/ferry-traffic.c" "$0" | sha256sum | cut -c1-16)"
+mkdir -p "$OUT"
+if [[ -f "$OUT/stamp" && "$(cat "$OUT/stamp")" == "$STAMP" && -f "$OUT/vmlinuz" && -f "$OUT/initramfs.cpio.gz" ]]; then
+  echo "$OUT"
+  exit 0
+fi
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+echo "vm-image: building from $KPKG $KVER and busybox-static $BVER into $OUT" >&2
+# apt's sandbox user cannot write to a root-only temp dir; the download is of public packages.
+chmod 755 "$WORK"
+(cd "$WORK" && apt-get download -q "$KPKG" busybox-static >/dev/null 2>&1) \
+  || { echo "vm-image: apt-get download $KPKG busybox-static failed" >&2; exit 2; }
+dpkg-deb -x "$WORK"/linux-image-*.deb "$WORK/k"
+dpkg-deb -x "$WORK"/busybox-static_*.deb "$WORK/bb"
+MODDIR="$(echo "$WORK"/k/lib/modules/*)/kernel"
+R="$WORK/root"
+mkdir -p "$R"/{bin,dev,proc,sys,tmp,lib/modules,etc}
+cp "$WORK/bb/bin/busybox" "$R/bin/busybox"
+for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
+         drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover drivers/net/net_failover \
+         drivers/net/virtio_net net/ipv4/udp_tunnel net/ipv6/ip6_udp_tunnel drivers/net/geneve; do
+  f="$MODDIR/$m.ko"
+  [[ -f "$f" ]] || f="$(ls "$MODDIR/$m".ko* 2>/dev/null | head -1)"
+  [[ -f "$f" ]] || { echo "vm-image: module $m not in $KPKG" >&2; exit 2; }
+  case "$f" in
+    *.xz) xz -dc "$f" > "$R/lib/modules/$(basename "$m").ko" ;;
+    *.zst) zstd -dc "$f" > "$R/lib/modules/$(basename "$m").ko" ;;
+    *) cp "$f" "$R/lib/modules/$(basename "$m").ko" ;;
+  esac
+done
+install -m 755 "$ROOT/lab/vm/init" "$R/init"
+gcc -static -O2 -Wall -o "$R/bin/ferry-traffic" "$ROOT/lab/vm/ferry-traffic.c"
+(cd "$R" && find . | cpio -o -H newc --quiet | gzip -9) > "$WORK/initramfs.cpio.gz"
+cp "$WORK"/k/boot/vmlinuz-* "$OUT/vmlinuz"
+mv "$WORK/initramfs.cpio.gz" "$OUT/initramfs.cpio.gz"
+echo "$STAMP" > "$OUT/stamp"
+echo "$OUT"
