@@ -10,8 +10,10 @@ OUT="${1:-${FERRY_CACHE:-$HOME/.cache/ferry}/vm}"
 for t in apt-get apt-cache dpkg-deb cpio gzip gcc sha256sum; do
   command -v "$t" >/dev/null || { echo "vm-image: $t is missing (scripts/install-deps.sh installs what is needed)" >&2; exit 2; }
 done
-KPKG="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')"
-[[ -n "$KPKG" ]] || { echo "vm-image: apt knows no linux-image-amd64 (run apt-get update)" >&2; exit 2; }
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+KPKG="$(kernel_package)"
+if [[ -z "$KPKG" && $(id -u) -eq 0 ]]; then apt-get update -qq >/dev/null 2>&1 || true; KPKG="$(kernel_package)"; fi
+[[ -n "$KPKG" ]] || { echo "vm-image: apt knows no linux-image-amd64 (run apt-get update as root)" >&2; exit 2; }
 KVER="$(apt-cache policy "$KPKG" | awk '/Candidate:/{print $2}')"
 BVER="$(apt-cache policy busybox-static | awk '/Candidate:/{print $2}')"
 STAMP="$KPKG $KVER busybox-static $BVER $(cat "$ROOT/lab/vm/init" "$ROOT/lab/vm/ferry-traffic.c" "$0" | sha256sum | cut -c1-16)"

@@ -592,15 +592,17 @@ public final class Agent {
         switch (m) {
             case ControlMessage.Prepare p -> {
                 // Only the real source answers: a host the record pointed at earlier stays silent.
-                MigrationEntry e = net.source(p.mac(), p.migrationId());
+                // A PREPARE without an id (a standby plugged without one) learns the source's.
+                MigrationEntry e = p.migrationId() == 0 ? net.anySource(p.mac()) : net.source(p.mac(), p.migrationId());
                 if (e != null) {
                     e.peer = origin;
-                    sendControl(net, origin, new ControlMessage.PrepareAck(p.migrationId(), p.mac()));
+                    sendControl(net, origin, new ControlMessage.PrepareAck(e.migrationId, p.mac()));
                 }
             }
             case ControlMessage.PrepareAck a -> {
                 MigrationEntry e = net.migrations.get(a.mac());
-                if (e != null && e.role == Role.DESTINATION && e.migrationId == a.migrationId()) {
+                if (e != null && e.role == Role.DESTINATION && (e.migrationId == a.migrationId() || e.migrationId == 0)) {
+                    e.migrationId = a.migrationId();
                     e.peer = origin;
                     e.peerConfirmed = true;
                 }

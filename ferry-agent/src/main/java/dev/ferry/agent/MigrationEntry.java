@@ -17,7 +17,11 @@ public final class MigrationEntry {
     /** A MARKER the source sent at the end of one of the VM's own streams, resent until acknowledged. */
     record SentMarker(long src, long dst, int host, long token, long await, long version) {}
 
-    final long migrationId;
+    /**
+     * Both agents' name for this migration. A standby copy may be plugged without one (0, as a QMP
+     * detector knows none): it then takes the source's from the source's PREPARE_ACK.
+     */
+    long migrationId;
     final VmKey key;
     /** The VM's port on this host; kept here because the VM may leave (its port unplugged) before the entry settles. */
     LocalPort port;

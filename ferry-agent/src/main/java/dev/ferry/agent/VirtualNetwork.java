@@ -40,8 +40,14 @@ public final class VirtualNetwork {
 
     /** The SOURCE entry of {@code migrationId} for {@code mac}, also when it waits behind an incoming one. */
     MigrationEntry source(long mac, long migrationId) {
+        MigrationEntry e = anySource(mac);
+        return e != null && e.migrationId == migrationId ? e : null;
+    }
+
+    /** This host's outgoing migration of {@code mac}, whatever its id. */
+    MigrationEntry anySource(long mac) {
         MigrationEntry e = migrations.get(mac);
         if (e != null && e.role == MigrationEntry.Role.DESTINATION) e = e.outgoing;
-        return e != null && e.role == MigrationEntry.Role.SOURCE && e.migrationId == migrationId ? e : null;
+        return e != null && e.role == MigrationEntry.Role.SOURCE ? e : null;
     }
 }

@@ -109,6 +109,25 @@ class ClassificationTest {
     }
 
     @Test
+    void aStandbyPluggedWithoutAMigrationIdTakesTheSourcesFromItsPrepareAck() {
+        h.remoteVm(A, 2);
+        h.event(new StandbyAppeared(new TestPort(A), 0));
+        assertThat(h.sentControl(2, ControlMessage.Prepare.class)).contains(new ControlMessage.Prepare(0, A));
+        h.receiveControl(2, new ControlMessage.PrepareAck(MIG, A));
+        assertThat(h.agent.migration(new VmKey(VNI, A)).migrationId()).isEqualTo(MIG);
+        h.event(new DestinationResumed(VNI, A, MIG));
+        assertThat(h.sentControl(2, ControlMessage.Handover.class)).containsExactly(new ControlMessage.Handover(MIG, A));
+    }
+
+    @Test
+    void aSourceAnswersAPrepareWithoutAnIdWithItsOwn() {
+        h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.receiveControl(3, new ControlMessage.Prepare(0, A));
+        assertThat(h.sentControl(3, ControlMessage.PrepareAck.class)).containsExactly(new ControlMessage.PrepareAck(MIG, A));
+    }
+
+    @Test
     void aRarpFromAPausedIncomingCopyMeansItResumed() {
         h.remoteVm(A, 2);
         TestPort incoming = new TestPort(A);

@@ -334,12 +334,13 @@ final class CtlCommand {
             @Option(names = "--standby", description = "A paused incoming copy: the destination of migration --migration.")
             boolean standby;
             @Option(names = "--migration", description = "With --standby: the migration's id.") Long migration;
+            @Option(names = "--qmp", description = "A QMP socket of the VM's QEMU: the agent follows the VM's migrations itself.") String qmp;
 
             @Override
             public Integer call() {
                 CtlCommand ctl = port.ctl;
                 return ctl.run(() -> {
-                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration);
+                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp);
                     JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
                     ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
                             + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "

@@ -9,6 +9,7 @@ import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.agent.runtime.UdpUnderlay;
+import dev.ferry.service.qmp.QmpDetector;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.GrpcBoardClient;
 import dev.ferry.wire.Malformed;
@@ -36,7 +37,8 @@ public final class AgentService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
     private static final long CALL_TIMEOUT_SECONDS = 5;
 
-    private record Plugged(PortSpec.Port spec, PolledPort port) {}
+    /** A plugged port; {@code standby} as it was plugged (QMP ports learn it from QEMU). */
+    private record Plugged(PortSpec.Port spec, PolledPort port, boolean standby) {}
 
     private final AgentSettings.Validated settings;
     private final AgentLoop loop;
@@ -46,6 +48,8 @@ public final class AgentService implements AutoCloseable {
     private final AdminServer admin;
     /** By port id; touched on the loop's thread only. */
     private final Map<String, Plugged> ports = new LinkedHashMap<>();
+    /** QMP detectors by port id, from {@link #addPort} until the port goes. */
+    private final Map<String, QmpDetector> detectors = new java.util.concurrent.ConcurrentHashMap<>();
 
     private AgentService(AgentSettings.Validated settings) throws IOException {
         this.settings = settings;
@@ -103,32 +107,79 @@ public final class AgentService implements AutoCloseable {
     /**
      * Plugs a port in: a running VM (attached active), or with {@code standby} a paused incoming copy,
      * which is the destination's first migration step. The socket or device opens on the caller's
-     * thread so that a refusal reaches the caller.
+     * thread so that a refusal reaches the caller. A port with a QMP socket is plugged once QEMU
+     * answers there, as what QEMU says the copy is; its detector reports every step after that.
      */
     public AgentStatus.PortStatus addPort(PortSpec.Port spec) throws IOException {
+        if (spec.qmp() != null && detectors.containsKey(spec.id())) {
+            throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
+        }
         PolledPort port = spec.open();
+        if (spec.qmp() != null) return follow(spec, port);
         try {
-            return onLoop((a, now) -> {
-                if (ports.containsKey(spec.id())) throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
-                if (a.localPort(spec.key()) != null) {
-                    throw new ConfigException("mac: " + Addresses.formatMac(spec.key().mac()) + " in VNI " + spec.key().vni()
-                            + " is already on a port of this agent");
-                }
-                LocalPort handle;
-                if (spec.standby()) {
-                    a.onEvent(new MigrationEvent.StandbyAppeared(port, spec.migration()), now);
-                    handle = a.localPort(spec.key());
-                } else {
-                    handle = a.addPort(port, now);
-                }
-                loop.poll(port, handle);
-                ports.put(spec.id(), new Plugged(spec, port));
-                return portStatus(ports.get(spec.id()), a);
-            });
+            return plug(spec, port, spec.standby(), spec.migration());
         } catch (RuntimeException e) {
             port.close();
             throw e;
         }
+    }
+
+    private AgentStatus.PortStatus plug(PortSpec.Port spec, PolledPort port, boolean standby, long migrationId) {
+        return onLoop((a, now) -> {
+            if (ports.containsKey(spec.id())) throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
+            if (a.localPort(spec.key()) != null) {
+                throw new ConfigException("mac: " + Addresses.formatMac(spec.key().mac()) + " in VNI " + spec.key().vni()
+                        + " is already on a port of this agent");
+            }
+            LocalPort handle;
+            if (standby) {
+                a.onEvent(new MigrationEvent.StandbyAppeared(port, migrationId), now);
+                handle = a.localPort(spec.key());
+            } else {
+                handle = a.addPort(port, now);
+            }
+            loop.poll(port, handle);
+            ports.put(spec.id(), new Plugged(spec, port, standby));
+            return portStatus(ports.get(spec.id()), a);
+        });
+    }
+
+    /** Starts the QMP detector of a port; the port is plugged when QEMU answers. */
+    private AgentStatus.PortStatus follow(PortSpec.Port spec, PolledPort port) {
+        QmpDetector detector = new QmpDetector(spec.id(), spec.qmp(), new QmpDetector.Steps() {
+            @Override
+            public void plugged(boolean standby) {
+                try {
+                    plug(spec, port, standby, 0);
+                } catch (RuntimeException e) {
+                    log.warn("port {}: cannot plug the VM QEMU runs: {}", spec.id(), e.getMessage());
+                    forget(spec.id());
+                    port.close();
+                }
+            }
+
+            @Override
+            public void step(MigrationStep step, Long migrationId) {
+                log.info("port {}: QEMU says {}", spec.id(), step.label());
+                migrate(step, spec.id(), migrationId);
+            }
+
+            @Override
+            public void gone() {
+                log.info("port {}: QEMU exited", spec.id());
+                forget(spec.id());
+                if (!unplug(spec.id())) port.close();
+            }
+        });
+        detectors.put(spec.id(), detector);
+        return new AgentStatus.PortStatus(spec.id(), port.kind(), spec.key().vni(), Addresses.formatMac(spec.key().mac()),
+                spec.ips().stream().map(Addresses::formatIp).toList(),
+                port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0);
+    }
+
+    private void forget(String id) {
+        QmpDetector d = detectors.remove(id);
+        if (d != null) d.close();
     }
 
     /**
@@ -136,9 +187,16 @@ public final class AgentService implements AutoCloseable {
      * last step; for a standby copy it means the migration was given up.
      */
     public void removePort(String id) {
-        onLoop((a, now) -> {
+        QmpDetector d = detectors.get(id);
+        forget(id);
+        if (!unplug(id) && d == null) throw new ConfigException("id: no port '" + id + "' on this agent");
+    }
+
+    /** Unplugs port {@code id} if it is plugged; false when it is not. */
+    private boolean unplug(String id) {
+        return onLoop((a, now) -> {
             Plugged p = ports.get(id);
-            if (p == null) throw new ConfigException("id: no port '" + id + "' on this agent");
+            if (p == null) return false;
             VmKey key = p.spec.key();
             MigrationEntry m = a.migration(key);
             if (m != null && m.role() == MigrationEntry.Role.SOURCE) {
@@ -150,7 +208,7 @@ public final class AgentService implements AutoCloseable {
             }
             ports.remove(id);
             loop.stopPolling(p.port);
-            return null;
+            return true;
         });
     }
 
@@ -182,12 +240,13 @@ public final class AgentService implements AutoCloseable {
                 case RESUMED -> {
                     // The copy's own first frames may have told the agent already (it may even
                     // have finished the migration): a late report changes nothing.
-                    if (m == null && !p.spec.standby()) {
+                    if (m == null && !p.standby()) {
                         throw new ConfigException("vm: '" + id + "' has no migration here to report resumed for; resumed is"
                                 + " reported on the destination's agent (port added with --standby)");
                     }
                     if (m != null && m.role() == MigrationEntry.Role.SOURCE) requireRole(m, MigrationEntry.Role.DESTINATION, id, "resumed");
-                    if (m != null) a.onEvent(new MigrationEvent.DestinationResumed(key.vni(), key.mac(), m.migrationId()), now);
+                    // Without an entry (a late report, or a mode that keeps none) the agent decides what it means.
+                    a.onEvent(new MigrationEvent.DestinationResumed(key.vni(), key.mac(), m == null ? 0 : m.migrationId()), now);
                 }
                 case ABORT -> {
                     if (m == null) throw new ConfigException("vm: '" + id + "' is not migrating on this agent");
@@ -288,6 +347,7 @@ public final class AgentService implements AutoCloseable {
 
     @Override
     public void close() {
+        for (String id : List.copyOf(detectors.keySet())) forget(id);
         if (admin != null) admin.close();
         loop.close();
         for (Plugged p : ports.values()) p.port.close();

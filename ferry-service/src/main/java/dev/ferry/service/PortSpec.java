@@ -7,6 +7,7 @@ import dev.ferry.agent.port.TapPort;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.lang.reflect.RecordComponent;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,11 +32,13 @@ import java.util.Map;
  *   device: tap-web1         # tap: the device's name
  *   standby: false           # true: a paused incoming copy (migration destination)
  *   migration: 0             # with standby: the migration's id
+ *   qmp: /run/ferry/web1.qmp # a QMP socket of the VM's QEMU: the agent follows its migrations
+ *                            # itself (standby or not, and every step), so no standby/migration
  * </pre>
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
-                       String device, Boolean standby, Long migration) {
+                       String device, Boolean standby, Long migration, String qmp) {
 
     /** The two kinds of port. */
     public enum Kind {
@@ -55,7 +58,7 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
 
     /** A validated port: everything needed to open it. */
     public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
-                       String device, boolean standby, long migration) {
+                       String device, boolean standby, long migration, Path qmp) {
 
         /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
         public PolledPort open() throws IOException {
@@ -85,7 +88,8 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         return new PortSpec(kv.get("id"), kv.get("type"), kv.containsKey("vni") ? Addresses.integer(kv.get("vni"), where + ".vni") : null,
                 kv.get("mac"), kv.containsKey("ips") ? List.of(kv.get("ips").split(";")) : null, kv.get("local"), kv.get("remote"),
                 kv.get("device"), kv.containsKey("standby") ? Boolean.parseBoolean(kv.get("standby")) : null,
-                kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null);
+                kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null,
+                kv.get("qmp"));
     }
 
     /** The port, or a {@link ConfigException} naming the first bad field as {@code where.field}. */
@@ -120,12 +124,21 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 }
             }
         }
+        Path qmpSocket = null;
+        if (qmp != null) {
+            if (qmp.isBlank()) throw new ConfigException(where + ".qmp: empty (the path of a QMP socket of the VM's QEMU)");
+            if (standby != null || migration != null) {
+                throw new ConfigException(where + "." + (standby != null ? "standby" : "migration")
+                        + ": not with qmp (the agent learns from QEMU whether the copy is a standby, and every step)");
+            }
+            qmpSocket = Path.of(qmp);
+        }
         boolean isStandby = standby != null && standby;
         if (isStandby && (migration == null || migration <= 0)) {
             throw new ConfigException(where + ".migration: a standby port needs its migration's id (a positive number)");
         }
         if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
-                migration == null ? 0 : migration);
+                migration == null ? 0 : migration, qmpSocket);
     }
 }

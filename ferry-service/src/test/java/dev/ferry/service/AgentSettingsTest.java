@@ -126,6 +126,12 @@ class AgentSettingsTest {
     }
 
     @Test
+    void aQmpPortWithAStandbyFlagIsRefusedSinceQemuSaysWhichItIs() {
+        refused(GOOD.replace("remote: 127.0.0.1:7000", "remote: 127.0.0.1:7000\n    qmp: /run/web1.qmp\n    standby: true"),
+                "ports[0].standby", "not with qmp");
+    }
+
+    @Test
     void anUnknownTransportIsRefused() {
         refused(GOOD + "transport: dpdk\n", "transport", "not auto, epoll or nio");
     }
