@@ -856,6 +856,32 @@ public final class Agent {
         });
     }
 
+    /**
+     * Frames this agent gave the port of a VM that has since stopped for the last copy of its
+     * migration, but that the VM never read (they waited in the hypervisor's socket, {@link
+     * dev.ferry.agent.port.PeerSocket}). They go to the VM's new place ahead of everything buffered
+     * since: they are older. Oldest first.
+     */
+    public void takeBack(VmKey key, List<byte[]> frames, long now) {
+        if (frames.isEmpty()) return;
+        VirtualNetwork net = networks.get(key.vni());
+        MigrationEntry m = net == null ? null : net.migrations.get(key.mac());
+        if (m == null || m.role != Role.SOURCE || m.phase != Phase.STOPPED) {
+            counters.add(Counter.DROP_PORT_NOT_RUNNING, frames.size());
+            return;
+        }
+        for (int i = frames.size() - 1; i >= 0; i--) {
+            byte[] f = frames.get(i);
+            // The host that sent it, as far as this agent knows: its sender's location.
+            Location from = net.cache.get(Ethernet.src(f, 0));
+            int origin = from != null && from.host != NodeRecord.NOWHERE && !net.ports.containsKey(Ethernet.src(f, 0)) ? from.host : self;
+            m.buffer.addFirst(new Held(f, origin, 0, 0, 0, now));
+            m.bufferBytes += f.length;
+            m.buffered++;
+        }
+        counters.add(Counter.TAKEN_BACK, frames.size());
+    }
+
     /** Delivers (through classification, now that the entry allows it) what a migration buffer kept. */
     private void flushBufferLocally(VirtualNetwork net, MigrationEntry e, long now) {
         List<Held> kept = new ArrayList<>(e.buffer);

@@ -14,6 +14,8 @@ public enum Counter {
     BUFFERED,
     /** Frames held at a new location until their stream's MARKER arrived. */
     HELD,
+    /** Frames given to a VM's port that the paused source VM never read, taken back for its new place. */
+    TAKEN_BACK,
     MARKERS_SENT, MARKERS_CONSUMED, HINTS_SENT, ARP_ANSWERED, BROADCAST_IN, BROADCAST_OUT,
     MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
     /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */

@@ -5,6 +5,7 @@ import dev.ferry.agent.LocalPort;
 import dev.ferry.agent.MigrationEntry;
 import dev.ferry.agent.MigrationEvent;
 import dev.ferry.agent.VirtualNetwork;
+import dev.ferry.agent.port.PeerSocket;
 import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.agent.runtime.Endpoints;
@@ -48,6 +49,8 @@ public final class AgentService implements AutoCloseable {
     private final AdminServer admin;
     /** By port id; touched on the loop's thread only. */
     private final Map<String, Plugged> ports = new LinkedHashMap<>();
+    /** QEMU's sockets borrowed for a migration, by port id; touched on the loop's thread only. */
+    private final Map<String, PeerSocket> peers = new java.util.HashMap<>();
     /** QMP detectors by port id, from {@link #addPort} until the port goes. */
     private final Map<String, QmpDetector> detectors = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -177,6 +180,12 @@ public final class AgentService implements AutoCloseable {
                 port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0);
     }
 
+    /** Loop thread only. */
+    private void returnQemuSocket(String id) {
+        PeerSocket p = peers.remove(id);
+        if (p != null) p.close();
+    }
+
     private void forget(String id) {
         QmpDetector d = detectors.remove(id);
         if (d != null) d.close();
@@ -207,6 +216,7 @@ public final class AgentService implements AutoCloseable {
                 a.removePort(key, true, now);
             }
             ports.remove(id);
+            returnQemuSocket(id);
             loop.stopPolling(p.port);
             return true;
         });
@@ -214,6 +224,33 @@ public final class AgentService implements AutoCloseable {
 
     /** One migration step for the VM of port {@code id} (DESIGN §7, the API detector). */
     public AgentStatus.MigrationStatus migrate(MigrationStep step, String id, Long migrationId) {
+        PeerSocket peer = step == MigrationStep.BEGIN ? borrowQemuSocket(id) : null;
+        try {
+            return step(step, id, migrationId, peer);
+        } catch (RuntimeException e) {
+            if (peer != null) peer.close();
+            throw e;
+        }
+    }
+
+    /**
+     * QEMU's own socket of a QEMU socket port, to take back at {@code stopped} what the paused VM
+     * never read; null (and logged) when it cannot be had. Looked up here, off the agent's loop.
+     */
+    private PeerSocket borrowQemuSocket(String id) {
+        PortSpec.Port spec = onLoop((a, now) -> ports.containsKey(id) ? ports.get(id).spec : null);
+        if (spec == null || spec.kind() != PortSpec.Kind.QEMU_SOCKET) return null;
+        try {
+            PeerSocket peer = PeerSocket.borrow(spec.remote());
+            log.debug("port {}: borrowed QEMU's socket (pid {})", id, peer.pid());
+            return peer;
+        } catch (IOException e) {
+            log.warn("port {}: frames QEMU leaves unread when the VM pauses cannot be taken back: {}", id, e.getMessage());
+            return null;
+        }
+    }
+
+    private AgentStatus.MigrationStatus step(MigrationStep step, String id, Long migrationId, PeerSocket peer) {
         return onLoop((a, now) -> {
             Plugged p = ports.get(id);
             if (p == null) throw new ConfigException("vm: no port '" + id + "' on this agent");
@@ -228,6 +265,10 @@ public final class AgentService implements AutoCloseable {
                         throw new ConfigException("vm: '" + id + "' is already migrating out (migration " + m.migrationId() + ")");
                     }
                     a.onEvent(new MigrationEvent.Started(key.vni(), key.mac(), migrationId), now);
+                    if (peer != null) {
+                        PeerSocket old = peers.put(id, peer);
+                        if (old != null) old.close();
+                    }
                 }
                 case STOPPED -> {
                     requireRole(m, MigrationEntry.Role.SOURCE, id, "stopped");
@@ -236,6 +277,13 @@ public final class AgentService implements AutoCloseable {
                     LocalPort handle = a.localPort(key);
                     if (handle != null) while (p.port.poll(a, handle, now) > 0) { }
                     a.onEvent(new MigrationEvent.SourceStopped(key.vni(), key.mac(), m.migrationId()), now);
+                    PeerSocket qemu = peers.remove(id);
+                    if (qemu != null) {
+                        List<byte[]> unread = new ArrayList<>();
+                        qemu.takeBack(unread::add);
+                        qemu.close();
+                        a.takeBack(key, unread, now);
+                    }
                 }
                 case RESUMED -> {
                     // The copy's own first frames may have told the agent already (it may even
@@ -251,6 +299,7 @@ public final class AgentService implements AutoCloseable {
                 case ABORT -> {
                     if (m == null) throw new ConfigException("vm: '" + id + "' is not migrating on this agent");
                     if (m.role() == MigrationEntry.Role.SOURCE) {
+                        returnQemuSocket(id);
                         a.onEvent(new MigrationEvent.Aborted(key.vni(), key.mac(), m.migrationId()), now);
                     } else {
                         a.onEvent(new MigrationEvent.StandbyGone(key.vni(), key.mac(), m.migrationId()), now);

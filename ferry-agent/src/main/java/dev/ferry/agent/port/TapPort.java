@@ -5,13 +5,9 @@ import dev.ferry.agent.LocalPort;
 import dev.ferry.board.VmKey;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
@@ -30,34 +26,25 @@ public final class TapPort implements PolledPort {
     private static final long TUNSETIFF = 0x400454caL;
     private static final short IFF_TAP = 0x0002;
     private static final short IFF_NO_PI = 0x1000;
-    private static final int EAGAIN = 11;
     private static final int IFNAMSIZ = 16;
     private static final int MAX_FRAMES_PER_POLL = 64;
     private static final int FRAME_CAPACITY = 65_536;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option ERRNO_OPTION = Linker.Option.captureCallState("errno");
-    private static final MethodHandle OPEN = downcall("open",
+    private static final MethodHandle OPEN = Libc.downcall("open",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
-    private static final MethodHandle IOCTL = downcall("ioctl",
+    private static final MethodHandle IOCTL = Libc.downcall("ioctl",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS), true);
-    private static final MethodHandle READ = downcall("read",
+    private static final MethodHandle READ = Libc.downcall("read",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
-    private static final MethodHandle WRITE = downcall("write",
+    private static final MethodHandle WRITE = Libc.downcall("write",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
-    private static final MethodHandle CLOSE = downcall("close",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
-    private static final MethodHandle STRERROR = downcall("strerror",
-            FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT), false);
 
     private final VmKey key;
     private final String vmId;
     private final List<Integer> ips;
     private final String device;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment callState = arena.allocate(CALL_STATE);
+    private final MemorySegment callState = arena.allocate(Libc.CALL_STATE);
     private final MemorySegment rxNative = arena.allocate(FRAME_CAPACITY);
     private final MemorySegment txNative = arena.allocate(FRAME_CAPACITY);
     private final byte[] rx = new byte[FRAME_CAPACITY];
@@ -85,7 +72,7 @@ public final class TapPort implements PolledPort {
             int rc = (int) IOCTL.invokeExact(callState, f, TUNSETIFF, ifreq);
             if (rc < 0) {
                 TapException e = failure("cannot create or attach TAP device '" + device + "'");
-                int ignored = (int) CLOSE.invokeExact(f);
+                Libc.close(f);
                 throw e;
             }
             this.fd = f;
@@ -99,13 +86,8 @@ public final class TapPort implements PolledPort {
     }
 
     private TapException failure(String what) {
-        int errno = (int) ERRNO.get(callState, 0L);
-        String reason;
-        try {
-            reason = ((MemorySegment) STRERROR.invokeExact(errno)).reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            reason = "errno " + errno;
-        }
+        int errno = Libc.errno(callState);
+        String reason = Libc.strerror(errno);
         String hint = errno == 1 || errno == 13 ? " (TAP ports need root or CAP_NET_ADMIN)" : "";
         return new TapException(what + ": " + reason + hint);
     }
@@ -146,7 +128,7 @@ public final class TapPort implements PolledPort {
                 got = -1;
             }
             if (got < 0) {
-                if ((int) ERRNO.get(callState, 0L) != EAGAIN) readErrors++;
+                if (Libc.errno(callState) != Libc.EAGAIN) readErrors++;
                 break;
             }
             if (got == 0) break;
@@ -165,19 +147,9 @@ public final class TapPort implements PolledPort {
     @Override
     public void close() {
         if (fd <= 0) return;
-        try {
-            int ignored = (int) CLOSE.invokeExact(fd);
-        } catch (Throwable ignored) {
-            // closing is best effort: the process exit closes it too
-        }
+        Libc.close(fd);
         fd = -1;
         arena.close();
-    }
-
-    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, boolean errno) {
-        MemorySegment symbol = LINKER.defaultLookup().find(name)
-                .orElseThrow(() -> new IllegalStateException("libc has no " + name));
-        return errno ? LINKER.downcallHandle(symbol, descriptor, ERRNO_OPTION) : LINKER.downcallHandle(symbol, descriptor);
     }
 
     /** A TAP device that cannot be opened; the message names the device and the reason. */

@@ -126,6 +126,11 @@ public final class QemuVm implements AutoCloseable {
         }
     }
 
+    /** The next console line nobody took yet, or null. */
+    public String poll() {
+        return console.poll();
+    }
+
     /** Types a line into the VM's shell. */
     public void type(String line) throws IOException {
         stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));

@@ -73,10 +73,11 @@ class QemuMigrationTest {
     }
 
     /**
-     * QEMU pauses the VM before it tells QMP: a frame that reaches the source QEMU between the pause
-     * and the agent taking the STOP event stays in QEMU's socket and is gone with it (0 or 1 here at
-     * 1,000 frames/s; the API detector's "report stopped, then pause" has no such window). Every other
-     * frame arrives, none twice, none out of order.
+     * QEMU pauses the VM before it tells QMP. What reached QEMU's socket in that instant the agent
+     * takes back (PeerSocket) and sends on to the new copy; a frame QEMU itself had already read and
+     * queued for the paused guest is gone with the source QEMU (0, sometimes 1 or 2, per migration
+     * here; the API detector's "report stopped, then pause" has no such window). Every other frame
+     * arrives, none twice, none out of order.
      */
     @Test
     void aReceiverLiveMigratedByQemuUnderTrafficLosesAtMostTheFramesInFlightAtThePause() throws Exception {

@@ -1,0 +1,61 @@
+package dev.ferry.agent.port;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/** The C library calls the ports make through the JDK's foreign function API, and their errno. */
+final class Libc {
+    private Libc() {}
+
+    static final Linker LINKER = Linker.nativeLinker();
+    /** Where a call that captures errno leaves it: allocate one per caller thread or port. */
+    static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option ERRNO_OPTION = Linker.Option.captureCallState("errno");
+    static final int EAGAIN = 11;
+
+    static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
+    private static final MethodHandle STRERROR = downcall("strerror",
+            FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT), false);
+
+    /** A libc function; with {@code errno}, its first argument is a {@link #CALL_STATE} segment. */
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, boolean errno, Linker.Option... more) {
+        MemorySegment symbol = LINKER.defaultLookup().find(name)
+                .orElseThrow(() -> new IllegalStateException("libc has no " + name));
+        Linker.Option[] options = errno ? append(more, ERRNO_OPTION) : more;
+        return LINKER.downcallHandle(symbol, descriptor, options);
+    }
+
+    static int errno(MemorySegment callState) {
+        return (int) ERRNO.get(callState, 0L);
+    }
+
+    /** The system's words for {@code errno}. */
+    static String strerror(int errno) {
+        try {
+            return ((MemorySegment) STRERROR.invokeExact(errno)).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+
+    static void close(int fd) {
+        try {
+            int ignored = (int) CLOSE.invokeExact(fd);
+        } catch (Throwable ignored) {
+            // best effort: the process exit closes it too
+        }
+    }
+
+    private static Linker.Option[] append(Linker.Option[] options, Linker.Option one) {
+        Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
+        all[options.length] = one;
+        return all;
+    }
+}
