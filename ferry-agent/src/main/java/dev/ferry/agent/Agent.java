@@ -592,8 +592,11 @@ public final class Agent {
         switch (m) {
             case ControlMessage.Prepare p -> {
                 // Only the real source answers: a host the record pointed at earlier stays silent.
-                // A PREPARE without an id (a standby plugged without one) learns the source's.
-                MigrationEntry e = p.migrationId() == 0 ? net.anySource(p.mac()) : net.source(p.mac(), p.migrationId());
+                // A PREPARE without an id (a standby plugged without one) learns the source's, but
+                // only from a migration not already promised to another destination: in a quick
+                // chain the record may still name an earlier source, whose VM went elsewhere.
+                MigrationEntry e = p.migrationId() != 0 ? net.source(p.mac(), p.migrationId()) : net.ongoingSource(p.mac());
+                if (e != null && p.migrationId() == 0 && e.peer != 0 && e.peer != origin) e = null;
                 if (e != null) {
                     e.peer = origin;
                     sendControl(net, origin, new ControlMessage.PrepareAck(e.migrationId, p.mac()));
@@ -866,7 +869,8 @@ public final class Agent {
         if (frames.isEmpty()) return;
         VirtualNetwork net = networks.get(key.vni());
         MigrationEntry m = net == null ? null : net.migrations.get(key.mac());
-        if (m == null || m.role != Role.SOURCE || m.phase != Phase.STOPPED) {
+        boolean stopped = m != null && (m.role == Role.SOURCE ? m.phase == Phase.STOPPED : m.deferredStopped);
+        if (!stopped) {
             counters.add(Counter.DROP_PORT_NOT_RUNNING, frames.size());
             return;
         }

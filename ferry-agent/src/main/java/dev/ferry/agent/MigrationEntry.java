@@ -72,6 +72,14 @@ public final class MigrationEntry {
     }
 
     public long migrationId() { return migrationId; }
+
+    /**
+     * The migration taking the VM away from this host: this one as a source, or, on a destination
+     * whose VM began its next migration before this one settled, that next one's id; 0 for none.
+     */
+    public long outgoingMigrationId() {
+        return role == Role.SOURCE ? migrationId : deferredStart;
+    }
     public VmKey key() { return key; }
     public Role role() { return role; }
     public Phase phase() { return phase; }

@@ -50,4 +50,14 @@ public final class VirtualNetwork {
         if (e != null && e.role == MigrationEntry.Role.DESTINATION) e = e.outgoing;
         return e != null && e.role == MigrationEntry.Role.SOURCE ? e : null;
     }
+
+    /**
+     * This host's outgoing migration of {@code mac} still under way (not yet handed over): what a
+     * standby without an id asks for. A finished one, kept a while for its MARKERs, must not lend a
+     * later migration its id.
+     */
+    MigrationEntry ongoingSource(long mac) {
+        MigrationEntry e = anySource(mac);
+        return e != null && e.phase != MigrationEntry.Phase.HANDED_OVER ? e : null;
+    }
 }

@@ -145,6 +145,26 @@ class ClassificationTest {
     }
 
     @Test
+    void aFinishedMigrationDoesNotLendItsIdToAStandbyThatAsksWithoutOne() {
+        h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receiveControl(3, new ControlMessage.Handover(MIG, A));
+        h.receiveControl(2, new ControlMessage.Prepare(0, A));
+        assertThat(h.sentControl(2, ControlMessage.PrepareAck.class)).as("the VM left this host: its next source is elsewhere").isEmpty();
+    }
+
+    @Test
+    void aSourceAlreadyPreparedByOneDestinationDoesNotLendItsIdToAnother() {
+        h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.receiveControl(3, new ControlMessage.Prepare(MIG, A));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receiveControl(2, new ControlMessage.Prepare(0, A));
+        assertThat(h.sentControl(2, ControlMessage.PrepareAck.class)).as("this VM goes to host 3").isEmpty();
+    }
+
+    @Test
     void aRarpFromAPausedIncomingCopyMeansItResumed() {
         h.remoteVm(A, 2);
         TestPort incoming = new TestPort(A);

@@ -40,8 +40,9 @@ final class LabCommand {
             try {
                 lab.printHeader();
                 QemuLab.Result r = lab.run();
-                System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost, %,d duplicated, %,d reordered: %s%n", r.sent(),
-                        r.received(), r.lost(), r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");
+                System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s inside the VM, its socket full), %,d duplicated,"
+                                + " %,d reordered: %s%n", r.sent(), r.received(), r.lost(), r.droppedInVm() < 0 ? "?" : String.format("%,d", r.droppedInVm()),
+                        r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");
                 return r.lossless() || !mode.equals("ferry") ? 0 : 1;
             } finally {
                 lab.close();

@@ -271,12 +271,12 @@ public final class AgentService implements AutoCloseable {
                     }
                 }
                 case STOPPED -> {
-                    requireRole(m, MigrationEntry.Role.SOURCE, id, "stopped");
+                    if (m == null || m.outgoingMigrationId() == 0) requireRole(m, MigrationEntry.Role.SOURCE, id, "stopped");
                     // The VM stopped before this report: what it sent until then, still in the
                     // port's socket, goes ahead of the MARKERs that close its streams.
                     LocalPort handle = a.localPort(key);
                     if (handle != null) while (p.port.poll(a, handle, now) > 0) { }
-                    a.onEvent(new MigrationEvent.SourceStopped(key.vni(), key.mac(), m.migrationId()), now);
+                    a.onEvent(new MigrationEvent.SourceStopped(key.vni(), key.mac(), m.outgoingMigrationId()), now);
                     PeerSocket qemu = peers.remove(id);
                     if (qemu != null) {
                         List<byte[]> unread = new ArrayList<>();
@@ -298,9 +298,9 @@ public final class AgentService implements AutoCloseable {
                 }
                 case ABORT -> {
                     if (m == null) throw new ConfigException("vm: '" + id + "' is not migrating on this agent");
-                    if (m.role() == MigrationEntry.Role.SOURCE) {
+                    if (m.outgoingMigrationId() != 0) {
                         returnQemuSocket(id);
-                        a.onEvent(new MigrationEvent.Aborted(key.vni(), key.mac(), m.migrationId()), now);
+                        a.onEvent(new MigrationEvent.Aborted(key.vni(), key.mac(), m.outgoingMigrationId()), now);
                     } else {
                         a.onEvent(new MigrationEvent.StandbyGone(key.vni(), key.mac(), m.migrationId()), now);
                         ports.remove(id);

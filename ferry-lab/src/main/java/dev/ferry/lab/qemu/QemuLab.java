@@ -48,10 +48,20 @@ public final class QemuLab implements AutoCloseable {
     public record Row(int n, int from, int to, String outcome, long lost, long duplicated, long reordered,
                       double longestGapMs, long downtimeMs, long totalMs) {}
 
-    /** The whole run: a row per migration and the receiver's own totals. */
-    public record Result(List<Row> rows, long sent, long received, long lost, long duplicated, long reordered) {
+    /**
+     * The whole run: a row per migration, the receiver's own totals ({@code lost} is every frame sent
+     * and never received), and how many datagrams the receiver VM's kernel dropped for a full socket
+     * (lost inside the VM, not on the way; -1 unknown).
+     */
+    public record Result(List<Row> rows, long sent, long received, long lost, long duplicated, long reordered,
+                         long droppedInVm) {
         public boolean lossless() {
             return lost == 0 && duplicated == 0 && reordered == 0 && received == sent;
+        }
+
+        /** Lost on the way: what the receiver missed less what its own kernel dropped. */
+        public long lostOnTheWay() {
+            return droppedInVm < 0 ? lost : lost - droppedInVm;
         }
     }
 
@@ -85,7 +95,7 @@ public final class QemuLab implements AutoCloseable {
 
         int migrations = o.migrations() + (o.abort() ? 1 : 0);
         long frames = (long) o.rate() * (6L * migrations + 6);
-        rx.type("ferry-traffic recv " + UDP_PORT + " 3000 " + (10 * migrations + 60) + " &");
+        rx.type("ferry-traffic recv " + UDP_PORT + " 10000 " + (10 * migrations + 60) + " &");
         rx.await(Pattern.compile("recv listening"), 10_000);
         tx.type("ferry-traffic send 198.18.0.2 " + UDP_PORT + " " + o.rate() + " " + frames);
         progress("streaming %,d frames at %,d/s from tx to rx", frames, o.rate());
@@ -123,6 +133,7 @@ public final class QemuLab implements AutoCloseable {
             List<String> during = new ArrayList<>();
             drainInto(rx, during);
             drainInto(next, during);
+            between.addAll(during);
             if (cancel) {
                 next.close();
                 vms.remove(next);
@@ -137,8 +148,24 @@ public final class QemuLab implements AutoCloseable {
             if (!cancel) at = to;
         }
         progress("waiting for the sender to finish");
-        Matcher summary = rx.await(SUMMARY, 20_000L * migrations + 60_000);
+        Matcher summary = null;
+        for (String l : between) {
+            Matcher m = SUMMARY.matcher(l);
+            if (m.find()) summary = m;
+        }
+        if (summary == null) summary = rx.await(SUMMARY, 20_000L * migrations + 60_000);
         long received = Long.parseLong(summary.group(1));
+        // The guest's own UDP counters: a frame can also be lost inside the VM (its socket full).
+        rx.type("echo guest-udp $(grep Udp: /proc/net/snmp | tail -1)");
+        long droppedInVm = -1;
+        try {
+            Matcher udp = rx.await(Pattern.compile("guest-udp Udp: (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)"), 5_000);
+            progress("receiver VM: %s datagrams in, %s receive errors, %s dropped for a full socket", udp.group(1), udp.group(3),
+                    udp.group(5));
+            droppedInVm = Long.parseLong(udp.group(5));
+        } catch (IOException e) {
+            progress("receiver VM: no UDP counters (%s)", e.getMessage());
+        }
         for (AgentService a : agents) {
             StringBuilder nonzero = new StringBuilder();
             a.status().counters().forEach((name, value) -> {
@@ -149,8 +176,9 @@ public final class QemuLab implements AutoCloseable {
             });
             progress("agent %d:%s", a.hostId(), nonzero.length() == 0 ? " nothing migrated or dropped" : nonzero);
         }
-        return new Result(rows, frames, received, Long.parseLong(summary.group(2)), Long.parseLong(summary.group(3)),
-                Long.parseLong(summary.group(4)));
+        // Lost: never received, whether in a hole or after the receiver's last (a stream that stopped).
+        return new Result(rows, frames, received, frames - received, Long.parseLong(summary.group(3)),
+                Long.parseLong(summary.group(4)), droppedInVm);
     }
 
     private Row row(int n, int from, int to, String outcome, List<String> lines, JsonNode info) {
