@@ -69,6 +69,8 @@ public final class Agent {
     private long tokenSeq;
     private long lastHeartbeat;
     private long lastResync;
+    private long lastHostListing;
+    private long unknownHostsSeen;
     private long lastForget;
     private boolean started;
 
@@ -99,7 +101,12 @@ public final class Agent {
     private void register(long now) {
         board.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
                 r -> {}, now);
-        // Where the other agents are; later registrations arrive as HostChanged pushes.
+        listHosts(now);
+    }
+
+    /** Where the other agents are; later registrations arrive as HostChanged pushes. */
+    private void listHosts(long now) {
+        lastHostListing = now;
         board.call(BoardRequest.ListHosts::new, r -> {
             if (r instanceof BoardResponse.Hosts hosts) {
                 for (HostRecord h : hosts.hosts()) underlay.learnHost(h.hostId(), h.endpoint());
@@ -597,6 +604,10 @@ public final class Agent {
                 // chain the record may still name an earlier source, whose VM went elsewhere.
                 MigrationEntry e = p.migrationId() != 0 ? net.source(p.mac(), p.migrationId()) : net.ongoingSource(p.mac());
                 if (e != null && p.migrationId() == 0 && e.peer != 0 && e.peer != origin) e = null;
+                if (e == null && p.migrationId() == 0 && log.isDebugEnabled()) {
+                    log.debug("agent {}: PREPARE without an id from {} for {} left unanswered; entry here: {}", self, origin,
+                            Ethernet.format(p.mac()), net.migrations.get(p.mac()));
+                }
                 if (e != null) {
                     e.peer = origin;
                     sendControl(net, origin, new ControlMessage.PrepareAck(e.migrationId, p.mac()));
@@ -659,6 +670,7 @@ public final class Agent {
     private void onHandoverAck(VirtualNetwork net, ControlMessage.HandoverAck a, long now) {
         MigrationEntry e = net.migrations.get(a.mac());
         if (e == null || e.role != Role.DESTINATION || e.migrationId != a.migrationId() || e.phase != Phase.RESUMED) {
+            log.debug("agent {}: HANDOVER_ACK of migration {} not taken; entry here: {}", self, a.migrationId(), e);
             return;
         }
         LocalPort port = e.port;
@@ -840,6 +852,7 @@ public final class Agent {
     private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
         e.phase = Phase.STOPPED;
         moveHeldToBuffer(net, e);
+        takeBackUnread(net, e, now);
         LocalPort port = e.port;
         if (port == null) return;
         for (OutStream s : port.streams.values()) {
@@ -860,30 +873,25 @@ public final class Agent {
     }
 
     /**
-     * Frames this agent gave the port of a VM that has since stopped for the last copy of its
-     * migration, but that the VM never read (they waited in the hypervisor's socket, {@link
-     * dev.ferry.agent.port.PeerSocket}). They go to the VM's new place ahead of everything buffered
-     * since: they are older. Oldest first.
+     * Frames the source's port gave the VM that the paused VM never read (they waited in the
+     * hypervisor's socket, see {@link Port#takeBackUnread}): they go to the VM's new place ahead of
+     * everything buffered, being older. Runs when the source stops, whichever way it learns it.
      */
-    public void takeBack(VmKey key, List<byte[]> frames, long now) {
-        if (frames.isEmpty()) return;
-        VirtualNetwork net = networks.get(key.vni());
-        MigrationEntry m = net == null ? null : net.migrations.get(key.mac());
-        boolean stopped = m != null && (m.role == Role.SOURCE ? m.phase == Phase.STOPPED : m.deferredStopped);
-        if (!stopped) {
-            counters.add(Counter.DROP_PORT_NOT_RUNNING, frames.size());
-            return;
-        }
-        for (int i = frames.size() - 1; i >= 0; i--) {
-            byte[] f = frames.get(i);
+    private void takeBackUnread(VirtualNetwork net, MigrationEntry e, long now) {
+        if (e.port == null) return;
+        List<byte[]> unread = new ArrayList<>();
+        e.port.port.takeBackUnread(unread::add);
+        for (int i = unread.size() - 1; i >= 0; i--) {
+            byte[] f = unread.get(i);
             // The host that sent it, as far as this agent knows: its sender's location.
-            Location from = net.cache.get(Ethernet.src(f, 0));
-            int origin = from != null && from.host != NodeRecord.NOWHERE && !net.ports.containsKey(Ethernet.src(f, 0)) ? from.host : self;
-            m.buffer.addFirst(new Held(f, origin, 0, 0, 0, now));
-            m.bufferBytes += f.length;
-            m.buffered++;
+            long src = Ethernet.src(f, 0);
+            Location from = net.cache.get(src);
+            int origin = from != null && from.host != NodeRecord.NOWHERE && !net.ports.containsKey(src) ? from.host : self;
+            e.buffer.addFirst(new Held(f, origin, 0, 0, 0, now));
+            e.bufferBytes += f.length;
+            e.buffered++;
         }
-        counters.add(Counter.TAKEN_BACK, frames.size());
+        counters.add(Counter.TAKEN_BACK, unread.size());
     }
 
     /** Delivers (through classification, now that the entry allows it) what a migration buffer kept. */
@@ -1000,6 +1008,13 @@ public final class Agent {
         if (now - lastResync >= config.resyncMillis() * MS) {
             lastResync = now;
             resync(now);
+        }
+        // A push can be missed (a host that registered while this agent was connecting): sending to
+        // a host whose endpoint is not known here asks the board again, at most once per retry.
+        long unknown = underlay.unknownHosts();
+        if (unknown != unknownHostsSeen && now - lastHostListing >= config.retryMillis() * MS) {
+            unknownHostsSeen = unknown;
+            listHosts(now);
         }
         for (int i = 0; i < pendingMarkers.size(); i++) {
             PendingMarker m = pendingMarkers.get(i);

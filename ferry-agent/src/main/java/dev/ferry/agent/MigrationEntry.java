@@ -94,4 +94,10 @@ public final class MigrationEntry {
     public long relayedTotal() { return relayed; }
     /** Frames this migration kept in its buffer, in all. */
     public long bufferedTotal() { return buffered; }
+
+    @Override
+    public String toString() {
+        return role + " " + phase + " migration " + migrationId + " peer " + peer + (peerConfirmed ? " (confirmed)" : "")
+                + (deferredStart != 0 ? " next " + deferredStart + (deferredStopped ? " stopped" : "") : "");
+    }
 }

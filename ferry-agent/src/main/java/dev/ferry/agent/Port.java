@@ -17,4 +17,11 @@ public interface Port {
 
     /** Delivers one Ethernet frame to the VM. Called on the agent's thread; must not keep {@code buf}. */
     void deliver(byte[] buf, int offset, int length);
+
+    /**
+     * Hands back, oldest first, frames {@link #deliver} gave a VM that has now stopped for the last
+     * copy of its migration but that it never read (they wait in the hypervisor's socket). Called on
+     * the agent's thread when the source stops; most ports cannot tell, and hand back nothing.
+     */
+    default void takeBackUnread(java.util.function.Consumer<byte[]> frames) {}
 }

@@ -10,4 +10,7 @@ public interface Underlay {
      * that address hosts by id alone (simulated) ignore it.
      */
     default void learnHost(int hostId, String endpoint) {}
+
+    /** Datagrams not sent so far because the host's endpoint is not known here (0 where all are). */
+    default long unknownHosts() { return 0; }
 }

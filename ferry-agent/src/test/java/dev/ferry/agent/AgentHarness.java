@@ -52,6 +52,8 @@ final class AgentHarness {
     static final class TestPort implements Port {
         final VmKey key;
         final List<byte[]> delivered = new ArrayList<>();
+        /** Frames the test says the paused VM never read: handed back when the source stops. */
+        final List<byte[]> unread = new ArrayList<>();
 
         TestPort(long mac) {
             this.key = new VmKey(VNI, mac);
@@ -61,6 +63,12 @@ final class AgentHarness {
         @Override public String vmId() { return "vm-" + Long.toHexString(key.mac()); }
         @Override public List<Integer> ips() { return List.of((int) (0xC6120000L | (key.mac() & 0xFF))); }
         @Override public void deliver(byte[] buf, int offset, int length) { delivered.add(Arrays.copyOfRange(buf, offset, offset + length)); }
+
+        @Override
+        public void takeBackUnread(java.util.function.Consumer<byte[]> frames) {
+            unread.forEach(frames);
+            unread.clear();
+        }
 
         List<Long> seqs() {
             return delivered.stream().filter(f -> Ethernet.etherType(f, 0) == 0x88B6).map(f -> seqOf(f, 0)).toList();

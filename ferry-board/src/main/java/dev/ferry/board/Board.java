@@ -53,8 +53,7 @@ public final class Board {
                 HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(), now + r.leaseMs());
                 store.putHost(host);
                 if (before == null || !before.endpoint().equals(r.endpoint())) {
-                    BoardEvent event = new BoardEvent.HostChanged(host);
-                    for (HostRecord h : List.copyOf(store.hosts())) listener.push(h.hostId(), event);
+                    listener.pushToAll(store.hosts().stream().map(HostRecord::hostId).toList(), new BoardEvent.HostChanged(host));
                 }
                 yield new Ok(r.requestId(), null);
             }

@@ -2,6 +2,7 @@ package dev.ferry.rpc;
 
 import dev.ferry.board.Board;
 import dev.ferry.board.BoardEvent;
+import dev.ferry.board.BoardListener;
 import dev.ferry.board.HostRecord;
 import dev.ferry.board.Store;
 import dev.ferry.rpc.v1.BoardGrpc;
@@ -16,6 +17,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.Collection;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -43,7 +45,10 @@ public final class BoardServer implements AutoCloseable {
     });
 
     public BoardServer(InetSocketAddress listen, Store store) throws IOException {
-        this.board = new Board(store, this::push);
+        this.board = new Board(store, new BoardListener() {
+            @Override public void push(int hostId, BoardEvent event) { BoardServer.this.push(hostId, event); }
+            @Override public void pushToAll(Collection<Integer> registered, BoardEvent event) { BoardServer.this.pushToAll(registered, event); }
+        });
         this.server = NettyServerBuilder.forAddress(listen).addService(new Service()).build().start();
         ticker.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
         log.info("board serving on {}", listen);
@@ -74,6 +79,11 @@ public final class BoardServer implements AutoCloseable {
                 observers.remove(o);
             }
         }
+    }
+
+    /** Every open stream, also one whose host's registration has not landed yet. */
+    private void pushToAll(Collection<Integer> registered, BoardEvent event) {
+        for (int host : streams.keySet()) push(host, event);
     }
 
     private static long nowMillis() {

@@ -77,6 +77,19 @@ class BoardServerTest {
     }
 
     @Test
+    void aHostRegisteringReachesAStreamWhoseOwnRegistrationHasNotLandedYet() throws Exception {
+        // An agent's registration and its directory listing are separate calls: the listing may be
+        // answered before host 3 registers and its own registration land after. Only the push is left.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (server.eventStreams() == 0 && System.nanoTime() < deadline) Thread.sleep(5);
+        server.board().handle(new BoardRequest.RegisterHost(1, 3, "127.0.0.1:6083", Set.of(5001), 3_000),
+                System.nanoTime() / 1_000_000);
+        BoardEvent e = pushes.poll(5, TimeUnit.SECONDS);
+        assertThat(e).isInstanceOf(BoardEvent.HostChanged.class);
+        assertThat(((BoardEvent.HostChanged) e).host().hostId()).isEqualTo(3);
+    }
+
+    @Test
     void locksAndPendingUpdatesCrossTheWireIntact() throws Exception {
         ask(new BoardRequest.Attach(1, VM, "vm1", List.of(), 1, true));
         ask(new BoardRequest.LockRecord(2, VM, 77, 1, 3_000));

@@ -7,6 +7,7 @@ import dev.ferry.agent.MigrationEvent;
 import dev.ferry.agent.VirtualNetwork;
 import dev.ferry.agent.port.PeerSocket;
 import dev.ferry.agent.port.PolledPort;
+import dev.ferry.agent.port.QemuSocketPort;
 import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.agent.runtime.UdpUnderlay;
@@ -49,8 +50,6 @@ public final class AgentService implements AutoCloseable {
     private final AdminServer admin;
     /** By port id; touched on the loop's thread only. */
     private final Map<String, Plugged> ports = new LinkedHashMap<>();
-    /** QEMU's sockets borrowed for a migration, by port id; touched on the loop's thread only. */
-    private final Map<String, PeerSocket> peers = new java.util.HashMap<>();
     /** QMP detectors by port id, from {@link #addPort} until the port goes. */
     private final Map<String, QmpDetector> detectors = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -180,12 +179,6 @@ public final class AgentService implements AutoCloseable {
                 port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0);
     }
 
-    /** Loop thread only. */
-    private void returnQemuSocket(String id) {
-        PeerSocket p = peers.remove(id);
-        if (p != null) p.close();
-    }
-
     private void forget(String id) {
         QmpDetector d = detectors.remove(id);
         if (d != null) d.close();
@@ -216,7 +209,6 @@ public final class AgentService implements AutoCloseable {
                 a.removePort(key, true, now);
             }
             ports.remove(id);
-            returnQemuSocket(id);
             loop.stopPolling(p.port);
             return true;
         });
@@ -265,10 +257,7 @@ public final class AgentService implements AutoCloseable {
                         throw new ConfigException("vm: '" + id + "' is already migrating out (migration " + m.migrationId() + ")");
                     }
                     a.onEvent(new MigrationEvent.Started(key.vni(), key.mac(), migrationId), now);
-                    if (peer != null) {
-                        PeerSocket old = peers.put(id, peer);
-                        if (old != null) old.close();
-                    }
+                    if (peer != null && p.port instanceof QemuSocketPort q) q.lend(peer);
                 }
                 case STOPPED -> {
                     if (m == null || m.outgoingMigrationId() == 0) requireRole(m, MigrationEntry.Role.SOURCE, id, "stopped");
@@ -277,13 +266,6 @@ public final class AgentService implements AutoCloseable {
                     LocalPort handle = a.localPort(key);
                     if (handle != null) while (p.port.poll(a, handle, now) > 0) { }
                     a.onEvent(new MigrationEvent.SourceStopped(key.vni(), key.mac(), m.outgoingMigrationId()), now);
-                    PeerSocket qemu = peers.remove(id);
-                    if (qemu != null) {
-                        List<byte[]> unread = new ArrayList<>();
-                        qemu.takeBack(unread::add);
-                        qemu.close();
-                        a.takeBack(key, unread, now);
-                    }
                 }
                 case RESUMED -> {
                     // The copy's own first frames may have told the agent already (it may even
@@ -299,7 +281,7 @@ public final class AgentService implements AutoCloseable {
                 case ABORT -> {
                     if (m == null) throw new ConfigException("vm: '" + id + "' is not migrating on this agent");
                     if (m.outgoingMigrationId() != 0) {
-                        returnQemuSocket(id);
+                        if (p.port instanceof QemuSocketPort q) q.returnQemuSocket();
                         a.onEvent(new MigrationEvent.Aborted(key.vni(), key.mac(), m.outgoingMigrationId()), now);
                     } else {
                         a.onEvent(new MigrationEvent.StandbyGone(key.vni(), key.mac(), m.migrationId()), now);

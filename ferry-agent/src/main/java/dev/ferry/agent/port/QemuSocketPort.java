@@ -32,6 +32,8 @@ public final class QemuSocketPort implements PolledPort {
     private final ByteBuffer rx = ByteBuffer.allocate(65_536);
     private final ByteBuffer tx = ByteBuffer.allocateDirect(65_536);
     private long framesIn, framesOut, strangers, sendFailures;
+    /** QEMU's own socket, borrowed for the length of a migration out; agent's thread only. */
+    private PeerSocket qemuSocket;
 
     public QemuSocketPort(VmKey key, String vmId, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote)
             throws IOException {
@@ -89,6 +91,25 @@ public final class QemuSocketPort implements PolledPort {
         return n;
     }
 
+    /** QEMU's end of this port, for a migration out ({@link PeerSocket#borrow}); agent's thread only. */
+    public void lend(PeerSocket socket) {
+        returnQemuSocket();
+        qemuSocket = socket;
+    }
+
+    /** Gives QEMU's socket back (closes the duplicate); agent's thread only. */
+    public void returnQemuSocket() {
+        if (qemuSocket != null) qemuSocket.close();
+        qemuSocket = null;
+    }
+
+    @Override
+    public void takeBackUnread(java.util.function.Consumer<byte[]> frames) {
+        if (qemuSocket == null) return;
+        qemuSocket.takeBack(frames);
+        returnQemuSocket();
+    }
+
     @Override public String kind() { return "qemu-socket"; }
 
     @Override
@@ -110,6 +131,7 @@ public final class QemuSocketPort implements PolledPort {
 
     @Override
     public void close() {
+        returnQemuSocket();
         try {
             channel.close();
         } catch (IOException e) {

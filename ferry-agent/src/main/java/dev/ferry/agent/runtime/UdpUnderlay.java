@@ -62,5 +62,6 @@ public final class UdpUnderlay implements Underlay {
     public long sendFailures() { return sendFailures; }
 
     /** Datagrams for a host id with no endpoint in the directory. */
+    @Override
     public long unknownHosts() { return unknownHosts; }
 }
