@@ -3,6 +3,9 @@
 //   ferry-traffic send DST_IP PORT RATE COUNT    RATE datagrams/s, COUNT in all, then "sent N"
 //   ferry-traffic recv PORT IDLE_MS MAX_S        until IDLE_MS without a datagram (after the first)
 //                                                or MAX_S seconds, then one summary line
+//   ferry-traffic geneve NAME VNI REMOTE PORT MAC
+//                                                creates the kernel's Geneve device NAME (rtnetlink:
+//                                                busybox's ip cannot), then "geneve NAME created"
 //
 // Each datagram is 64 bytes and starts with its sequence number (8 bytes, big-endian). The receiver
 // reports, as they happen: "hole first=A last=B" for sequence numbers skipped, "gap ms=X at=N" for
@@ -21,6 +24,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 static double now_ms(void) {
   struct timespec t;
@@ -101,9 +107,66 @@ static int do_recv(int port, int idle_ms, int max_s) {
   return 0;
 }
 
+// One RTM_NEWLINK request, attributes appended in place.
+struct nlreq { struct nlmsghdr n; struct ifinfomsg i; char attrs[512]; };
+
+static struct rtattr *attr(struct nlreq *r, int type, const void *data, int len) {
+  struct rtattr *a = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->n.nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = RTA_LENGTH(len);
+  if (len) memcpy(RTA_DATA(a), data, len);
+  r->n.nlmsg_len = NLMSG_ALIGN(r->n.nlmsg_len) + RTA_ALIGN(a->rta_len);
+  return a;
+}
+
+static void nest_end(struct nlreq *r, struct rtattr *nest) {
+  nest->rta_len = (char *)r + r->n.nlmsg_len - (char *)nest;
+}
+
+static int do_geneve(const char *name, unsigned vni, const char *remote, int port, const char *mac) {
+  struct in_addr to;
+  unsigned char hw[6];
+  if (inet_pton(AF_INET, remote, &to) != 1) { fprintf(stderr, "geneve: bad remote %s\n", remote); return 2; }
+  if (sscanf(mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &hw[0], &hw[1], &hw[2], &hw[3], &hw[4], &hw[5]) != 6) {
+    fprintf(stderr, "geneve: bad MAC %s\n", mac);
+    return 2;
+  }
+  struct nlreq r;
+  memset(&r, 0, sizeof r);
+  r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+  r.n.nlmsg_type = RTM_NEWLINK;
+  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+  r.i.ifi_family = AF_UNSPEC;
+  attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
+  attr(&r, IFLA_ADDRESS, hw, 6);
+  struct rtattr *info = attr(&r, IFLA_LINKINFO, NULL, 0);
+  attr(&r, IFLA_INFO_KIND, "geneve", 6);
+  struct rtattr *data = attr(&r, IFLA_INFO_DATA, NULL, 0);
+  __u32 id = vni;
+  __u16 be_port = htons(port);
+  attr(&r, IFLA_GENEVE_ID, &id, 4);
+  attr(&r, IFLA_GENEVE_REMOTE, &to.s_addr, 4);
+  attr(&r, IFLA_GENEVE_PORT, &be_port, 2);
+  nest_end(&r, data);
+  nest_end(&r, info);
+  int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (fd < 0 || sendto(fd, &r, r.n.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) { perror("geneve: netlink"); return 1; }
+  char answer[4096];
+  int n = recv(fd, answer, sizeof answer, 0);
+  struct nlmsghdr *h = (struct nlmsghdr *)answer;
+  if (n < (int)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR) { fprintf(stderr, "geneve: no answer\n"); return 1; }
+  int err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+  if (err) { fprintf(stderr, "geneve: %s\n", strerror(-err)); return 1; }
+  printf("geneve %s created\n", name);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 6 && !strcmp(argv[1], "send")) return do_send(argv[2], atoi(argv[3]), atof(argv[4]), atol(argv[5]));
   if (argc == 5 && !strcmp(argv[1], "recv")) return do_recv(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  fprintf(stderr, "usage: ferry-traffic send DST_IP PORT RATE COUNT | recv PORT IDLE_MS MAX_S\n");
+  if (argc == 7 && !strcmp(argv[1], "geneve")) return do_geneve(argv[2], (unsigned)atol(argv[3]), argv[4], atoi(argv[5]), argv[6]);
+  fprintf(stderr, "usage: ferry-traffic send DST_IP PORT RATE COUNT | recv PORT IDLE_MS MAX_S"
+                  " | geneve NAME VNI REMOTE PORT MAC\n");
   return 2;
 }

@@ -50,7 +50,9 @@ public final class Board {
         BoardResponse response = switch (request) {
             case RegisterHost r -> {
                 HostRecord before = store.host(r.hostId());
-                HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(), now + r.leaseMs());
+                // Lease 0: a static VTEP (a Geneve endpoint that is not a Ferry agent), never expiring.
+                HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(),
+                        r.leaseMs() == 0 ? HostRecord.STATIC : now + r.leaseMs());
                 store.putHost(host);
                 if (before == null || !before.endpoint().equals(r.endpoint())) {
                     listener.pushToAll(store.hosts().stream().map(HostRecord::hostId).toList(), new BoardEvent.HostChanged(host));

@@ -10,7 +10,10 @@ import java.util.Set;
 public sealed interface BoardRequest {
     long requestId();
 
-    /** An agent announces itself (again): its underlay endpoint, the VNIs it serves, its lease. */
+    /**
+     * An agent announces itself (again): its underlay endpoint, the VNIs it serves, its lease. Lease
+     * 0 registers a static VTEP instead: a Geneve endpoint running no agent, which never lapses.
+     */
     record RegisterHost(long requestId, int hostId, String endpoint, Set<Integer> vnis, long leaseMs) implements BoardRequest {}
 
     /** Renews the host's lease and the leases of the locks it holds. */

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -43,7 +44,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "ctl", mixinStandardHelpOptions = true,
         description = "Looks at and steers a running cluster: the board's tables, an agent's ports, counters and migrations.",
         subcommands = {CtlCommand.Hosts.class, CtlCommand.Nodes.class, CtlCommand.Lookup.class, CtlCommand.Stats.class,
-                CtlCommand.Ports.class, CtlCommand.Migrations.class, CtlCommand.Port.class, CtlCommand.Migrate.class})
+                CtlCommand.Ports.class, CtlCommand.Migrations.class, CtlCommand.Port.class, CtlCommand.Migrate.class, CtlCommand.Vtep.class})
 final class CtlCommand {
     static final int REFUSED = 1;
     static final int UNREACHABLE = 3;
@@ -179,13 +180,70 @@ final class CtlCommand {
                 List<Map<String, Object>> j = new ArrayList<>();
                 for (HostRecord h : hosts) {
                     boolean alive = h.expiresAt() != Long.MIN_VALUE;
-                    t.row(h.hostId(), h.endpoint(), h.vnis().stream().sorted().toList(), alive ? "alive" : "lapsed");
+                    t.row(h.hostId(), h.endpoint(), h.vnis().stream().sorted().toList(), h.isStatic() ? "static VTEP" : alive ? "alive" : "lapsed");
                     j.add(Map.of("host", h.hostId(), "endpoint", h.endpoint(), "vnis", h.vnis().stream().sorted().toList(),
-                            "alive", alive));
+                            "alive", alive, "static", h.isStatic()));
                 }
                 ctl.print(j, t.toString());
                 return 0;
             });
+        }
+    }
+
+    @Command(name = "vtep", description = {"Static VTEPs: Geneve endpoints that run no Ferry agent (a Linux geneve device, a",
+            "switch), and the VMs behind them. Agents send those VMs' frames there, and take frames without Ferry's option."},
+            subcommands = {Vtep.Add.class, Vtep.Vm.class})
+    static final class Vtep {
+        @ParentCommand CtlCommand ctl;
+
+        @Command(name = "add", description = "Registers a static VTEP as host ID at ENDPOINT, serving the given VNIs; it never lapses.")
+        static final class Add implements Callable<Integer> {
+            @ParentCommand Vtep vtep;
+            @Option(names = "--id", required = true, description = "Its host id: one no agent uses.") int id;
+            @Option(names = "--endpoint", required = true, description = "host:port its Geneve listens on.") String endpoint;
+            @Option(names = "--vni", required = true, split = ",", description = "VNIs it serves.") List<Integer> vnis;
+
+            @Override
+            public Integer call() {
+                CtlCommand ctl = vtep.ctl;
+                return ctl.run(() -> {
+                    if (id <= 0) throw new IllegalArgumentException("--id: a positive host id, not " + id);
+                    try {
+                        dev.ferry.agent.runtime.Endpoints.parse(endpoint);
+                    } catch (IllegalArgumentException e) {
+                        throw new IllegalArgumentException("--endpoint: " + e.getMessage());
+                    }
+                    BoardResponse r = ctl.askBoard(rid -> new BoardRequest.RegisterHost(rid, id, endpoint, Set.copyOf(vnis), 0));
+                    if (r instanceof BoardResponse.Refused no) throw new AgentError(REFUSED, "board refused: " + no.reason());
+                    ctl.out().println("static VTEP " + id + " at " + endpoint + " for VNI " + vnis);
+                    ctl.out().flush();
+                    return 0;
+                });
+            }
+        }
+
+        @Command(name = "vm", description = "Places a VM behind static VTEP ID: its MAC and addresses, for the agents to find it.")
+        static final class Vm implements Callable<Integer> {
+            @ParentCommand Vtep vtep;
+            @Option(names = "--id", required = true, description = "The static VTEP's host id.") int id;
+            @Option(names = "--vni", required = true) int vni;
+            @Option(names = "--mac", required = true) String mac;
+            @Option(names = "--ip", split = ",", description = "Its IPv4 addresses (for ARP answers).") List<String> ips = List.of();
+            @Option(names = "--name", description = "A name for it (default: the MAC).") String name;
+
+            @Override
+            public Integer call() {
+                CtlCommand ctl = vtep.ctl;
+                return ctl.run(() -> {
+                    VmKey key = new VmKey(vni, Addresses.mac(mac, "--mac"));
+                    List<Integer> addresses = ips.stream().map(ip -> Addresses.ipv4(ip, "--ip")).toList();
+                    BoardResponse r = ctl.askBoard(rid -> new BoardRequest.Attach(rid, key, name == null ? mac : name, addresses, id, true));
+                    if (r instanceof BoardResponse.Refused no) throw new AgentError(REFUSED, "board refused: " + no.reason());
+                    ctl.out().println("VM " + mac + " in VNI " + vni + " is behind static VTEP " + id);
+                    ctl.out().flush();
+                    return 0;
+                });
+            }
         }
     }
 

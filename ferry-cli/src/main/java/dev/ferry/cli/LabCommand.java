@@ -12,11 +12,20 @@ final class LabCommand {
 
     @Command(name = "qemu", mixinStandardHelpOptions = true,
             description = {"A board, three agents and two real QEMU VMs (the test VM of scripts/vm-image.sh) streaming",
-                    "sequenced UDP while QEMU live-migrates the receiver round robin between the agents; prints what",
-                    "every migration cost: frames lost, duplicated, reordered, the longest gap, QEMU's downtime."})
+                    "sequenced UDP while QEMU live-migrates the receiver (then the sender) round robin between the",
+                    "agents; prints what every migration cost: frames lost, duplicated, reordered, the longest gap,",
+                    "QEMU's downtime. With --baseline bridge, the same on a Linux bridge of TAP devices instead."})
     static final class Qemu implements Callable<Integer> {
         @Option(names = "--migrations", defaultValue = "4", description = "Migrations of the receiver (default: ${DEFAULT-VALUE}).")
         int migrations;
+
+        @Option(names = "--move-sender", defaultValue = "0", paramLabel = "N",
+                description = "Then N migrations of the sender (default: ${DEFAULT-VALUE}).")
+        int senderMigrations;
+
+        @Option(names = "--baseline", paramLabel = "bridge",
+                description = "Run the VMs on a Linux bridge of TAP devices in a namespace of the lab's own, not on Ferry (needs root).")
+        String baseline;
 
         @Option(names = "--rate", defaultValue = "1000", description = "Frames per second from sender to receiver (default: ${DEFAULT-VALUE}).")
         int rate;
@@ -29,11 +38,19 @@ final class LabCommand {
 
         @Override
         public Integer call() throws Exception {
-            if (migrations < 1 || migrations > 50 || rate < 1 || rate > 20_000) {
-                System.err.println("ferry lab qemu: --migrations 1..50, --rate 1..20000");
+            if (migrations < 0 || migrations > 50 || senderMigrations < 0 || senderMigrations > 50 || migrations + senderMigrations < 1
+                    || rate < 1 || rate > 20_000) {
+                System.err.println("ferry lab qemu: --migrations 0..50, --move-sender 0..50 (one migration at least), --rate 1..20000");
                 return 2;
             }
-            QemuLab lab = new QemuLab(new QemuLab.Options(migrations, rate, mode, abort), System.out);
+            if (baseline != null && !baseline.equals("bridge")) {
+                System.err.println("ferry lab qemu: --baseline: only 'bridge' is known, not '" + baseline + "'");
+                return 2;
+            }
+            QemuLab.Options options = baseline != null
+                    ? new QemuLab.Options(QemuLab.Network.BRIDGE, migrations, senderMigrations, rate, "none", abort)
+                    : new QemuLab.Options(QemuLab.Network.FERRY, migrations, senderMigrations, rate, mode, abort);
+            QemuLab lab = new QemuLab(options, System.out);
             // Ctrl-C ends what the lab started: its QEMU processes (by their process ids), agents and board.
             Thread cleanup = new Thread(lab::close, "lab-cleanup");
             Runtime.getRuntime().addShutdownHook(cleanup);
@@ -43,7 +60,7 @@ final class LabCommand {
                 System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s inside the VM, its socket full), %,d duplicated,"
                                 + " %,d reordered: %s%n", r.sent(), r.received(), r.lost(), r.droppedInVm() < 0 ? "?" : String.format("%,d", r.droppedInVm()),
                         r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");
-                return r.lossless() || !mode.equals("ferry") ? 0 : 1;
+                return r.lossless() || baseline != null || !mode.equals("ferry") ? 0 : 1;
             } finally {
                 lab.close();
                 Runtime.getRuntime().removeShutdownHook(cleanup);

@@ -70,6 +70,26 @@ class CtlCommandTest {
     }
 
     @Test
+    void aStaticVtepIsListedAsSuchAndTheVmBehindItIsFoundThere() throws Exception {
+        try (BoardService own = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore())) {
+            String at = "127.0.0.1:" + own.port();
+            assertThat(Ctl.ok("--board", at, "vtep", "add", "--id", "900", "--endpoint", "127.0.0.1:6081", "--vni", "100"))
+                    .contains("static VTEP 900");
+            Ctl.ok("--board", at, "vtep", "vm", "--id", "900", "--vni", "100", "--mac", "52:54:00:00:00:09", "--ip", "198.18.0.9");
+            assertThat(Ctl.ok("--board", at, "hosts")).contains("127.0.0.1:6081").contains("static VTEP");
+            JsonNode r = JSON.readTree(Ctl.ok("--board", at, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.9"));
+            assertThat(r.path("host").asInt()).isEqualTo(900);
+        }
+    }
+
+    @Test
+    void aStaticVtepWithABadEndpointIsRefusedNamingTheField() {
+        Ctl c = Ctl.run("--board", boardAddr, "vtep", "add", "--id", "900", "--endpoint", "nowhere", "--vni", "100");
+        assertThat(c.exitCode()).isEqualTo(picocli.CommandLine.ExitCode.USAGE);
+        assertThat(c.err()).contains("--endpoint");
+    }
+
+    @Test
     void nodesShowsTheRecordWithItsHost() {
         String row = Ctl.ok("--board", boardAddr, "nodes").lines().filter(l -> l.contains("web1")).findFirst().orElseThrow();
         assertThat(row).contains("52:54:00:00:00:01").contains("198.18.0.1").contains("100");

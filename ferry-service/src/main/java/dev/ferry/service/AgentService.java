@@ -48,6 +48,8 @@ public final class AgentService implements AutoCloseable {
     private final GrpcBoardClient boardClient;
     private final Agent agent;
     private final AdminServer admin;
+    /** What QEMU's end of a QEMU socket port is given: as much as the agent's own sockets. */
+    private static final int QEMU_RECEIVE_BUFFER = 4 << 20;
     /** By port id; touched on the loop's thread only. */
     private final Map<String, Plugged> ports = new LinkedHashMap<>();
     /** QMP detectors by port id, from {@link #addPort} until the port goes. */
@@ -118,6 +120,7 @@ public final class AgentService implements AutoCloseable {
         }
         PolledPort port = spec.open();
         if (spec.qmp() != null) return follow(spec, port);
+        sizeQemuSocket(spec);
         try {
             return plug(spec, port, spec.standby(), spec.migration());
         } catch (RuntimeException e) {
@@ -151,6 +154,7 @@ public final class AgentService implements AutoCloseable {
         QmpDetector detector = new QmpDetector(spec.id(), spec.qmp(), new QmpDetector.Steps() {
             @Override
             public void plugged(boolean standby) {
+                sizeQemuSocket(spec);
                 try {
                     plug(spec, port, standby, 0);
                 } catch (RuntimeException e) {
@@ -177,6 +181,25 @@ public final class AgentService implements AutoCloseable {
         return new AgentStatus.PortStatus(spec.id(), port.kind(), spec.key().vni(), Addresses.formatMac(spec.key().mac()),
                 spec.ips().stream().map(Addresses::formatIp).toList(),
                 port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0);
+    }
+
+    /**
+     * Gives QEMU's socket of a QEMU socket port room for the burst a migration's buffer makes when it
+     * is handed to the new copy ({@link PeerSocket#ensureReceiveBuffer}). Off the agent's loop; when
+     * it cannot be done, logs why and carries on.
+     */
+    private void sizeQemuSocket(PortSpec.Port spec) {
+        if (spec.kind() != PortSpec.Kind.QEMU_SOCKET) return;
+        try (PeerSocket qemu = PeerSocket.borrow(spec.remote())) {
+            int now = qemu.ensureReceiveBuffer(QEMU_RECEIVE_BUFFER);
+            log.debug("port {}: QEMU's socket receive buffer {} bytes", spec.id(), now);
+            if (now < QEMU_RECEIVE_BUFFER) {
+                log.warn("port {}: QEMU's socket receive buffer is {} bytes (wanted {}): a burst after a migration may"
+                        + " overflow it; run the agent as root or raise net.core.rmem_max", spec.id(), now, QEMU_RECEIVE_BUFFER);
+            }
+        } catch (IOException e) {
+            log.warn("port {}: QEMU's socket keeps its receive buffer: {}", spec.id(), e.getMessage());
+        }
     }
 
     private void forget(String id) {

@@ -35,6 +35,15 @@ public final class PeerSocket implements AutoCloseable {
     private static final MethodHandle SYSCALL = Libc.downcall("syscall",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_LONG), true, Linker.Option.firstVariadicArg(1));
+    private static final int SOL_SOCKET = 1;
+    private static final int SO_RCVBUF = 8;
+    private static final int SO_RCVBUFFORCE = 33;
+    private static final MethodHandle SETSOCKOPT = Libc.downcall("setsockopt",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
+    private static final MethodHandle GETSOCKOPT = Libc.downcall("getsockopt",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS), true);
     private static final MethodHandle RECV = Libc.downcall("recv",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT), true);
@@ -93,6 +102,37 @@ public final class PeerSocket implements AutoCloseable {
             n++;
         }
         return n;
+    }
+
+    /**
+     * Raises the socket's receive buffer to at least {@code bytes} (the kernel's own accounting, so
+     * about twice what it can hold in payload) and returns what it is now. After a migration the
+     * agent hands the new copy everything it buffered at once, while a guest just resumed reads
+     * slowly: QEMU's default buffer (rmem_default, often 208 KiB, about 270 small frames) would
+     * overflow and the kernel drop the rest. SO_RCVBUFFORCE passes rmem_max (root or
+     * CAP_NET_ADMIN); without that right, SO_RCVBUF goes as far as rmem_max allows.
+     */
+    public int ensureReceiveBuffer(int bytes) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(ValueLayout.JAVA_INT);
+            MemorySegment length = a.allocate(ValueLayout.JAVA_INT);
+            length.set(ValueLayout.JAVA_INT, 0, 4);
+            if ((int) GETSOCKOPT.invokeExact(callState, fd, SOL_SOCKET, SO_RCVBUF, value, length) != 0) throw failure("getsockopt");
+            if (value.get(ValueLayout.JAVA_INT, 0) < bytes) {
+                value.set(ValueLayout.JAVA_INT, 0, bytes / 2); // the kernel doubles what it is given
+                if ((int) SETSOCKOPT.invokeExact(callState, fd, SOL_SOCKET, SO_RCVBUFFORCE, value, 4) != 0
+                        && (int) SETSOCKOPT.invokeExact(callState, fd, SOL_SOCKET, SO_RCVBUF, value, 4) != 0) {
+                    throw failure("setsockopt(SO_RCVBUF)");
+                }
+                length.set(ValueLayout.JAVA_INT, 0, 4);
+                if ((int) GETSOCKOPT.invokeExact(callState, fd, SOL_SOCKET, SO_RCVBUF, value, length) != 0) throw failure("getsockopt");
+            }
+            return value.get(ValueLayout.JAVA_INT, 0);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException("sizing QEMU's socket: " + t, t);
+        }
     }
 
     @Override

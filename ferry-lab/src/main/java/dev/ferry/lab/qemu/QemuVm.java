@@ -20,14 +20,53 @@ import java.util.regex.Pattern;
 
 /**
  * One real QEMU process running the test VM: its NIC a {@code -netdev dgram} socket pair (what a
- * Ferry QEMU socket port talks to), its serial console on the process's standard input and output
+ * Ferry QEMU socket port talks to) or a TAP device, its serial console on the process's standard input and output
  * (a shell, for the lab to type commands into), and two QMP sockets: {@link #qmpSocket} for whoever
  * drives the VM (the lab) and {@link #agentQmpSocket} for a Ferry agent's detector, since QEMU gives
  * each QMP monitor to one client at a time. Ended by its process id only.
  */
 public final class QemuVm implements AutoCloseable {
-    /** The VM's one NIC: its MAC, QEMU's own UDP address and the agent port's. */
-    public record Nic(long mac, InetSocketAddress qemuSide, InetSocketAddress agentSide) {}
+    /** The VM's one NIC and what its QEMU network backend is. */
+    public sealed interface Nic {
+        long mac();
+
+        /** QEMU's {@code -netdev} value, with id {@code n0}. */
+        String netdev();
+
+        /** The network namespace QEMU runs in (its TAP is there), or null for the caller's. */
+        default String netns() {
+            return null;
+        }
+    }
+
+    /** A {@code -netdev dgram} socket pair: QEMU's own UDP address and the Ferry port's (a QEMU socket port). */
+    public record Dgram(long mac, InetSocketAddress qemuSide, InetSocketAddress agentSide) implements Nic {
+        @Override
+        public String netdev() {
+            return "dgram,id=n0,local.type=inet,local.host=" + qemuSide.getHostString() + ",local.port=" + qemuSide.getPort()
+                    + ",remote.type=inet,remote.host=" + agentSide.getHostString() + ",remote.port=" + agentSide.getPort();
+        }
+    }
+
+    /**
+     * QEMU's user-mode network (slirp): the guest is 10.0.2.15, the host's loopback is 10.0.2.2 to
+     * it, and UDP to 127.0.0.1:{@code hostPort} reaches the guest's {@code guestPort}. Enough for a
+     * guest's own tunnel endpoint to talk to a process on this host's loopback.
+     */
+    public record User(long mac, int hostPort, int guestPort) implements Nic {
+        @Override
+        public String netdev() {
+            return "user,id=n0,net=10.0.2.0/24,hostfwd=udp:127.0.0.1:" + hostPort + "-10.0.2.15:" + guestPort;
+        }
+    }
+
+    /** A TAP device that already exists in {@code netns} (QEMU is started there to open it). */
+    public record Tap(long mac, String netns, String ifname) implements Nic {
+        @Override
+        public String netdev() {
+            return "tap,id=n0,ifname=" + ifname + ",script=no,downscript=no";
+        }
+    }
 
     private final String name;
     private final Process process;
@@ -72,14 +111,14 @@ public final class QemuVm implements AutoCloseable {
         Files.deleteIfExists(qmp);
         Files.deleteIfExists(agentQmp);
         String accel = System.getenv().getOrDefault("FERRY_QEMU_ACCEL", "tcg");
-        List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64", "-name", name,
+        List<String> cmd = new ArrayList<>();
+        if (nic.netns() != null) cmd.addAll(List.of("ip", "netns", "exec", nic.netns()));
+        cmd.addAll(List.of("qemu-system-x86_64", "-name", name,
                 "-machine", "q35,accel=" + accel, "-cpu", accel.equals("kvm") ? "host" : "max", "-m", "128",
                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
                 "-kernel", image.kernel().toString(), "-initrd", image.initramfs().toString(),
                 "-append", "console=ttyS0 quiet panic=-1 ferry.ip=" + ip,
-                "-netdev", "dgram,id=n0,local.type=inet,local.host=" + nic.qemuSide().getHostString() + ",local.port="
-                        + nic.qemuSide().getPort() + ",remote.type=inet,remote.host=" + nic.agentSide().getHostString()
-                        + ",remote.port=" + nic.agentSide().getPort(),
+                "-netdev", nic.netdev(),
                 "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + Ethernet.format(nic.mac()),
                 "-qmp", "unix:" + qmp + ",server=on,wait=off",
                 "-qmp", "unix:" + agentQmp + ",server=on,wait=off"));
@@ -113,6 +152,17 @@ public final class QemuVm implements AutoCloseable {
     public synchronized QmpClient qmp(Consumer<QmpClient.Event> events) throws IOException {
         if (qmp == null) qmp = QmpClient.connect(qmpSocket, events);
         return qmp;
+    }
+
+    /**
+     * Waits until QEMU answers on the lab's QMP socket and returns its run state ("running",
+     * "inmigrate", ...). QEMU serves QMP only once its start-up is done, so a destination copy then
+     * listens for its migration. The session is closed again: the lab's {@link #qmp} is separate.
+     */
+    public String awaitQmp() throws IOException {
+        try (QmpClient probe = QmpClient.connect(qmpSocket, e -> {})) {
+            return probe.execute("query-status").path("status").asText();
+        }
     }
 
     /** Waits for a console line matching {@code pattern}; returns its match. */

@@ -41,7 +41,7 @@ class QmpMigrationEventsTest {
     void twoCopies() throws Exception {
         dir = Files.createTempDirectory("ferry-qmp");
         migrationPort = freeTcpPort();
-        QemuVm.Nic nic = new QemuVm.Nic(0x525400000001L, new InetSocketAddress("127.0.0.1", freeTcpPort()),
+        QemuVm.Nic nic = new QemuVm.Dgram(0x525400000001L, new InetSocketAddress("127.0.0.1", freeTcpPort()),
                 new InetSocketAddress("127.0.0.1", freeTcpPort()));
         src = started(QemuVm.start(image, "src", "198.18.0.1/24", nic, dir, 0));
         src.await(Pattern.compile("ferry-vm: ready"), 30_000);

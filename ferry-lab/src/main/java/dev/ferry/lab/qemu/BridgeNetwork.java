@@ -1,0 +1,86 @@
+package dev.ferry.lab.qemu;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The baseline: what a cluster without Ferry does. One Linux bridge in a network namespace of the
+ * lab's own, a TAP device per VM copy, the bridge learning where each MAC is from the frames it sees
+ * (flood and learn) and re-taught after a migration by the announcements QEMU's destination sends.
+ * All QEMU processes run in that namespace, so their migration streams stay on its loopback. Needs
+ * CAP_NET_ADMIN (root), as the project's namespace tests do.
+ */
+final class BridgeNetwork implements LabNetwork {
+    private final String netns = "ferry-lab-" + ProcessHandle.current().pid();
+    private final List<String> taps = new ArrayList<>();
+    private boolean created;
+
+    BridgeNetwork() throws IOException {
+        ip("netns", "add", netns);
+        created = true;
+        ip("-n", netns, "link", "set", "lo", "up");
+        ip("-n", netns, "link", "add", "br0", "type", "bridge", "stp_state", "0");
+        ip("-n", netns, "link", "set", "br0", "up");
+    }
+
+    /** The namespace QEMU and its migration stream run in. */
+    String netns() {
+        return netns;
+    }
+
+    @Override
+    public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
+        // A new TAP for every copy: QEMU's source and destination hold theirs at once.
+        String tap = name + host + "-" + taps.size();
+        ip("-n", netns, "tuntap", "add", "dev", tap, "mode", "tap");
+        ip("-n", netns, "link", "set", tap, "master", "br0", "up");
+        taps.add(tap);
+        return new QemuVm.Tap(mac, netns, tap);
+    }
+
+    @Override
+    public void plug(String name, int host, String ip, QemuVm.Nic nic, QemuVm vm) {
+        // Nothing to tell a bridge: it learns from the frames.
+    }
+
+    @Override
+    public List<String> report() {
+        return List.of("bridge br0 in namespace " + netns + ", " + taps.size() + " TAP devices used");
+    }
+
+    @Override
+    public String toString() {
+        return "a Linux bridge of TAP devices in namespace " + netns;
+    }
+
+    @Override
+    public void close() {
+        if (!created) return;
+        created = false;
+        try {
+            ip("netns", "del", netns); // takes the bridge and its TAP devices with it
+        } catch (IOException e) {
+            System.err.println("  could not delete namespace " + netns + ": " + e.getMessage());
+        }
+    }
+
+    private static void ip(String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of("ip"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + ": no answer in 10 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        if (p.exitValue() != 0) throw new IOException(String.join(" ", cmd) + " failed (needs root): " + said);
+    }
+}

@@ -1,0 +1,93 @@
+package dev.ferry.lab.qemu;
+
+import dev.ferry.board.InMemoryStore;
+import dev.ferry.service.AgentService;
+import dev.ferry.service.AgentSettings;
+import dev.ferry.service.BoardService;
+import dev.ferry.service.PortSpec;
+import dev.ferry.wire.Ethernet;
+import java.io.IOException;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Ferry on loopback: a board and three agents in this process, every VM copy on a QEMU socket port
+ * naming the copy's QMP socket, so the agents follow each migration through their QMP detectors.
+ */
+final class FerryNetwork implements LabNetwork {
+    static final int VNI = 100;
+
+    private final BoardService board;
+    private final List<AgentService> agents = new ArrayList<>();
+
+    FerryNetwork(String mode) throws IOException {
+        this.board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore());
+        for (int id = 1; id <= 3; id++) {
+            agents.add(AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, "127.0.0.1:" + board.port(),
+                    "127.0.0.1:0", List.of(VNI), mode, List.of()).validate()));
+        }
+    }
+
+    @Override
+    public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
+        return new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", freeUdpPort()), new InetSocketAddress("127.0.0.1", freeUdpPort()));
+    }
+
+    @Override
+    public void plug(String name, int host, String ip, QemuVm.Nic nic, QemuVm vm) throws Exception {
+        QemuVm.Dgram d = (QemuVm.Dgram) nic;
+        AgentService agent = agents.get(host - 1);
+        agent.addPort(new PortSpec(name, "qemu-socket", VNI, Ethernet.format(d.mac()), List.of(ip),
+                "127.0.0.1:" + d.agentSide().getPort(), "127.0.0.1:" + d.qemuSide().getPort(), null, null, null,
+                vm.agentQmpSocket().toString()).validate(name));
+        // Plugged once the detector has heard from QEMU whether this copy runs or waits for a migration.
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (agent.status().ports().stream().noneMatch(p -> p.id().equals(name))) {
+            if (System.currentTimeMillis() > deadline) throw new IOException("agent " + host + " never plugged " + name + " (no QMP answer)");
+            Thread.sleep(20);
+        }
+    }
+
+    BoardService board() {
+        return board;
+    }
+
+    AgentService agent(int host) {
+        return agents.get(host - 1);
+    }
+
+    @Override
+    public List<String> report() {
+        List<String> lines = new ArrayList<>();
+        for (AgentService a : agents) {
+            StringBuilder nonzero = new StringBuilder();
+            a.status().counters().forEach((name, value) -> {
+                if (value != 0 && (name.startsWith("drop_") || name.startsWith("migrations_") || name.equals("relayed")
+                        || name.equals("taken_back") || name.equals("buffered"))) {
+                    nonzero.append(' ').append(name).append('=').append(value);
+                }
+            });
+            lines.add("agent " + a.hostId() + ":" + (nonzero.length() == 0 ? " nothing migrated or dropped" : nonzero));
+        }
+        return lines;
+    }
+
+    @Override
+    public String toString() {
+        return "a board and agents 1-3";
+    }
+
+    @Override
+    public void close() {
+        for (AgentService a : agents) a.close();
+        board.close();
+    }
+
+    private static int freeUdpPort() throws IOException {
+        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            return s.getLocalPort();
+        }
+    }
+}

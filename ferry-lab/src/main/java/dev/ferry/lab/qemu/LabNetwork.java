@@ -1,0 +1,24 @@
+package dev.ferry.lab.qemu;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * What the lab's VMs are plugged into: Ferry (a board and three agents) or the baseline, a Linux
+ * bridge. A "host" is a number 1 to 3: an agent, or a TAP per host on the one bridge.
+ */
+sealed interface LabNetwork extends AutoCloseable permits FerryNetwork, BridgeNetwork {
+
+    /** The NIC for a new copy of VM {@code name} on {@code host}, ready before its QEMU starts. */
+    QemuVm.Nic nic(String name, int host, long mac) throws IOException;
+
+    /** The copy's QEMU runs: returns once the network carries its frames (or would, once it runs). */
+    void plug(String name, int host, String ip, QemuVm.Nic nic, QemuVm vm) throws Exception;
+
+    /** One line per host on what it did, for the end of a run. */
+    List<String> report();
+
+    /** Ends everything this network started; the lab's QEMU processes are already gone. */
+    @Override
+    void close();
+}
