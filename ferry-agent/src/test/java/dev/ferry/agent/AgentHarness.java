@@ -79,6 +79,12 @@ final class AgentHarness {
     final Agent agent;
     final List<Sent> sent = new ArrayList<>();
     private final ArrayDeque<BoardRequest> requests = new ArrayDeque<>();
+    /** Every request the agent made of the board, in order. */
+    final List<BoardRequest> asked = new ArrayList<>();
+    /** Host endpoints the agent handed its underlay. */
+    final java.util.Map<Integer, String> learned = new java.util.HashMap<>();
+    /** What the underlay says it could not send for want of an endpoint. */
+    long unknownHosts;
     private final ArrayDeque<BoardEvent> pushes = new ArrayDeque<>();
     long now = 1_000 * MS;
     private long ids = 1L << 60;
@@ -91,8 +97,25 @@ final class AgentHarness {
         board = new Board(new InMemoryStore(), (host, event) -> {
             if (host == SELF) pushes.add(event);
         });
-        agent = new Agent(config, (to, buf, off, len) -> sent.add(new Sent(to, Arrays.copyOfRange(buf, off, off + len))),
-                requests::add, 1);
+        agent = new Agent(config, new Underlay() {
+            @Override
+            public void send(int to, byte[] buf, int off, int len) {
+                sent.add(new Sent(to, Arrays.copyOfRange(buf, off, off + len)));
+            }
+
+            @Override
+            public void learnHost(int hostId, String endpoint) {
+                learned.put(hostId, endpoint);
+            }
+
+            @Override
+            public long unknownHosts() {
+                return unknownHosts;
+            }
+        }, r -> {
+            asked.add(r);
+            requests.add(r);
+        }, 1);
         agent.start(now);
         pump();
     }
@@ -105,6 +128,16 @@ final class AgentHarness {
             }
             while (!pushes.isEmpty()) agent.onBoardEvent(pushes.poll(), now);
         }
+    }
+
+    /** Another agent registers on the board, without this agent hearing of it. */
+    void hostRegisteredUnheard(int host, String endpoint) {
+        board.handle(new BoardRequest.RegisterHost(++ids, host, endpoint, Set.of(VNI), 3_000), now / MS);
+        pushes.clear();
+    }
+
+    long askedFor(Class<? extends BoardRequest> type) {
+        return asked.stream().filter(type::isInstance).count();
     }
 
     /** A VM on another host, as the board knows it (and pushes it to this agent). */
