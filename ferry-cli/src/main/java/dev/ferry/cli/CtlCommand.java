@@ -88,6 +88,13 @@ final class CtlCommand {
         }
     }
 
+    /** A change on the board; prints {@code done}, or fails with the board's reason for refusing. */
+    void changeBoard(java.util.function.LongFunction<BoardRequest> request, String done) {
+        if (askBoard(request) instanceof BoardResponse.Refused no) throw new AgentError(REFUSED, "board refused: " + no.reason());
+        out().println(done);
+        out().flush();
+    }
+
     /** An agent's admin API: the JSON answer, or an {@link AgentError} with the agent's own message. */
     JsonNode askAgent(String method, String path, Object body) {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + agent + path)).timeout(Duration.ofSeconds(10));
@@ -213,10 +220,8 @@ final class CtlCommand {
                     } catch (IllegalArgumentException e) {
                         throw new IllegalArgumentException("--endpoint: " + e.getMessage());
                     }
-                    BoardResponse r = ctl.askBoard(rid -> new BoardRequest.RegisterHost(rid, id, endpoint, Set.copyOf(vnis), 0));
-                    if (r instanceof BoardResponse.Refused no) throw new AgentError(REFUSED, "board refused: " + no.reason());
-                    ctl.out().println("static VTEP " + id + " at " + endpoint + " for VNI " + vnis);
-                    ctl.out().flush();
+                    ctl.changeBoard(rid -> new BoardRequest.RegisterHost(rid, id, endpoint, Set.copyOf(vnis), 0),
+                            "static VTEP " + id + " at " + endpoint + " for VNI " + vnis);
                     return 0;
                 });
             }
@@ -237,10 +242,8 @@ final class CtlCommand {
                 return ctl.run(() -> {
                     VmKey key = new VmKey(vni, Addresses.mac(mac, "--mac"));
                     List<Integer> addresses = ips.stream().map(ip -> Addresses.ipv4(ip, "--ip")).toList();
-                    BoardResponse r = ctl.askBoard(rid -> new BoardRequest.Attach(rid, key, name == null ? mac : name, addresses, id, true));
-                    if (r instanceof BoardResponse.Refused no) throw new AgentError(REFUSED, "board refused: " + no.reason());
-                    ctl.out().println("VM " + mac + " in VNI " + vni + " is behind static VTEP " + id);
-                    ctl.out().flush();
+                    ctl.changeBoard(rid -> new BoardRequest.Attach(rid, key, name == null ? mac : name, addresses, id, true),
+                            "VM " + mac + " in VNI " + vni + " is behind static VTEP " + id);
                     return 0;
                 });
             }
