@@ -99,9 +99,9 @@ public final class Board {
             table.unlock(r.key(), lock.migrationId(), outcome);
         }
         for (HostRecord h : List.copyOf(store.hosts())) {
-            if (h.expiresAt() <= now && h.expiresAt() != Long.MIN_VALUE) {
+            if (h.isAlive() && h.expiresAt() <= now) {
                 log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
-                store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), Long.MIN_VALUE));
+                store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
             }
         }
         publish();
@@ -145,7 +145,7 @@ public final class Board {
     /** True while the host's lease runs. */
     public synchronized boolean isAlive(int hostId) {
         HostRecord h = store.host(hostId);
-        return h != null && h.expiresAt() != Long.MIN_VALUE;
+        return h != null && h.isAlive();
     }
 
     private BoardResponse heartbeat(Heartbeat h, long now) {

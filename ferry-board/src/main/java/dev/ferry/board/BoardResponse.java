@@ -18,6 +18,6 @@ public sealed interface BoardResponse {
     /** Every record of a watched VNI, as of board revision {@code version}. */
     record Snapshot(long requestId, int vni, long version, List<NodeRecord> records) implements BoardResponse {}
 
-    /** The registered hosts, by host id; a host whose lease lapsed has {@code expiresAt == Long.MIN_VALUE}. */
+    /** The registered hosts, by host id; a host whose lease lapsed has {@code expiresAt == HostRecord.LAPSED}. */
     record Hosts(long requestId, List<HostRecord> hosts) implements BoardResponse {}
 }

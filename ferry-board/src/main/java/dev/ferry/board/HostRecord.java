@@ -10,9 +10,16 @@ import java.util.Set;
 public record HostRecord(int hostId, String endpoint, Set<Integer> vnis, long leaseMs, long expiresAt) {
     /** The expiry of a static VTEP. */
     public static final long STATIC = Long.MAX_VALUE;
+    /** The expiry of a host whose lease lapsed. */
+    public static final long LAPSED = Long.MIN_VALUE;
 
     public HostRecord {
         vnis = Set.copyOf(vnis);
+    }
+
+    /** Its lease runs (or it is a static VTEP). */
+    public boolean isAlive() {
+        return expiresAt != LAPSED;
     }
 
     public boolean isStatic() {

@@ -186,7 +186,7 @@ final class CtlCommand {
                 Table t = new Table("HOST", "ENDPOINT", "VNIS", "STATE");
                 List<Map<String, Object>> j = new ArrayList<>();
                 for (HostRecord h : hosts) {
-                    boolean alive = h.expiresAt() != Long.MIN_VALUE;
+                    boolean alive = h.isAlive();
                     t.row(h.hostId(), h.endpoint(), h.vnis().stream().sorted().toList(), h.isStatic() ? "static VTEP" : alive ? "alive" : "lapsed");
                     j.add(Map.of("host", h.hostId(), "endpoint", h.endpoint(), "vnis", h.vnis().stream().sorted().toList(),
                             "alive", alive, "static", h.isStatic()));

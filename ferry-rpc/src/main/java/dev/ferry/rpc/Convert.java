@@ -159,11 +159,11 @@ final class Convert {
 
     static Host host(HostRecord h) {
         return Host.newBuilder().setHostId(h.hostId()).setEndpoint(h.endpoint()).addAllVnis(h.vnis()).setLeaseMs(h.leaseMs())
-                .setExpiresAt(h.expiresAt()).setAlive(h.expiresAt() != Long.MIN_VALUE).build();
+                .setExpiresAt(h.expiresAt()).setAlive(h.isAlive()).build();
     }
 
     static HostRecord host(Host h) {
         return new HostRecord(h.getHostId(), h.getEndpoint(), new HashSet<>(h.getVnisList()), h.getLeaseMs(),
-                h.getAlive() ? h.getExpiresAt() : Long.MIN_VALUE);
+                h.getAlive() ? h.getExpiresAt() : HostRecord.LAPSED);
     }
 }

@@ -1,6 +1,7 @@
 package dev.ferry.service;
 
 import dev.ferry.board.Board;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.Store;
 import dev.ferry.rpc.BoardServer;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -45,7 +46,7 @@ public final class BoardService implements AutoCloseable {
                 .callback(cb -> cb.call(server.eventStreams())).register(registry);
         GaugeWithCallback.builder().name("ferry_board_hosts").help("Registered hosts, by lease state").labelNames("state")
                 .callback(cb -> {
-                    long alive = board.hosts().stream().filter(h -> h.expiresAt() != Long.MIN_VALUE).count();
+                    long alive = board.hosts().stream().filter(HostRecord::isAlive).count();
                     cb.call(alive, "alive");
                     cb.call(board.hosts().size() - alive, "lapsed");
                 }).register(registry);
