@@ -7,7 +7,6 @@ import dev.ferry.service.BoardService;
 import dev.ferry.service.PortSpec;
 import dev.ferry.wire.Ethernet;
 import java.io.IOException;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +31,7 @@ final class FerryNetwork implements LabNetwork {
 
     @Override
     public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
-        return new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", freeUdpPort()), new InetSocketAddress("127.0.0.1", freeUdpPort()));
+        return new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()), new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()));
     }
 
     @Override
@@ -83,11 +82,5 @@ final class FerryNetwork implements LabNetwork {
     public void close() {
         for (AgentService a : agents) a.close();
         board.close();
-    }
-
-    private static int freeUdpPort() throws IOException {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
-            return s.getLocalPort();
-        }
     }
 }

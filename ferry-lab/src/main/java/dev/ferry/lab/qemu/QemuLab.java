@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.service.qmp.QmpClient;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -161,7 +160,7 @@ public final class QemuLab implements AutoCloseable {
         int from = moving.host;
         int to = from % 3 + 1;
         QemuVm source = moving.vm;
-        int port = freeTcpPort();
+        int port = LoopbackPorts.tcp();
         QemuVm next = start(image, moving, to, port);
         List<String> events = new CopyOnWriteArrayList<>();
         QmpClient lab = source.qmp(e -> events.add(e.name() + " " + e.status()));
@@ -274,12 +273,6 @@ public final class QemuLab implements AutoCloseable {
 
     private void progress(String format, Object... args) {
         System.err.printf("  " + format + "%n", args);
-    }
-
-    private static int freeTcpPort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 
     /** Ends every QEMU this lab started (by its process id), then the network (agents and board, or the bridge's namespace). */

@@ -2,11 +2,10 @@ package dev.ferry.lab.qemu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;
-import java.net.DatagramSocket;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -43,8 +42,8 @@ class GeneveInteropTest {
 
         // The Geneve VM reaches agent 1's underlay through QEMU's user network, and agent 1 reaches it
         // through a UDP forward into the guest's Geneve port (the agent's own port number, both ways).
-        int agentPort = portOf(ferry.agent(1).endpoint());
-        int forward = freeUdpPort();
+        int agentPort = Endpoints.parse(ferry.agent(1).endpoint()).getPort();
+        int forward = LoopbackPorts.udp();
         withGeneve = QemuVm.start(image, "geneve", "10.0.2.15/24", new QemuVm.User(0x525400000077L, forward, agentPort), dir, 0);
         QemuVm.Nic nic = ferry.nic("vm", 1, MAC_FERRY);
         onFerry = QemuVm.start(image, "vm-on-1", "198.18.0.2/24", nic, dir, 0);
@@ -89,15 +88,5 @@ class GeneveInteropTest {
         var counters = ferry.agent(1).status().counters();
         assertThat(counters.get("drop_malformed")).as("datagrams from Linux's Geneve refused as malformed").isZero();
         assertThat(counters.get("underlay_in")).as("datagrams in from the underlay").isPositive();
-    }
-
-    private static int portOf(String endpoint) {
-        return Integer.parseInt(endpoint.substring(endpoint.lastIndexOf(':') + 1));
-    }
-
-    private static int freeUdpPort() throws Exception {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
-            return s.getLocalPort();
-        }
     }
 }

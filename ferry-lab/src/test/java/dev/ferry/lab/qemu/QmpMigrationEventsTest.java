@@ -3,9 +3,7 @@ package dev.ferry.lab.qemu;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.service.qmp.QmpClient;
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,9 +38,9 @@ class QmpMigrationEventsTest {
     @BeforeEach
     void twoCopies() throws Exception {
         dir = Files.createTempDirectory("ferry-qmp");
-        migrationPort = freeTcpPort();
-        QemuVm.Nic nic = new QemuVm.Dgram(0x525400000001L, new InetSocketAddress("127.0.0.1", freeTcpPort()),
-                new InetSocketAddress("127.0.0.1", freeTcpPort()));
+        migrationPort = LoopbackPorts.tcp();
+        QemuVm.Nic nic = new QemuVm.Dgram(0x525400000001L, new InetSocketAddress("127.0.0.1", LoopbackPorts.tcp()),
+                new InetSocketAddress("127.0.0.1", LoopbackPorts.tcp()));
         src = started(QemuVm.start(image, "src", "198.18.0.1/24", nic, dir, 0));
         src.await(Pattern.compile("ferry-vm: ready"), 30_000);
         dst = started(QemuVm.start(image, "dst", "198.18.0.1/24", nic, dir, migrationPort));
@@ -94,7 +92,7 @@ class QmpMigrationEventsTest {
 
     @Test
     void aMigrationNobodyReceivesFailsAndTheSourceNeverStops() throws Exception {
-        src.qmp(e -> {}).execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + freeTcpPort()));
+        src.qmp(e -> {}).execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + LoopbackPorts.tcp()));
         awaitEvent(source, "MIGRATION failed");
 
         assertThat(source).containsSubsequence("MIGRATION setup", "MIGRATION failed");
@@ -120,11 +118,5 @@ class QmpMigrationEventsTest {
         long deadline = System.currentTimeMillis() + 60_000;
         while (!events.contains(event) && System.currentTimeMillis() < deadline) Thread.sleep(20);
         assertThat(events).as("events so far").contains(event);
-    }
-
-    private static int freeTcpPort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }
