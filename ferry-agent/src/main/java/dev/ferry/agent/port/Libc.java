@@ -9,35 +9,38 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
-/** The C library calls the ports make through the JDK's foreign function API, and their errno. */
-final class Libc {
+/**
+ * The C library calls the ports make through the JDK's foreign function API, and their errno. Public
+ * for the port packages (QEMU socket, TAP, vhost-user); not an API of Ferry.
+ */
+public final class Libc {
     private Libc() {}
 
-    static final Linker LINKER = Linker.nativeLinker();
+    public static final Linker LINKER = Linker.nativeLinker();
     /** Where a call that captures errno leaves it: allocate one per caller thread or port. */
-    static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    public static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final Linker.Option ERRNO_OPTION = Linker.Option.captureCallState("errno");
-    static final int EAGAIN = 11;
+    public static final int EAGAIN = 11;
 
     static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
     private static final MethodHandle STRERROR = downcall("strerror",
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT), false);
 
     /** A libc function; with {@code errno}, its first argument is a {@link #CALL_STATE} segment. */
-    static MethodHandle downcall(String name, FunctionDescriptor descriptor, boolean errno, Linker.Option... more) {
+    public static MethodHandle downcall(String name, FunctionDescriptor descriptor, boolean errno, Linker.Option... more) {
         MemorySegment symbol = LINKER.defaultLookup().find(name)
                 .orElseThrow(() -> new IllegalStateException("libc has no " + name));
         Linker.Option[] options = errno ? append(more, ERRNO_OPTION) : more;
         return LINKER.downcallHandle(symbol, descriptor, options);
     }
 
-    static int errno(MemorySegment callState) {
+    public static int errno(MemorySegment callState) {
         return (int) ERRNO.get(callState, 0L);
     }
 
     /** The system's words for {@code errno}. */
-    static String strerror(int errno) {
+    public static String strerror(int errno) {
         try {
             return ((MemorySegment) STRERROR.invokeExact(errno)).reinterpret(256).getString(0);
         } catch (Throwable t) {
@@ -45,7 +48,7 @@ final class Libc {
         }
     }
 
-    static void close(int fd) {
+    public static void close(int fd) {
         try {
             int ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable ignored) {

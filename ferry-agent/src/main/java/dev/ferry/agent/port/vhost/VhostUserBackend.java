@@ -1,0 +1,359 @@
+package dev.ferry.agent.port.vhost;
+
+import dev.ferry.agent.port.Libc;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The vhost-user protocol's back-end side for one VM's NIC (QEMU's docs/interop/vhost-user.rst):
+ * a thread that connects to QEMU's socket (QEMU is the server, so either side may restart), answers
+ * its messages and turns those that change the device into {@link DeviceCommand}s for the agent's
+ * thread. One receive and one transmit queue; no offloads; the protocol features are those a
+ * migration needs: a shared dirty log ({@code LOG_SHMFD}) and announcing the VM ({@code RARP}).
+ */
+final class VhostUserBackend implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(VhostUserBackend.class);
+
+    // Requests (front-end to back-end).
+    static final int GET_FEATURES = 1, SET_FEATURES = 2, SET_OWNER = 3, RESET_OWNER = 4, SET_MEM_TABLE = 5, SET_LOG_BASE = 6,
+            SET_LOG_FD = 7, SET_VRING_NUM = 8, SET_VRING_ADDR = 9, SET_VRING_BASE = 10, GET_VRING_BASE = 11, SET_VRING_KICK = 12,
+            SET_VRING_CALL = 13, SET_VRING_ERR = 14, GET_PROTOCOL_FEATURES = 15, SET_PROTOCOL_FEATURES = 16, GET_QUEUE_NUM = 17,
+            SET_VRING_ENABLE = 18, SEND_RARP = 19;
+
+    static final long F_LOG_ALL = 1L << 26;
+    static final long F_PROTOCOL_FEATURES = 1L << 30;
+    static final long F_VERSION_1 = 1L << 32;
+    /** What this back-end offers: a modern virtio-net device without offloads, loggable for migration. */
+    static final long FEATURES = F_VERSION_1 | F_PROTOCOL_FEATURES | F_LOG_ALL;
+    static final long PROTOCOL_F_LOG_SHMFD = 1L << 1;
+    static final long PROTOCOL_F_RARP = 1L << 2;
+    static final long PROTOCOL_FEATURES = PROTOCOL_F_LOG_SHMFD | PROTOCOL_F_RARP;
+
+    private static final int VERSION = 0x1;
+    private static final int FLAG_REPLY = 0x4;
+    private static final int FLAG_NEED_REPLY = 0x8;
+    private static final int HEADER = 12;
+    private static final int MAX_PAYLOAD = 4096 - HEADER;
+    private static final long NO_FD = 0x100;
+    private static final int QUEUES = 2;
+    private static final long RETRY_MILLIS = 100;
+
+    /** A queue as QEMU has described it so far (this thread's own). */
+    private static final class Ring {
+        int num;
+        long desc, avail, used, usedLog;
+        boolean logUsed;
+        int base;
+        int kickFd = -1, callFd = -1;
+        boolean started, enabled, running;
+    }
+
+    private final VhostUserPort device;
+    private final String vmId;
+    private final Path socket;
+    private final long mac;
+    private final Thread thread;
+    private final Ring[] rings = {new Ring(), new Ring()};
+    private volatile boolean closed;
+    private volatile UnixStream stream;
+    private volatile String state = "waiting for QEMU";
+    private boolean protocolFeatures;
+
+    VhostUserBackend(VhostUserPort device, String vmId, Path socket, long mac) {
+        this.device = device;
+        this.vmId = vmId;
+        this.socket = socket;
+        this.mac = mac;
+        this.thread = new Thread(this::run, "vhost-user-" + vmId);
+        thread.setDaemon(true);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** "waiting for QEMU", "connected", "queues running", ... for {@code ferry ctl port list}. */
+    String state() {
+        return state;
+    }
+
+    private void run() {
+        boolean told = false;
+        while (!closed) {
+            UnixStream s;
+            try {
+                s = UnixStream.connect(socket);
+            } catch (IOException e) {
+                if (!told) log.info("port {}: waiting for QEMU's vhost-user socket {} ({})", vmId, socket, e.getMessage());
+                told = true;
+                sleep();
+                continue;
+            }
+            stream = s;
+            if (closed) s.shutdown();
+            state = "connected";
+            log.info("port {}: vhost-user connected to QEMU at {}", vmId, socket);
+            try (Arena arena = Arena.ofConfined()) {
+                serve(s, arena.allocate(HEADER + MAX_PAYLOAD, 8));
+            } catch (IOException | RuntimeException e) {
+                if (!closed) log.warn("port {}: vhost-user session ended: {}", vmId, e.toString());
+            } finally {
+                stream = null;
+                s.close();
+                disconnected();
+            }
+            told = false;
+            if (!closed) {
+                log.info("port {}: QEMU closed the vhost-user socket; waiting for it again", vmId);
+                state = "waiting for QEMU";
+            }
+            sleep();
+        }
+    }
+
+    private void serve(UnixStream s, MemorySegment msg) throws IOException {
+        int[] fds = new int[UnixStream.MAX_FDS];
+        MemorySegment payload = msg.asSlice(HEADER);
+        for (;;) {
+            int nfds = s.receive(msg, HEADER, fds);
+            if (nfds < 0) return;
+            int request = msg.get(ValueLayout.JAVA_INT, 0);
+            int flags = msg.get(ValueLayout.JAVA_INT, 4);
+            int size = msg.get(ValueLayout.JAVA_INT, 8);
+            if (size < 0 || size > MAX_PAYLOAD) throw new IOException("message " + request + " of " + size + " bytes");
+            if (size > 0) {
+                int more = s.receive(payload, size, new int[UnixStream.MAX_FDS]);
+                if (more < 0) return;
+            }
+            int[] received = java.util.Arrays.copyOf(fds, nfds);
+            long answer = handle(request, payload, size, received);
+            if (answer != NO_ANSWER) {
+                reply(s, msg, request, answer);
+            } else if ((flags & FLAG_NEED_REPLY) != 0) {
+                reply(s, msg, request, 0);
+            }
+        }
+    }
+
+    /** What {@link #handle} returns when the request has no reply. */
+    private static final long NO_ANSWER = Long.MIN_VALUE;
+    /** A reply whose payload {@link #handle} already wrote as a vring state (index, number). */
+    private static final long STATE_ANSWER = Long.MIN_VALUE + 1;
+
+    private long handle(int request, MemorySegment p, int size, int[] fds) throws IOException {
+        switch (request) {
+            case GET_FEATURES:
+                return FEATURES;
+            case SET_FEATURES: {
+                long features = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                device.apply(new DeviceCommand.Logging((features & F_LOG_ALL) != 0), 0);
+                return NO_ANSWER;
+            }
+            case GET_PROTOCOL_FEATURES:
+                return PROTOCOL_FEATURES;
+            case SET_PROTOCOL_FEATURES:
+                protocolFeatures = true;
+                return NO_ANSWER;
+            case GET_QUEUE_NUM:
+                return 1;
+            case SET_OWNER:
+                return NO_ANSWER;
+            case RESET_OWNER:
+                resetRings();
+                device.apply(new DeviceCommand.Reset(), 0);
+                return NO_ANSWER;
+            case SET_MEM_TABLE: {
+                int n = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                if (n < 0 || n > UnixStream.MAX_FDS || n != fds.length) {
+                    closeAll(fds);
+                    throw new IOException("memory table of " + n + " regions with " + fds.length + " descriptors");
+                }
+                GuestMemory.Region[] regions = new GuestMemory.Region[n];
+                for (int i = 0; i < n; i++) {
+                    long at = 8 + 32L * i;
+                    regions[i] = new GuestMemory.Region(p.get(ValueLayout.JAVA_LONG_UNALIGNED, at), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8),
+                            p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 16), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 24));
+                }
+                GuestMemory memory = GuestMemory.map(regions, fds);
+                device.apply(new DeviceCommand.MapMemory(memory), 0);
+                log.debug("port {}: guest memory mapped, {} region(s)", vmId, n);
+                return NO_ANSWER;
+            }
+            case SET_LOG_BASE: {
+                if (fds.length != 1) {
+                    closeAll(fds);
+                    throw new IOException("dirty log without its descriptor");
+                }
+                DirtyLog dirty = DirtyLog.map(fds[0], p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
+                device.apply(new DeviceCommand.LogBase(dirty), 0);
+                log.debug("port {}: dirty log of {} bytes", vmId, p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+                return 0;
+            }
+            case SET_LOG_FD:
+            case SET_VRING_ERR:
+                // This back-end never signals either: it logs into shared memory and reports no ring errors.
+                closeAll(fds);
+                return NO_ANSWER;
+            case SET_VRING_NUM: {
+                Ring r = ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+                r.num = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+                return NO_ANSWER;
+            }
+            case SET_VRING_BASE: {
+                Ring r = ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+                r.base = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+                return NO_ANSWER;
+            }
+            case SET_VRING_ADDR: {
+                int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                Ring r = ring(index);
+                r.logUsed = (p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) & 1) != 0;
+                r.desc = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+                r.used = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
+                r.avail = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 24);
+                r.usedLog = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 32);
+                // QEMU turns used-ring logging on and off while the queue runs: restart it where it is.
+                if (r.running) {
+                    stop(index);
+                    maybeStart(index);
+                }
+                return NO_ANSWER;
+            }
+            case SET_VRING_KICK: {
+                long u = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                int index = (int) (u & 0xFF);
+                Ring r = ring(index);
+                if (r.kickFd >= 0) Libc.close(r.kickFd);
+                // The agent polls the rings and asks the guest not to kick; the eventfd is kept, unread.
+                r.kickFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+                r.started = true;
+                maybeStart(index);
+                return NO_ANSWER;
+            }
+            case SET_VRING_CALL: {
+                long u = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                int index = (int) (u & 0xFF);
+                Ring r = ring(index);
+                int old = r.callFd;
+                r.callFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+                if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
+                if (old >= 0) Libc.close(old);
+                return NO_ANSWER;
+            }
+            case SET_VRING_ENABLE: {
+                int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                Ring r = ring(index);
+                r.enabled = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) != 0;
+                if (r.enabled) maybeStart(index);
+                else stop(index);
+                return NO_ANSWER;
+            }
+            case GET_VRING_BASE: {
+                int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                Ring r = ring(index);
+                stop(index);
+                r.started = false;
+                if (r.kickFd >= 0) Libc.close(r.kickFd);
+                r.kickFd = -1;
+                p.set(ValueLayout.JAVA_INT_UNALIGNED, 4, r.base);
+                log.debug("port {}: queue {} stopped at {}", vmId, index, r.base);
+                return STATE_ANSWER;
+            }
+            case SEND_RARP: {
+                // Six bytes of MAC in network order at the start of the field.
+                long m = 0;
+                for (int i = 0; i < 6; i++) m = (m << 8) | (p.get(ValueLayout.JAVA_BYTE, i) & 0xFF);
+                if (m != mac) log.warn("port {}: QEMU announces {} but the port is {}", vmId, Long.toHexString(m), Long.toHexString(mac));
+                device.post(new DeviceCommand.Announce(m));
+                return NO_ANSWER;
+            }
+            default:
+                closeAll(fds);
+                log.warn("port {}: vhost-user request {} not supported; ignored", vmId, request);
+                return NO_ANSWER;
+        }
+    }
+
+    private Ring ring(int index) throws IOException {
+        if (index < 0 || index >= QUEUES) throw new IOException("queue " + index + " (this back-end has " + QUEUES + ")");
+        return rings[index];
+    }
+
+    /** Starts queue {@code index} on the agent's thread once QEMU has given its kick and, with protocol features, enabled it. */
+    private void maybeStart(int index) {
+        Ring r = rings[index];
+        if (r.running || !r.started || (protocolFeatures && !r.enabled)) return;
+        var setup = new Virtqueue.Setup(index, r.num, r.desc, r.avail, r.used, r.usedLog, r.logUsed, r.base);
+        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd), -1) == 0;
+        if (r.running) {
+            log.debug("port {}: queue {} runs from {}", vmId, index, r.base);
+            state = rings[0].running && rings[1].running ? "queues running" : "connected";
+        }
+    }
+
+    /** Stops queue {@code index} on the agent's thread; its base becomes where the agent stopped. */
+    private void stop(int index) {
+        Ring r = rings[index];
+        if (!r.running) return;
+        int at = device.apply(new DeviceCommand.StopQueue(index), r.base);
+        if (at >= 0) r.base = at;
+        r.running = false;
+        state = "queues stopped";
+    }
+
+    private void resetRings() {
+        for (int i = 0; i < QUEUES; i++) {
+            Ring r = rings[i];
+            if (r.kickFd >= 0) Libc.close(r.kickFd);
+            if (r.callFd >= 0) Libc.close(r.callFd);
+            rings[i] = new Ring();
+        }
+    }
+
+    private void disconnected() {
+        resetRings();
+        protocolFeatures = false;
+        if (!closed) device.apply(new DeviceCommand.Reset(), 0);
+    }
+
+    private static void reply(UnixStream s, MemorySegment msg, int request, long answer) throws IOException {
+        msg.set(ValueLayout.JAVA_INT, 0, request);
+        msg.set(ValueLayout.JAVA_INT, 4, VERSION | FLAG_REPLY);
+        msg.set(ValueLayout.JAVA_INT, 8, 8);
+        if (answer != STATE_ANSWER) msg.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER, answer);
+        s.send(msg, HEADER + 8);
+    }
+
+    private static void closeAll(int[] fds) {
+        for (int fd : fds) Libc.close(fd);
+    }
+
+    private void sleep() {
+        try {
+            Thread.sleep(RETRY_MILLIS);
+        } catch (InterruptedException e) {
+            closed = true;
+        }
+    }
+
+    /** Disconnects from QEMU and ends the thread. */
+    @Override
+    public void close() {
+        closed = true;
+        UnixStream s = stream;
+        if (s != null) s.shutdown();
+        thread.interrupt();
+        try {
+            thread.join(3_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (!Files.exists(socket)) log.debug("port {}: QEMU's socket {} is gone", vmId, socket);
+    }
+}

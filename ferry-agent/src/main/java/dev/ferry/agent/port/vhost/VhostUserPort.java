@@ -1,0 +1,292 @@
+package dev.ferry.agent.port.vhost;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.port.PolledPort;
+import dev.ferry.board.VmKey;
+import dev.ferry.wire.Arp;
+import dev.ferry.wire.Ethernet;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A VM's NIC served by the agent itself as a vhost-user backend: QEMU
+ * ({@code -chardev socket,id=c0,path=SOCKET,server=on,wait=off -netdev vhost-user,id=n0,chardev=c0}, its
+ * RAM shared, e.g. {@code memory-backend-memfd,share=on}) hands the agent the virtio rings of the
+ * guest's virtio-net device, and the agent copies frames straight between the guest's buffers and
+ * its own; QEMU never reads or queues a frame.
+ *
+ * <p>Why this port exists: it is the one through which a migration loses nothing. When QEMU stops
+ * the VM it stops the rings first ({@code VHOST_USER_GET_VRING_BASE}): every frame the agent put in a
+ * buffer before that is in guest memory, which the migration carries (the agent marks the pages in
+ * QEMU's dirty log), and every frame after it stays here, in {@link #takeBackUnread}'s queue, for the
+ * VM's new place. A QEMU socket port cannot know what QEMU read and dropped in that instant.
+ *
+ * <p>Threads: a vhost-user thread ({@link VhostUserBackend}) talks to QEMU and posts
+ * {@link DeviceCommand}s; the agent's thread applies them at the start of {@link #poll} and alone
+ * touches the rings, the guest's memory and the queue of waiting frames.
+ */
+public final class VhostUserPort implements PolledPort {
+    private static final Logger log = LoggerFactory.getLogger(VhostUserPort.class);
+    /**
+     * Frames for the VM while its receive queue is stopped or full. After a migration the agent hands
+     * the new copy everything it buffered at once (two seconds at 5,000 frames/s is 10,000 frames),
+     * while the guest, just resumed, offers a ring of 256 buffers.
+     */
+    private static final int WAITING_FRAMES = 16_384;
+    /** No offload is negotiated, so no frame for the guest is longer than an MTU-sized one plus VLAN tags. */
+    private static final int MAX_FRAME = 2048;
+    private static final int MAX_FRAMES_PER_POLL = 64;
+    private static final long APPLY_TIMEOUT_MILLIS = 2_000;
+
+    private record Posted(DeviceCommand command, CompletableFuture<Integer> done) {}
+
+    private final VmKey key;
+    private final String vmId;
+    private final List<Integer> ips;
+    private final Path socket;
+    private final ManyToOneConcurrentArrayQueue<Posted> commands = new ManyToOneConcurrentArrayQueue<>(256);
+    private final VhostUserBackend backend;
+
+    // The agent's thread's alone.
+    private GuestMemory memory;
+    private DirtyLog dirtyLog;
+    private boolean logging;
+    private Virtqueue rx, tx;
+    private final FrameQueue waiting = new FrameQueue(WAITING_FRAMES, MAX_FRAME);
+    private final byte[] staged = new byte[Virtqueue.NET_HEADER + MAX_FRAME];
+    private final byte[] sent = new byte[Virtqueue.NET_HEADER + 65_535];
+    private final byte[] announcement = new byte[60];
+    /** Whether the last frame found the waiting queue full: one warning per overflow. */
+    private boolean overflowing;
+    private long framesIn, framesOut, malformed, waitingFull, undeliverable;
+
+    /** Starts the vhost-user thread, which connects to QEMU's socket at {@code socket} (and again whenever it goes). */
+    public VhostUserPort(VmKey key, String vmId, List<Integer> ips, Path socket) {
+        this.key = key;
+        this.vmId = vmId;
+        this.ips = List.copyOf(ips);
+        this.socket = socket;
+        // virtio_net_hdr_v1 for a whole frame without offloads: all zero but num_buffers = 1.
+        staged[10] = 1;
+        this.backend = new VhostUserBackend(this, vmId, socket, key.mac());
+        backend.start();
+    }
+
+    @Override public VmKey key() { return key; }
+    @Override public String vmId() { return vmId; }
+    @Override public List<Integer> ips() { return ips; }
+
+    // ------------------------------------------------------------------ agent's thread
+
+    @Override
+    public void deliver(byte[] buf, int offset, int length) {
+        if (waiting.isEmpty() && rx != null && put(buf, offset, length)) return;
+        if (waiting.offer(buf, offset, length)) {
+            overflowing = false;
+        } else if (length > MAX_FRAME) {
+            undeliverable++;
+        } else {
+            waitingFull++;
+            if (!overflowing) log.warn("port {}: {} frames wait for the VM, no room for more: dropping (waiting_full)", vmId, WAITING_FRAMES);
+            overflowing = true;
+        }
+    }
+
+    /** Into the guest's next buffer; false when there is none (the frame should wait). */
+    private boolean put(byte[] buf, int offset, int length) {
+        if (length > MAX_FRAME) {
+            undeliverable++;
+            return true;
+        }
+        System.arraycopy(buf, offset, staged, Virtqueue.NET_HEADER, length);
+        int r = rx.receive(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length);
+        switch (r) {
+            case Virtqueue.DELIVERED -> framesOut++;
+            case Virtqueue.NO_BUFFER -> {
+                return false;
+            }
+            default -> undeliverable++;
+        }
+        return true;
+    }
+
+    @Override
+    public int poll(Agent agent, LocalPort handle, long now) {
+        for (Posted p; (p = commands.poll()) != null; ) {
+            int answer;
+            try {
+                answer = apply(p.command(), agent, handle, now);
+            } catch (RuntimeException e) {
+                log.warn("port {}: {} failed: {}", vmId, p.command(), e.toString());
+                answer = -1;
+            }
+            p.done().complete(answer);
+        }
+        if (rx != null) {
+            while (!waiting.isEmpty() && put(waiting.first(), 0, waiting.firstLength())) waiting.remove();
+            rx.signal();
+        }
+        int n = 0;
+        if (tx != null) {
+            DirtyLog l = logging ? dirtyLog : null;
+            for (; n < MAX_FRAMES_PER_POLL; n++) {
+                int length = tx.transmit(memory, l, sent);
+                if (length == -1) break;
+                if (length < Virtqueue.NET_HEADER) {
+                    malformed++;
+                    continue;
+                }
+                framesIn++;
+                agent.onPortFrame(handle, sent, Virtqueue.NET_HEADER, length - Virtqueue.NET_HEADER, now);
+            }
+            tx.signal();
+        }
+        return n;
+    }
+
+    private int apply(DeviceCommand command, Agent agent, LocalPort handle, long now) {
+        return switch (command) {
+            case DeviceCommand.MapMemory m -> {
+                GuestMemory old = memory;
+                memory = m.memory();
+                rx = remap(rx);
+                tx = remap(tx);
+                if (old != null) old.close();
+                yield 0;
+            }
+            case DeviceCommand.LogBase l -> {
+                DirtyLog old = dirtyLog;
+                dirtyLog = l.log();
+                if (old != null) old.close();
+                yield 0;
+            }
+            case DeviceCommand.Logging l -> {
+                logging = l.on();
+                yield 0;
+            }
+            case DeviceCommand.StartQueue s -> {
+                StringBuilder why = new StringBuilder();
+                Virtqueue q = memory == null ? null : Virtqueue.start(s.setup(), memory, logging ? dirtyLog : null, s.callFd(), why);
+                if (q == null) {
+                    log.warn("port {}: queue {} cannot start: {}", vmId, s.setup().index(), memory == null ? "no memory table" : why);
+                    yield -1;
+                }
+                if (s.setup().index() == 0) rx = q;
+                else tx = q;
+                // Buffers the VM's last copy filled after its last signal: tell the guest now.
+                q.forceSignal();
+                yield 0;
+            }
+            case DeviceCommand.StopQueue s -> {
+                Virtqueue q = s.index() == 0 ? rx : tx;
+                if (s.index() == 0) rx = null;
+                else tx = null;
+                yield q == null ? -1 : q.lastAvail();
+            }
+            case DeviceCommand.CallFd c -> {
+                Virtqueue q = c.index() == 0 ? rx : tx;
+                if (q != null) q.callFd(c.fd());
+                yield 0;
+            }
+            case DeviceCommand.Announce a -> {
+                int length = Arp.write(announcement, 0, Ethernet.TYPE_RARP, Arp.OP_RARP_REQUEST, Ethernet.BROADCAST, a.mac(), 0, a.mac(), 0);
+                java.util.Arrays.fill(announcement, length, announcement.length, (byte) 0);
+                agent.onPortFrame(handle, announcement, 0, announcement.length, now);
+                yield 0;
+            }
+            case DeviceCommand.Reset r -> {
+                reset();
+                yield 0;
+            }
+        };
+    }
+
+    private Virtqueue remap(Virtqueue q) {
+        if (q == null) return null;
+        StringBuilder why = new StringBuilder();
+        Virtqueue moved = q.remap(memory, logging ? dirtyLog : null, why);
+        if (moved == null) log.warn("port {}: queue {} stops: {}", vmId, q.setup.index(), why);
+        return moved;
+    }
+
+    private void reset() {
+        rx = null;
+        tx = null;
+        logging = false;
+        if (memory != null) memory.close();
+        if (dirtyLog != null) dirtyLog.close();
+        memory = null;
+        dirtyLog = null;
+    }
+
+    /**
+     * Frames that wait for the VM: handed back when its source copy has stopped (its receive queue
+     * stopped with it, so none of them reached the guest), for the agent to send to the VM's new place.
+     */
+    @Override
+    public void takeBackUnread(Consumer<byte[]> frames) {
+        waiting.drainTo(frames);
+    }
+
+    // ------------------------------------------------------------------ vhost-user thread
+
+    /** Runs {@code command} on the agent's thread and returns its answer; {@code fallback} when the port is not polled. */
+    int apply(DeviceCommand command, int fallback) {
+        CompletableFuture<Integer> done = new CompletableFuture<>();
+        if (!commands.offer(new Posted(command, done))) {
+            log.warn("port {}: device command queue full; {} not applied", vmId, command);
+            return fallback;
+        }
+        try {
+            return done.get(APPLY_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.warn("port {}: the agent did not apply {} within {} ms (is the port plugged?)", vmId, command, APPLY_TIMEOUT_MILLIS);
+            return fallback;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return fallback;
+        } catch (java.util.concurrent.ExecutionException e) {
+            return fallback;
+        }
+    }
+
+    /** Posts {@code command} without waiting for it. */
+    void post(DeviceCommand command) {
+        if (!commands.offer(new Posted(command, new CompletableFuture<>()))) {
+            log.warn("port {}: device command queue full; {} not applied", vmId, command);
+        }
+    }
+
+    // ------------------------------------------------------------------ any thread
+
+    @Override public String kind() { return "vhost-user"; }
+
+    @Override
+    public String describe() {
+        return "vhost-user " + socket + " (" + backend.state() + ")";
+    }
+
+    @Override public long framesIn() { return framesIn; }
+    @Override public long framesOut() { return framesOut; }
+    /** Buffers from the guest that were malformed (chains, lengths): returned unread. */
+    @Override public long inDropped() { return malformed; }
+    /** Frames for the VM dropped: its waiting queue full, or too long for any buffer it offers. */
+    @Override public long outDropped() { return waitingFull + undeliverable; }
+
+    /** Frames dropped because the waiting queue was full. */
+    public long waitingFull() { return waitingFull; }
+
+    /** Ends the vhost-user thread (QEMU sees the backend go) and unmaps the VM's memory. */
+    @Override
+    public void close() {
+        backend.close();
+        reset();
+    }
+}

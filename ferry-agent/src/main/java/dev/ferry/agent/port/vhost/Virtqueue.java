@@ -1,0 +1,204 @@
+package dev.ferry.agent.port.vhost;
+
+import dev.ferry.agent.port.Libc;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * One running split virtqueue (virtio 1.x, section 2.7) of the VM's NIC, served by this backend:
+ * the guest offers buffers in the available ring, the backend fills (receive queue) or reads
+ * (transmit queue) them and returns them in the used ring, then signals the guest's call eventfd.
+ * The backend polls the available ring on every turn of the agent's loop, so it asks the guest not
+ * to kick it ({@code VRING_USED_F_NO_NOTIFY}). Agent's thread only; no allocation per frame.
+ */
+final class Virtqueue {
+    /** virtio_net_hdr_v1: the 12 bytes ahead of every frame in both directions. */
+    static final int NET_HEADER = 12;
+    /** What {@link #receive} says. */
+    static final int DELIVERED = 0, NO_BUFFER = 1, TOO_SMALL = 2, BROKEN = 3;
+
+    private static final int DESC_F_NEXT = 1, DESC_F_WRITE = 2, DESC_F_INDIRECT = 4;
+    private static final short USED_F_NO_NOTIFY = 1;
+    private static final int AVAIL_F_NO_INTERRUPT = 1;
+    private static final VarHandle U16 = ValueLayout.JAVA_SHORT.varHandle();
+    private static final MethodHandle WRITE = Libc.downcall("write",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
+    private static final MemorySegment ONE = Arena.global().allocate(ValueLayout.JAVA_LONG);
+
+    static {
+        ONE.set(ValueLayout.JAVA_LONG, 0, 1L);
+    }
+
+    /** Where QEMU says the rings are (its own virtual addresses) and where the backend starts. */
+    record Setup(int index, int size, long desc, long avail, long used, long usedLog, boolean logUsed, int base) {}
+
+    final Setup setup;
+    private final int size;
+    private final MemorySegment desc, avail, used;
+    private final long usedGuestAddress;
+    private int callFd;
+    private int lastAvail;
+    private int usedIdx;
+    private boolean unsignalled;
+
+    private Virtqueue(Setup setup, MemorySegment desc, MemorySegment avail, MemorySegment used, long usedGuestAddress, int callFd) {
+        this.setup = setup;
+        this.size = setup.size();
+        this.desc = desc;
+        this.avail = avail;
+        this.used = used;
+        this.usedGuestAddress = usedGuestAddress;
+        this.callFd = callFd;
+        this.lastAvail = setup.base() & 0xFFFF;
+        // After a migration the used index is wherever the last copy's backend left it, in guest memory.
+        this.usedIdx = Short.toUnsignedInt((short) U16.getAcquire(used, 2L));
+    }
+
+    /** The queue over {@code memory}; null, with {@code why} filled, when QEMU's addresses are not in it. */
+    static Virtqueue start(Setup s, GuestMemory memory, DirtyLog log, int callFd, StringBuilder why) {
+        if (s.size() <= 0 || s.size() > 32_768 || Integer.bitCount(s.size()) != 1) {
+            why.append("queue size ").append(s.size()).append(" is not a power of two up to 32768");
+            return null;
+        }
+        MemorySegment d = memory.atQemuAddress(s.desc(), 16L * s.size());
+        MemorySegment a = memory.atQemuAddress(s.avail(), 6L + 2L * s.size());
+        MemorySegment u = memory.atQemuAddress(s.used(), 6L + 8L * s.size());
+        if (d == null || a == null || u == null) {
+            why.append("a ring address is outside the VM's memory");
+            return null;
+        }
+        long usedGuest = s.logUsed() ? s.usedLog() : memory.guestPhysicalOf(s.used());
+        Virtqueue q = new Virtqueue(s, d, a, u, usedGuest, callFd);
+        U16.setRelease(u, 0L, USED_F_NO_NOTIFY);
+        if (log != null && usedGuest >= 0) log.mark(usedGuest, 2);
+        return q;
+    }
+
+    /** The same queue over remapped memory (a new memory table while it runs). */
+    Virtqueue remap(GuestMemory memory, DirtyLog log, StringBuilder why) {
+        Virtqueue q = start(new Setup(setup.index(), size, setup.desc(), setup.avail(), setup.used(), setup.usedLog(), setup.logUsed(),
+                lastAvail), memory, log, callFd, why);
+        if (q != null) q.unsignalled = unsignalled;
+        return q;
+    }
+
+    /** Where the backend is: what {@code VHOST_USER_GET_VRING_BASE} answers. */
+    int lastAvail() {
+        return lastAvail;
+    }
+
+    void callFd(int fd) {
+        callFd = fd;
+    }
+
+    /** Whether the guest offered a buffer the backend has not taken. */
+    boolean hasAvailable() {
+        return Short.toUnsignedInt((short) U16.getAcquire(avail, 2L)) != lastAvail;
+    }
+
+    /**
+     * Puts {@code length} bytes of {@code staged} (a net header and a frame) into the next buffer the
+     * guest offered. {@link #NO_BUFFER} leaves the ring as it was; {@link #TOO_SMALL} too (the frame
+     * cannot be delivered in any buffer of this guest); {@link #BROKEN} returns the buffer unused.
+     */
+    int receive(GuestMemory memory, DirtyLog log, byte[] staged, int length) {
+        if (!hasAvailable()) return NO_BUFFER;
+        int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * (lastAvail & (size - 1))));
+        long capacity = 0;
+        int i = head;
+        for (int n = 0; ; n++) {
+            if (i >= size || n >= size) return broken(head, log);
+            long at = 16L * i;
+            int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
+            if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return broken(head, log);
+            capacity += Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
+            if ((flags & DESC_F_NEXT) == 0) break;
+            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
+        }
+        if (capacity < length) return TOO_SMALL;
+        int done = 0;
+        for (i = head; done < length; ) {
+            long at = 16L * i;
+            long address = desc.get(ValueLayout.JAVA_LONG, at);
+            int chunk = (int) Math.min(Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8)), length - done);
+            if (!memory.write(staged, done, address, chunk)) return broken(head, log);
+            if (log != null) log.mark(address, chunk);
+            done += chunk;
+            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
+        }
+        putUsed(head, length, log);
+        return DELIVERED;
+    }
+
+    /**
+     * Reads the next buffer the guest offered (a net header and a frame) into {@code into}; returns its
+     * length, -1 when there is none, or -2 when it was malformed or longer than {@code into} (it is
+     * returned to the guest unread).
+     */
+    int transmit(GuestMemory memory, DirtyLog log, byte[] into) {
+        if (!hasAvailable()) return -1;
+        int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * (lastAvail & (size - 1))));
+        int length = 0;
+        int i = head;
+        for (int n = 0; ; n++) {
+            long at = 16L * i;
+            int flags = i < size && n < size ? desc.get(ValueLayout.JAVA_SHORT, at + 12) : DESC_F_INDIRECT;
+            long address = i < size ? desc.get(ValueLayout.JAVA_LONG, at) : 0;
+            long chunk = i < size ? Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8)) : 0;
+            if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != 0 || length + chunk > into.length
+                    || !memory.read(address, into, length, (int) chunk)) {
+                broken(head, log);
+                return -2;
+            }
+            length += (int) chunk;
+            if ((flags & DESC_F_NEXT) == 0) break;
+            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
+        }
+        putUsed(head, 0, log);
+        return length;
+    }
+
+    /** Signals the guest once for everything returned since the last signal, unless it asked for none. */
+    void signal() {
+        if (!unsignalled) return;
+        unsignalled = false;
+        // The guest sets NO_INTERRUPT and then looks at the used index again: the fence keeps this
+        // read of its flag after the index this backend published, so no buffer goes unnoticed.
+        VarHandle.fullFence();
+        if ((avail.get(ValueLayout.JAVA_SHORT, 0L) & AVAIL_F_NO_INTERRUPT) != 0) return;
+        forceSignal();
+    }
+
+    /** Signals the guest whatever it asked: after a start, for buffers a previous copy's backend returned. */
+    void forceSignal() {
+        if (callFd < 0) return;
+        try {
+            long ignored = (long) WRITE.invokeExact(callFd, ONE, 8L);
+        } catch (Throwable ignored) {
+            // the eventfd is gone with QEMU
+        }
+    }
+
+    private int broken(int head, DirtyLog log) {
+        putUsed(head, 0, log);
+        return BROKEN;
+    }
+
+    private void putUsed(int head, int length, DirtyLog log) {
+        long at = 4L + 8L * (usedIdx & (size - 1));
+        used.set(ValueLayout.JAVA_INT, at, head);
+        used.set(ValueLayout.JAVA_INT, at + 4, length);
+        usedIdx = (usedIdx + 1) & 0xFFFF;
+        lastAvail = (lastAvail + 1) & 0xFFFF;
+        U16.setRelease(used, 2L, (short) usedIdx);
+        if (log != null && usedGuestAddress >= 0) {
+            log.mark(usedGuestAddress + at, 8);
+            log.mark(usedGuestAddress + 2, 2);
+        }
+        unsignalled = true;
+    }
+}
