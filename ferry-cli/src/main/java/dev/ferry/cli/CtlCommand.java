@@ -385,13 +385,14 @@ final class CtlCommand {
             @ParentCommand Port port;
 
             @Option(names = "--id", required = true, description = "The VM's name (the port's id).") String id;
-            @Option(names = "--type", required = true, description = "qemu-socket or tap.") String type;
+            @Option(names = "--type", required = true, description = "qemu-socket, tap or vhost-user.") String type;
             @Option(names = "--vni", required = true) int vni;
             @Option(names = "--mac", required = true) String mac;
             @Option(names = "--ip", description = "An IPv4 address of the VM (repeat for more).") List<String> ips;
             @Option(names = "--local", description = "qemu-socket: the agent's side, host:port (QEMU's remote).") String local;
             @Option(names = "--remote", description = "qemu-socket: QEMU's side, host:port (QEMU's local).") String remote;
             @Option(names = "--device", description = "tap: the device's name.") String device;
+            @Option(names = "--socket", description = "vhost-user: QEMU's vhost-user socket (QEMU is the server).") String socket;
             @Option(names = "--standby", description = "A paused incoming copy: the destination of migration --migration.")
             boolean standby;
             @Option(names = "--migration", description = "With --standby: the migration's id.") Long migration;
@@ -401,7 +402,7 @@ final class CtlCommand {
             public Integer call() {
                 CtlCommand ctl = port.ctl;
                 return ctl.run(() -> {
-                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp);
+                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp, socket);
                     JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
                     ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
                             + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "

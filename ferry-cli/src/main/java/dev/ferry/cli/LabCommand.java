@@ -36,6 +36,11 @@ final class LabCommand {
         @Option(names = "--abort", description = "Then one more migration, cancelled halfway (migrate_cancel).")
         boolean abort;
 
+        @Option(names = "--port", defaultValue = "vhost-user", paramLabel = "TYPE",
+                description = "The agents' ports for the VMs: vhost-user (the agent serves the VM's virtio rings) or qemu-socket"
+                        + " (QEMU's -netdev dgram) (default: ${DEFAULT-VALUE}).")
+        String port;
+
         @Override
         public Integer call() throws Exception {
             if (migrations < 0 || migrations > 50 || senderMigrations < 0 || senderMigrations > 50 || migrations + senderMigrations < 1
@@ -47,9 +52,14 @@ final class LabCommand {
                 System.err.println("ferry lab qemu: --baseline: only 'bridge' is known, not '" + baseline + "'");
                 return 2;
             }
-            QemuLab.Options options = baseline != null
-                    ? new QemuLab.Options(QemuLab.Network.BRIDGE, migrations, senderMigrations, rate, "none", abort)
-                    : new QemuLab.Options(QemuLab.Network.FERRY, migrations, senderMigrations, rate, mode, abort);
+            if (!port.equals("vhost-user") && !port.equals("qemu-socket")) {
+                System.err.println("ferry lab qemu: --port: vhost-user or qemu-socket, not '" + port + "'");
+                return 2;
+            }
+            QemuLab.Network network = baseline != null ? QemuLab.Network.BRIDGE
+                    : port.equals("vhost-user") ? QemuLab.Network.FERRY : QemuLab.Network.FERRY_QEMU_SOCKET;
+            QemuLab.Options options = new QemuLab.Options(network, migrations, senderMigrations, rate,
+                    baseline != null ? "none" : mode, abort);
             QemuLab lab = new QemuLab(options, System.out);
             // Ctrl-C ends what the lab started: its QEMU processes (by their process ids), agents and board.
             Thread cleanup = new Thread(lab::close, "lab-cleanup");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.port.QemuSocketPort;
 import dev.ferry.agent.port.TapPort;
+import dev.ferry.agent.port.vhost.VhostUserPort;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -23,13 +24,14 @@ import java.util.Map;
  *
  * <pre>
  * - id: web1                 # the VM's name
- *   type: qemu-socket        # or tap
+ *   type: qemu-socket        # or tap, or vhost-user
  *   vni: 100
  *   mac: 52:54:00:00:00:01
  *   ips: [198.18.0.1]
  *   local: 127.0.0.1:7001    # qemu-socket: where the agent listens (QEMU's remote)
  *   remote: 127.0.0.1:7000   # qemu-socket: where QEMU listens (QEMU's local)
  *   device: tap-web1         # tap: the device's name
+ *   socket: /run/ferry/web1.vhost # vhost-user: QEMU's vhost-user socket (QEMU is the server)
  *   standby: false           # true: a paused incoming copy (migration destination)
  *   migration: 0             # with standby: the migration's id
  *   qmp: /run/ferry/web1.qmp # a QMP socket of the VM's QEMU: the agent follows its migrations
@@ -38,11 +40,11 @@ import java.util.Map;
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
-                       String device, Boolean standby, Long migration, String qmp) {
+                       String device, Boolean standby, Long migration, String qmp, String socket) {
 
-    /** The two kinds of port. */
+    /** The kinds of port. */
     public enum Kind {
-        QEMU_SOCKET("qemu-socket"), TAP("tap");
+        QEMU_SOCKET("qemu-socket"), TAP("tap"), VHOST_USER("vhost-user");
 
         final String label;
 
@@ -58,13 +60,14 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
 
     /** A validated port: everything needed to open it. */
     public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
-                       String device, boolean standby, long migration, Path qmp) {
+                       String device, boolean standby, long migration, Path qmp, Path socket) {
 
         /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
         public PolledPort open() throws IOException {
             return switch (kind) {
                 case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, local, remote);
                 case TAP -> new TapPort(key, id, ips, device);
+                case VHOST_USER -> new VhostUserPort(key, id, ips, socket);
             };
         }
     }
@@ -89,7 +92,7 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 kv.get("mac"), kv.containsKey("ips") ? List.of(kv.get("ips").split(";")) : null, kv.get("local"), kv.get("remote"),
                 kv.get("device"), kv.containsKey("standby") ? Boolean.parseBoolean(kv.get("standby")) : null,
                 kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null,
-                kv.get("qmp"));
+                kv.get("qmp"), kv.get("socket"));
     }
 
     /** The port, or a {@link ConfigException} naming the first bad field as {@code where.field}. */
@@ -98,9 +101,9 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         if (!id.matches("[A-Za-z0-9._-]{1,64}")) {
             throw new ConfigException(where + ".id: '" + id + "' must be 1-64 letters, digits, '.', '_' or '-'");
         }
-        if (type == null) throw new ConfigException(where + ".type: missing (qemu-socket or tap)");
+        if (type == null) throw new ConfigException(where + ".type: missing (qemu-socket, tap or vhost-user)");
         Kind kind = Kind.of(type.toLowerCase(Locale.ROOT));
-        if (kind == null) throw new ConfigException(where + ".type: '" + type + "' is not qemu-socket or tap");
+        if (kind == null) throw new ConfigException(where + ".type: '" + type + "' is not qemu-socket, tap or vhost-user");
         if (vni == null) throw new ConfigException(where + ".vni: missing");
         if (vni < 0 || vni > 0xFFFFFF) throw new ConfigException(where + ".vni: " + vni + " is not in 0..16777215");
         if (mac == null) throw new ConfigException(where + ".mac: missing");
@@ -108,20 +111,31 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         List<Integer> addresses = new ArrayList<>();
         if (ips != null) for (int i = 0; i < ips.size(); i++) addresses.add(Addresses.ipv4(ips.get(i), where + ".ips[" + i + "]"));
         InetSocketAddress l = null, r = null;
+        Path vhostSocket = null;
+        if (kind != Kind.QEMU_SOCKET && (local != null || remote != null)) {
+            throw new ConfigException(where + "." + (local != null ? "local" : "remote") + ": only for type qemu-socket");
+        }
+        if (kind != Kind.TAP && device != null) throw new ConfigException(where + ".device: only for type tap");
+        if (kind != Kind.VHOST_USER && socket != null) throw new ConfigException(where + ".socket: only for type vhost-user");
         switch (kind) {
             case QEMU_SOCKET -> {
                 l = Addresses.socket(local, where + ".local");
                 r = Addresses.socket(remote, where + ".remote");
-                if (device != null) throw new ConfigException(where + ".device: only for type tap");
             }
             case TAP -> {
                 if (device == null || device.isBlank()) throw new ConfigException(where + ".device: missing (the TAP device's name)");
                 if (device.length() > 15 || !device.matches("[A-Za-z0-9._-]+")) {
                     throw new ConfigException(where + ".device: '" + device + "' must be 1-15 letters, digits, '.', '_' or '-'");
                 }
-                if (local != null || remote != null) {
-                    throw new ConfigException(where + "." + (local != null ? "local" : "remote") + ": only for type qemu-socket");
+            }
+            case VHOST_USER -> {
+                if (socket == null || socket.isBlank()) {
+                    throw new ConfigException(where + ".socket: missing (the path of QEMU's vhost-user socket)");
                 }
+                if (socket.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 107) {
+                    throw new ConfigException(where + ".socket: longer than the 107 bytes a Unix socket path may have");
+                }
+                vhostSocket = Path.of(socket);
             }
         }
         Path qmpSocket = null;
@@ -139,6 +153,6 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         }
         if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
-                migration == null ? 0 : migration, qmpSocket);
+                migration == null ? 0 : migration, qmpSocket, vhostSocket);
     }
 }

@@ -156,7 +156,27 @@ class AgentSettingsTest {
 
     @Test
     void aPortOfUnknownTypeIsRefused() {
-        refused(GOOD.replace("type: qemu-socket", "type: vhost"), "ports[0].type", "not qemu-socket or tap");
+        refused(GOOD.replace("type: qemu-socket", "type: vhost"), "ports[0].type", "not qemu-socket, tap or vhost-user");
+    }
+
+    @Test
+    void aVhostUserPortNamesQemusSocket() throws Exception {
+        PortSpec.Port p = PortSpec.parseFlag("id=vm9,type=vhost-user,vni=100,mac=52:54:00:00:00:09,socket=/run/ferry/vm9.sock", "--port[0]")
+                .validate("--port[0]");
+        assertThat(p.kind()).isEqualTo(PortSpec.Kind.VHOST_USER);
+        assertThat(p.socket()).isEqualTo(Path.of("/run/ferry/vm9.sock"));
+    }
+
+    @Test
+    void aVhostUserPortWithoutSocketIsRefused() {
+        assertThatThrownBy(() -> PortSpec.parseFlag("id=vm9,type=vhost-user,vni=100,mac=52:54:00:00:00:09", "--port[0]").validate("--port[0]"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("--port[0].socket: missing");
+    }
+
+    @Test
+    void aSocketOnAPortOfAnotherTypeIsRefused() {
+        refused(GOOD.replace("    device: tap-db1\n", "    device: tap-db1\n    socket: /run/ferry/db1.sock\n"), "ports[1].socket",
+                "only for type vhost-user");
     }
 
     @Test
