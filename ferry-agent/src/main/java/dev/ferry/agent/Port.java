@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * A local VM's virtual NIC as the agent sees it. Frames the VM sends reach the agent through
  * {@link Agent#onPortFrame}; {@link #deliver} hands a frame to the VM. Implementations: in-process
- * (tests, demo), QEMU socket, TAP.
+ * (tests, demo), vhost-user, QEMU socket, TAP.
  */
 public interface Port {
     VmKey key();
@@ -20,8 +20,9 @@ public interface Port {
 
     /**
      * Hands back, oldest first, frames {@link #deliver} gave a VM that has now stopped for the last
-     * copy of its migration but that it never read (they wait in the hypervisor's socket). Called on
-     * the agent's thread when the source stops; most ports cannot tell, and hand back nothing.
+     * copy of its migration but that it never read (in the hypervisor's socket, or in the port itself
+     * when its rings stopped first). Called on the agent's thread when the source stops; most ports
+     * cannot tell, and hand back nothing.
      */
     default void takeBackUnread(java.util.function.Consumer<byte[]> frames) {}
 }

@@ -46,7 +46,7 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--transport", description = "Underlay socket: auto (default: epoll where it loads, else nio), epoll or nio.")
     String transport;
 
-    @Option(names = "--port", description = "A port: id=NAME,type=qemu-socket|tap,vni=N,mac=M,ips=A;B,local=H:P,remote=H:P,device=D")
+    @Option(names = "--port", description = "A port: id=NAME,type=vhost-user|qemu-socket|tap,vni=N,mac=M,ips=A;B,socket=PATH,local=H:P,remote=H:P,device=D,qmp=PATH")
     List<String> ports = new ArrayList<>();
 
     @Override

@@ -8,20 +8,36 @@ import dev.ferry.service.PortSpec;
 import dev.ferry.wire.Ethernet;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Ferry on loopback: a board and three agents in this process, every VM copy on a QEMU socket port
- * naming the copy's QMP socket, so the agents follow each migration through their QMP detectors.
+ * Ferry on loopback: a board and three agents in this process, every VM copy on a vhost-user port
+ * (or a QEMU socket port) naming the copy's QMP socket, so the agents follow each migration through
+ * their QMP detectors.
  */
 final class FerryNetwork implements LabNetwork {
     static final int VNI = 100;
 
+    /** The kind of port the VMs' copies are on. */
+    enum PortType { VHOST_USER, QEMU_SOCKET }
+
     private final BoardService board;
     private final List<AgentService> agents = new ArrayList<>();
+    private final PortType portType;
+    /** Where the vhost-user sockets of QEMU are. */
+    private final Path sockets;
+    private int copies;
 
     FerryNetwork(String mode) throws IOException {
+        this(mode, PortType.VHOST_USER);
+    }
+
+    FerryNetwork(String mode, PortType portType) throws IOException {
+        this.portType = portType;
+        this.sockets = Files.createTempDirectory("ferry-vhost");
         this.board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore());
         for (int id = 1; id <= 3; id++) {
             agents.add(AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, "127.0.0.1:" + board.port(),
@@ -31,16 +47,26 @@ final class FerryNetwork implements LabNetwork {
 
     @Override
     public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
-        return new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()), new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()));
+        return switch (portType) {
+            case VHOST_USER -> new QemuVm.VhostUser(mac, sockets.resolve(name + "-" + ++copies + ".sock"));
+            case QEMU_SOCKET -> new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()),
+                    new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()));
+        };
     }
 
     @Override
     public void plug(String name, int host, String ip, QemuVm.Nic nic, QemuVm vm) throws Exception {
-        QemuVm.Dgram d = (QemuVm.Dgram) nic;
         AgentService agent = agents.get(host - 1);
-        agent.addPort(new PortSpec(name, "qemu-socket", VNI, Ethernet.format(d.mac()), List.of(ip),
-                "127.0.0.1:" + d.agentSide().getPort(), "127.0.0.1:" + d.qemuSide().getPort(), null, null, null,
-                vm.agentQmpSocket().toString()).validate(name));
+        String mac = Ethernet.format(nic.mac());
+        String qmp = vm.agentQmpSocket().toString();
+        PortSpec spec = switch (nic) {
+            case QemuVm.VhostUser v -> new PortSpec(name, "vhost-user", VNI, mac, List.of(ip), null, null, null, null, null, qmp,
+                    v.socket().toString());
+            case QemuVm.Dgram d -> new PortSpec(name, "qemu-socket", VNI, mac, List.of(ip), "127.0.0.1:" + d.agentSide().getPort(),
+                    "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null);
+            default -> throw new IllegalArgumentException("Ferry has no port for " + nic);
+        };
+        agent.addPort(spec.validate(name));
         // Plugged once the detector has heard from QEMU whether this copy runs or waits for a migration.
         long deadline = System.currentTimeMillis() + 30_000;
         while (agent.status().ports().stream().noneMatch(p -> p.id().equals(name))) {
@@ -68,6 +94,11 @@ final class FerryNetwork implements LabNetwork {
                     nonzero.append(' ').append(name).append('=').append(value);
                 }
             });
+            for (var p : a.status().ports()) {
+                if (p.inDropped() + p.outDropped() > 0) {
+                    nonzero.append(" port_").append(p.id()).append("_dropped=").append(p.inDropped()).append('/').append(p.outDropped());
+                }
+            }
             lines.add("agent " + a.hostId() + ":" + (nonzero.length() == 0 ? " nothing migrated or dropped" : nonzero));
         }
         return lines;
@@ -75,12 +106,18 @@ final class FerryNetwork implements LabNetwork {
 
     @Override
     public String toString() {
-        return "a board and agents 1-3";
+        return "a board and agents 1-3 (" + (portType == PortType.VHOST_USER ? "vhost-user" : "QEMU socket") + " ports)";
     }
 
     @Override
     public void close() {
         for (AgentService a : agents) a.close();
         board.close();
+        try (var files = Files.list(sockets)) {
+            for (Path f : files.toList()) Files.deleteIfExists(f);
+            Files.deleteIfExists(sockets);
+        } catch (IOException ignored) {
+            // a socket QEMU removed meanwhile
+        }
     }
 }

@@ -31,8 +31,11 @@ public final class QemuLab implements AutoCloseable {
     private static final Pattern SUMMARY = Pattern.compile(
             "recv received=(\\d+) lost=(-?\\d+) dup=(\\d+) reordered=(\\d+) max_gap_ms=([0-9.]+)");
 
-    /** Which network carries the VMs' frames. */
-    public enum Network { FERRY, BRIDGE }
+    /**
+     * Which network carries the VMs' frames: Ferry with the VMs on vhost-user ports (the agent serves
+     * their virtio rings) or on QEMU socket ports ({@code -netdev dgram}), or a Linux bridge.
+     */
+    public enum Network { FERRY, FERRY_QEMU_SOCKET, BRIDGE }
 
     /**
      * What the run is asked to do: {@code migrations} of the receiver, then {@code senderMigrations}
@@ -46,6 +49,11 @@ public final class QemuLab implements AutoCloseable {
 
         public static Options bridge(int migrations, int senderMigrations, int rate) {
             return new Options(Network.BRIDGE, migrations, senderMigrations, rate, "none", false);
+        }
+
+        /** The same run on another network. */
+        public Options on(Network other) {
+            return new Options(other, migrations, senderMigrations, rate, other == Network.BRIDGE ? "none" : mode, abort);
         }
 
         int total() {
@@ -99,13 +107,17 @@ public final class QemuLab implements AutoCloseable {
         this.o = options;
         this.out = out;
         this.dir = Files.createTempDirectory("ferry-lab-qemu");
-        this.network = options.network() == Network.BRIDGE ? new BridgeNetwork() : new FerryNetwork(options.mode());
+        this.network = switch (options.network()) {
+            case BRIDGE -> new BridgeNetwork();
+            case FERRY -> new FerryNetwork(options.mode(), FerryNetwork.PortType.VHOST_USER);
+            case FERRY_QEMU_SOCKET -> new FerryNetwork(options.mode(), FerryNetwork.PortType.QEMU_SOCKET);
+        };
     }
 
     public Result run() throws Exception {
         VmImage image = VmImage.ensure();
         progress("%s up%s; booting the sender on host 1 and the receiver on host 2", network,
-                o.network() == Network.FERRY ? " (mode " + o.mode() + ")" : "");
+                o.network() != Network.BRIDGE ? " (mode " + o.mode() + ")" : "");
         Placed tx = new Placed("tx", MAC_TX, "198.18.0.1");
         Placed rx = new Placed("rx", MAC_RX, "198.18.0.2");
         start(image, tx, 1, 0);
@@ -255,8 +267,9 @@ public final class QemuLab implements AutoCloseable {
         QemuVm.Nic nic = network.nic(vm.name, host, vm.mac);
         QemuVm copy = QemuVm.start(image, vm.name + "-on-" + host, vm.ip + "/24", nic, dir, incomingPort);
         vms.add(copy);
-        copy.awaitQmp();
+        // Plugged before QEMU is asked anything: a vhost-user QEMU finishes starting only once its back-end, the agent, is there.
         network.plug(vm.name, host, vm.ip, nic, copy);
+        copy.awaitQmp();
         // A destination is where the VM will be; a cancelled migration puts it back.
         vm.vm = copy;
         vm.host = host;

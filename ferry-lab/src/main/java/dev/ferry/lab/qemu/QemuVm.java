@@ -19,8 +19,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * One real QEMU process running the test VM: its NIC a {@code -netdev dgram} socket pair (what a
- * Ferry QEMU socket port talks to) or a TAP device, its serial console on the process's standard input and output
+ * One real QEMU process running the test VM: its NIC a vhost-user socket or a {@code -netdev dgram}
+ * socket pair (what Ferry's vhost-user and QEMU socket ports talk to), or a TAP device, its serial console on the process's standard input and output
  * (a shell, for the lab to type commands into), and two QMP sockets: {@link #qmpSocket} for whoever
  * drives the VM (the lab) and {@link #agentQmpSocket} for a Ferry agent's detector, since QEMU gives
  * each QMP monitor to one client at a time. Ended by its process id only.
@@ -36,6 +36,52 @@ public final class QemuVm implements AutoCloseable {
         /** The network namespace QEMU runs in (its TAP is there), or null for the caller's. */
         default String netns() {
             return null;
+        }
+
+        /** More QEMU arguments the backend needs (a chardev). */
+        default List<String> args() {
+            return List.of();
+        }
+
+        /** Whether another process maps the VM's RAM (a vhost-user backend): then it is a shared memfd. */
+        default boolean sharedMemory() {
+            return false;
+        }
+
+        /** More {@code virtio-net-pci} properties, each with its leading comma. */
+        default String deviceOptions() {
+            return "";
+        }
+    }
+
+    /**
+     * A vhost-user NIC: QEMU listens on {@code socket} and the Ferry agent, its back-end, connects and
+     * serves the virtio rings itself, in the VM's RAM, which is therefore a shared memfd.
+     */
+    public record VhostUser(long mac, Path socket) implements Nic {
+        @Override
+        public String netdev() {
+            return "vhost-user,id=n0,chardev=c0";
+        }
+
+        @Override
+        public List<String> args() {
+            return List.of("-chardev", "socket,id=c0,path=" + socket + ",server=on,wait=off");
+        }
+
+        @Override
+        public boolean sharedMemory() {
+            return true;
+        }
+
+        /**
+         * Legacy interrupts (INTx), no MSI-X: QEMU 7.2 under TCG dereferences a null pointer when a
+         * vhost device's guest notifiers meet MSI-X vector notifiers (no irqfd without KVM) and dies
+         * as the guest's driver starts the NIC.
+         */
+        @Override
+        public String deviceOptions() {
+            return ",vectors=0";
         }
     }
 
@@ -67,6 +113,8 @@ public final class QemuVm implements AutoCloseable {
             return "tap,id=n0,ifname=" + ifname + ",script=no,downscript=no";
         }
     }
+
+    private static final int MEMORY_MIB = 128;
 
     private final String name;
     private final Process process;
@@ -114,14 +162,17 @@ public final class QemuVm implements AutoCloseable {
         List<String> cmd = new ArrayList<>();
         if (nic.netns() != null) cmd.addAll(List.of("ip", "netns", "exec", nic.netns()));
         cmd.addAll(List.of("qemu-system-x86_64", "-name", name,
-                "-machine", "q35,accel=" + accel, "-cpu", accel.equals("kvm") ? "host" : "max", "-m", "128",
+                "-machine", "q35,accel=" + accel + (nic.sharedMemory() ? ",memory-backend=mem0" : ""),
+                "-cpu", accel.equals("kvm") ? "host" : "max", "-m", MEMORY_MIB + "",
                 "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
                 "-kernel", image.kernel().toString(), "-initrd", image.initramfs().toString(),
                 "-append", "console=ttyS0 quiet panic=-1 ferry.ip=" + ip,
                 "-netdev", nic.netdev(),
-                "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + Ethernet.format(nic.mac()),
+                "-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + Ethernet.format(nic.mac()) + nic.deviceOptions(),
                 "-qmp", "unix:" + qmp + ",server=on,wait=off",
                 "-qmp", "unix:" + agentQmp + ",server=on,wait=off"));
+        cmd.addAll(nic.args());
+        if (nic.sharedMemory()) cmd.addAll(List.of("-object", "memory-backend-memfd,id=mem0,size=" + MEMORY_MIB + "M,share=on"));
         if (incomingPort > 0) cmd.addAll(List.of("-incoming", "tcp:127.0.0.1:" + incomingPort));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         QemuVm vm = new QemuVm(name, p, qmp, agentQmp);

@@ -270,6 +270,7 @@ final class VhostUserBackend implements AutoCloseable {
                 long m = 0;
                 for (int i = 0; i < 6; i++) m = (m << 8) | (p.get(ValueLayout.JAVA_BYTE, i) & 0xFF);
                 if (m != mac) log.warn("port {}: QEMU announces {} but the port is {}", vmId, Long.toHexString(m), Long.toHexString(mac));
+                log.debug("port {}: QEMU asks for the VM's announcement", vmId);
                 device.post(new DeviceCommand.Announce(m));
                 return NO_ANSWER;
             }
