@@ -132,7 +132,7 @@ final class VhostUserBackend implements AutoCloseable {
                 if (more < 0) return;
             }
             int[] received = java.util.Arrays.copyOf(fds, nfds);
-            long answer = handle(request, payload, size, received);
+            long answer = handle(request, payload, received);
             if (answer != NO_ANSWER) {
                 reply(s, msg, request, answer);
             } else if ((flags & FLAG_NEED_REPLY) != 0) {
@@ -146,139 +146,148 @@ final class VhostUserBackend implements AutoCloseable {
     /** A reply whose payload {@link #handle} already wrote as a vring state (index, number). */
     private static final long STATE_ANSWER = Long.MIN_VALUE + 1;
 
-    private long handle(int request, MemorySegment p, int size, int[] fds) throws IOException {
-        switch (request) {
-            case GET_FEATURES:
-                return FEATURES;
-            case SET_FEATURES: {
+    private long handle(int request, MemorySegment p, int[] fds) throws IOException {
+        return switch (request) {
+            case GET_FEATURES -> FEATURES;
+            case GET_PROTOCOL_FEATURES -> PROTOCOL_FEATURES;
+            case GET_QUEUE_NUM -> 1;
+            case SET_PROTOCOL_FEATURES -> {
+                protocolFeatures = true;
+                yield NO_ANSWER;
+            }
+            case SET_OWNER -> NO_ANSWER;
+            case SET_FEATURES -> {
                 long features = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
                 device.apply(new DeviceCommand.Logging((features & F_LOG_ALL) != 0), 0);
-                return NO_ANSWER;
+                yield NO_ANSWER;
             }
-            case GET_PROTOCOL_FEATURES:
-                return PROTOCOL_FEATURES;
-            case SET_PROTOCOL_FEATURES:
-                protocolFeatures = true;
-                return NO_ANSWER;
-            case GET_QUEUE_NUM:
-                return 1;
-            case SET_OWNER:
-                return NO_ANSWER;
-            case RESET_OWNER:
+            case RESET_OWNER -> {
                 resetRings();
                 device.apply(new DeviceCommand.Reset(), 0);
-                return NO_ANSWER;
-            case SET_MEM_TABLE: {
-                int n = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-                if (n < 0 || n > UnixStream.MAX_FDS || n != fds.length) {
-                    closeAll(fds);
-                    throw new IOException("memory table of " + n + " regions with " + fds.length + " descriptors");
-                }
-                GuestMemory.Region[] regions = new GuestMemory.Region[n];
-                for (int i = 0; i < n; i++) {
-                    long at = 8 + 32L * i;
-                    regions[i] = new GuestMemory.Region(p.get(ValueLayout.JAVA_LONG_UNALIGNED, at), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8),
-                            p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 16), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 24));
-                }
-                GuestMemory memory = GuestMemory.map(regions, fds);
-                device.apply(new DeviceCommand.MapMemory(memory), 0);
-                log.debug("port {}: guest memory mapped, {} region(s)", vmId, n);
-                return NO_ANSWER;
+                yield NO_ANSWER;
             }
-            case SET_LOG_BASE: {
-                if (fds.length != 1) {
-                    closeAll(fds);
-                    throw new IOException("dirty log without its descriptor");
-                }
-                DirtyLog dirty = DirtyLog.map(fds[0], p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
-                device.apply(new DeviceCommand.LogBase(dirty), 0);
-                log.debug("port {}: dirty log of {} bytes", vmId, p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-                return 0;
-            }
-            case SET_LOG_FD:
-            case SET_VRING_ERR:
-                // This back-end never signals either: it logs into shared memory and reports no ring errors.
+            case SET_MEM_TABLE -> setMemTable(p, fds);
+            case SET_LOG_BASE -> setLogBase(p, fds);
+            // This back-end never signals either: it logs into shared memory and reports no ring errors.
+            case SET_LOG_FD, SET_VRING_ERR -> {
                 closeAll(fds);
-                return NO_ANSWER;
-            case SET_VRING_NUM: {
-                Ring r = ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
-                r.num = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
-                return NO_ANSWER;
+                yield NO_ANSWER;
             }
-            case SET_VRING_BASE: {
-                Ring r = ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
-                r.base = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
-                return NO_ANSWER;
+            case SET_VRING_NUM -> {
+                ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0)).num = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+                yield NO_ANSWER;
             }
-            case SET_VRING_ADDR: {
+            case SET_VRING_BASE -> {
+                ring(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0)).base = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+                yield NO_ANSWER;
+            }
+            case SET_VRING_ADDR -> setVringAddr(p);
+            case SET_VRING_KICK -> setVringKick(p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), fds);
+            case SET_VRING_CALL -> setVringCall(p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), fds);
+            case SET_VRING_ENABLE -> {
                 int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-                Ring r = ring(index);
-                r.logUsed = (p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) & 1) != 0;
-                r.desc = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
-                r.used = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
-                r.avail = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 24);
-                r.usedLog = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 32);
-                // QEMU turns used-ring logging on and off while the queue runs: restart it where it is.
-                if (r.running) {
-                    stop(index);
-                    maybeStart(index);
-                }
-                return NO_ANSWER;
-            }
-            case SET_VRING_KICK: {
-                long u = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                int index = (int) (u & 0xFF);
-                Ring r = ring(index);
-                if (r.kickFd >= 0) Libc.close(r.kickFd);
-                // The agent polls the rings and asks the guest not to kick; the eventfd is kept, unread.
-                r.kickFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
-                r.started = true;
-                maybeStart(index);
-                return NO_ANSWER;
-            }
-            case SET_VRING_CALL: {
-                long u = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                int index = (int) (u & 0xFF);
-                Ring r = ring(index);
-                int old = r.callFd;
-                r.callFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
-                if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
-                if (old >= 0) Libc.close(old);
-                return NO_ANSWER;
-            }
-            case SET_VRING_ENABLE: {
-                int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-                Ring r = ring(index);
-                r.enabled = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) != 0;
-                if (r.enabled) maybeStart(index);
+                ring(index).enabled = p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) != 0;
+                if (ring(index).enabled) maybeStart(index);
                 else stop(index);
-                return NO_ANSWER;
+                yield NO_ANSWER;
             }
-            case GET_VRING_BASE: {
-                int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-                Ring r = ring(index);
-                stop(index);
-                r.started = false;
-                if (r.kickFd >= 0) Libc.close(r.kickFd);
-                r.kickFd = -1;
-                p.set(ValueLayout.JAVA_INT_UNALIGNED, 4, r.base);
-                log.debug("port {}: queue {} stopped at {}", vmId, index, r.base);
-                return STATE_ANSWER;
-            }
-            case SEND_RARP: {
-                // Six bytes of MAC in network order at the start of the field.
-                long m = 0;
-                for (int i = 0; i < 6; i++) m = (m << 8) | (p.get(ValueLayout.JAVA_BYTE, i) & 0xFF);
-                if (m != mac) log.warn("port {}: QEMU announces {} but the port is {}", vmId, Long.toHexString(m), Long.toHexString(mac));
-                log.debug("port {}: QEMU asks for the VM's announcement", vmId);
-                device.post(new DeviceCommand.Announce(m));
-                return NO_ANSWER;
-            }
-            default:
+            case GET_VRING_BASE -> getVringBase(p);
+            case SEND_RARP -> sendRarp(p);
+            default -> {
                 closeAll(fds);
                 log.warn("port {}: vhost-user request {} not supported; ignored", vmId, request);
-                return NO_ANSWER;
+                yield NO_ANSWER;
+            }
+        };
+    }
+
+    private long setMemTable(MemorySegment p, int[] fds) throws IOException {
+        int n = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        if (n < 0 || n > UnixStream.MAX_FDS || n != fds.length) {
+            closeAll(fds);
+            throw new IOException("memory table of " + n + " regions with " + fds.length + " descriptors");
         }
+        GuestMemory.Region[] regions = new GuestMemory.Region[n];
+        for (int i = 0; i < n; i++) {
+            long at = 8 + 32L * i;
+            regions[i] = new GuestMemory.Region(p.get(ValueLayout.JAVA_LONG_UNALIGNED, at), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8),
+                    p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 16), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 24));
+        }
+        device.apply(new DeviceCommand.MapMemory(GuestMemory.map(regions, fds)), 0);
+        log.debug("port {}: guest memory mapped, {} region(s)", vmId, n);
+        return NO_ANSWER;
+    }
+
+    /** QEMU waits for this one's reply: from then on it may read the log. */
+    private long setLogBase(MemorySegment p, int[] fds) throws IOException {
+        if (fds.length != 1) {
+            closeAll(fds);
+            throw new IOException("dirty log without its descriptor");
+        }
+        long size = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+        device.apply(new DeviceCommand.LogBase(DirtyLog.map(fds[0], size, p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8))), 0);
+        log.debug("port {}: dirty log of {} bytes", vmId, size);
+        return 0;
+    }
+
+    private long setVringAddr(MemorySegment p) throws IOException {
+        int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        Ring r = ring(index);
+        r.logUsed = (p.get(ValueLayout.JAVA_INT_UNALIGNED, 4) & 1) != 0;
+        r.desc = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+        r.used = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
+        r.avail = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 24);
+        r.usedLog = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 32);
+        // QEMU turns used-ring logging on and off while the queue runs: restart it where it is.
+        if (r.running) {
+            stop(index);
+            maybeStart(index);
+        }
+        return NO_ANSWER;
+    }
+
+    private long setVringKick(long u, int[] fds) throws IOException {
+        int index = (int) (u & 0xFF);
+        Ring r = ring(index);
+        if (r.kickFd >= 0) Libc.close(r.kickFd);
+        // The agent polls the rings and asks the guest not to kick; the eventfd is kept, unread.
+        r.kickFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+        r.started = true;
+        maybeStart(index);
+        return NO_ANSWER;
+    }
+
+    private long setVringCall(long u, int[] fds) throws IOException {
+        int index = (int) (u & 0xFF);
+        Ring r = ring(index);
+        int old = r.callFd;
+        r.callFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+        if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
+        if (old >= 0) Libc.close(old);
+        return NO_ANSWER;
+    }
+
+    /** The stop that matters for a migration: after it, no frame enters the guest here. */
+    private long getVringBase(MemorySegment p) throws IOException {
+        int index = p.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        Ring r = ring(index);
+        stop(index);
+        r.started = false;
+        if (r.kickFd >= 0) Libc.close(r.kickFd);
+        r.kickFd = -1;
+        p.set(ValueLayout.JAVA_INT_UNALIGNED, 4, r.base);
+        log.debug("port {}: queue {} stopped at {}", vmId, index, r.base);
+        return STATE_ANSWER;
+    }
+
+    private long sendRarp(MemorySegment p) {
+        // Six bytes of MAC in network order at the start of the field.
+        long m = 0;
+        for (int i = 0; i < 6; i++) m = (m << 8) | (p.get(ValueLayout.JAVA_BYTE, i) & 0xFF);
+        if (m != mac) log.warn("port {}: QEMU announces {} but the port is {}", vmId, Long.toHexString(m), Long.toHexString(mac));
+        log.debug("port {}: QEMU asks for the VM's announcement", vmId);
+        device.post(new DeviceCommand.Announce(m));
+        return NO_ANSWER;
     }
 
     private Ring ring(int index) throws IOException {

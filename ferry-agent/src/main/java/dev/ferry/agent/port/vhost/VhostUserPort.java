@@ -122,7 +122,7 @@ public final class VhostUserPort implements PolledPort {
         for (Posted p; (p = commands.poll()) != null; ) {
             int answer;
             try {
-                answer = apply(p.command(), agent, handle, now);
+                answer = execute(p.command(), agent, handle, now);
             } catch (RuntimeException e) {
                 log.warn("port {}: {} failed: {}", vmId, p.command(), e.toString());
                 answer = -1;
@@ -151,7 +151,7 @@ public final class VhostUserPort implements PolledPort {
         return n;
     }
 
-    private int apply(DeviceCommand command, Agent agent, LocalPort handle, long now) {
+    private int execute(DeviceCommand command, Agent agent, LocalPort handle, long now) {
         return switch (command) {
             case DeviceCommand.MapMemory m -> {
                 GuestMemory old = memory;
