@@ -172,7 +172,9 @@ public final class QemuVm implements AutoCloseable {
                 "-qmp", "unix:" + qmp + ",server=on,wait=off",
                 "-qmp", "unix:" + agentQmp + ",server=on,wait=off"));
         cmd.addAll(nic.args());
-        if (nic.sharedMemory()) cmd.addAll(List.of("-object", "memory-backend-memfd,id=mem0,size=" + MEMORY_MIB + "M,share=on"));
+        // Preallocated: a destination that faulted its shared pages in while loading the last of them
+        // would add about 100 ms to the VM's downtime (measured here under TCG: 127-241 ms against 5-13 ms).
+        if (nic.sharedMemory()) cmd.addAll(List.of("-object", "memory-backend-memfd,id=mem0,size=" + MEMORY_MIB + "M,share=on,prealloc=on"));
         if (incomingPort > 0) cmd.addAll(List.of("-incoming", "tcp:127.0.0.1:" + incomingPort));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         QemuVm vm = new QemuVm(name, p, qmp, agentQmp);
