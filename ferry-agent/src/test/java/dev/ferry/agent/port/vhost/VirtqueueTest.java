@@ -3,7 +3,6 @@ package dev.ferry.agent.port.vhost;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.agent.port.Libc;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -12,86 +11,78 @@ import java.util.Arrays;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/**
- * The split virtqueue as the agent serves it, against a guest laid out here the way a virtio driver
- * lays out its rings (virtio 1.x, 2.7): descriptors, available and used ring in one region of guest
- * memory whose guest-physical and QEMU-virtual addresses differ, as they do in a real VM.
- */
+/** The split virtqueue as the agent serves it, against a guest laid out as a virtio driver does ({@link TestGuest}). */
 class VirtqueueTest {
-    private static final int SIZE = 8;
-    private static final long GPA = 0x10_0000L;
-    private static final long UVA = 0x7f00_0000_0000L;
-    private static final long DESC = 0x0, AVAIL = 0x100, USED = 0x200, BUFFERS = 0x4000;
-    private static final int F_NEXT = 1, F_WRITE = 2;
+    private static final long USED = TestGuest.USED, AVAIL = TestGuest.AVAIL, BUFFERS = TestGuest.BUFFERS, GPA = TestGuest.GPA;
+    private static final int F_NEXT = TestGuest.F_NEXT, F_WRITE = TestGuest.F_WRITE;
 
-    private final Arena arena = Arena.ofConfined();
-    private final MemorySegment ram = arena.allocate(64 * 1024, 4096);
-    private final GuestMemory memory = GuestMemory.over(ram, GPA, UVA);
-    private final MemorySegment logWords = arena.allocate(64, 8);
+    private final TestGuest guest = new TestGuest();
+    private final MemorySegment ram = guest.ram;
+    private final GuestMemory memory = guest.memory;
+    private final MemorySegment logWords = guest.arena.allocate(64, 8);
     private final DirtyLog log = DirtyLog.over(logWords);
-    private int availIdx;
 
     @AfterEach
     void free() {
-        arena.close();
+        guest.close();
     }
 
     @Test
     void aFrameGoesIntoTheGuestsBufferBehindAZeroNetHeaderAndTheUsedRingSaysHowLong() {
-        offer(0, BUFFERS, 2048, F_WRITE);
+        guest.offer(0, BUFFERS, 2048, F_WRITE);
         Virtqueue rx = start(0, -1);
 
-        assertThat(rx.receive(memory, null, staged(frame(60, 7)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.DELIVERED);
+        assertThat(rx.receive(memory, null, staged(TestGuest.frame(60, 7)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.DELIVERED);
 
         byte[] header = ram.asSlice(BUFFERS, Virtqueue.NET_HEADER).toArray(ValueLayout.JAVA_BYTE);
         assertThat(header).containsExactly(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0);
-        assertThat(ram.asSlice(BUFFERS + Virtqueue.NET_HEADER, 60).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(frame(60, 7));
-        assertThat(usedIdx()).isEqualTo(1);
+        assertThat(ram.asSlice(BUFFERS + Virtqueue.NET_HEADER, 60).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(TestGuest.frame(60, 7));
+        assertThat(guest.usedIdx()).isEqualTo(1);
         assertThat(ram.get(ValueLayout.JAVA_INT, USED + 4)).as("used id").isZero();
         assertThat(ram.get(ValueLayout.JAVA_INT, USED + 8)).as("used length").isEqualTo(Virtqueue.NET_HEADER + 60);
     }
 
     @Test
     void aFrameLongerThanOneDescriptorIsScatteredOverTheChain() {
-        writeDesc(0, BUFFERS, 40, F_WRITE | F_NEXT, 1);
-        writeDesc(1, BUFFERS + 0x1000, 2048, F_WRITE, 0);
-        publish(0);
+        guest.writeDesc(0, BUFFERS, 40, F_WRITE | F_NEXT, 1);
+        guest.writeDesc(1, BUFFERS + 0x1000, 2048, F_WRITE, 0);
+        guest.publish(0);
         Virtqueue rx = start(0, -1);
 
-        assertThat(rx.receive(memory, null, staged(frame(100, 3)), Virtqueue.NET_HEADER + 100)).isEqualTo(Virtqueue.DELIVERED);
+        assertThat(rx.receive(memory, null, staged(TestGuest.frame(100, 3)), Virtqueue.NET_HEADER + 100)).isEqualTo(Virtqueue.DELIVERED);
 
         byte[] first = ram.asSlice(BUFFERS + Virtqueue.NET_HEADER, 28).toArray(ValueLayout.JAVA_BYTE);
         byte[] rest = ram.asSlice(BUFFERS + 0x1000, 72).toArray(ValueLayout.JAVA_BYTE);
         byte[] whole = Arrays.copyOf(first, 100);
         System.arraycopy(rest, 0, whole, 28, 72);
-        assertThat(whole).isEqualTo(frame(100, 3));
+        assertThat(whole).isEqualTo(TestGuest.frame(100, 3));
     }
 
     @Test
     void withoutAnOfferedBufferTheFrameIsRefusedAndTheRingUntouched() {
         Virtqueue rx = start(0, -1);
-        assertThat(rx.receive(memory, null, staged(frame(60, 1)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.NO_BUFFER);
-        assertThat(usedIdx()).isZero();
+        assertThat(rx.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.NO_BUFFER);
+        assertThat(guest.usedIdx()).isZero();
         assertThat(rx.lastAvail()).isZero();
     }
 
     @Test
     void aFrameLargerThanTheBufferIsRefusedAndTheBufferKept() {
-        offer(0, BUFFERS, 64, F_WRITE);
+        guest.offer(0, BUFFERS, 64, F_WRITE);
         Virtqueue rx = start(0, -1);
-        assertThat(rx.receive(memory, null, staged(frame(200, 1)), Virtqueue.NET_HEADER + 200)).isEqualTo(Virtqueue.TOO_SMALL);
-        assertThat(usedIdx()).isZero();
+        assertThat(rx.receive(memory, null, staged(TestGuest.frame(200, 1)), Virtqueue.NET_HEADER + 200)).isEqualTo(Virtqueue.TOO_SMALL);
+        assertThat(guest.usedIdx()).isZero();
         assertThat(rx.hasAvailable()).isTrue();
     }
 
     @Test
     void aDescriptorChainThatLoopsIsReturnedUnusedInsteadOfSpinning() {
-        writeDesc(0, BUFFERS, 16, F_WRITE | F_NEXT, 1);
-        writeDesc(1, BUFFERS + 16, 16, F_WRITE | F_NEXT, 0);
-        publish(0);
+        guest.writeDesc(0, BUFFERS, 16, F_WRITE | F_NEXT, 1);
+        guest.writeDesc(1, BUFFERS + 16, 16, F_WRITE | F_NEXT, 0);
+        guest.publish(0);
         Virtqueue rx = start(0, -1);
-        assertThat(rx.receive(memory, null, staged(frame(60, 1)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.BROKEN);
-        assertThat(usedIdx()).isEqualTo(1);
+        assertThat(rx.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60)).isEqualTo(Virtqueue.BROKEN);
+        assertThat(guest.usedIdx()).isEqualTo(1);
         assertThat(ram.get(ValueLayout.JAVA_INT, USED + 8)).as("used length").isZero();
     }
 
@@ -99,27 +90,27 @@ class VirtqueueTest {
     void aFrameTheGuestSendsIsGatheredFromItsChainAndItsBufferReturned() {
         byte[] header = new byte[Virtqueue.NET_HEADER];
         MemorySegment.copy(header, 0, ram, ValueLayout.JAVA_BYTE, BUFFERS, header.length);
-        MemorySegment.copy(frame(80, 9), 0, ram, ValueLayout.JAVA_BYTE, BUFFERS + 0x1000, 80);
-        writeDesc(3, BUFFERS, Virtqueue.NET_HEADER, F_NEXT, 5);
-        writeDesc(5, BUFFERS + 0x1000, 80, 0, 0);
-        publish(3);
+        MemorySegment.copy(TestGuest.frame(80, 9), 0, ram, ValueLayout.JAVA_BYTE, BUFFERS + 0x1000, 80);
+        guest.writeDesc(3, BUFFERS, Virtqueue.NET_HEADER, F_NEXT, 5);
+        guest.writeDesc(5, BUFFERS + 0x1000, 80, 0, 0);
+        guest.publish(3);
         Virtqueue tx = start(1, -1);
 
         byte[] into = new byte[4096];
         int length = tx.transmit(memory, null, into);
 
         assertThat(length).isEqualTo(Virtqueue.NET_HEADER + 80);
-        assertThat(Arrays.copyOfRange(into, Virtqueue.NET_HEADER, length)).isEqualTo(frame(80, 9));
+        assertThat(Arrays.copyOfRange(into, Virtqueue.NET_HEADER, length)).isEqualTo(TestGuest.frame(80, 9));
         assertThat(ram.get(ValueLayout.JAVA_INT, USED + 4)).as("used id").isEqualTo(3);
         assertThat(tx.transmit(memory, null, into)).as("nothing more offered").isEqualTo(-1);
     }
 
     @Test
     void whileMigratingEveryPageTheBackendWroteIsMarkedInTheDirtyLog() {
-        offer(0, BUFFERS + 0x2000, 2048, F_WRITE);
-        Virtqueue rx = Virtqueue.start(setup(0, 0, true), memory, log, -1, new StringBuilder());
+        guest.offer(0, BUFFERS + 0x2000, 2048, F_WRITE);
+        Virtqueue rx = Virtqueue.start(guest.setup(0, 0, true), memory, log, -1, new StringBuilder());
 
-        rx.receive(memory, log, staged(frame(60, 1)), Virtqueue.NET_HEADER + 60);
+        rx.receive(memory, log, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60);
 
         long bits = logWords.get(ValueLayout.JAVA_LONG, 8 * ((GPA >>> 12) / 64));
         long usedPage = 1L << (((GPA + USED) >>> 12) & 63);
@@ -129,37 +120,37 @@ class VirtqueueTest {
 
     @Test
     void aQueueRestartedWhereItStoppedContinuesFromTheUsedIndexInGuestMemory() {
-        offer(0, BUFFERS, 2048, F_WRITE);
-        offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
+        guest.offer(0, BUFFERS, 2048, F_WRITE);
+        guest.offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
         Virtqueue before = start(0, -1);
-        before.receive(memory, null, staged(frame(60, 1)), Virtqueue.NET_HEADER + 60);
+        before.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60);
         int stoppedAt = before.lastAvail();
 
         // What the VM's next copy's backend is given: the base QEMU got from GET_VRING_BASE, the same rings.
-        Virtqueue after = Virtqueue.start(setup(0, stoppedAt, false), memory, null, -1, new StringBuilder());
-        after.receive(memory, null, staged(frame(70, 2)), Virtqueue.NET_HEADER + 70);
+        Virtqueue after = Virtqueue.start(guest.setup(0, stoppedAt, false), memory, null, -1, new StringBuilder());
+        after.receive(memory, null, staged(TestGuest.frame(70, 2)), Virtqueue.NET_HEADER + 70);
 
         assertThat(stoppedAt).isEqualTo(1);
-        assertThat(usedIdx()).isEqualTo(2);
+        assertThat(guest.usedIdx()).isEqualTo(2);
         assertThat(ram.get(ValueLayout.JAVA_INT, USED + 12)).as("second used id").isEqualTo(1);
-        assertThat(ram.asSlice(BUFFERS + 0x1000 + Virtqueue.NET_HEADER, 70).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(frame(70, 2));
+        assertThat(ram.asSlice(BUFFERS + 0x1000 + Virtqueue.NET_HEADER, 70).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(TestGuest.frame(70, 2));
     }
 
     @Test
     void theGuestIsSignalledOnceForABatchUnlessItAskedForNoInterrupts() throws Throwable {
         int eventfd = eventfd();
         try {
-            offer(0, BUFFERS, 2048, F_WRITE);
-            offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
-            offer(2, BUFFERS + 0x2000, 2048, F_WRITE);
+            guest.offer(0, BUFFERS, 2048, F_WRITE);
+            guest.offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
+            guest.offer(2, BUFFERS + 0x2000, 2048, F_WRITE);
             Virtqueue rx = start(0, eventfd);
-            rx.receive(memory, null, staged(frame(60, 1)), Virtqueue.NET_HEADER + 60);
-            rx.receive(memory, null, staged(frame(60, 2)), Virtqueue.NET_HEADER + 60);
+            rx.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60);
+            rx.receive(memory, null, staged(TestGuest.frame(60, 2)), Virtqueue.NET_HEADER + 60);
             rx.signal();
             assertThat(readEventfd(eventfd)).as("signals for two buffers").isEqualTo(1);
 
             ram.set(ValueLayout.JAVA_SHORT, AVAIL, (short) 1); // VRING_AVAIL_F_NO_INTERRUPT: the guest polls (NAPI)
-            rx.receive(memory, null, staged(frame(60, 3)), Virtqueue.NET_HEADER + 60);
+            rx.receive(memory, null, staged(TestGuest.frame(60, 3)), Virtqueue.NET_HEADER + 60);
             rx.signal();
             assertThat(readEventfd(eventfd)).as("signals while the guest polls").isZero();
         } finally {
@@ -176,7 +167,7 @@ class VirtqueueTest {
     @Test
     void ringsOutsideTheVmsMemoryAreRefusedWithAReason() {
         StringBuilder why = new StringBuilder();
-        var s = new Virtqueue.Setup(0, SIZE, UVA + 1_000_000, UVA + AVAIL, UVA + USED, 0, false, 0);
+        var s = new Virtqueue.Setup(0, TestGuest.SIZE, TestGuest.UVA + 1_000_000, TestGuest.UVA + AVAIL, TestGuest.UVA + USED, 0, false, 0);
         assertThat(Virtqueue.start(s, memory, null, -1, why)).isNull();
         assertThat(why).contains("outside the VM's memory");
     }
@@ -184,40 +175,7 @@ class VirtqueueTest {
     // ------------------------------------------------------------------ the guest's side
 
     private Virtqueue start(int index, int callFd) {
-        return Virtqueue.start(setup(index, 0, false), memory, null, callFd, new StringBuilder());
-    }
-
-    private static Virtqueue.Setup setup(int index, int base, boolean logUsed) {
-        return new Virtqueue.Setup(index, SIZE, UVA + DESC, UVA + AVAIL, UVA + USED, GPA + USED, logUsed, base);
-    }
-
-    private void offer(int id, long buffer, int length, int flags) {
-        writeDesc(id, buffer, length, flags, 0);
-        publish(id);
-    }
-
-    private void writeDesc(int id, long buffer, int length, int flags, int next) {
-        long at = DESC + 16L * id;
-        ram.set(ValueLayout.JAVA_LONG, at, GPA + buffer);
-        ram.set(ValueLayout.JAVA_INT, at + 8, length);
-        ram.set(ValueLayout.JAVA_SHORT, at + 12, (short) flags);
-        ram.set(ValueLayout.JAVA_SHORT, at + 14, (short) next);
-    }
-
-    private void publish(int head) {
-        ram.set(ValueLayout.JAVA_SHORT, AVAIL + 4 + 2L * (availIdx % SIZE), (short) head);
-        availIdx++;
-        ram.set(ValueLayout.JAVA_SHORT, AVAIL + 2, (short) availIdx);
-    }
-
-    private int usedIdx() {
-        return Short.toUnsignedInt(ram.get(ValueLayout.JAVA_SHORT, USED + 2));
-    }
-
-    private static byte[] frame(int length, int seed) {
-        byte[] f = new byte[length];
-        for (int i = 0; i < length; i++) f[i] = (byte) (seed * 31 + i);
-        return f;
+        return Virtqueue.start(guest.setup(index, 0, false), memory, null, callFd, new StringBuilder());
     }
 
     private static byte[] staged(byte[] frame) {
@@ -239,7 +197,7 @@ class VirtqueueTest {
 
     /** The eventfd's count (0 when nothing was written), reset by the read. */
     private long readEventfd(int fd) throws Throwable {
-        MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+        MemorySegment value = guest.arena.allocate(ValueLayout.JAVA_LONG);
         long got = (long) READ.invokeExact(fd, value, 8L);
         return got == 8 ? value.get(ValueLayout.JAVA_LONG, 0) : 0;
     }

@@ -1,0 +1,73 @@
+package dev.ferry.agent.port.vhost;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A guest's side of one split virtqueue, laid out the way a virtio driver lays it out (virtio 1.x,
+ * 2.7): descriptors, available and used ring in one region of guest memory whose guest-physical and
+ * QEMU-virtual addresses differ, as they do in a real VM. The tests' driver.
+ */
+final class TestGuest implements AutoCloseable {
+    static final int SIZE = 8;
+    static final long GPA = 0x10_0000L;
+    static final long UVA = 0x7f00_0000_0000L;
+    static final long DESC = 0x0, AVAIL = 0x100, USED = 0x200, BUFFERS = 0x4000;
+    static final int F_NEXT = 1, F_WRITE = 2;
+
+    final Arena arena = Arena.ofConfined();
+    final MemorySegment ram = arena.allocate(64 * 1024, 4096);
+    final GuestMemory memory = GuestMemory.over(ram, GPA, UVA);
+    private int availIdx;
+
+    Virtqueue.Setup setup(int index, int base, boolean logUsed) {
+        return new Virtqueue.Setup(index, SIZE, UVA + DESC, UVA + AVAIL, UVA + USED, GPA + USED, logUsed, base);
+    }
+
+    /** Offers descriptor {@code id} alone: {@code length} bytes at {@code buffer} (an offset in guest RAM). */
+    void offer(int id, long buffer, int length, int flags) {
+        writeDesc(id, buffer, length, flags, 0);
+        publish(id);
+    }
+
+    void writeDesc(int id, long buffer, int length, int flags, int next) {
+        long at = DESC + 16L * id;
+        ram.set(ValueLayout.JAVA_LONG, at, GPA + buffer);
+        ram.set(ValueLayout.JAVA_INT, at + 8, length);
+        ram.set(ValueLayout.JAVA_SHORT, at + 12, (short) flags);
+        ram.set(ValueLayout.JAVA_SHORT, at + 14, (short) next);
+    }
+
+    void publish(int head) {
+        ram.set(ValueLayout.JAVA_SHORT, AVAIL + 4 + 2L * (availIdx % SIZE), (short) head);
+        availIdx++;
+        ram.set(ValueLayout.JAVA_SHORT, AVAIL + 2, (short) availIdx);
+    }
+
+    int usedIdx() {
+        return Short.toUnsignedInt(ram.get(ValueLayout.JAVA_SHORT, USED + 2));
+    }
+
+    /** Used element {@code n}: {id, length}. */
+    int[] used(int n) {
+        long at = USED + 4 + 8L * (n % SIZE);
+        return new int[] {ram.get(ValueLayout.JAVA_INT, at), ram.get(ValueLayout.JAVA_INT, at + 4)};
+    }
+
+    /** {@code length} bytes of guest RAM at offset {@code at}. */
+    byte[] bytes(long at, int length) {
+        return ram.asSlice(at, length).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    static byte[] frame(int length, int seed) {
+        byte[] f = new byte[length];
+        for (int i = 0; i < length; i++) f[i] = (byte) (seed * 31 + i);
+        return f;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,129 @@
+package dev.ferry.agent.port.vhost;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.board.VmKey;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The vhost-user port around a migration, on the agent's thread (the test's), with the device
+ * commands its vhost-user thread would post for QEMU's messages: frames go into the guest's buffers
+ * while the receive queue runs, wait while it has no buffer or is stopped, and the waiting ones are
+ * what the agent takes back for the VM's new place, in order. No QEMU here: the port's own thread
+ * waits for a socket that never appears.
+ */
+class VhostUserPortTest {
+    private static final long MAC = 0x525400000001L;
+
+    private final TestGuest guest = new TestGuest();
+    private final Path dir = tempDir();
+    private final VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), dir.resolve("no-qemu.sock"));
+
+    @AfterEach
+    void tearDown() throws Exception {
+        port.close();
+        guest.close();
+        Files.deleteIfExists(dir);
+    }
+
+    @Test
+    void whileTheReceiveQueueRunsAFrameGoesStraightIntoTheGuestsBuffer() {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
+
+        assertThat(guest.usedIdx()).isEqualTo(1);
+        assertThat(guest.bytes(TestGuest.BUFFERS + Virtqueue.NET_HEADER, 60)).isEqualTo(TestGuest.frame(60, 1));
+        assertThat(port.framesOut()).isEqualTo(1);
+    }
+
+    @Test
+    void framesWaitWhileTheGuestOffersNoBufferAndGoInInOrderOnceItDoes() {
+        startReceiveQueue(0);
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
+        port.deliver(TestGuest.frame(60, 2), 0, 60);
+        assertThat(guest.usedIdx()).isZero();
+
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+        port.poll(null, null, 0);
+
+        assertThat(guest.usedIdx()).isEqualTo(2);
+        assertThat(guest.bytes(TestGuest.BUFFERS + Virtqueue.NET_HEADER, 60)).isEqualTo(TestGuest.frame(60, 1));
+        assertThat(guest.bytes(TestGuest.BUFFERS + 0x1000 + Virtqueue.NET_HEADER, 60)).isEqualTo(TestGuest.frame(60, 2));
+    }
+
+    @Test
+    void theStopAnswersWhereTheQueueStoppedForQemuToCarryToTheNewCopy() throws Exception {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
+
+        // QEMU's GET_VRING_BASE: the vhost-user thread waits until the agent's thread has stopped the queue.
+        CompletableFuture<Integer> base = CompletableFuture.supplyAsync(() -> port.apply(new DeviceCommand.StopQueue(0), -1));
+        while (!base.isDone()) port.poll(null, null, 0);
+
+        assertThat(base.get()).isEqualTo(1);
+    }
+
+    @Test
+    void afterTheReceiveQueueStopsFramesWaitAndAreTakenBackOldestFirst() {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
+        port.post(new DeviceCommand.StopQueue(0));
+        port.poll(null, null, 0);
+
+        port.deliver(TestGuest.frame(61, 2), 0, 61);
+        port.deliver(TestGuest.frame(62, 3), 0, 62);
+        List<byte[]> takenBack = new ArrayList<>();
+        port.takeBackUnread(takenBack::add);
+
+        assertThat(guest.usedIdx()).as("frames in the guest").isEqualTo(1);
+        assertThat(takenBack).containsExactly(TestGuest.frame(61, 2), TestGuest.frame(62, 3));
+        assertThat(port.outDropped()).isZero();
+    }
+
+    @Test
+    void aFullWaitingQueueDropsAndCountsInsteadOfGrowing() {
+        byte[] f = TestGuest.frame(60, 1);
+        for (int i = 0; i < 16_384 + 5; i++) port.deliver(f, 0, 60);
+
+        assertThat(port.waitingFull()).isEqualTo(5);
+        assertThat(port.outDropped()).isEqualTo(5);
+    }
+
+    @Test
+    void aFrameLongerThanAnyBufferIsDroppedAndCounted() {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+
+        port.deliver(new byte[3000], 0, 3000);
+
+        assertThat(guest.usedIdx()).isZero();
+        assertThat(port.outDropped()).isEqualTo(1);
+    }
+
+    private void startReceiveQueue(int base) {
+        port.post(new DeviceCommand.MapMemory(guest.memory));
+        port.post(new DeviceCommand.StartQueue(guest.setup(0, base, false), -1));
+        port.poll(null, null, 0);
+    }
+
+    private static Path tempDir() {
+        try {
+            return Files.createTempDirectory("ferry-vhost-test");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
