@@ -82,6 +82,7 @@ public final class Board {
                 || request instanceof LookupIp) {
             return response; // reads: asking again is harmless, and their answers can be large
         }
+        store.commit();
         answered.put(request.requestId(), response);
         publish();
         return response;
@@ -104,6 +105,7 @@ public final class Board {
                 store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
             }
         }
+        store.commit();
         publish();
     }
 

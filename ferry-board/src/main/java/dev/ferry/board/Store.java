@@ -4,8 +4,8 @@ import java.util.Collection;
 
 /**
  * Where the board keeps its state. The board applies its rules and hands the store whole records;
- * the store only keeps them. {@link InMemoryStore} is the one implementation today; durable and
- * replicated stores implement the same interface.
+ * the store only keeps them. {@link InMemoryStore} keeps them in the heap, {@link SqliteStore} on
+ * disk; a replicated store implements the same interface.
  */
 public interface Store {
     NodeRecord get(VmKey key);
@@ -24,4 +24,10 @@ public interface Store {
     long revision();
 
     void revision(long revision);
+
+    /**
+     * Makes every change since the last commit durable, all of them or none; the board calls it once
+     * a request is applied and before it answers. Throws when it cannot: then nothing is answered.
+     */
+    default void commit() {}
 }

@@ -87,6 +87,11 @@ public final class BoardServer implements AutoCloseable {
     }
 
     private static long nowMillis() {
+        return clockMillis();
+    }
+
+    /** The board's clock, which leases are kept in: milliseconds of {@link System#nanoTime}. */
+    public static long clockMillis() {
         return System.nanoTime() / 1_000_000;
     }
 
