@@ -6,18 +6,21 @@ import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.GrpcBoardClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** `ferry board` as its own process, reached over gRPC on loopback, and stopped by its process id. */
 class BoardProcessTest {
 
     @Test
     void aBoardProcessAnswersAgentsOverGrpc() throws Exception {
-        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0")) {
-            String target = board.awaitLine("board listening on ", 30).substring("board listening on ".length());
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory")) {
+            String target = board.awaitLine("board listening on ", 30).substring("board listening on ".length()).split(" ")[0];
             LinkedBlockingQueue<BoardResponse> answers = new LinkedBlockingQueue<>();
             try (GrpcBoardClient client = new GrpcBoardClient(target, 1, answers::add, e -> {}, () -> {})) {
                 client.send(new BoardRequest.Attach(1, new VmKey(5001, 1), "vm1", List.of(), 1, true));
@@ -30,9 +33,18 @@ class BoardProcessTest {
 
     @Test
     void aBadListenAddressIsRefusedNamingTheOption() throws Exception {
-        try (FerryProcess board = new FerryProcess("board", "--listen", "nonsense")) {
+        try (FerryProcess board = new FerryProcess("board", "--listen", "nonsense", "--in-memory")) {
             assertThat(board.waitForExit(30)).isEqualTo(2);
             assertThat(board.output()).contains("--listen").contains("nonsense");
+        }
+    }
+
+    @Test
+    void aDataDirectoryThatCannotBeMadeIsRefusedNamingTheOption(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("a-file"), "not a directory");
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--data", file.resolve("board").toString())) {
+            assertThat(board.waitForExit(30)).isEqualTo(2);
+            assertThat(board.output()).contains("--data");
         }
     }
 }

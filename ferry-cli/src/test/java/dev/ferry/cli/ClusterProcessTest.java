@@ -6,6 +6,7 @@ import dev.ferry.lab.DgramVm;
 import dev.ferry.lab.FlowStats;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -13,13 +14,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The deployment as an operator runs it: a board and three agents, each its own JVM, talking gRPC
  * and Geneve over loopback; two VMs on QEMU socket ports (test sockets speaking QEMU's
  * {@code -netdev dgram} framing); the receiver live-migrated round robin, every step reported with
  * {@code ferry ctl}, under sequenced traffic both ways; the board killed and restarted between two
- * migrations.
+ * migrations (its table in memory), or in the middle of one (its table on disk).
  */
 class ClusterProcessTest {
     private static final int VNI = 100;
@@ -37,11 +39,13 @@ class ClusterProcessTest {
         for (DgramVm vm : vms) vm.close();
     }
 
-    private FerryProcess startBoard(int port) throws Exception {
-        FerryProcess b = new FerryProcess("board", "--listen", "127.0.0.1:" + port);
+    private FerryProcess startBoard(int port, String... store) throws Exception {
+        List<String> args = new ArrayList<>(List.of("board", "--listen", "127.0.0.1:" + port));
+        args.addAll(List.of(store));
+        FerryProcess b = new FerryProcess(args.toArray(String[]::new));
         processes.add(b);
         String line = b.awaitLine("board listening on ", 30);
-        board = line.substring("board listening on ".length());
+        board = line.substring("board listening on ".length()).split(" ")[0];
         boardPort = Integer.parseInt(board.substring(board.lastIndexOf(':') + 1));
         return b;
     }
@@ -60,45 +64,11 @@ class ClusterProcessTest {
         }
     }
 
-    /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
-    private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
-        DgramVm.Copy copy = vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort()));
-        List<String> args = new ArrayList<>(List.of("--agent", admin[host], "port", "add", "--id", vm.id, "--type", "qemu-socket",
-                "--vni", String.valueOf(VNI), "--mac", dev.ferry.service.Addresses.formatMac(vm.mac),
-                "--local", "127.0.0.1:" + copy.agentSide().getPort(), "--remote", "127.0.0.1:" + copy.address().getPort()));
-        if (migration > 0) args.addAll(List.of("--standby", "--migration", String.valueOf(migration)));
-        Ctl.ok(args.toArray(String[]::new));
-        return copy;
-    }
+    /** The VMs of a test, their flows and the thread that streams them. */
+    private record Traffic(DgramVm a, DgramVm b, FlowStats ab, FlowStats ba, AtomicBoolean stop, Thread thread) {}
 
-    /** One live migration of {@code vm} as a hypervisor hook would report it, step by step. */
-    private DgramVm.Copy migrate(DgramVm vm, int from, int to, long migration) throws Exception {
-        DgramVm.Copy incoming = plug(vm, to, migration);
-        Ctl.ok("--agent", admin[from], "migrate", "begin", "--vm", vm.id, "--migration", String.valueOf(migration));
-        Thread.sleep(150); // pre-copy
-        // The API detector's contract: report the stop, then pause the VM (frames it sent before
-        // are still taken); resume the copy, then report it (its first frames tell the agent anyway).
-        Ctl.ok("--agent", admin[from], "migrate", "stopped", "--vm", vm.id);
-        vm.stop();
-        Thread.sleep(40); // stop-and-copy
-        vm.resume(incoming);
-        Ctl.ok("--agent", admin[to], "migrate", "resumed", "--vm", vm.id);
-        Thread.sleep(400);
-        Ctl.ok("--agent", admin[from], "port", "remove", "--vm", vm.id);
-        return incoming;
-    }
-
-    private static void await(String what, int seconds, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!done.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
-            Thread.sleep(100);
-        }
-    }
-
-    @Test
-    void liveMigrationsDrivenByFerryCtlLoseNothingAcrossABoardRestart() throws Exception {
-        startBoard(0);
+    /** Agents 1-3, vm-a on agent 1 and vm-b on agent 2, 1,000 frames/s each way between them. */
+    private Traffic startClusterAndTraffic() throws Exception {
         for (int id = 1; id <= 3; id++) startAgent(id);
         DgramVm a = new DgramVm("vm-a", MAC_A);
         DgramVm b = new DgramVm("vm-b", MAC_B);
@@ -113,7 +83,7 @@ class ClusterProcessTest {
                 && Ctl.ok("--board", board, "nodes").contains("vm-b"));
 
         AtomicBoolean stop = new AtomicBoolean();
-        Thread traffic = new Thread(() -> {
+        Thread thread = new Thread(() -> {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             long next = System.nanoTime();
             try {
@@ -130,8 +100,47 @@ class ClusterProcessTest {
                 throw new IllegalStateException(e);
             }
         }, "traffic");
-        traffic.start();
+        thread.start();
         Thread.sleep(500);
+        return new Traffic(a, b, ab, ba, stop, thread);
+    }
+
+    /** Stops the traffic and checks that every frame of both flows arrived once and in order, vm-b on {@code host}. */
+    private void assertNothingLostAndVmBOn(Traffic t, int host) throws Exception {
+        Thread.sleep(500);
+        t.stop().set(true);
+        t.thread().join(10_000);
+        Thread.sleep(300);
+        t.a().poll();
+        t.b().poll();
+        t.a().settle();
+        t.b().settle();
+
+        StringBuilder counters = new StringBuilder();
+        for (int id = 1; id <= 3; id++) counters.append(Ctl.ok("--agent", admin[id], "stats"));
+        System.out.println(counters);
+        for (FlowStats f : List.of(t.ab(), t.ba())) {
+            assertThat(f.sent()).as("flow %d sent", f.id).isGreaterThan(1_500);
+            assertThat(f.lost()).as("flow %d lost (%s)", f.id, f.firstAnomaly()).isZero();
+            assertThat(f.duplicated()).as("flow %d duplicated (%s)", f.id, f.firstAnomaly()).isZero();
+            assertThat(f.reordered()).as("flow %d reordered (%s)", f.id, f.firstAnomaly()).isZero();
+        }
+        assertThat(t.a().lostAtCopy.get() + t.b().lostAtCopy.get()).as("frames that reached a paused or stopped copy").isZero();
+        String nodes = Ctl.ok("--board", board, "nodes", "--vni", String.valueOf(VNI));
+        assertThat(nodes.lines().filter(l -> l.contains("vm-b")).findFirst().orElseThrow()).contains("  " + host + "  ");
+        for (int id = 1; id <= 3; id++) {
+            String stats = Ctl.ok("--agent", admin[id], "stats");
+            assertThat(stats).as("agent %d drops", id).doesNotContain("drop_");
+            int agent = id;
+            await("agent " + id + "'s migration table empty", 10,
+                    () -> Ctl.ok("--agent", admin[agent], "migrations", "--json").trim().equals("[ ]"));
+        }
+    }
+
+    @Test
+    void liveMigrationsDrivenByFerryCtlLoseNothingAcrossABoardRestart() throws Exception {
+        startBoard(0, "--in-memory");
+        Traffic t = startClusterAndTraffic();
 
         int[] hosts = {2, 3, 1, 2, 3};
         long migration = 100;
@@ -140,43 +149,81 @@ class ClusterProcessTest {
                 // Between two migrations: the board dies and comes back (in memory: empty) on the same address.
                 processes.getFirst().close();
                 Thread.sleep(300);
-                processes.set(0, startBoard(boardPort));
+                processes.set(0, startBoard(boardPort, "--in-memory"));
                 await("agents re-registered and VMs re-attached", 20, () -> {
                     String nodes = Ctl.run("--board", board, "nodes").out();
                     String hostList = Ctl.run("--board", board, "hosts").out();
                     return nodes.contains("vm-a") && nodes.contains("vm-b") && hostList.lines().count() == 4;
                 });
             }
-            migrate(b, hosts[i], hosts[i + 1], ++migration);
+            migrate(t.b(), hosts[i], hosts[i + 1], ++migration);
             Thread.sleep(300);
         }
-        Thread.sleep(500);
-        stop.set(true);
-        traffic.join(10_000);
-        Thread.sleep(300);
-        a.poll();
-        b.poll();
-        a.settle();
-        b.settle();
+        assertNothingLostAndVmBOn(t, 3);
+    }
 
-        StringBuilder counters = new StringBuilder();
-        for (int id = 1; id <= 3; id++) counters.append(Ctl.ok("--agent", admin[id], "stats"));
-        System.out.println(counters);
-        for (FlowStats f : List.of(ab, ba)) {
-            assertThat(f.sent()).as("flow %d sent", f.id).isGreaterThan(3_000);
-            assertThat(f.lost()).as("flow %d lost (%s)", f.id, f.firstAnomaly()).isZero();
-            assertThat(f.duplicated()).as("flow %d duplicated (%s)", f.id, f.firstAnomaly()).isZero();
-            assertThat(f.reordered()).as("flow %d reordered (%s)", f.id, f.firstAnomaly()).isZero();
-        }
-        assertThat(a.lostAtCopy.get() + b.lostAtCopy.get()).as("frames that reached a paused or stopped copy").isZero();
-        String nodes = Ctl.ok("--board", board, "nodes", "--vni", String.valueOf(VNI));
-        assertThat(nodes.lines().filter(l -> l.contains("vm-b")).findFirst().orElseThrow()).contains("  3  ");
-        for (int id = 1; id <= 3; id++) {
-            String stats = Ctl.ok("--agent", admin[id], "stats");
-            assertThat(stats).as("agent %d drops", id).doesNotContain("drop_");
-            int host = id;
-            await("agent " + id + "'s migration table empty", 10,
-                    () -> Ctl.ok("--agent", admin[host], "migrations", "--json").trim().equals("[ ]"));
+    /**
+     * The board's process is killed (SIGKILL) while a migration holds its lock, and started again on
+     * the same data directory: it serves the lock (and the records) at once, the migration's unlock
+     * lands on it, and no frame is lost.
+     */
+    @Test
+    void aBoardKilledBetweenLockAndUnlockServesTheLockAgainFromItsDataAndNothingIsLost(@TempDir Path data) throws Exception {
+        startBoard(0, "--data", data.toString());
+        Traffic t = startClusterAndTraffic();
+        migrate(t.b(), 2, 3, 101);
+        Thread.sleep(300);
+
+        DgramVm.Copy incoming = plug(t.b(), 1, 102);
+        Ctl.ok("--agent", admin[3], "migrate", "begin", "--vm", t.b().id, "--migration", "102");
+        await("the lock on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("migration 102 by 3"));
+        processes.getFirst().kill();
+        processes.set(0, startBoard(boardPort, "--data", data.toString()));
+        String nodes = Ctl.ok("--board", board, "nodes");
+        assertThat(nodes).as("served from disk, before any agent attached again").contains("vm-a").contains("migration 102 by 3");
+
+        finishMigration(t.b(), 3, 1, incoming);
+        assertNothingLostAndVmBOn(t, 1);
+    }
+
+    /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
+    private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
+        DgramVm.Copy copy = vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort()));
+        List<String> args = new ArrayList<>(List.of("--agent", admin[host], "port", "add", "--id", vm.id, "--type", "qemu-socket",
+                "--vni", String.valueOf(VNI), "--mac", dev.ferry.service.Addresses.formatMac(vm.mac),
+                "--local", "127.0.0.1:" + copy.agentSide().getPort(), "--remote", "127.0.0.1:" + copy.address().getPort()));
+        if (migration > 0) args.addAll(List.of("--standby", "--migration", String.valueOf(migration)));
+        Ctl.ok(args.toArray(String[]::new));
+        return copy;
+    }
+
+    /** One live migration of {@code vm} as a hypervisor hook would report it, step by step. */
+    private DgramVm.Copy migrate(DgramVm vm, int from, int to, long migration) throws Exception {
+        DgramVm.Copy incoming = plug(vm, to, migration);
+        Ctl.ok("--agent", admin[from], "migrate", "begin", "--vm", vm.id, "--migration", String.valueOf(migration));
+        Thread.sleep(150); // pre-copy
+        finishMigration(vm, from, to, incoming);
+        return incoming;
+    }
+
+    /** The rest of a migration once it began: stop, copy, resume, the source's port removed. */
+    private void finishMigration(DgramVm vm, int from, int to, DgramVm.Copy incoming) throws Exception {
+        // The API detector's contract: report the stop, then pause the VM (frames it sent before
+        // are still taken); resume the copy, then report it (its first frames tell the agent anyway).
+        Ctl.ok("--agent", admin[from], "migrate", "stopped", "--vm", vm.id);
+        vm.stop();
+        Thread.sleep(40); // stop-and-copy
+        vm.resume(incoming);
+        Ctl.ok("--agent", admin[to], "migrate", "resumed", "--vm", vm.id);
+        Thread.sleep(400);
+        Ctl.ok("--agent", admin[from], "port", "remove", "--vm", vm.id);
+    }
+
+    private static void await(String what, int seconds, BooleanSupplier done) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!done.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
+            Thread.sleep(100);
         }
     }
 }

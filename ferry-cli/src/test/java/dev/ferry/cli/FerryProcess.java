@@ -61,6 +61,11 @@ final class FerryProcess implements AutoCloseable {
         return process.exitValue();
     }
 
+    /** Ends the process as a crash would (SIGKILL): no shutdown hook runs. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() throws InterruptedException {
         process.destroy();
