@@ -106,6 +106,25 @@ class SqliteStoreTest {
     }
 
     @Test
+    void anUnlockAppliedButNeverAnsweredIsHarmlessWhenRetriedOnTheReopenedBoard() throws Exception {
+        open();
+        register(SRC);
+        register(DST);
+        board.handle(new Attach(++ids, VM, "vm1", List.of(), SRC, true), clock.get());
+        board.handle(new LockRecord(++ids, VM, MIG, SRC, 3_000), clock.get());
+        board.handle(new Attach(++ids, VM, "vm1", List.of(), DST, true), clock.get());
+        long unlockId = ++ids;
+        board.handle(new Unlock(unlockId, VM, MIG, Outcome.COMPLETED), clock.get()); // applied; the answer never left
+        NodeRecord after = board.record(VM);
+
+        reopen(10); // the board forgot the answers it gave: the retry is a new request to it
+        BoardResponse retried = board.handle(new Unlock(unlockId, VM, MIG, Outcome.COMPLETED), clock.get());
+
+        assertThat(retried).isInstanceOf(BoardResponse.Ok.class);
+        assertThat(board.record(VM)).isEqualTo(after);
+    }
+
+    @Test
     void aChangeNotYetCommittedIsNotThereAfterACrash() throws Exception {
         open();
         store.put(new NodeRecord(VM, "vm1", List.of(), SRC, Set.of(), 1, null, List.of())); // not answered: no commit

@@ -186,6 +186,27 @@ class ClusterProcessTest {
         assertNothingLostAndVmBOn(t, 1);
     }
 
+    /**
+     * The board's process is killed just before a migration begins and comes back a moment later on
+     * its data directory: the source's agent asks for the lock until the board answers, and nothing is
+     * lost meanwhile.
+     */
+    @Test
+    void aBoardDownWhenAMigrationBeginsGrantsTheLockOnceItIsBackAndNothingIsLost(@TempDir Path data) throws Exception {
+        startBoard(0, "--data", data.toString());
+        Traffic t = startClusterAndTraffic();
+
+        DgramVm.Copy incoming = plug(t.b(), 3, 101);
+        processes.getFirst().kill();
+        Ctl.ok("--agent", admin[2], "migrate", "begin", "--vm", t.b().id, "--migration", "101");
+        Thread.sleep(300);
+        processes.set(0, startBoard(boardPort, "--data", data.toString()));
+        await("the lock on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("migration 101 by 2"));
+
+        finishMigration(t.b(), 2, 3, incoming);
+        assertNothingLostAndVmBOn(t, 3);
+    }
+
     /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
     private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
         DgramVm.Copy copy = vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort()));
