@@ -49,7 +49,8 @@ public final class BoardServer implements AutoCloseable {
             @Override public void push(int hostId, BoardEvent event) { BoardServer.this.push(hostId, event); }
             @Override public void pushToAll(Collection<Integer> registered, BoardEvent event) { BoardServer.this.pushToAll(registered, event); }
         });
-        this.server = NettyServerBuilder.forAddress(listen).addService(new Service()).build().start();
+        // Handlers run on the transport threads: the board is one lock and quick, a pool only adds hand-offs.
+        this.server = NettyServerBuilder.forAddress(listen).directExecutor().addService(new Service()).build().start();
         ticker.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
         log.info("board serving on {}", listen);
     }

@@ -48,7 +48,8 @@ public final class GrpcBoardClient implements BoardClient, AutoCloseable {
     /** {@code target}: "host:port" of the board. Callbacks run on gRPC's threads: post them to the agent's loop. */
     public GrpcBoardClient(String target, int hostId, Consumer<BoardResponse> onResponse, Consumer<BoardEvent> onEvent,
                            Runnable onReconnect) {
-        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        // Callbacks only hand answers and events to the agent's queue: no need for a pool between.
+        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().directExecutor().build();
         this.stub = BoardGrpc.newStub(channel);
         this.hostId = hostId;
         this.onResponse = onResponse;
