@@ -8,7 +8,7 @@ import picocli.CommandLine.Option;
 
 /** {@code ferry bench}: benchmarks against running processes (the packet path's JMH suite is in ferry-bench). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks against running Ferry processes.",
-        subcommands = BenchCommand.Underlay.class)
+        subcommands = {BenchCommand.Underlay.class, BenchCommand.Board.class})
 final class BenchCommand {
 
     @Command(name = "underlay", mixinStandardHelpOptions = true,
@@ -56,6 +56,48 @@ final class BenchCommand {
             String root = System.getenv("FERRY_ROOT");
             Path base = root != null ? Path.of(root) : Path.of("").toAbsolutePath();
             return base.resolveSibling("shared").resolve("anchors");
+        }
+    }
+
+    @Command(name = "board", mixinStandardHelpOptions = true,
+            description = {"A board on loopback, once per store, and simulated agents over gRPC: attaches and lookups per second,",
+                    "the lock+unlock round trip, and the time from an unlock to the last of N watching agents holding the new",
+                    "location. The first store is the anchor the others are given as ratios of."})
+    static final class Board implements Callable<Integer> {
+        @Option(names = "--stores", split = ",", defaultValue = "memory,sqlite", description = "Stores to measure (default: ${DEFAULT-VALUE}).")
+        List<String> stores;
+
+        @Option(names = "--records", defaultValue = "100000", description = "VMs in the table (default: ${DEFAULT-VALUE}).")
+        int records;
+
+        @Option(names = "--watchers", split = ",", defaultValue = "10,100,1000",
+                description = "Watching agents, each count measured in turn (default: ${DEFAULT-VALUE}).")
+        List<Integer> watchers;
+
+        @Option(names = "--seconds", defaultValue = "5", description = "Seconds of lookups (default: ${DEFAULT-VALUE}).")
+        int seconds;
+
+        @Option(names = "--round-trips", defaultValue = "1000", description = "Lock+unlock round trips (default: ${DEFAULT-VALUE}).")
+        int roundTrips;
+
+        @Option(names = "--migrations", defaultValue = "20", description = "Unlocks per watcher count (default: ${DEFAULT-VALUE}).")
+        int migrations;
+
+        @Override
+        public Integer call() throws Exception {
+            for (String s : stores) {
+                if (!s.equals("memory") && !s.equals("sqlite")) {
+                    System.err.println("ferry bench board: --stores: '" + s + "' is not memory or sqlite");
+                    return 2;
+                }
+            }
+            if (records < 2 || records > 1_000_000 || seconds < 1 || seconds > 60 || roundTrips < 1 || roundTrips > 100_000
+                    || migrations < 1 || migrations > 1_000 || watchers.stream().anyMatch(n -> n < 1 || n > 2_000)) {
+                System.err.println("ferry bench board: --records 2..1000000, --seconds 1..60, --round-trips 1..100000, --migrations 1..1000,"
+                        + " --watchers 1..2000 each");
+                return 2;
+            }
+            return new BoardBench(new BoardBench.Options(stores, records, watchers, seconds, roundTrips, migrations), System.out).run();
         }
     }
 }
