@@ -163,6 +163,12 @@ public final class Agent {
         return net == null ? null : net.migrations.get(key.mac());
     }
 
+    /** Where this agent believes the VM is (its location cache), or null. */
+    public Location location(VmKey key) {
+        VirtualNetwork net = networks.get(key.vni());
+        return net == null ? null : net.cache.get(key.mac());
+    }
+
     /** Unplugs a port; with {@code detach} the board forgets this host's copy of the VM. */
     public void removePort(VmKey key, boolean detach, long now) {
         VirtualNetwork net = networks.get(key.vni());
@@ -911,7 +917,10 @@ public final class Agent {
         lastNow = now;
         if (response instanceof BoardResponse.Snapshot s) {
             VirtualNetwork net = networks.get(s.vni());
-            if (net != null) for (NodeRecord r : s.records()) learn(net, r);
+            if (net != null) {
+                for (NodeRecord r : s.records()) learn(net, r);
+                net.watchedVersion = Math.max(net.watchedVersion, s.version());
+            }
         } else if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
             VirtualNetwork net = networks.get(ok.record().key().vni());
             if (net != null) {
@@ -990,7 +999,7 @@ public final class Agent {
 
     private void resync(long now) {
         for (VirtualNetwork net : networks.values()) {
-            board.call(id -> new BoardRequest.Watch(id, self, net.vni), r -> {}, now);
+            board.call(id -> new BoardRequest.Watch(id, self, net.vni, net.watchedVersion), r -> {}, now);
         }
     }
 

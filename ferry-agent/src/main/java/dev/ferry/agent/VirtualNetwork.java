@@ -27,6 +27,11 @@ public final class VirtualNetwork {
     final Long2ObjectHashMap<MigrationEntry> returned = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
+    /**
+     * The board's version at the last snapshot of the VNI: where a new watch resumes. Not a push's
+     * version: a push can be lost while later ones arrive, and a snapshot covers all before it.
+     */
+    long watchedVersion;
 
     VirtualNetwork(int vni, long forgetAfterNanos) {
         this.vni = vni;

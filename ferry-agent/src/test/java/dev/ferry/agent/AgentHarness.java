@@ -136,6 +136,12 @@ final class AgentHarness {
         pushes.clear();
     }
 
+    /** A change on the board this agent does not hear of (its event stream was down). */
+    void boardChangeUnheard(BoardRequest request) {
+        board.handle(request, now / MS);
+        pushes.clear();
+    }
+
     long askedFor(Class<? extends BoardRequest> type) {
         return asked.stream().filter(type::isInstance).count();
     }

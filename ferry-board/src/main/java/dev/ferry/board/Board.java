@@ -72,7 +72,10 @@ public final class Board {
             }
             case Watch w -> {
                 watchers.computeIfAbsent(w.vni(), v -> new HashSet<>()).add(w.hostId());
-                yield new Snapshot(w.requestId(), w.vni(), store.revision(), table.records(w.vni()));
+                // A version beyond the board's own comes from a board that lost changes: send everything.
+                long since = w.sinceVersion() > store.revision() ? 0 : w.sinceVersion();
+                yield new Snapshot(w.requestId(), w.vni(), store.revision(),
+                        table.records(w.vni()).stream().filter(r -> r.version() > since).toList());
             }
             case ListHosts l -> new Hosts(l.requestId(), hostsById());
             case ListNodes l -> new Snapshot(l.requestId(), l.vni(), store.revision(),

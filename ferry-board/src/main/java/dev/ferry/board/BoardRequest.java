@@ -42,8 +42,18 @@ public sealed interface BoardRequest {
 
     record Unlock(long requestId, VmKey key, long migrationId, Outcome outcome) implements BoardRequest {}
 
-    /** Subscribes {@code hostId} to every change in {@code vni}; answered with a snapshot of it. */
-    record Watch(long requestId, int hostId, int vni) implements BoardRequest {}
+    /**
+     * Subscribes {@code hostId} to every change in {@code vni}; answered with a snapshot of the records
+     * changed after {@code sinceVersion} (all of them for 0): a watcher that reconnects resumes from the
+     * last version it saw instead of reloading the VNI. Records are never deleted (a detached one
+     * points nowhere), so the changed ones are all it missed.
+     */
+    record Watch(long requestId, int hostId, int vni, long sinceVersion) implements BoardRequest {
+        /** A first watch: the whole VNI. */
+        public Watch(long requestId, int hostId, int vni) {
+            this(requestId, hostId, vni, 0);
+        }
+    }
 
     /** Every registered host with its endpoint and lease; answered with {@link BoardResponse.Hosts}. */
     record ListHosts(long requestId) implements BoardRequest {}

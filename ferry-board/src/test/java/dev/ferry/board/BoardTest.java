@@ -254,6 +254,27 @@ class BoardTest {
     }
 
     @Test
+    void aWatchResumedFromAVersionIsAnsweredWithOnlyTheRecordsChangedSince() {
+        VmKey other = new VmKey(5001, 9);
+        attach(SRC, true);
+        handle(new Attach(++ids, other, "other", List.of(), SRC, true));
+        long seen = ((Snapshot) handle(new Watch(++ids, SRC, 5001))).version();
+        handle(new Attach(++ids, other, "other", List.of(), DST, true));
+
+        Snapshot s = (Snapshot) handle(new Watch(++ids, SRC, 5001, seen));
+
+        assertThat(s.records()).extracting(NodeRecord::key).containsExactly(other);
+        assertThat(s.records().getFirst().hostId()).isEqualTo(DST);
+    }
+
+    @Test
+    void aWatchFromAVersionBeyondTheBoardsGetsTheWholeVni() {
+        attach(SRC, true);
+        Snapshot s = (Snapshot) handle(new Watch(++ids, SRC, 5001, Long.MAX_VALUE - 1));
+        assertThat(s.records()).extracting(NodeRecord::key).containsExactly(VM);
+    }
+
+    @Test
     void watchersSeeEveryAppliedChangeExactlyOnceAndInVersionOrder() {
         handle(new Watch(++ids, SRC, 5001));
         Random r = new Random(3);

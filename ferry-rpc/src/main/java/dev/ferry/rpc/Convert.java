@@ -66,7 +66,7 @@ final class Convert {
                     .setMigrationId(l.migrationId()).setOwner(l.owner()).setLeaseMs(l.leaseMs()));
             case BoardRequest.Unlock u -> b.setUnlock(Unlock.newBuilder().setKey(key(u.key())).setMigrationId(u.migrationId())
                     .setOutcome(u.outcome() == BoardRequest.Outcome.COMPLETED ? Unlock.Outcome.COMPLETED : Unlock.Outcome.ABORTED));
-            case BoardRequest.Watch w -> b.setWatch(Watch.newBuilder().setHostId(w.hostId()).setVni(w.vni()));
+            case BoardRequest.Watch w -> b.setWatch(Watch.newBuilder().setHostId(w.hostId()).setVni(w.vni()).setSinceVersion(w.sinceVersion()));
             case BoardRequest.ListHosts l -> b.setListHosts(ListHosts.getDefaultInstance());
             case BoardRequest.ListNodes l -> {
                 var n = ListNodes.newBuilder();
@@ -93,7 +93,7 @@ final class Convert {
                     r.getLock().getOwner(), r.getLock().getLeaseMs());
             case UNLOCK -> new BoardRequest.Unlock(id, key(r.getUnlock().getKey()), r.getUnlock().getMigrationId(),
                     r.getUnlock().getOutcome() == Unlock.Outcome.COMPLETED ? BoardRequest.Outcome.COMPLETED : BoardRequest.Outcome.ABORTED);
-            case WATCH -> new BoardRequest.Watch(id, r.getWatch().getHostId(), r.getWatch().getVni());
+            case WATCH -> new BoardRequest.Watch(id, r.getWatch().getHostId(), r.getWatch().getVni(), r.getWatch().getSinceVersion());
             case LIST_HOSTS -> new BoardRequest.ListHosts(id);
             case LIST_NODES -> new BoardRequest.ListNodes(id,
                     r.getListNodes().hasVni() ? r.getListNodes().getVni() : BoardRequest.ALL_VNIS);
