@@ -35,6 +35,9 @@ public final class Board {
         }
     };
 
+    /** Why the store failed to commit, once it has: from then on the board answers nothing but that. */
+    private String storeFailure;
+
     public Board(Store store, BoardListener listener) {
         this.store = store;
         this.table = new NodeTable(store);
@@ -43,6 +46,7 @@ public final class Board {
 
     /** Answers one request; a request id seen before gets the first answer again. */
     public synchronized BoardResponse handle(BoardRequest request, long now) {
+        if (storeFailure != null) return storeFailed(request.requestId());
         BoardResponse earlier = answered.get(request.requestId());
         if (earlier != null) {
             return earlier;
@@ -85,7 +89,7 @@ public final class Board {
                 || request instanceof LookupIp) {
             return response; // reads: asking again is harmless, and their answers can be large
         }
-        store.commit();
+        if (!commit()) return storeFailed(request.requestId());
         answered.put(request.requestId(), response);
         publish();
         return response;
@@ -93,6 +97,7 @@ public final class Board {
 
     /** Expires the leases that ran out by {@code now} (DESIGN §5), and pushes what that changed. */
     public synchronized void tick(long now) {
+        if (storeFailure != null) return;
         for (NodeRecord r : table.expiredLocks(now)) {
             Lock lock = r.lock();
             boolean destinationRuns = r.pending().stream().anyMatch(p -> p instanceof PendingUpdate.Attach);
@@ -108,8 +113,26 @@ public final class Board {
                 store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
             }
         }
-        store.commit();
-        publish();
+        if (commit()) publish();
+    }
+
+    /**
+     * Makes the request's changes durable. When the store cannot, the board's memory holds changes its
+     * store does not: it stops (fail-stop) rather than answer from a state a restart would not have.
+     */
+    private boolean commit() {
+        try {
+            store.commit();
+            return true;
+        } catch (RuntimeException e) {
+            storeFailure = e.getMessage();
+            log.error("the board's store failed: {}; the board answers nothing from now on, restart it", storeFailure);
+            return false;
+        }
+    }
+
+    private BoardResponse storeFailed(long requestId) {
+        return new Refused(requestId, "the board's store failed (" + storeFailure + "): restart the board", null);
     }
 
     public synchronized NodeRecord record(VmKey key) {

@@ -329,4 +329,39 @@ class BoardTest {
         assertThat(((Snapshot) handle(new ListNodes(++ids, BoardRequest.ALL_VNIS))).records()).extracting(NodeRecord::vmId)
                 .containsExactlyInAnyOrder("vm1", "vm9");
     }
+
+    @Test
+    void aBoardWhoseStoreCannotCommitAnswersNothingButThatFromThenOn() {
+        FailingStore failing = new FailingStore();
+        Board b = new Board(failing, (host, event) -> {});
+        b.handle(new RegisterHost(++ids, SRC, "127.0.0.1:6081", Set.of(5001), 3_000), 0);
+
+        failing.failing = true;
+        BoardResponse attach = b.handle(new Attach(++ids, VM, "vm1", List.of(), SRC, true), 0);
+        failing.failing = false;
+        BoardResponse lookup = b.handle(new Lookup(++ids, VM), 0);
+
+        assertThat(attach).isInstanceOfSatisfying(Refused.class, r -> assertThat(r.reason()).contains("store failed").contains("disk full"));
+        assertThat(lookup).as("its memory holds what its store does not: not served").isInstanceOf(Refused.class);
+    }
+
+    /** A store whose commits fail while {@code failing}. */
+    private static final class FailingStore implements Store {
+        private final InMemoryStore inner = new InMemoryStore();
+        boolean failing;
+
+        @Override public NodeRecord get(VmKey key) { return inner.get(key); }
+        @Override public void put(NodeRecord record) { inner.put(record); }
+        @Override public java.util.Collection<NodeRecord> records() { return inner.records(); }
+        @Override public HostRecord host(int hostId) { return inner.host(hostId); }
+        @Override public void putHost(HostRecord host) { inner.putHost(host); }
+        @Override public java.util.Collection<HostRecord> hosts() { return inner.hosts(); }
+        @Override public long revision() { return inner.revision(); }
+        @Override public void revision(long revision) { inner.revision(revision); }
+
+        @Override
+        public void commit() {
+            if (failing) throw new java.io.UncheckedIOException(new java.io.IOException("disk full"));
+        }
+    }
 }
