@@ -773,6 +773,7 @@ public final class Agent {
                 } else if (e != null && e.role == Role.DESTINATION && e.migrationId == r.migrationId()
                         && e.phase == Phase.INCOMING) {
                     e.phase = Phase.RESUMED;
+                    e.resumedAt = now;
                     e.lastRetryAt = now;
                     if (e.peer != 0) sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, key.mac()));
                     flushBufferLocally(net, e, now);
@@ -1120,11 +1121,40 @@ public final class Agent {
                             sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
                         }
                     }
+                    if (e.phase == Phase.RESUMED && sourceLost(net, e, now)) return true;
                 }
                 case RUNNING -> { }
             }
         }
         return false;
+    }
+
+    /**
+     * A destination whose source has not answered its HANDOVER for half a lease may have lost it (the
+     * source's host died). It tells the board that its copy runs, queued behind the source's lock:
+     * applied at the source's unlock if the source is only slow, or, DESIGN §5, when the source's lock
+     * lapses, which is then released as COMPLETED. Once the board points here, the VM runs here without
+     * the source's streams: returns true, and the entry ends.
+     */
+    private boolean sourceLost(VirtualNetwork net, MigrationEntry e, long now) {
+        if (now - e.resumedAt < config.leaseMillis() * MS / 2) return false;
+        LocalPort port = e.port;
+        if (!e.reportedRunning) {
+            e.reportedRunning = true;
+            log.warn("agent {}: the source (host {}) of migration {} of {} has not answered for {} ms; telling the board the VM runs here",
+                    self, e.peer, e.migrationId, e.key, (now - e.resumedAt) / MS);
+            board.call(id -> new BoardRequest.Attach(id, e.key, port.port.vmId(), port.port.ips(), self, true), r -> {}, now);
+            return false;
+        }
+        Location loc = net.cache.get(e.key.mac());
+        if (loc == null || loc.host != self) return false;
+        log.warn("agent {}: migration {} of {} ends here without its source's HANDOVER_ACK", self, e.migrationId, e.key);
+        e.phase = Phase.RUNNING;
+        for (Held h : e.egressHold) send(port, h.frame(), 0, h.frame().length, now);
+        e.egressHold.clear();
+        e.egressBytes = 0;
+        counters.inc(Counter.MIGRATIONS_SOURCE_LOST);
+        return true;
     }
 
     /**

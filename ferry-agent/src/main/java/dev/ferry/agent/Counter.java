@@ -18,6 +18,8 @@ public enum Counter {
     TAKEN_BACK,
     MARKERS_SENT, MARKERS_CONSUMED, HINTS_SENT, ARP_ANSWERED, BROADCAST_IN, BROADCAST_OUT,
     MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
+    /** Migrations a destination finished without its source, which stopped answering (DESIGN §5). */
+    MIGRATIONS_SOURCE_LOST,
     /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */
     MARKER_WAIT_EXPIRED,
     /** MARKERs no longer resent because no acknowledgement came within ten grace periods. */

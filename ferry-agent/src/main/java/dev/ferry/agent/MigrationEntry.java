@@ -44,6 +44,10 @@ public final class MigrationEntry {
     long lastRetryAt;
     long lastActivityAt;
     long handedOverAt;
+    /** When the destination's copy resumed (agent clock, ns). */
+    long resumedAt;
+    /** The destination told the board its copy runs without the source's HANDOVER_ACK (DESIGN §5). */
+    boolean reportedRunning;
     /** SOURCE: the VM's streams and their MARKER tokens, sent to the destination in HANDOVER_ACK. */
     final List<StreamToken> streams = new ArrayList<>();
     /** SOURCE: tokens of MARKERs to the VM consumed here, fixed at hand-over. */

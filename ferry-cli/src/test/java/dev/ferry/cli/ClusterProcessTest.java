@@ -207,6 +207,48 @@ class ClusterProcessTest {
         assertNothingLostAndVmBOn(t, 3);
     }
 
+    /**
+     * The source's agent is killed (SIGKILL) while its migration holds the lock, and the VM runs on at
+     * the destination. DESIGN 5: the lock lapses with its owner's lease and is released as COMPLETED,
+     * since the destination reported running. Frames sent to the dead host meanwhile are lost (the
+     * documented outcome); once the board has moved the record, every frame arrives again, none twice.
+     */
+    @Test
+    void aSourceAgentKilledMidMigrationLetsTheLockLapseAsCompletedAndTrafficResumes() throws Exception {
+        startBoard(0, "--in-memory");
+        Traffic t = startClusterAndTraffic();
+
+        DgramVm.Copy incoming = plug(t.b(), 3, 101);
+        Ctl.ok("--agent", admin[2], "migrate", "begin", "--vm", t.b().id, "--migration", "101");
+        await("the lock on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("migration 101 by 2"));
+        processes.get(2).kill(); // agent 2, with the VM's source copy
+        t.b().stop();
+        t.b().resume(incoming);
+        Ctl.ok("--agent", admin[3], "migrate", "resumed", "--vm", t.b().id);
+        await("the lock lapsed and vm-b on host 3", 20, () -> Ctl.ok("--board", board, "nodes").lines()
+                .anyMatch(l -> l.contains("vm-b") && l.contains("  3  ") && !l.contains("migration 101")));
+        Thread.sleep(1_000); // the agents hear of the new location
+
+        long sentBefore = t.ab().sent(), deliveredBefore = t.ab().delivered();
+        Thread.sleep(2_000);
+        t.stop().set(true);
+        t.thread().join(10_000);
+        Thread.sleep(300);
+        t.a().poll();
+        t.b().poll();
+        long lostAfter = (t.ab().sent() - sentBefore) - (t.ab().delivered() - deliveredBefore);
+        System.out.printf("source agent killed: flow 1 lost %d of %d (all before the lock lapsed), after: %d; duplicated %d, reordered %d%n",
+                t.ab().lost(), t.ab().sent(), lostAfter, t.ab().duplicated(), t.ab().reordered());
+
+        assertThat(t.ab().sent() - sentBefore).as("sent after the record moved").isGreaterThan(1_000);
+        assertThat(lostAfter).as("lost once the record moved").isLessThanOrEqualTo(0);
+        assertThat(t.ab().duplicated()).as("duplicated").isZero();
+        for (int id : new int[] {1, 3}) {
+            await("agent " + id + "'s migration table empty", 15,
+                    () -> Ctl.ok("--agent", admin[id], "migrations", "--json").trim().equals("[ ]"));
+        }
+    }
+
     /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
     private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
         DgramVm.Copy copy = vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort()));
