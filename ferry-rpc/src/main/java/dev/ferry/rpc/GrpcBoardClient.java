@@ -82,6 +82,10 @@ public final class GrpcBoardClient implements BoardClient, AutoCloseable {
 
     private void openEvents() {
         if (closed) return;
+        // gRPC's own reconnect backoff grows to minutes (1 s, 1.6 s, 2.6 s, ...): a board that was down
+        // for two seconds would wait for its agents' next attempt. This client's backoff (at most 2 s)
+        // decides when to try, so the channel tries now.
+        channel.resetConnectBackoff();
         stub.events(EventsRequest.newBuilder().setHostId(hostId).build(), new StreamObserver<>() {
             private boolean first = true;
 
