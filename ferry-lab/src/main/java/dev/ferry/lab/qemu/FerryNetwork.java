@@ -113,11 +113,6 @@ final class FerryNetwork implements LabNetwork {
     public void close() {
         for (AgentService a : agents) a.close();
         board.close();
-        try (var files = Files.list(sockets)) {
-            for (Path f : files.toList()) Files.deleteIfExists(f);
-            Files.deleteIfExists(sockets);
-        } catch (IOException ignored) {
-            // a socket QEMU removed meanwhile
-        }
+        ScratchDir.remove(sockets);
     }
 }

@@ -293,11 +293,6 @@ public final class QemuLab implements AutoCloseable {
     public void close() {
         for (QemuVm vm : vms) vm.close();
         network.close();
-        try (var files = Files.list(dir)) {
-            for (Path f : files.toList()) Files.deleteIfExists(f);
-            Files.deleteIfExists(dir);
-        } catch (IOException ignored) {
-            // a socket QEMU removed meanwhile
-        }
+        ScratchDir.remove(dir);
     }
 }

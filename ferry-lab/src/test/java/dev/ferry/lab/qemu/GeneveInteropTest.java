@@ -68,10 +68,7 @@ class GeneveInteropTest {
         if (withGeneve != null) withGeneve.close();
         if (onFerry != null) onFerry.close();
         if (ferry != null) ferry.close();
-        try (var files = Files.list(dir)) {
-            for (Path f : files.toList()) Files.deleteIfExists(f);
-        }
-        Files.deleteIfExists(dir);
+        ScratchDir.remove(dir);
     }
 
     @Test
