@@ -23,6 +23,10 @@ public final class Libc {
     private static final Linker.Option ERRNO_OPTION = Linker.Option.captureCallState("errno");
     public static final int EAGAIN = 11;
 
+    /** {@code recv(fd, buf, len, flags)}; its first argument is a {@link #CALL_STATE} segment. */
+    public static final MethodHandle RECV = downcall("recv",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT), true);
     static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
     private static final MethodHandle STRERROR = downcall("strerror",
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT), false);

@@ -44,9 +44,6 @@ public final class PeerSocket implements AutoCloseable {
     private static final MethodHandle GETSOCKOPT = Libc.downcall("getsockopt",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.ADDRESS, ValueLayout.ADDRESS), true);
-    private static final MethodHandle RECV = Libc.downcall("recv",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT), true);
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment callState = arena.allocate(Libc.CALL_STATE);
@@ -93,7 +90,7 @@ public final class PeerSocket implements AutoCloseable {
         while (fd >= 0) {
             long got;
             try {
-                got = (long) RECV.invokeExact(callState, fd, rx, (long) CAPACITY, MSG_DONTWAIT);
+                got = (long) Libc.RECV.invokeExact(callState, fd, rx, (long) CAPACITY, MSG_DONTWAIT);
             } catch (Throwable t) {
                 break;
             }

@@ -35,9 +35,6 @@ final class UnixStream implements AutoCloseable {
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
     private static final MethodHandle RECVMSG = Libc.downcall("recvmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
-    private static final MethodHandle RECV = Libc.downcall("recv",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT), true);
     private static final MethodHandle SEND = Libc.downcall("send",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT), true);
@@ -113,7 +110,7 @@ final class UnixStream implements AutoCloseable {
         while (have < length) {
             long more;
             try {
-                more = (long) RECV.invokeExact(callState, fd, io.asSlice(have), (long) (length - have), MSG_WAITALL);
+                more = (long) Libc.RECV.invokeExact(callState, fd, io.asSlice(have), (long) (length - have), MSG_WAITALL);
             } catch (Throwable t) {
                 throw new IOException("recv: " + t, t);
             }
