@@ -130,8 +130,9 @@ public final class SqliteStore implements Store, AutoCloseable {
                 hosts.put(rs.getInt(1), new HostRecord(rs.getInt(1), rs.getString(2), Set.copyOf(ints(rs.getString(3))), rs.getLong(4), expires));
             }
         }
-        // Everything is now on the new clock: write it so, before anything else is.
-        dirtyRecords.addAll(records.keySet());
+        // Leases are now on the new clock: write them so, before anything else is. Records without a
+        // lock hold no time and stay as they are on disk.
+        for (NodeRecord r : records.values()) if (r.lock() != null) dirtyRecords.add(r.key());
         dirtyHosts.addAll(hosts.keySet());
         dirtyRevision = true;
         commit();
