@@ -5,7 +5,7 @@
 # (scripts/vm-image.sh builds their image from Debian's packages). JDK 25 is looked for, not installed:
 # scripts/find-jdk.sh says where it looked when none is there.
 set -euo pipefail
-PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev)
+PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

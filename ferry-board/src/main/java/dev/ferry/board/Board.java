@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +36,11 @@ public final class Board {
         }
     };
 
+    /** How often a request meets another board's change before it is left to its requester's retry. */
+    private static final int MAX_ATTEMPTS = 16;
+    /** Pushes the request being applied makes once it is committed. */
+    private final List<Runnable> pushes = new ArrayList<>();
+
     /** Why the store failed to commit, once it has: from then on the board answers nothing but that. */
     private String storeFailure;
 
@@ -42,25 +48,54 @@ public final class Board {
         this.store = store;
         this.table = new NodeTable(store);
         this.listener = listener;
+        store.listen(this::changedElsewhere);
     }
 
-    /** Answers one request; a request id seen before gets the first answer again. */
+    /**
+     * Answers one request; a request id seen before gets the first answer again. Throws
+     * {@link Store.Unavailable} when the store could not be reached: then nothing is answered.
+     */
     public synchronized BoardResponse handle(BoardRequest request, long now) {
         if (storeFailure != null) return storeFailed(request.requestId());
         BoardResponse earlier = answered.get(request.requestId());
         if (earlier != null) {
             return earlier;
         }
-        BoardResponse response = switch (request) {
+        for (int attempt = 1; ; attempt++) {
+            BoardResponse response = apply(request, now);
+            if (request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup
+                    || request instanceof LookupIp) {
+                return response; // reads: asking again is harmless, and their answers can be large
+            }
+            try {
+                if (!commit()) return storeFailed(request.requestId());
+            } catch (Store.Conflict c) {
+                // Another board changed a record this request read; the store now holds its values.
+                takeBack();
+                observed(c.seen());
+                if (attempt < MAX_ATTEMPTS) continue;
+                throw new Store.Unavailable("still conflicting after " + attempt + " attempts: " + c.getMessage(), c);
+            } catch (Store.Unavailable u) {
+                takeBack();
+                throw u;
+            }
+            answered.put(request.requestId(), response);
+            for (Runnable push : pushes) push.run();
+            pushes.clear();
+            publish();
+            return response;
+        }
+    }
+
+    private BoardResponse apply(BoardRequest request, long now) {
+        return switch (request) {
             case RegisterHost r -> {
                 HostRecord before = store.host(r.hostId());
                 // Lease 0: a static VTEP (a Geneve endpoint that is not a Ferry agent), never expiring.
                 HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(),
                         r.leaseMs() == 0 ? HostRecord.STATIC : now + r.leaseMs());
                 store.putHost(host);
-                if (before == null || !before.endpoint().equals(r.endpoint())) {
-                    listener.pushToAll(store.hosts().stream().map(HostRecord::hostId).toList(), new BoardEvent.HostChanged(host));
-                }
+                if (before == null || !before.endpoint().equals(r.endpoint())) pushes.add(() -> hostChanged(host));
                 yield new Ok(r.requestId(), null);
             }
             case Heartbeat h -> heartbeat(h, now);
@@ -85,20 +120,46 @@ public final class Board {
             case ListNodes l -> new Snapshot(l.requestId(), l.vni(), store.revision(),
                     l.vni() == BoardRequest.ALL_VNIS ? List.copyOf(store.records()) : table.records(l.vni()));
         };
-        if (request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup
-                || request instanceof LookupIp) {
-            return response; // reads: asking again is harmless, and their answers can be large
+    }
+
+    /** The request's changes were taken back by the store: so are its pushes and index entries. */
+    private void takeBack() {
+        pushes.clear();
+        table.reload();
+    }
+
+    /**
+     * Another board changed records or hosts in the store this one shares: index them and push them
+     * to this board's watchers, as this board's own changes are.
+     */
+    private void changedElsewhere(Supplier<StoreListener.Changes> apply) {
+        synchronized (this) {
+            observed(apply.get());
         }
-        if (!commit()) return storeFailed(request.requestId());
-        answered.put(request.requestId(), response);
-        publish();
-        return response;
+    }
+
+    private void observed(StoreListener.Changes changes) {
+        for (StoreListener.Change<NodeRecord> c : changes.records()) {
+            NodeRecord before = c.before(), after = c.after();
+            table.changedElsewhere(before, after);
+            if (before == null || after.version() != before.version()) publish(after);
+            if (!after.isLocked()) continue;
+            for (PendingUpdate p : after.pending()) {
+                // The owner of the lock hears of a new waiter as if it had queued here.
+                if (p instanceof PendingUpdate.Attach a && (before == null || !before.pending().contains(p))) {
+                    listener.push(after.lock().owner(), new BoardEvent.LockWaiter(after.key(), a.migrationId(), a.hostId()));
+                }
+            }
+        }
+        for (StoreListener.Change<HostRecord> c : changes.hosts()) {
+            if (c.before() == null || !c.before().endpoint().equals(c.after().endpoint())) hostChanged(c.after());
+        }
     }
 
     /** Expires the leases that ran out by {@code now} (DESIGN §5), and pushes what that changed. */
     public synchronized void tick(long now) {
         if (storeFailure != null) return;
-        for (NodeRecord r : table.expiredLocks(now)) {
+        for (NodeRecord r : store.expiredLocks(now)) {
             Lock lock = r.lock();
             boolean destinationRuns = r.pending().stream().anyMatch(p -> p instanceof PendingUpdate.Attach);
             Outcome outcome = destinationRuns ? Outcome.COMPLETED : Outcome.ABORTED;
@@ -107,13 +168,19 @@ public final class Board {
                     destinationRuns ? ", the destination had reported running" : ", no destination had reported running");
             table.unlock(r.key(), lock.migrationId(), outcome);
         }
-        for (HostRecord h : List.copyOf(store.hosts())) {
-            if (h.isAlive() && h.expiresAt() <= now) {
-                log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
-                store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
-            }
+        for (HostRecord h : store.expiredHosts(now)) {
+            log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
+            store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
         }
-        if (commit()) publish();
+        try {
+            if (commit()) publish();
+        } catch (Store.Conflict c) {
+            // Another board expired them first: the next tick looks again.
+            takeBack();
+            observed(c.seen());
+        } catch (Store.Unavailable u) {
+            takeBack(); // the store is away: the next tick looks again
+        }
     }
 
     /**
@@ -124,6 +191,8 @@ public final class Board {
         try {
             store.commit();
             return true;
+        } catch (Store.Conflict | Store.Unavailable e) {
+            throw e;
         } catch (RuntimeException e) {
             storeFailure = e.getMessage();
             log.error("the board's store failed: {}; the board answers nothing from now on, restart it", storeFailure);
@@ -190,8 +259,8 @@ public final class Board {
         return switch (result) {
             case Result.Applied a -> new Ok(requestId, a.record());
             case Result.Queued q -> {
-                listener.push(q.record().lock().owner(),
-                        new BoardEvent.LockWaiter(q.record().key(), q.record().lock().migrationId(), requester));
+                BoardEvent waiter = new BoardEvent.LockWaiter(q.record().key(), q.record().lock().migrationId(), requester);
+                pushes.add(() -> listener.push(q.record().lock().owner(), waiter));
                 yield new Queued(requestId, q.record());
             }
             case Result.Refused r -> new Refused(requestId, r.reason(), r.record());
@@ -199,13 +268,19 @@ public final class Board {
     }
 
     private void publish() {
-        for (NodeRecord changed : table.drainChanges()) {
-            Set<Integer> hosts = watchers.get(changed.key().vni());
-            if (hosts == null) continue;
-            BoardEvent event = new BoardEvent.Changed(changed);
-            for (int host : new ArrayList<>(hosts)) {
-                listener.push(host, event);
-            }
+        for (NodeRecord changed : table.drainChanges()) publish(changed);
+    }
+
+    private void publish(NodeRecord changed) {
+        Set<Integer> hosts = watchers.get(changed.key().vni());
+        if (hosts == null) return;
+        BoardEvent event = new BoardEvent.Changed(changed);
+        for (int host : new ArrayList<>(hosts)) {
+            listener.push(host, event);
         }
+    }
+
+    private void hostChanged(HostRecord host) {
+        listener.pushToAll(store.hosts().stream().map(HostRecord::hostId).toList(), new BoardEvent.HostChanged(host));
     }
 }

@@ -27,9 +27,21 @@ final class NodeTable {
 
     NodeTable(Store store) {
         this.store = store;
+        reload();
+    }
+
+    /** Forgets changes not committed, and indexes the store's records afresh (after the store took changes back). */
+    void reload() {
+        changes.clear();
+        byIp.clear();
         for (NodeRecord r : store.records()) {
             index(null, r);
         }
+    }
+
+    /** Another board changed a record in a shared store: index what it is now. */
+    void changedElsewhere(NodeRecord before, NodeRecord after) {
+        index(before, after);
     }
 
     /** Records changed since the last call, in the order their versions were given. */
@@ -146,14 +158,6 @@ final class NodeTable {
                 store.put(r.withLock(r.lock().renewed(now), r.pending()));
             }
         }
-    }
-
-    List<NodeRecord> expiredLocks(long now) {
-        List<NodeRecord> out = new ArrayList<>();
-        for (NodeRecord r : store.records()) {
-            if (r.isLocked() && r.lock().expiresAt() <= now) out.add(r);
-        }
-        return out;
     }
 
     private NodeRecord queue(NodeRecord r, PendingUpdate update) {

@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.EtcdStore;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.board.SqliteStore;
 import dev.ferry.board.Store;
@@ -8,7 +9,10 @@ import dev.ferry.rpc.BoardServer;
 import dev.ferry.service.BoardService;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.URI;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -33,6 +37,15 @@ final class BoardCommand implements Callable<Integer> {
     @Option(names = "--in-memory", description = "Keep the table in memory only: nothing survives a restart.")
     boolean inMemory;
 
+    @Option(names = "--store", paramLabel = "etcd://HOST:PORT[,HOST:PORT...]",
+            description = {"Keep the table in this etcd cluster instead, shared with every other board given the same cluster:",
+                    "run several boards as replicas and give agents all of their addresses."})
+    String storeUri;
+
+    @Option(names = "--etcd-prefix", defaultValue = "/ferry/",
+            description = "With --store etcd://: the keys' prefix, one per Ferry cluster (default ${DEFAULT-VALUE}).")
+    String etcdPrefix;
+
     @Override
     public Integer call() throws Exception {
         InetSocketAddress address;
@@ -49,21 +62,38 @@ final class BoardCommand implements Callable<Integer> {
             System.err.println("ferry board: --metrics " + e.getMessage());
             return 2;
         }
-        if (inMemory && data != null) {
-            System.err.println("ferry board: --data and --in-memory exclude each other");
+        if ((inMemory ? 1 : 0) + (data != null ? 1 : 0) + (storeUri != null ? 1 : 0) > 1) {
+            System.err.println("ferry board: --data, --in-memory and --store exclude each other");
             return 2;
         }
-        Store store;
+        List<URI> etcd;
         try {
-            store = inMemory ? InMemoryStore.forBoardProcess()
-                    : SqliteStore.open(dataDir(), BoardServer::clockMillis, System.currentTimeMillis() * 1_000);
+            etcd = storeUri == null ? null : etcdEndpoints(storeUri);
+        } catch (IllegalArgumentException e) {
+            System.err.println("ferry board: --store " + e.getMessage());
+            return 2;
+        }
+        Path dataDir = dataDir();
+        Store store;
+        String where;
+        try {
+            long firstRevision = System.currentTimeMillis() * 1_000;
+            if (inMemory) {
+                store = InMemoryStore.forBoardProcess();
+                where = "table in memory";
+            } else if (etcd != null) {
+                store = EtcdStore.open(etcd, etcdPrefix, firstRevision);
+                where = "table in etcd " + storeUri.substring("etcd://".length()) + " under " + etcdPrefix;
+            } else {
+                store = SqliteStore.open(dataDir, BoardServer::clockMillis, firstRevision);
+                where = "table in " + dataDir;
+            }
         } catch (IOException e) {
-            System.err.println("ferry board: --data: " + e.getMessage());
+            System.err.println("ferry board: " + (etcd != null ? "--store" : "--data") + ": " + e.getMessage());
             return 2;
         }
         try (BoardService service = new BoardService(address, metricsAddress, store)) {
-            System.out.println("board listening on " + address.getHostString() + ":" + service.port()
-                    + (inMemory ? " (table in memory)" : " (table in " + dataDir() + ")"));
+            System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")");
             if (service.metricsAddress() != null) {
                 System.out.println("metrics on http://" + Endpoints.format(service.metricsAddress()) + "/metrics");
             }
@@ -72,9 +102,24 @@ final class BoardCommand implements Callable<Integer> {
             Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown));
             stopped.await();
         } finally {
-            if (store instanceof SqliteStore s) s.close();
+            if (store instanceof AutoCloseable c) c.close();
         }
         return 0;
+    }
+
+    /** "etcd://host:port,host:port" to the members' client URLs. */
+    static List<URI> etcdEndpoints(String uri) {
+        if (!uri.startsWith("etcd://")) throw new IllegalArgumentException("must start with etcd:// (got \"" + uri + "\")");
+        List<URI> out = new ArrayList<>();
+        for (String member : uri.substring("etcd://".length()).split(",")) {
+            try {
+                InetSocketAddress a = Endpoints.parse(member.strip());
+                out.add(URI.create("http://" + Endpoints.format(a)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("member \"" + member + "\": " + e.getMessage());
+            }
+        }
+        return out;
     }
 
     private Path dataDir() {

@@ -104,6 +104,9 @@ public final class BoardServer implements AutoCloseable {
                 out.onCompleted();
             } catch (IllegalArgumentException e) {
                 out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            } catch (Store.Unavailable e) {
+                // Not answered: the agent retries, here or at another board.
+                out.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
             }
         }
 
