@@ -31,7 +31,7 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--advertise", description = "Underlay address other agents send to (default: --listen).")
     String advertise;
 
-    @Option(names = "--board", description = "The board's host:port.")
+    @Option(names = "--board", description = "The board's host:port; for board replicas, all of theirs, comma-separated (the agent fails over).")
     String board;
 
     @Option(names = "--admin", description = "Admin endpoint for ferry ctl and /metrics, host:port (default 127.0.0.1:9100).")

@@ -45,11 +45,15 @@ public final class GrpcBoardClient implements BoardClient, AutoCloseable {
     private long backoffMs = MIN_BACKOFF_MS;
     private boolean everConnected;
 
-    /** {@code target}: "host:port" of the board. Callbacks run on gRPC's threads: post them to the agent's loop. */
-    public GrpcBoardClient(String target, int hostId, Consumer<BoardResponse> onResponse, Consumer<BoardEvent> onEvent,
+    /**
+     * {@code boards}: "host:port" of the board, or of every board replica, comma-separated: the client
+     * keeps to one replica while it answers and goes to the next when it does not. Callbacks run on
+     * gRPC's threads: post them to the agent's loop.
+     */
+    public GrpcBoardClient(String boards, int hostId, Consumer<BoardResponse> onResponse, Consumer<BoardEvent> onEvent,
                            Runnable onReconnect) {
         // Callbacks only hand answers and events to the agent's queue: no need for a pool between.
-        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().directExecutor().build();
+        this.channel = NettyChannelBuilder.forTarget(BoardReplicas.target(boards)).usePlaintext().directExecutor().build();
         this.stub = BoardGrpc.newStub(channel);
         this.hostId = hostId;
         this.onResponse = onResponse;

@@ -27,7 +27,7 @@ import java.util.Set;
  * host-id: 1
  * listen: 127.0.0.1:6081       # underlay: where Geneve from other agents arrives
  * advertise: 127.0.0.1:6081    # what other agents send to (default: listen)
- * board: 127.0.0.1:7070
+ * board: 127.0.0.1:7070       # replicas: 10.0.0.1:7070,10.0.0.2:7070 (the agent fails over)
  * admin: 127.0.0.1:9101        # ferry ctl and Prometheus /metrics
  * vnis: [100]
  * mode: ferry
@@ -109,8 +109,8 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         }
         InetSocketAddress a = Addresses.socket(adv, "advertise");
         if (a.getPort() == 0 && l.getPort() != 0) a = new InetSocketAddress(a.getAddress(), l.getPort());
-        if (board == null) throw new ConfigException("board: missing (the board's host:port)");
-        Addresses.socket(board, "board");
+        if (board == null) throw new ConfigException("board: missing (the board's host:port, or its replicas' comma-separated)");
+        for (String replica : board.split(",", -1)) Addresses.socket(replica.strip(), "board");
         InetSocketAddress adminAddress = Addresses.socket(admin == null ? "127.0.0.1:9100" : admin, "admin");
         if (vnis == null || vnis.isEmpty()) throw new ConfigException("vnis: missing (the virtual networks this agent serves)");
         for (int i = 0; i < vnis.size(); i++) {
