@@ -62,6 +62,7 @@ public final class Board {
             return earlier;
         }
         for (int attempt = 1; ; attempt++) {
+            store.begin();
             BoardResponse response = apply(request, now);
             if (request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup
                     || request instanceof LookupIp) {
@@ -159,6 +160,7 @@ public final class Board {
     /** Expires the leases that ran out by {@code now} (DESIGN §5), and pushes what that changed. */
     public synchronized void tick(long now) {
         if (storeFailure != null) return;
+        store.begin();
         for (NodeRecord r : store.expiredLocks(now)) {
             Lock lock = r.lock();
             boolean destinationRuns = r.pending().stream().anyMatch(p -> p instanceof PendingUpdate.Attach);

@@ -76,7 +76,12 @@ public final class EtcdStore implements Store, AutoCloseable {
     private final Map<VmKey, Long> lapsedLocks = new HashMap<>();
     private final Set<Integer> lapsedHosts = new HashSet<>();
 
-    // The change under way: the values before it, and the leases its heartbeats renew.
+    // The request under way: the mod revisions of what it read (an answer given from a value since
+    // changed, a refusal say, is as wrong as a write on it), the values its change replaced, and the
+    // leases its heartbeats renew.
+    private boolean tracking;
+    private final Map<VmKey, Long> recordReads = new HashMap<>();
+    private final Map<Integer, Long> hostReads = new HashMap<>();
     private final Map<VmKey, NodeRecord> recordsBefore = new LinkedHashMap<>();
     private final Map<Integer, HostRecord> hostsBefore = new LinkedHashMap<>();
     private Long revisionBefore;
@@ -140,7 +145,18 @@ public final class EtcdStore implements Store, AutoCloseable {
                 error -> log.warn("etcd watch: {}", error.toString())));
     }
 
-    @Override public NodeRecord get(VmKey key) { return records.get(key); }
+    @Override
+    public void begin() {
+        recordReads.clear();
+        hostReads.clear();
+        tracking = true;
+    }
+
+    @Override
+    public NodeRecord get(VmKey key) {
+        if (tracking) recordReads.putIfAbsent(key, recordRevs.getOrDefault(key, 0L));
+        return records.get(key);
+    }
 
     @Override
     public void put(NodeRecord record) {
@@ -165,7 +181,11 @@ public final class EtcdStore implements Store, AutoCloseable {
 
     @Override public Collection<NodeRecord> records() { return Collections.unmodifiableCollection(records.values()); }
 
-    @Override public HostRecord host(int hostId) { return hosts.get(hostId); }
+    @Override
+    public HostRecord host(int hostId) {
+        if (tracking) hostReads.putIfAbsent(hostId, hostRevs.getOrDefault(hostId, 0L));
+        return hosts.get(hostId);
+    }
 
     @Override
     public void putHost(HostRecord host) {
@@ -222,10 +242,14 @@ public final class EtcdStore implements Store, AutoCloseable {
     public void commit() {
         try {
             renew();
-            if (recordsBefore.isEmpty() && hostsBefore.isEmpty() && revisionBefore == null) return;
+            if (recordsBefore.isEmpty() && hostsBefore.isEmpty() && revisionBefore == null
+                    && recordReads.isEmpty() && hostReads.isEmpty()) return;
             write();
         } finally {
             renewals.clear();
+            recordReads.clear();
+            hostReads.clear();
+            tracking = false;
         }
     }
 
@@ -281,6 +305,13 @@ public final class EtcdStore implements Store, AutoCloseable {
                     ops.add(Op.put(aliveKey(id), bytes(after.endpoint()), PutOption.builder().withLeaseId(lease).build()));
                 }
             }
+            // What the answer rests on but the change leaves as it is must be as read, too.
+            recordReads.forEach((key, rev) -> {
+                if (!recordsBefore.containsKey(key)) conditions.add(unchanged(recordKey(key), rev));
+            });
+            hostReads.forEach((id, rev) -> {
+                if (!hostsBefore.containsKey(id)) conditions.add(unchanged(hostKey(id), rev));
+            });
             if (revisionBefore != null) {
                 conditions.add(unchanged(revisionKey(), revisionRev));
                 ops.add(Op.put(revisionKey(), bytes(Long.toString(revision)), PutOption.DEFAULT));
@@ -319,9 +350,11 @@ public final class EtcdStore implements Store, AutoCloseable {
     }
 
     private String describeChange() {
-        List<String> what = new ArrayList<>();
+        Set<String> what = new java.util.TreeSet<>();
         recordsBefore.keySet().forEach(k -> what.add(k.toString()));
+        recordReads.keySet().forEach(k -> what.add(k.toString()));
         hostsBefore.keySet().forEach(h -> what.add("host " + h));
+        hostReads.keySet().forEach(h -> what.add("host " + h));
         return String.join(", ", what);
     }
 
@@ -357,12 +390,16 @@ public final class EtcdStore implements Store, AutoCloseable {
 
     /** After a conflict: takes the change back and reads what etcd holds now for what it touched. */
     private StoreListener.Changes refreshChanged() throws IOException {
+        Set<VmKey> touched = new HashSet<>(recordsBefore.keySet());
+        touched.addAll(recordReads.keySet());
+        Set<Integer> touchedHosts = new HashSet<>(hostsBefore.keySet());
+        touchedHosts.addAll(hostReads.keySet());
         List<ByteSequence> keys = new ArrayList<>();
-        recordsBefore.keySet().forEach(k -> {
+        touched.forEach(k -> {
             keys.add(recordKey(k));
             keys.add(lockKey(k));
         });
-        hostsBefore.keySet().forEach(h -> {
+        touchedHosts.forEach(h -> {
             keys.add(hostKey(h));
             keys.add(aliveKey(h));
         });

@@ -28,6 +28,12 @@ public interface Store {
     void revision(long revision);
 
     /**
+     * A request (or a tick) starts: a store others write to as well notes from now on what it reads,
+     * so that {@link #commit} can tell whether an answer was given from values since changed.
+     */
+    default void begin() {}
+
+    /**
      * Makes every change since the last commit durable, all of them or none; the board calls it once
      * a request is applied and before it answers. Throws when it cannot: {@link Conflict} or
      * {@link Unavailable} after the store has taken its changes back, anything else when it cannot
