@@ -125,6 +125,8 @@ public final class Agent {
         for (VirtualNetwork net : networks.values()) {
             for (LocalPort p : net.ports.values()) {
                 MigrationEntry m = net.migrations.get(p.mac);
+                // Handed over: the VM runs elsewhere, its port here only waits to be unplugged.
+                if (m != null && m.role == Role.SOURCE && m.phase == Phase.HANDED_OVER) continue;
                 // A destination attaches active only after HANDOVER_ACK, behind the source's lock.
                 boolean standby = m != null && m.role == Role.DESTINATION;
                 attach(p.key(), p.port, !standby, now);
