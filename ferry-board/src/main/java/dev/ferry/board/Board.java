@@ -81,6 +81,7 @@ public final class Board {
                 throw u;
             }
             answered.put(request.requestId(), response);
+            if (log.isDebugEnabled() && !(request instanceof Heartbeat)) log.debug("{} answered {}", request, response);
             for (Runnable push : pushes) push.run();
             pushes.clear();
             publish();

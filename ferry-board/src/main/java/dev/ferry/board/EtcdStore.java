@@ -39,6 +39,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +58,13 @@ import org.slf4j.LoggerFactory;
 public final class EtcdStore implements Store, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EtcdStore.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /**
+     * How long one call to etcd may take before it is made again. A call that reached a member as the
+     * leader died is never answered (the member waits out its own long timeout), while the cluster
+     * elects a new leader within about one election timeout: asking again soon gets through.
+     */
+    private static final long ATTEMPT_MS = 500;
+    /** How long etcd may stay away before the board answers nothing and the requester retries. */
     private static final long TIMEOUT_MS = 3_000;
 
     private final Client client;
@@ -120,8 +128,8 @@ public final class EtcdStore implements Store, AutoCloseable {
     }
 
     private void load() throws IOException {
-        GetResponse all = await(client.getKVClient().get(bytes(prefix), GetOption.builder().isPrefix(true).build()),
-                "read " + prefix);
+        GetResponse all = call(() -> client.getKVClient().get(bytes(prefix), GetOption.builder().isPrefix(true).build()),
+                "read " + prefix, null);
         revision = firstRevision;
         for (KeyValue kv : all.getKvs()) observe(kv, null);
         // Leases that ran out while no board watched.
@@ -255,16 +263,18 @@ public final class EtcdStore implements Store, AutoCloseable {
 
     private void renew() {
         if (renewals.isEmpty()) return;
-        List<CompletableFuture<?>> all = new ArrayList<>();
-        for (long lease : renewals) {
-            all.add(client.getLeaseClient().keepAliveOnce(lease).exceptionally(e -> {
-                // The lease ran out already: etcd dropped its key, and the watch says so.
-                log.debug("etcd lease {} not renewed: {}", Long.toHexString(lease), e.toString());
-                return null;
-            }));
-        }
         try {
-            await(CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)), "renew leases");
+            call(() -> {
+                List<CompletableFuture<?>> all = new ArrayList<>();
+                for (long lease : renewals) {
+                    all.add(client.getLeaseClient().keepAliveOnce(lease).exceptionally(e -> {
+                        // The lease ran out already: etcd dropped its key, and the watch says so.
+                        log.debug("etcd lease {} not renewed: {}", Long.toHexString(lease), e.toString());
+                        return null;
+                    }));
+                }
+                return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+            }, "renew leases", null);
         } catch (IOException e) {
             takeBack();
             throw new Unavailable(e.getMessage(), e);
@@ -316,11 +326,17 @@ public final class EtcdStore implements Store, AutoCloseable {
                 conditions.add(unchanged(revisionKey(), revisionRev));
                 ops.add(Op.put(revisionKey(), bytes(Long.toString(revision)), PutOption.DEFAULT));
             }
-            TxnResponse answer = await(client.getKVClient().txn().If(conditions.toArray(Cmp[]::new))
-                    .Then(ops.toArray(Op[]::new)).commit(), "write");
+            // Made again when unanswered: if an earlier attempt landed, the comparisons fail, and the
+            // conflict brings its values in.
+            boolean[] repeated = new boolean[1];
+            TxnResponse answer = call(() -> client.getKVClient().txn().If(conditions.toArray(Cmp[]::new))
+                    .Then(ops.toArray(Op[]::new)).commit(), "write", repeated);
             if (!answer.isSucceeded()) {
-                newLockLeases.values().forEach(this::revoke);
-                newHostLeases.values().forEach(this::revoke);
+                if (!repeated[0]) {
+                    // Nothing of this change landed: its leases hold nothing.
+                    newLockLeases.values().forEach(this::revoke);
+                    newHostLeases.values().forEach(this::revoke);
+                }
                 String what = describeChange();
                 throw new Conflict("another board changed " + what, refreshChanged());
             }
@@ -365,7 +381,7 @@ public final class EtcdStore implements Store, AutoCloseable {
     private long grant(long leaseMs) throws IOException {
         // etcd counts leases in whole seconds and raises any below its minimum (about 2 s) to it.
         long seconds = Math.max(1, (leaseMs + 999) / 1000);
-        return await(client.getLeaseClient().grant(seconds), "grant a lease").getID();
+        return call(() -> client.getLeaseClient().grant(seconds), "grant a lease", null).getID();
     }
 
     private void revoke(long lease) {
@@ -408,7 +424,7 @@ public final class EtcdStore implements Store, AutoCloseable {
         if (revisionToo) keys.add(revisionKey());
         List<Op> reads = new ArrayList<>();
         for (ByteSequence k : keys) reads.add(Op.get(k, GetOption.DEFAULT));
-        TxnResponse now = await(client.getKVClient().txn().Then(reads.toArray(Op[]::new)).commit(), "read after a conflict");
+        TxnResponse now = call(() -> client.getKVClient().txn().Then(reads.toArray(Op[]::new)).commit(), "read after a conflict", null);
         Seen seen = new Seen();
         for (GetResponse got : now.getGetResponses()) {
             for (KeyValue kv : got.getKvs()) observe(kv, seen);
@@ -518,17 +534,39 @@ public final class EtcdStore implements Store, AutoCloseable {
         return ByteSequence.from(s, StandardCharsets.UTF_8);
     }
 
-    private static <T> T await(CompletableFuture<T> future, String what) throws IOException {
+    private static void pause() throws IOException {
         try {
-            return future.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            Thread.sleep(50);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IOException(what + ": interrupted", e);
-        } catch (ExecutionException e) {
-            throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
-        } catch (TimeoutException e) {
-            future.cancel(true);
-            throw new IOException(what + ": no answer from etcd within " + TIMEOUT_MS + " ms", e);
+            throw new IOException("interrupted", e);
+        }
+    }
+
+    /**
+     * Calls etcd, making the call again after each {@link #ATTEMPT_MS} without an answer, for at most
+     * {@link #TIMEOUT_MS}; {@code repeated[0]} (when given) tells whether it was made more than once.
+     */
+    private static <T> T call(Supplier<CompletableFuture<T>> attempt, String what, boolean[] repeated) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
+        for (int n = 0; ; n++) {
+            if (repeated != null) repeated[0] = n > 0;
+            CompletableFuture<T> future = attempt.get();
+            try {
+                return future.get(ATTEMPT_MS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException(what + ": interrupted", e);
+            } catch (ExecutionException e) {
+                // No leader, a member gone: what an election ends; a lasting fault is reported at the deadline.
+                if (System.nanoTime() > deadline) throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
+                pause();
+            } catch (TimeoutException e) {
+                future.cancel(true);
+                if (System.nanoTime() > deadline) {
+                    throw new IOException(what + ": no answer from etcd within " + TIMEOUT_MS + " ms", e);
+                }
+            }
         }
     }
 

@@ -51,7 +51,7 @@ final class CtlCommand {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Option(names = "--board", defaultValue = "${FERRY_BOARD:-127.0.0.1:7070}", scope = CommandLine.ScopeType.INHERIT,
-            description = "The board's host:port (default ${DEFAULT-VALUE}; env FERRY_BOARD).")
+            description = "The board's host:port, or its replicas' comma-separated (default ${DEFAULT-VALUE}; env FERRY_BOARD).")
     String board;
 
     @Option(names = "--agent", defaultValue = "${FERRY_AGENT:-127.0.0.1:9100}", scope = CommandLine.ScopeType.INHERIT,

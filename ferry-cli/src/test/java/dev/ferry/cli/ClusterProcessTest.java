@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.lab.DgramVm;
 import dev.ferry.lab.FlowStats;
+import dev.ferry.lab.etcd.EtcdCluster;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -33,10 +34,15 @@ class ClusterProcessTest {
     private final String[] admin = new String[4];
     private int boardPort;
 
+    private EtcdCluster etcd;
+
     @AfterEach
     void tearDown() throws Exception {
         for (FerryProcess p : processes) p.close();
+        // Into the test's report file, for the diagnosis of a failure.
+        for (FerryProcess p : processes) System.out.println("---- output of a ferry process:\n" + p.output());
         for (DgramVm vm : vms) vm.close();
+        if (etcd != null) etcd.close();
     }
 
     private FerryProcess startBoard(int port, String... store) throws Exception {
@@ -248,6 +254,60 @@ class ClusterProcessTest {
             await("agent " + id + "'s migration table empty", 15,
                     () -> Ctl.ok("--agent", admin[id], "migrations", "--json").trim().equals("[ ]"));
         }
+    }
+
+    /**
+     * Two board replicas on a three-member etcd cluster, the agents given both. Killed in turn, each
+     * in the middle of a migration: the replica the agents talk to (SIGKILL, between lock and unlock:
+     * the unlock lands on the other replica, which has the lock from etcd), an etcd member, and the
+     * etcd leader (the next migration waits out the election). No frame is lost.
+     */
+    @Test
+    void twoBoardReplicasOnThreeEtcdMembersLoseNothingWhileAReplicaAnEtcdMemberAndTheEtcdLeaderAreKilledInTurn() throws Exception {
+        etcd = EtcdCluster.start(3);
+        startBoard(0, "--store", etcd.storeUri());
+        String first = board;
+        startBoard(0, "--store", etcd.storeUri());
+        String second = board;
+        board = first + "," + second;
+        Traffic t = startClusterAndTraffic();
+        migrate(t.b(), 2, 3, 101);
+        Thread.sleep(300);
+
+        DgramVm.Copy incoming = plug(t.b(), 1, 102);
+        Ctl.ok("--agent", admin[3], "migrate", "begin", "--vm", t.b().id, "--migration", "102");
+        await("the lock, seen by the second replica", 10, () -> Ctl.ok("--board", second, "nodes").contains("migration 102 by 3"));
+        processes.getFirst().kill();
+        board = second;
+        finishMigration(t.b(), 3, 1, incoming);
+        Thread.sleep(300);
+
+        int follower = (etcd.leader() + 1) % etcd.size();
+        etcd.kill(follower);
+        migrate(t.b(), 1, 2, 103);
+        Thread.sleep(300);
+        etcd.restart(follower);
+
+        int leader = etcd.leader();
+        incoming = plug(t.b(), 3, 104);
+        Ctl.ok("--agent", admin[2], "migrate", "begin", "--vm", t.b().id, "--migration", "104");
+        etcd.kill(leader);
+        Thread.sleep(150);
+        finishMigration(t.b(), 2, 3, incoming);
+
+        assertNothingLostAndVmBOn(t, 3);
+        long completed = 0;
+        for (int id = 1; id <= 3; id++) {
+            String stats = Ctl.ok("--agent", admin[id], "stats");
+            assertThat(stats).as("agent %d: a destination that went on without its source", id).doesNotContain("migrations_source_lost");
+            completed += counter(stats, "migrations_completed");
+        }
+        assertThat(completed).as("migrations handed over, each once").isEqualTo(4);
+    }
+
+    private static long counter(String stats, String name) {
+        return stats.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> Long.parseLong(l.substring(name.length()).strip()))
+                .sum();
     }
 
     /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */

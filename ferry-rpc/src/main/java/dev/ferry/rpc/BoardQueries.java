@@ -20,9 +20,10 @@ public final class BoardQueries implements AutoCloseable {
     private final ManagedChannel channel;
     private final BoardGrpc.BoardBlockingStub stub;
 
-    public BoardQueries(String target) {
-        this.target = target;
-        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+    /** {@code boards}: the board's "host:port", or its replicas' comma-separated (the first that answers is asked). */
+    public BoardQueries(String boards) {
+        this.target = boards;
+        this.channel = NettyChannelBuilder.forTarget(BoardReplicas.target(boards)).usePlaintext().build();
         this.stub = BoardGrpc.newBlockingStub(channel);
     }
 
