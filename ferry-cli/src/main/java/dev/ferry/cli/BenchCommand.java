@@ -64,7 +64,8 @@ final class BenchCommand {
                     "the lock+unlock round trip, and the time from an unlock to the last of N watching agents holding the new",
                     "location. The first store is the anchor the others are given as ratios of."})
     static final class Board implements Callable<Integer> {
-        @Option(names = "--stores", split = ",", defaultValue = "memory,sqlite", description = "Stores to measure (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--stores", split = ",", defaultValue = "memory,sqlite,etcd",
+                description = "Stores to measure: memory, sqlite, etcd (three etcd-server members on loopback) (default: ${DEFAULT-VALUE}).")
         List<String> stores;
 
         @Option(names = "--records", defaultValue = "100000", description = "VMs in the table (default: ${DEFAULT-VALUE}).")
@@ -86,8 +87,8 @@ final class BenchCommand {
         @Override
         public Integer call() throws Exception {
             for (String s : stores) {
-                if (!s.equals("memory") && !s.equals("sqlite")) {
-                    System.err.println("ferry bench board: --stores: '" + s + "' is not memory or sqlite");
+                if (!List.of("memory", "sqlite", "etcd").contains(s)) {
+                    System.err.println("ferry bench board: --stores: '" + s + "' is not memory, sqlite or etcd");
                     return 2;
                 }
             }

@@ -3,9 +3,11 @@ package dev.ferry.cli;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
+import dev.ferry.board.EtcdStore;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.board.SqliteStore;
 import dev.ferry.board.Store;
+import dev.ferry.lab.etcd.EtcdCluster;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.BoardServer;
 import dev.ferry.rpc.GrpcBoardClient;
@@ -68,14 +70,21 @@ final class BoardBench {
         List<Figures> all = new ArrayList<>();
         for (String kind : o.stores()) {
             Path dir = kind.equals("sqlite") ? Files.createTempDirectory("ferry-bench-board") : null;
-            Store store = dir == null ? new InMemoryStore() : SqliteStore.open(dir, BoardServer::clockMillis, 1);
+            // etcd: a cluster of three members on loopback, as a small deployment runs it.
+            EtcdCluster etcd = kind.equals("etcd") ? EtcdCluster.start(3) : null;
+            Store store = switch (kind) {
+                case "sqlite" -> SqliteStore.open(dir, BoardServer::clockMillis, 1);
+                case "etcd" -> EtcdStore.open(etcd.endpoints(), "/bench/", 1);
+                default -> new InMemoryStore();
+            };
             try (BoardService board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, store)) {
                 out.printf("%s store: %,d records, then lookups, %,d lock+unlock round trips, %d migrations per watcher count%n",
                         kind, o.records(), o.roundTrips(), o.migrations());
                 all.add(measure(kind, "127.0.0.1:" + board.port()));
             } finally {
-                if (store instanceof SqliteStore s) s.close();
+                if (store instanceof AutoCloseable c) c.close();
                 if (dir != null) deleteTree(dir);
+                if (etcd != null) etcd.close();
             }
         }
         print(all);
