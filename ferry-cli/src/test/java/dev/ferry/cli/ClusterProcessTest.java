@@ -1,12 +1,16 @@
 package dev.ferry.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.lab.DgramVm;
 import dev.ferry.lab.FlowStats;
 import dev.ferry.lab.etcd.EtcdCluster;
 import java.net.DatagramSocket;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,10 +39,23 @@ class ClusterProcessTest {
     private int boardPort;
 
     private EtcdCluster etcd;
+    /** Namespaces and links a test made, removed last. */
+    private final List<Cleanup> cleanups = new ArrayList<>();
+
+    private interface Cleanup {
+        void run() throws Exception;
+    }
 
     @AfterEach
     void tearDown() throws Exception {
         for (FerryProcess p : processes) p.close();
+        for (Cleanup c : cleanups.reversed()) {
+            try {
+                c.run();
+            } catch (Exception | AssertionError e) {
+                System.out.println("cleanup: " + e.getMessage());
+            }
+        }
         // Into the test's report file, for the diagnosis of a failure.
         for (FerryProcess p : processes) System.out.println("---- output of a ferry process:\n" + p.output());
         for (DgramVm vm : vms) vm.close();
@@ -46,7 +63,11 @@ class ClusterProcessTest {
     }
 
     private FerryProcess startBoard(int port, String... store) throws Exception {
-        List<String> args = new ArrayList<>(List.of("board", "--listen", "127.0.0.1:" + port));
+        return startBoardOn("127.0.0.1:" + port, store);
+    }
+
+    private FerryProcess startBoardOn(String listen, String... store) throws Exception {
+        List<String> args = new ArrayList<>(List.of("board", "--listen", listen));
         args.addAll(List.of(store));
         FerryProcess b = new FerryProcess(args.toArray(String[]::new));
         processes.add(b);
@@ -57,8 +78,12 @@ class ClusterProcessTest {
     }
 
     private void startAgent(int id) throws Exception {
-        FerryProcess a = new FerryProcess("agent", "--host-id", String.valueOf(id), "--listen", "127.0.0.1:0",
-                "--board", board, "--admin", "127.0.0.1:0", "--vni", String.valueOf(VNI));
+        startAgent(id, List.of(), "127.0.0.1:0", "127.0.0.1:0");
+    }
+
+    private void startAgent(int id, List<String> wrapper, String listen, String adminAddress) throws Exception {
+        FerryProcess a = new FerryProcess(wrapper, "agent", "--host-id", String.valueOf(id), "--listen", listen,
+                "--board", board, "--admin", adminAddress, "--vni", String.valueOf(VNI));
         processes.add(a);
         String line = a.awaitLine("agent " + id + " up:", 30);
         admin[id] = line.substring(line.indexOf("admin ") + "admin ".length());
@@ -87,7 +112,11 @@ class ClusterProcessTest {
         b.resume(plug(b, 2, 0));
         await("both VMs on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("vm-a")
                 && Ctl.ok("--board", board, "nodes").contains("vm-b"));
+        return startTraffic(a, b, ab, ba);
+    }
 
+    /** 1,000 frames/s each way between {@code a} and {@code b}, for at most 60 s. */
+    private static Traffic startTraffic(DgramVm a, DgramVm b, FlowStats ab, FlowStats ba) throws InterruptedException {
         AtomicBoolean stop = new AtomicBoolean();
         Thread thread = new Thread(() -> {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -310,12 +339,84 @@ class ClusterProcessTest {
                 .sum();
     }
 
+    /**
+     * Agent 3 runs in a network namespace of its own with two links to the host: its underlay (and
+     * its VM's socket) on one, its way to the board on the other. The board link goes down for 6 s
+     * (longer than the agent's lease) while vm-a, on agent 3, streams to and from vm-b, which migrates
+     * from host 2 to host 1 meanwhile. Agent 3 hears nothing of it and sends to host 2 on; host 2
+     * relays to host 1. Once the link is back, agent 3 registers again and learns where vm-b is.
+     */
+    @Test
+    void anAgentCutOffFromTheBoardByItsNamespaceLinkKeepsItsTrafficWhileAVmItTalksToMigrates() throws Exception {
+        assumeTrue(ProcessHandle.current().info().user().map("root"::equals).orElse(false)
+                && (Files.isExecutable(Path.of("/usr/sbin/ip")) || Files.isExecutable(Path.of("/sbin/ip"))), "needs root and ip");
+        String tag = Long.toString(ProcessHandle.current().pid() % 100_000);
+        String ns = "ferrycut" + tag;
+        cleanups.add(() -> sh("ip", "netns", "del", ns));
+        sh("ip", "netns", "add", ns);
+        sh("ip", "-n", ns, "link", "set", "lo", "up");
+        // Two veth pairs: 198.18.10.0/24 for the underlay and the VM's socket, 198.18.11.0/24 to the board.
+        String[][] links = {{"fcd" + tag, "198.18.10"}, {"fcc" + tag, "198.18.11"}};
+        for (String[] l : links) {
+            cleanups.add(() -> sh("ip", "link", "del", l[0] + "h"));
+            sh("ip", "link", "add", l[0] + "h", "type", "veth", "peer", "name", l[0] + "n");
+            sh("ip", "link", "set", l[0] + "n", "netns", ns);
+            sh("ip", "addr", "add", l[1] + ".1/24", "dev", l[0] + "h");
+            sh("ip", "link", "set", l[0] + "h", "up");
+            sh("ip", "-n", ns, "addr", "add", l[1] + ".2/24", "dev", l[0] + "n");
+            sh("ip", "-n", ns, "link", "set", l[0] + "n", "up");
+        }
+        startBoardOn("198.18.11.1:0", "--in-memory");
+        for (int id = 1; id <= 2; id++) startAgent(id, List.of(), "198.18.10.1:0", "127.0.0.1:0");
+        startAgent(3, List.of("ip", "netns", "exec", ns), "198.18.10.2:0", "198.18.10.2:0");
+
+        DgramVm a = new DgramVm("vm-a", MAC_A), b = new DgramVm("vm-b", MAC_B);
+        vms.add(a);
+        vms.add(b);
+        FlowStats ab = new FlowStats(1), ba = new FlowStats(2);
+        b.expect(ab);
+        a.expect(ba);
+        InetSocketAddress agent3Side = new InetSocketAddress("198.18.10.2", 40_000 + (int) (ProcessHandle.current().pid() % 20_000));
+        a.resume(plug(a, 3, 0, a.newCopy(agent3Side, InetAddress.getByName("198.18.10.1"))));
+        b.resume(plug(b, 2, 0));
+        await("both VMs on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("vm-a")
+                && Ctl.ok("--board", board, "nodes").contains("vm-b"));
+        Traffic t = startTraffic(a, b, ab, ba);
+
+        sh("ip", "-n", ns, "link", "set", "fcc" + tag + "n", "down");
+        Thread.sleep(500);
+        migrate(b, 2, 1, 101);
+        await("host 3's lease lapsed", 10, () -> Ctl.ok("--board", board, "hosts").lines()
+                .anyMatch(l -> l.strip().startsWith("3 ") && l.contains("lapsed")));
+        Thread.sleep(6_000 - 500 - 3_000);
+        String whileCut = Ctl.ok("--agent", admin[2], "stats");
+        sh("ip", "-n", ns, "link", "set", "fcc" + tag + "n", "up");
+        await("host 3 registered again", 20, () -> Ctl.ok("--board", board, "hosts").lines()
+                .anyMatch(l -> l.strip().startsWith("3 ") && !l.contains("lapsed")));
+        Thread.sleep(2_000);
+
+        System.out.println("host 2 while host 3 was cut off:\n" + whileCut);
+        assertThat(counter(whileCut, "relayed")).as("frames host 2 relayed to host 1 for agent 3, which did not know").isPositive();
+        assertNothingLostAndVmBOn(t, 1);
+    }
+
+    private static void sh(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new AssertionError(String.join(" ", cmd) + " failed:\n" + out);
+        }
+    }
+
     /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
     private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
-        DgramVm.Copy copy = vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort()));
+        return plug(vm, host, migration, vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort())));
+    }
+
+    private DgramVm.Copy plug(DgramVm vm, int host, long migration, DgramVm.Copy copy) throws Exception {
         List<String> args = new ArrayList<>(List.of("--agent", admin[host], "port", "add", "--id", vm.id, "--type", "qemu-socket",
                 "--vni", String.valueOf(VNI), "--mac", dev.ferry.service.Addresses.formatMac(vm.mac),
-                "--local", "127.0.0.1:" + copy.agentSide().getPort(), "--remote", "127.0.0.1:" + copy.address().getPort()));
+                "--local", Endpoints.format(copy.agentSide()), "--remote", Endpoints.format(copy.address())));
         if (migration > 0) args.addAll(List.of("--standby", "--migration", String.valueOf(migration)));
         Ctl.ok(args.toArray(String[]::new));
         return copy;

@@ -20,8 +20,14 @@ final class FerryProcess implements AutoCloseable {
     private final StringBuffer all = new StringBuffer();
 
     FerryProcess(String... args) throws Exception {
+        this(List.of(), args);
+    }
+
+    /** Run under {@code wrapper} first, such as {@code ip netns exec NS} (which execs: the process id stays the JVM's). */
+    FerryProcess(List<String> wrapper, String... args) throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(List.of(java, "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
         cmd.addAll(List.of(args));

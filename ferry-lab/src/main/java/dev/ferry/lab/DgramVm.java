@@ -1,6 +1,7 @@
 package dev.ferry.lab;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -27,11 +28,11 @@ public final class DgramVm implements AutoCloseable {
         final InetSocketAddress agentSide;
         volatile State state = State.PAUSED;
 
-        Copy(InetSocketAddress agentSide) throws IOException {
+        Copy(InetSocketAddress agentSide, InetAddress own) throws IOException {
             this.agentSide = agentSide;
             channel = DatagramChannel.open();
             channel.setOption(StandardSocketOptions.SO_RCVBUF, 1 << 20);
-            channel.bind(new InetSocketAddress("127.0.0.1", 0));
+            channel.bind(new InetSocketAddress(own, 0));
             channel.configureBlocking(false);
         }
 
@@ -59,9 +60,14 @@ public final class DgramVm implements AutoCloseable {
         this.mac = mac;
     }
 
-    /** A new, paused copy whose agent port listens at {@code agentSide}. */
+    /** A new, paused copy on loopback whose agent port listens at {@code agentSide}. */
     public Copy newCopy(InetSocketAddress agentSide) throws IOException {
-        Copy c = new Copy(agentSide);
+        return newCopy(agentSide, InetAddress.getLoopbackAddress());
+    }
+
+    /** A new, paused copy listening on {@code own} (an agent in another namespace reaches it there). */
+    public Copy newCopy(InetSocketAddress agentSide, InetAddress own) throws IOException {
+        Copy c = new Copy(agentSide, own);
         copies.add(c);
         return c;
     }
