@@ -102,6 +102,8 @@ public final class EtcdStore implements Store, AutoCloseable {
     });
     private long watchedTo;
     private Watch.Watcher watcher;
+    private StoreListener listener;
+    private volatile boolean closed;
 
     private EtcdStore(Client client, String prefix, long firstRevision) {
         this.client = client;
@@ -128,11 +130,26 @@ public final class EtcdStore implements Store, AutoCloseable {
     }
 
     private void load() throws IOException {
+        revision = firstRevision;
+        read(null);
+        log.info("etcd store: {} records, {} hosts under {} at etcd revision {}", records.size(), hosts.size(), prefix, watchedTo);
+    }
+
+    /** Reads every key under the prefix into the view; what that changed goes to {@code seen}, if any. */
+    private void read(Seen seen) throws IOException {
         GetResponse all = call(() -> client.getKVClient().get(bytes(prefix), GetOption.builder().isPrefix(true).build()),
                 "read " + prefix, null);
-        revision = firstRevision;
-        for (KeyValue kv : all.getKvs()) observe(kv, null);
-        // Leases that ran out while no board watched.
+        Set<VmKey> locks = new HashSet<>();
+        Set<Integer> alive = new HashSet<>();
+        for (KeyValue kv : all.getKvs()) {
+            observe(kv, seen);
+            String[] part = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length()).split("/");
+            if (part[0].equals("lock")) locks.add(vmKey(part));
+            if (part[0].equals("alive")) alive.add(Integer.parseInt(part[1]));
+        }
+        // Leases that ran out while nobody watched.
+        lockLeases.keySet().retainAll(locks);
+        hostLeases.keySet().retainAll(alive);
         for (NodeRecord r : records.values()) {
             if (r.isLocked() && !lockLeases.containsKey(r.key())) lapsedLocks.put(r.key(), r.lock().migrationId());
         }
@@ -140,17 +157,54 @@ public final class EtcdStore implements Store, AutoCloseable {
             if (h.isAlive() && !h.isStatic() && !hostLeases.containsKey(h.hostId())) lapsedHosts.add(h.hostId());
         }
         watchedTo = all.getHeader().getRevision();
-        log.info("etcd store: {} records, {} hosts under {} at etcd revision {}", records.size(), hosts.size(), prefix, watchedTo);
     }
 
     @Override
     public synchronized void listen(StoreListener listener) {
-        if (watcher != null) throw new IllegalStateException("the store has a listener already");
+        if (this.listener != null) throw new IllegalStateException("the store has a listener already");
+        this.listener = listener;
+        watch();
+    }
+
+    private synchronized void watch() {
+        if (closed) return;
         WatchOption option = WatchOption.builder().isPrefix(true).withPrevKV(true).withRevision(watchedTo + 1).build();
         // Off the client's event loop: the board's lock may be held by a request awaiting that loop.
         watcher = client.getWatchClient().watch(bytes(prefix), option, Watch.listener(
                 response -> watchThread.execute(() -> listener.changed(() -> observe(response))),
-                error -> log.warn("etcd watch: {}", error.toString())));
+                error -> log.warn("etcd watch: {}", error.toString()),
+                () -> {
+                    if (!closed) watchThread.execute(this::watchAgain);
+                }));
+    }
+
+    /**
+     * The client gave the watch up (its revision compacted away, no leader): the view may have missed
+     * changes, so it reads everything again, then watches on from there.
+     */
+    private void watchAgain() {
+        if (closed) return;
+        log.warn("etcd watch ended; reading everything under {} again", prefix);
+        try {
+            listener.changed(() -> {
+                Seen seen = new Seen();
+                try {
+                    read(seen);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                return seen.changes();
+            });
+            watch();
+        } catch (UncheckedIOException e) {
+            log.warn("etcd store: {}; trying again in 1 s", e.getCause().getMessage());
+            try {
+                Thread.sleep(1_000);
+            } catch (InterruptedException stop) {
+                return;
+            }
+            watchThread.execute(this::watchAgain);
+        }
     }
 
     @Override
@@ -661,6 +715,7 @@ public final class EtcdStore implements Store, AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         if (watcher != null) watcher.close();
         watchThread.shutdownNow();
         client.close();

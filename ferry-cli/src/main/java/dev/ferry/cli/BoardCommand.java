@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
 @Command(name = "board", mixinStandardHelpOptions = true,
         description = {"Runs the board: the node table, served to agents and ferry ctl over gRPC, until stopped (Ctrl-C).",
                 "The table, its locks and pending updates are kept in --data (SQLite), each change on disk before it is",
-                "answered: a restarted board serves them again. With --in-memory, agents attach their VMs again after a restart."})
+                "answered: a restarted board serves them again. With --in-memory, agents attach their VMs again after a restart.",
+                "With --store etcd://..., the table is in an etcd cluster that several boards (replicas) share."})
 final class BoardCommand implements Callable<Integer> {
     @Option(names = "--listen", defaultValue = "127.0.0.1:7070",
             description = "Address to serve on, host:port; port 0 picks a free one (default ${DEFAULT-VALUE}).")

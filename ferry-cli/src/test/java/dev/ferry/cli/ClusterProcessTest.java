@@ -223,6 +223,35 @@ class ClusterProcessTest {
     }
 
     /**
+     * The board's process is killed (SIGKILL) the moment the destination reports its copy running,
+     * which makes the source's agent send the unlock at once: the unlock lands before the kill, or its
+     * answer is lost, or it is lost itself. Started again on its data directory, the board applies
+     * it once (the agent asks again until answered) and nothing is lost.
+     */
+    @Test
+    void aBoardKilledAsTheUnlockIsSentAppliesItOnceFromItsDataAndNothingIsLost(@TempDir Path data) throws Exception {
+        startBoard(0, "--data", data.toString());
+        Traffic t = startClusterAndTraffic();
+
+        DgramVm.Copy incoming = plug(t.b(), 3, 101);
+        Ctl.ok("--agent", admin[2], "migrate", "begin", "--vm", t.b().id, "--migration", "101");
+        await("the lock on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("migration 101 by 2"));
+        Thread.sleep(150); // pre-copy
+        Ctl.ok("--agent", admin[2], "migrate", "stopped", "--vm", t.b().id);
+        t.b().stop();
+        Thread.sleep(40);
+        t.b().resume(incoming);
+        Ctl.ok("--agent", admin[3], "migrate", "resumed", "--vm", t.b().id);
+        processes.getFirst().kill();
+        processes.set(0, startBoard(boardPort, "--data", data.toString()));
+        Thread.sleep(400);
+        Ctl.ok("--agent", admin[2], "port", "remove", "--vm", t.b().id);
+
+        assertNothingLostAndVmBOn(t, 3);
+        assertThat(counter(Ctl.ok("--agent", admin[2], "stats"), "migrations_completed")).as("handed over once").isEqualTo(1);
+    }
+
+    /**
      * The board's process is killed just before a migration begins and comes back a moment later on
      * its data directory: the source's agent asks for the lock until the board answers, and nothing is
      * lost meanwhile.
