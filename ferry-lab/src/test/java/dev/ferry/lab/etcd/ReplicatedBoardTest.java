@@ -10,6 +10,10 @@ import dev.ferry.board.BoardResponse;
 import dev.ferry.board.EtcdStore;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.VmKey;
+import io.etcd.jetcd.ByteSequence;
+import io.etcd.jetcd.Client;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -208,6 +212,25 @@ class ReplicatedBoardTest {
         assertThat(late.board().hosts()).hasSize(2);
         assertThat(late.call(new BoardRequest.Unlock(id(), VM, 7, Outcome.COMPLETED))).isInstanceOf(BoardResponse.Ok.class);
         assertThat(late.board().record(VM).hostId()).isEqualTo(3);
+    }
+
+    @Test
+    void aReplicaWhoseWatchStartsBehindACompactionReadsEverythingAgainAndServesWhatChanged() throws Exception {
+        Replica a = replica();
+        register(a, 2, 60_000);
+        EtcdStore late = EtcdStore.open(etcd.endpoints(), prefix, 1_000); // its view: no record yet
+        stores.add(late);
+        attach(a, 2);
+        register(a, 3, 60_000); // a later revision to compact up to, so the attach's is gone
+        try (Client client = Client.builder().endpoints(etcd.endpoints().toArray(URI[]::new)).build()) {
+            long now = client.getKVClient().get(ByteSequence.from(prefix, StandardCharsets.UTF_8)).get().getHeader().getRevision();
+            client.getKVClient().compact(now).get();
+        }
+
+        // Its watch asks for revisions etcd no longer has: etcd refuses it, the client gives it up.
+        Board b = new Board(late, (host, event) -> {});
+
+        await("the record that changed behind the compaction", () -> b.record(VM) != null && b.record(VM).hostId() == 2);
     }
 
     private static void await(String what, BooleanSupplier done) throws InterruptedException {
