@@ -64,10 +64,7 @@ public final class Board {
         for (int attempt = 1; ; attempt++) {
             store.begin();
             BoardResponse response = apply(request, now);
-            if (request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup
-                    || request instanceof LookupIp) {
-                return response; // reads: asking again is harmless, and their answers can be large
-            }
+            if (isRead(request)) return response; // asking again is harmless, and their answers can be large
             try {
                 if (!commit()) return storeFailed(request.requestId());
             } catch (Store.Conflict c) {
@@ -87,6 +84,71 @@ public final class Board {
             publish();
             return response;
         }
+    }
+
+    /**
+     * Answers requests that arrived together, their changes committed at once (group commit: one
+     * synced transaction for all instead of one each). The answers are in the requests' order; a
+     * null answer is one not given (the store was unavailable): its requester asks again. When the
+     * group cannot be committed (another board's change, the store away), each is handled on its own.
+     */
+    public synchronized List<BoardResponse> handleAll(List<BoardRequest> requests, long now) {
+        int limit = Math.max(1, store.groupLimit());
+        if (requests.size() > limit) {
+            List<BoardResponse> out = new ArrayList<>(requests.size());
+            for (int from = 0; from < requests.size(); from += limit) {
+                out.addAll(handleAll(requests.subList(from, Math.min(requests.size(), from + limit)), now));
+            }
+            return out;
+        }
+        if (requests.size() == 1 || storeFailure != null) return oneByOne(requests, now);
+        store.begin();
+        List<BoardResponse> out = new ArrayList<>(requests.size());
+        Map<Long, BoardResponse> applied = new LinkedHashMap<>();
+        for (BoardRequest request : requests) {
+            BoardResponse earlier = answered.containsKey(request.requestId())
+                    ? answered.get(request.requestId()) : applied.get(request.requestId());
+            if (earlier != null) {
+                out.add(earlier);
+                continue;
+            }
+            BoardResponse response = apply(request, now);
+            out.add(response);
+            if (!isRead(request)) applied.put(request.requestId(), response);
+        }
+        if (applied.isEmpty()) return out; // reads only: nothing to commit, as for one read alone
+        try {
+            if (!commit()) return oneByOne(requests, now);
+        } catch (Store.Conflict c) {
+            takeBack();
+            observed(c.seen());
+            return oneByOne(requests, now);
+        } catch (Store.Unavailable u) {
+            takeBack();
+            return oneByOne(requests, now);
+        }
+        answered.putAll(applied);
+        if (log.isDebugEnabled()) log.debug("{} requests committed together", requests.size());
+        for (Runnable push : pushes) push.run();
+        pushes.clear();
+        publish();
+        return out;
+    }
+
+    private List<BoardResponse> oneByOne(List<BoardRequest> requests, long now) {
+        List<BoardResponse> out = new ArrayList<>(requests.size());
+        for (BoardRequest request : requests) {
+            try {
+                out.add(handle(request, now));
+            } catch (Store.Unavailable u) {
+                out.add(null);
+            }
+        }
+        return out;
+    }
+
+    private static boolean isRead(BoardRequest request) {
+        return request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup || request instanceof LookupIp;
     }
 
     private BoardResponse apply(BoardRequest request, long now) {

@@ -8,6 +8,8 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.Watch;
+import io.etcd.jetcd.common.exception.EtcdException;
+import io.etcd.jetcd.common.exception.ErrorCode;
 import io.etcd.jetcd.kv.GetResponse;
 import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
@@ -274,6 +276,16 @@ public final class EtcdStore implements Store, AutoCloseable {
     public void revision(long revision) {
         if (revisionBefore == null) revisionBefore = this.revision;
         this.revision = revision;
+    }
+
+    /**
+     * etcd refuses a transaction of more than 128 operations or comparisons (its --max-txn-ops): a
+     * request writes at most two keys (a record and its lock, a host and its liveness) and compares
+     * what it read, so 40 of them, with the revision, stay within.
+     */
+    @Override
+    public int groupLimit() {
+        return 40;
     }
 
     @Override
@@ -588,6 +600,21 @@ public final class EtcdStore implements Store, AutoCloseable {
         return ByteSequence.from(s, StandardCharsets.UTF_8);
     }
 
+    /** An error that asking again may not get: a refusal (bad request, no permission) is not. */
+    private static boolean passing(Throwable error) {
+        ErrorCode code = error instanceof EtcdException e ? e.getErrorCode() : null;
+        if (code == null && error instanceof io.grpc.StatusRuntimeException s) {
+            return switch (s.getStatus().getCode()) {
+                case UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, UNKNOWN, INTERNAL, CANCELLED, RESOURCE_EXHAUSTED -> true;
+                default -> false;
+            };
+        }
+        return code == null || switch (code) {
+            case UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, UNKNOWN, INTERNAL, CANCELLED, RESOURCE_EXHAUSTED -> true;
+            default -> false;
+        };
+    }
+
     private static void pause() throws IOException {
         try {
             Thread.sleep(50);
@@ -613,7 +640,9 @@ public final class EtcdStore implements Store, AutoCloseable {
                 throw new IOException(what + ": interrupted", e);
             } catch (ExecutionException e) {
                 // No leader, a member gone: what an election ends; a lasting fault is reported at the deadline.
-                if (System.nanoTime() > deadline) throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
+                if (!passing(e.getCause()) || System.nanoTime() > deadline) {
+                    throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
+                }
                 pause();
             } catch (TimeoutException e) {
                 future.cancel(true);

@@ -41,6 +41,11 @@ public interface Store {
      */
     default void commit() {}
 
+    /** How many requests' changes one commit may hold (group commit). */
+    default int groupLimit() {
+        return 1_024;
+    }
+
     /** Records whose lock lease ran out by {@code now} (the board's clock). */
     default List<NodeRecord> expiredLocks(long now) {
         List<NodeRecord> out = new ArrayList<>();

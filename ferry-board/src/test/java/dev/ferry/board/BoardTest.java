@@ -345,10 +345,42 @@ class BoardTest {
         assertThat(lookup).as("its memory holds what its store does not: not served").isInstanceOf(Refused.class);
     }
 
-    /** A store whose commits fail while {@code failing}. */
+    @Test
+    void requestsThatArriveTogetherAreAnsweredAsAloneAndCommittedOnce() {
+        FailingStore counting = new FailingStore();
+        Board b = new Board(counting, (host, event) -> {});
+        b.handle(new RegisterHost(++ids, SRC, "127.0.0.1:6081", Set.of(5001), 3_000), 0);
+        int commitsBefore = counting.commits;
+        VmKey other = new VmKey(5001, 0x525400000002L);
+        Attach first = new Attach(++ids, VM, "vm1", List.of(), SRC, true);
+
+        List<BoardResponse> answers = b.handleAll(List.of(first, new Attach(++ids, other, "vm2", List.of(), SRC, true),
+                new Lookup(++ids, other), first), 0);
+
+        assertThat(answers).hasSize(4).allMatch(Ok.class::isInstance);
+        assertThat(((Ok) answers.get(2)).record().vmId()).as("a lookup sees the attach before it").isEqualTo("vm2");
+        assertThat(answers.get(3)).as("the same request id twice: the first answer").isSameAs(answers.get(0));
+        assertThat(counting.commits - commitsBefore).as("commits").isEqualTo(1);
+    }
+
+    @Test
+    void requestsThatArriveTogetherAreAllRefusedWhenTheirCommitFails() {
+        FailingStore failing = new FailingStore();
+        Board b = new Board(failing, (host, event) -> {});
+        b.handle(new RegisterHost(++ids, SRC, "127.0.0.1:6081", Set.of(5001), 3_000), 0);
+        failing.failing = true;
+
+        List<BoardResponse> answers = b.handleAll(List.of(new Attach(++ids, VM, "vm1", List.of(), SRC, true),
+                new Attach(++ids, new VmKey(5001, 0x525400000002L), "vm2", List.of(), SRC, true)), 0);
+
+        assertThat(answers).hasSize(2).allMatch(Refused.class::isInstance);
+    }
+
+    /** A store whose commits fail while {@code failing}, and which counts them. */
     private static final class FailingStore implements Store {
         private final InMemoryStore inner = new InMemoryStore();
         boolean failing;
+        int commits;
 
         @Override public NodeRecord get(VmKey key) { return inner.get(key); }
         @Override public void put(NodeRecord record) { inner.put(record); }
@@ -361,6 +393,7 @@ class BoardTest {
 
         @Override
         public void commit() {
+            commits++;
             if (failing) throw new java.io.UncheckedIOException(new java.io.IOException("disk full"));
         }
     }

@@ -3,6 +3,8 @@ package dev.ferry.rpc;
 import dev.ferry.board.Board;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardListener;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
 import dev.ferry.board.HostRecord;
 import dev.ferry.board.Store;
 import dev.ferry.rpc.v1.BoardGrpc;
@@ -17,9 +19,13 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -28,7 +34,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A {@link Board} served over gRPC: {@code Call} answers requests, {@code Events} streams each
+ * A {@link Board} served over gRPC: {@code Call} queues requests for one thread, which answers those
+ * that arrived together at once (their changes committed together); {@code Events} streams each
  * agent its pushes. Leases are expired every 100 ms on the board's clock (milliseconds of
  * {@link System#nanoTime}).
  */
@@ -44,13 +51,22 @@ public final class BoardServer implements AutoCloseable {
         return t;
     });
 
+    /** A request waiting for the board's thread, and where its answer goes. */
+    private record Call(BoardRequest request, StreamObserver<Response> out) {}
+
+    private static final int QUEUE = 65_536, BATCH = 512;
+    private final BlockingQueue<Call> calls = new ArrayBlockingQueue<>(QUEUE);
+    private final Thread answering;
+    private volatile boolean closed;
+
     public BoardServer(InetSocketAddress listen, Store store) throws IOException {
         this.board = new Board(store, new BoardListener() {
             @Override public void push(int hostId, BoardEvent event) { BoardServer.this.push(hostId, event); }
             @Override public void pushToAll(Collection<Integer> registered, BoardEvent event) { BoardServer.this.pushToAll(registered, event); }
         });
-        // Handlers run on the transport threads: the board is one lock and quick, a pool only adds hand-offs.
+        // Handlers only queue the request: one thread answers what has arrived, committed together.
         this.server = NettyServerBuilder.forAddress(listen).directExecutor().addService(new Service()).build().start();
+        answering = Thread.ofPlatform().name("board").daemon().start(this::answer);
         ticker.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
         log.info("board serving on {}", listen);
     }
@@ -66,6 +82,47 @@ public final class BoardServer implements AutoCloseable {
     /** Agents' event streams open now. */
     public int eventStreams() {
         return streams.values().stream().mapToInt(Set::size).sum();
+    }
+
+    /**
+     * The board's thread: takes every request that has arrived (up to {@link #BATCH}) and answers
+     * them together, so that their changes reach the store in one commit (group commit).
+     */
+    private void answer() {
+        List<Call> batch = new ArrayList<>(BATCH);
+        List<BoardRequest> requests = new ArrayList<>(BATCH);
+        while (!closed) {
+            try {
+                batch.add(calls.take());
+            } catch (InterruptedException e) {
+                return;
+            }
+            calls.drainTo(batch, BATCH - 1);
+            for (Call c : batch) requests.add(c.request());
+            try {
+                List<BoardResponse> answers = board.handleAll(requests, nowMillis());
+                for (int i = 0; i < batch.size(); i++) respond(batch.get(i).out(), answers.get(i));
+            } catch (RuntimeException e) {
+                log.error("board: {} requests not answered", batch.size(), e);
+                for (Call c : batch) respond(c.out(), null);
+            }
+            batch.clear();
+            requests.clear();
+        }
+    }
+
+    private static void respond(StreamObserver<Response> out, BoardResponse answer) {
+        try {
+            if (answer == null) {
+                // Not answered: the agent retries, here or at another board.
+                out.onError(Status.UNAVAILABLE.withDescription("the board's store is unavailable").asRuntimeException());
+            } else {
+                out.onNext(Convert.response(answer));
+                out.onCompleted();
+            }
+        } catch (RuntimeException gone) {
+            // the caller cancelled or its deadline passed: it asks again
+        }
     }
 
     /** Called by the board under its own lock, so one stream never sees two pushes at once. */
@@ -99,14 +156,15 @@ public final class BoardServer implements AutoCloseable {
     private final class Service extends BoardGrpc.BoardImplBase {
         @Override
         public void call(Request request, StreamObserver<Response> out) {
+            BoardRequest r;
             try {
-                out.onNext(Convert.response(board.handle(Convert.request(request), nowMillis())));
-                out.onCompleted();
+                r = Convert.request(request);
             } catch (IllegalArgumentException e) {
                 out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-            } catch (Store.Unavailable e) {
-                // Not answered: the agent retries, here or at another board.
-                out.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+                return;
+            }
+            if (!calls.offer(new Call(r, out))) {
+                out.onError(Status.RESOURCE_EXHAUSTED.withDescription("the board has " + QUEUE + " requests waiting").asRuntimeException());
             }
         }
 
@@ -128,6 +186,8 @@ public final class BoardServer implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
+        answering.interrupt();
         ticker.shutdownNow();
         server.shutdownNow();
         try {
