@@ -19,11 +19,16 @@ import org.slf4j.LoggerFactory;
  * applied change to the watchers of its VNI, and expires host and lock leases on {@link #tick}.
  * Transport-agnostic: an in-process call, a simulated network or gRPC sits in front of it. Calls
  * are serialised; time is the caller's clock in milliseconds, so simulations stay deterministic.
+ * Several boards may share one store (replicas on etcd): a request whose commit meets another
+ * board's change is applied again on what that board wrote, and what others change reaches this
+ * board's watchers as its own changes do.
  */
 public final class Board {
     private static final Logger log = LoggerFactory.getLogger(Board.class);
     /** How many answers are kept to make retried requests harmless. */
     private static final int ANSWERED_CAPACITY = 65_536;
+    /** How often a request meets another board's change before it is left to its requester's retry. */
+    private static final int MAX_ATTEMPTS = 16;
 
     private final Store store;
     private final NodeTable table;
@@ -36,8 +41,6 @@ public final class Board {
         }
     };
 
-    /** How often a request meets another board's change before it is left to its requester's retry. */
-    private static final int MAX_ATTEMPTS = 16;
     /** Pushes the request being applied makes once it is committed. */
     private final List<Runnable> pushes = new ArrayList<>();
 
