@@ -352,7 +352,7 @@ public final class EtcdStore implements Store, AutoCloseable {
         List<Op> ops = new ArrayList<>();
         Map<VmKey, Long> newLockLeases = new HashMap<>();
         Map<Integer, Long> newHostLeases = new HashMap<>();
-        List<Long> released = new ArrayList<>();
+        List<Long> granted = new ArrayList<>();
         try {
             for (Map.Entry<VmKey, NodeRecord> e : recordsBefore.entrySet()) {
                 VmKey key = e.getKey();
@@ -361,13 +361,12 @@ public final class EtcdStore implements Store, AutoCloseable {
                 ops.add(Op.put(recordKey(key), bytes(encode(after)), PutOption.DEFAULT));
                 Lock was = before == null ? null : before.lock(), is = after.lock();
                 if (is != null && (was == null || was.migrationId() != is.migrationId())) {
-                    long lease = grant(is.leaseMs());
+                    long lease = lockLease(is, granted);
                     newLockLeases.put(key, lease);
                     ops.add(Op.put(lockKey(key), bytes(Long.toString(is.migrationId())), PutOption.builder().withLeaseId(lease).build()));
                 } else if (is == null && was != null) {
+                    // Its lease is left to run out, not revoked: it may be the owner's own.
                     ops.add(Op.delete(lockKey(key), DeleteOption.DEFAULT));
-                    Long lease = lockLeases.get(key);
-                    if (lease != null) released.add(lease);
                 }
             }
             for (Map.Entry<Integer, HostRecord> e : hostsBefore.entrySet()) {
@@ -377,6 +376,7 @@ public final class EtcdStore implements Store, AutoCloseable {
                 ops.add(Op.put(hostKey(id), bytes(encode(after)), PutOption.DEFAULT));
                 if (after.isAlive() && !after.isStatic()) {
                     long lease = grant(after.leaseMs());
+                    granted.add(lease);
                     newHostLeases.put(id, lease);
                     ops.add(Op.put(aliveKey(id), bytes(after.endpoint()), PutOption.builder().withLeaseId(lease).build()));
                 }
@@ -399,9 +399,8 @@ public final class EtcdStore implements Store, AutoCloseable {
                     .Then(ops.toArray(Op[]::new)).commit(), "write", repeated);
             if (!answer.isSucceeded()) {
                 if (!repeated[0]) {
-                    // Nothing of this change landed: its leases hold nothing.
-                    newLockLeases.values().forEach(this::revoke);
-                    newHostLeases.values().forEach(this::revoke);
+                    // Nothing of this change landed: the leases it was granted hold nothing.
+                    granted.forEach(this::revoke);
                 }
                 String what = describeChange();
                 throw new Conflict("another board changed " + what, refreshChanged());
@@ -422,7 +421,6 @@ public final class EtcdStore implements Store, AutoCloseable {
             recordsBefore.clear();
             hostsBefore.clear();
             revisionBefore = null;
-            released.forEach(this::revoke);
         } catch (IOException e) {
             // The write may have landed or not: its leases are left to run out, and if it landed
             // the watch brings it back as a change this board did not make.
@@ -442,6 +440,22 @@ public final class EtcdStore implements Store, AutoCloseable {
 
     private static Cmp unchanged(ByteSequence key, long modRevision) {
         return new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(modRevision));
+    }
+
+    /**
+     * The lease a new lock's key goes on. A lock lapses when its owner's heartbeats stop, as the
+     * owner's liveness does: when both are as long, the lock shares the owner's lease (no grant, one
+     * renewal per heartbeat); else it is granted one of its own.
+     */
+    private long lockLease(Lock lock, List<Long> granted) throws IOException {
+        Long owners = hostLeases.get(lock.owner());
+        HostRecord owner = hosts.get(lock.owner());
+        if (owners != null && owner != null && owner.isAlive() && !owner.isStatic() && owner.leaseMs() == lock.leaseMs()) {
+            return owners;
+        }
+        long lease = grant(lock.leaseMs());
+        granted.add(lease);
+        return lease;
     }
 
     private long grant(long leaseMs) throws IOException {

@@ -195,6 +195,38 @@ class ReplicatedBoardTest {
     }
 
     @Test
+    void aLockAsLongAsItsOwnersLeaseSharesItUnlockingOneLeavesTheOthersAndSilenceEndsThem() throws Exception {
+        Replica a = replica(), b = replica();
+        VmKey other = new VmKey(VNI, 0x52_54_00_00_0C_01L);
+        register(a, 2, 2_000);
+        register(a, 3, 60_000);
+        attach(a, 2);
+        assertThat(a.call(new BoardRequest.Attach(id(), other, "vm-c", List.of(0x0a000003), 2, true))).isInstanceOf(BoardResponse.Ok.class);
+        assertThat(a.call(new BoardRequest.LockRecord(id(), VM, 7, 2, 2_000))).isInstanceOf(BoardResponse.Ok.class);
+        assertThat(a.call(new BoardRequest.LockRecord(id(), other, 9, 2, 2_000))).isInstanceOf(BoardResponse.Ok.class);
+        assertThat(b.call(new BoardRequest.Unlock(id(), VM, 7, Outcome.ABORTED))).isInstanceOf(BoardResponse.Ok.class);
+
+        // Heartbeats through either replica for longer than the lease: the unlock ended only its own lock.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(4);
+        for (boolean viaA = true; System.nanoTime() < until; viaA = !viaA) {
+            assertThat((viaA ? a : b).call(new BoardRequest.Heartbeat(id(), 2))).isInstanceOf(BoardResponse.Ok.class);
+            a.board().tick(System.nanoTime() / 1_000_000);
+            b.board().tick(System.nanoTime() / 1_000_000);
+            Thread.sleep(300);
+        }
+        assertThat(b.board().record(other).lock()).as("the other lock, 4 s on a lease of 2 s").isNotNull();
+        assertThat(a.board().isAlive(2)).isTrue();
+
+        assertThat(b.call(new BoardRequest.Attach(id(), other, "vm-c", List.of(0x0a000003), 3, true))).isInstanceOf(BoardResponse.Queued.class);
+        await("host 2 silent: it lapses, and its lock is released as COMPLETED", () -> {
+            a.board().tick(System.nanoTime() / 1_000_000);
+            b.board().tick(System.nanoTime() / 1_000_000);
+            NodeRecord r = b.board().record(other);
+            return !a.board().isAlive(2) && !r.isLocked() && r.hostId() == 3;
+        });
+    }
+
+    @Test
     void aReplicaStartedLaterServesTheSameRecordsLocksAndPendingUpdates() throws Exception {
         Replica a = replica();
         register(a, 2, 60_000);
