@@ -43,6 +43,11 @@ final class BoardBench {
     /** After how long without an answer a pipelined request is sent again (the client's call deadline is 2 s). */
     private static final int RESEND_SECONDS = 3;
     private static final int WINDOW = 256;
+    /**
+     * The simulated agents' lease, for their registration and their locks alike, as an agent's are:
+     * an hour, since they send no heartbeats while measured.
+     */
+    private static final long LEASE_MS = 3_600_000;
     private static final int BIG_VNI = 1, WATCHED_VNI = 2;
     private static final VmKey MOVING = new VmKey(WATCHED_VNI, 0x52540000FFFFL);
     private static final long TIMEOUT_SECONDS = 30;
@@ -95,8 +100,8 @@ final class BoardBench {
 
     private Figures measure(String kind, String target) throws Exception {
         try (Agent agent = new Agent(target, 1, null)) {
-            agent.call(new BoardRequest.RegisterHost(ids.incrementAndGet(), 1, "127.0.0.1:6081", Set.of(BIG_VNI, WATCHED_VNI), 3_600_000));
-            agent.call(new BoardRequest.RegisterHost(ids.incrementAndGet(), 2, "127.0.0.1:6082", Set.of(BIG_VNI, WATCHED_VNI), 3_600_000));
+            agent.call(new BoardRequest.RegisterHost(ids.incrementAndGet(), 1, "127.0.0.1:6081", Set.of(BIG_VNI, WATCHED_VNI), LEASE_MS));
+            agent.call(new BoardRequest.RegisterHost(ids.incrementAndGet(), 2, "127.0.0.1:6082", Set.of(BIG_VNI, WATCHED_VNI), LEASE_MS));
 
             long t0 = System.nanoTime();
             agent.pipelined(o.records(), i -> new BoardRequest.Attach(ids.incrementAndGet(), new VmKey(BIG_VNI, 0x020000000000L + i),
@@ -119,7 +124,7 @@ final class BoardBench {
             for (int i = 0; i < rtt.length; i++) {
                 long migration = 1_000_000L + i;
                 long s = System.nanoTime();
-                agent.call(new BoardRequest.LockRecord(ids.incrementAndGet(), vm, migration, 2, 60_000));
+                agent.call(new BoardRequest.LockRecord(ids.incrementAndGet(), vm, migration, 2, LEASE_MS));
                 agent.call(new BoardRequest.Unlock(ids.incrementAndGet(), vm, migration, BoardRequest.Outcome.ABORTED));
                 rtt[i] = System.nanoTime() - s;
             }
@@ -158,7 +163,7 @@ final class BoardBench {
                 for (int w = 0; w < n; w++) seen.set(w, 0);
                 expectedHost[0] = to;
                 latch[0] = new CountDownLatch(n);
-                agent.call(new BoardRequest.LockRecord(ids.incrementAndGet(), MOVING, migration, from, 60_000));
+                agent.call(new BoardRequest.LockRecord(ids.incrementAndGet(), MOVING, migration, from, LEASE_MS));
                 agent.call(new BoardRequest.Attach(ids.incrementAndGet(), MOVING, "moving", List.of(), to, true));
                 long start = System.nanoTime();
                 agent.call(new BoardRequest.Unlock(ids.incrementAndGet(), MOVING, migration, BoardRequest.Outcome.COMPLETED));
