@@ -82,9 +82,7 @@ public final class Board {
             }
             answered.put(request.requestId(), response);
             if (log.isDebugEnabled() && !(request instanceof Heartbeat)) log.debug("{} answered {}", request, response);
-            for (Runnable push : pushes) push.run();
-            pushes.clear();
-            publish();
+            committed();
             return response;
         }
     }
@@ -109,8 +107,7 @@ public final class Board {
         List<BoardResponse> out = new ArrayList<>(requests.size());
         Map<Long, BoardResponse> applied = new LinkedHashMap<>();
         for (BoardRequest request : requests) {
-            BoardResponse earlier = answered.containsKey(request.requestId())
-                    ? answered.get(request.requestId()) : applied.get(request.requestId());
+            BoardResponse earlier = answered.getOrDefault(request.requestId(), applied.get(request.requestId()));
             if (earlier != null) {
                 out.add(earlier);
                 continue;
@@ -132,10 +129,15 @@ public final class Board {
         }
         answered.putAll(applied);
         if (log.isDebugEnabled()) log.debug("{} requests committed together", requests.size());
+        committed();
+        return out;
+    }
+
+    /** What was applied is in the store: the pushes it made go out, and the records it changed. */
+    private void committed() {
         for (Runnable push : pushes) push.run();
         pushes.clear();
         publish();
-        return out;
     }
 
     private List<BoardResponse> oneByOne(List<BoardRequest> requests, long now) {
@@ -241,7 +243,7 @@ public final class Board {
             store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
         }
         try {
-            if (commit()) publish();
+            if (commit()) committed();
         } catch (Store.Conflict c) {
             // Another board expired them first: the next tick looks again.
             takeBack();
