@@ -9,7 +9,6 @@ import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.common.exception.EtcdException;
-import io.etcd.jetcd.common.exception.ErrorCode;
 import io.etcd.jetcd.kv.GetResponse;
 import io.etcd.jetcd.kv.TxnResponse;
 import io.etcd.jetcd.op.Cmp;
@@ -145,7 +144,7 @@ public final class EtcdStore implements Store, AutoCloseable {
         Set<Integer> alive = new HashSet<>();
         for (KeyValue kv : all.getKvs()) {
             observe(kv, seen);
-            String[] part = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length()).split("/");
+            String[] part = parts(kv);
             if (part[0].equals("lock")) locks.add(vmKey(part));
             if (part[0].equals("alive")) alive.add(Integer.parseInt(part[1]));
         }
@@ -542,9 +541,8 @@ public final class EtcdStore implements Store, AutoCloseable {
      * write, coming back through the watch); reports what it changed to {@code seen}, if any.
      */
     private void observe(KeyValue kv, Seen seen) {
-        String name = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length());
         long rev = kv.getModRevision();
-        String[] part = name.split("/");
+        String[] part = parts(kv);
         switch (part[0]) {
             case "record" -> {
                 VmKey key = vmKey(part);
@@ -576,13 +574,13 @@ public final class EtcdStore implements Store, AutoCloseable {
                 hostLeases.put(Integer.parseInt(part[1]), kv.getLease());
                 lapsedHosts.remove(Integer.parseInt(part[1]));
             }
-            default -> log.warn("etcd store: key {} under {} is none of Ferry's; left alone", name, prefix);
+            default -> log.warn("etcd store: key {} under {} is none of Ferry's; left alone", String.join("/", part), prefix);
         }
     }
 
     /** etcd dropped a key: for a lock or an agent's liveness, its lease ran out (or the lock was released). */
     private void dropped(KeyValue kv, KeyValue previous) {
-        String[] part = kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length()).split("/");
+        String[] part = parts(kv);
         switch (part[0]) {
             case "lock" -> {
                 VmKey key = vmKey(part);
@@ -600,11 +598,20 @@ public final class EtcdStore implements Store, AutoCloseable {
         }
     }
 
-    private ByteSequence recordKey(VmKey key) { return bytes(prefix + "record/" + key.vni() + "/" + Long.toHexString(key.mac())); }
-    private ByteSequence lockKey(VmKey key) { return bytes(prefix + "lock/" + key.vni() + "/" + Long.toHexString(key.mac())); }
+    private ByteSequence recordKey(VmKey key) { return vmKey("record", key); }
+    private ByteSequence lockKey(VmKey key) { return vmKey("lock", key); }
+
+    private ByteSequence vmKey(String kind, VmKey key) {
+        return bytes(prefix + kind + "/" + key.vni() + "/" + Long.toHexString(key.mac()));
+    }
     private ByteSequence hostKey(int id) { return bytes(prefix + "host/" + id); }
     private ByteSequence aliveKey(int id) { return bytes(prefix + "alive/" + id); }
     private ByteSequence revisionKey() { return bytes(prefix + "revision"); }
+
+    /** A key's name below the prefix, cut at its slashes: {@code record, VNI, MAC} and the like. */
+    private String[] parts(KeyValue kv) {
+        return kv.getKey().toString(StandardCharsets.UTF_8).substring(prefix.length()).split("/");
+    }
 
     private static VmKey vmKey(String[] part) {
         return new VmKey(Integer.parseInt(part[1]), Long.parseUnsignedLong(part[2], 16));
@@ -614,19 +621,18 @@ public final class EtcdStore implements Store, AutoCloseable {
         return ByteSequence.from(s, StandardCharsets.UTF_8);
     }
 
+    /** The gRPC codes (jetcd's ErrorCode spells them alike) of errors that asking again may get past. */
+    private static final Set<String> PASSING = Set.of("UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "UNKNOWN", "INTERNAL",
+            "CANCELLED", "RESOURCE_EXHAUSTED");
+
     /** An error that asking again may not get: a refusal (bad request, no permission) is not. */
     private static boolean passing(Throwable error) {
-        ErrorCode code = error instanceof EtcdException e ? e.getErrorCode() : null;
-        if (code == null && error instanceof io.grpc.StatusRuntimeException s) {
-            return switch (s.getStatus().getCode()) {
-                case UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, UNKNOWN, INTERNAL, CANCELLED, RESOURCE_EXHAUSTED -> true;
-                default -> false;
-            };
-        }
-        return code == null || switch (code) {
-            case UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, UNKNOWN, INTERNAL, CANCELLED, RESOURCE_EXHAUSTED -> true;
-            default -> false;
+        String code = switch (error) {
+            case EtcdException e -> e.getErrorCode() == null ? null : e.getErrorCode().name();
+            case io.grpc.StatusRuntimeException e -> e.getStatus().getCode().name();
+            default -> null;
         };
+        return code == null || PASSING.contains(code);
     }
 
     private static void pause() throws IOException {
