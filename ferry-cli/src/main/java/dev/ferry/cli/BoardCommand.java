@@ -11,7 +11,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -111,16 +110,8 @@ final class BoardCommand implements Callable<Integer> {
     /** "etcd://host:port,host:port" to the members' client URLs. */
     static List<URI> etcdEndpoints(String uri) {
         if (!uri.startsWith("etcd://")) throw new IllegalArgumentException("must start with etcd:// (got \"" + uri + "\")");
-        List<URI> out = new ArrayList<>();
-        for (String member : uri.substring("etcd://".length()).split(",")) {
-            try {
-                InetSocketAddress a = Endpoints.parse(member.strip());
-                out.add(URI.create("http://" + Endpoints.format(a)));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("member \"" + member + "\": " + e.getMessage());
-            }
-        }
-        return out;
+        return Endpoints.parseList(uri.substring("etcd://".length())).stream()
+                .map(member -> URI.create("http://" + Endpoints.format(member))).toList();
     }
 
     private Path dataDir() {

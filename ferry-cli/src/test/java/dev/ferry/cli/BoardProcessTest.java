@@ -40,6 +40,22 @@ class BoardProcessTest {
     }
 
     @Test
+    void aStoreThatIsNotAnEtcdListIsRefusedNamingTheOption() throws Exception {
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--store", "etcd://127.0.0.1:2379,nonsense")) {
+            assertThat(board.waitForExit(30)).isEqualTo(2);
+            assertThat(board.output()).contains("--store").contains("nonsense");
+        }
+    }
+
+    @Test
+    void anEtcdThatDoesNotAnswerIsRefusedNamingTheOption() throws Exception {
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--store", "etcd://127.0.0.1:1")) {
+            assertThat(board.waitForExit(30)).isEqualTo(2);
+            assertThat(board.output()).contains("--store").contains("etcd");
+        }
+    }
+
+    @Test
     void aDataDirectoryThatCannotBeMadeIsRefusedNamingTheOption(@TempDir Path dir) throws Exception {
         Path file = Files.writeString(dir.resolve("a-file"), "not a directory");
         try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--data", file.resolve("board").toString())) {

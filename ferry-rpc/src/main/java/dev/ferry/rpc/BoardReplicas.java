@@ -29,21 +29,10 @@ final class BoardReplicas extends NameResolverProvider {
         return boards.contains(",") ? SCHEME + ":///" + boards.replace(" ", "") : boards;
     }
 
-    /** Each address of a list "host:port,host:port"; a clear error for one that is not. */
-    static List<InetSocketAddress> parse(String boards) {
-        List<InetSocketAddress> out = new ArrayList<>();
-        for (String one : boards.split(",")) {
-            if (one.isBlank()) continue;
-            out.add(Endpoints.parse(one.strip()));
-        }
-        if (out.isEmpty()) throw new IllegalArgumentException("no board address in \"" + boards + "\"");
-        return out;
-    }
-
     @Override
     public NameResolver newNameResolver(URI uri, NameResolver.Args args) {
         if (!SCHEME.equals(uri.getScheme())) return null;
-        List<InetSocketAddress> replicas = parse(uri.getPath().substring(1));
+        List<InetSocketAddress> replicas = Endpoints.parseList(uri.getPath().substring(1));
         return new NameResolver() {
             @Override
             public String getServiceAuthority() {

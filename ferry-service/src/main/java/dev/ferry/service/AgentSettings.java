@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.Mode;
+import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.agent.runtime.UnderlaySocket.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -110,7 +111,11 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         InetSocketAddress a = Addresses.socket(adv, "advertise");
         if (a.getPort() == 0 && l.getPort() != 0) a = new InetSocketAddress(a.getAddress(), l.getPort());
         if (board == null) throw new ConfigException("board: missing (the board's host:port, or its replicas' comma-separated)");
-        for (String replica : board.split(",", -1)) Addresses.socket(replica.strip(), "board");
+        try {
+            Endpoints.parseList(board);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("board: " + e.getMessage());
+        }
         InetSocketAddress adminAddress = Addresses.socket(admin == null ? "127.0.0.1:9100" : admin, "admin");
         if (vnis == null || vnis.isEmpty()) throw new ConfigException("vnis: missing (the virtual networks this agent serves)");
         for (int i = 0; i < vnis.size(); i++) {

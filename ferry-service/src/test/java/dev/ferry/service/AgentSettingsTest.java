@@ -106,6 +106,18 @@ class AgentSettingsTest {
     }
 
     @Test
+    void aBoardReplicaListWithABadOrEmptyEntryIsRefused() {
+        refused(GOOD.replace("board: 127.0.0.1:7070", "board: 127.0.0.1:7070,127.0.0.1"), "board", "not host:port");
+        refused(GOOD.replace("board: 127.0.0.1:7070", "board: 127.0.0.1:7070,,127.0.0.1:7071"), "board", "empty address");
+    }
+
+    @Test
+    void aBoardReplicaListIsTaken() throws Exception {
+        String list = "127.0.0.1:7070,127.0.0.1:7071";
+        assertThat(load(GOOD.replace("board: 127.0.0.1:7070", "board: " + list)).board()).isEqualTo(list);
+    }
+
+    @Test
     void aListenAddressWithoutPortIsRefused() {
         refused(GOOD.replace("listen: 127.0.0.1:6081", "listen: 127.0.0.1"), "listen", "not host:port");
     }

@@ -1,6 +1,8 @@
 package dev.ferry.agent.runtime;
 
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 
 /** "host:port" as agents register their underlay endpoint and operators write addresses ("[::1]:6081" for IPv6). */
 public final class Endpoints {
@@ -26,6 +28,13 @@ public final class Endpoints {
         InetSocketAddress address = new InetSocketAddress(host.isEmpty() ? "0.0.0.0" : host, port);
         if (address.isUnresolved()) throw new IllegalArgumentException("'" + host + "' does not resolve");
         return address;
+    }
+
+    /** "host:port,host:port", each {@link #parse}d (board replicas, etcd members); an empty entry is refused. */
+    public static List<InetSocketAddress> parseList(String text) {
+        List<InetSocketAddress> out = new ArrayList<>();
+        for (String one : (text == null ? "" : text).split(",", -1)) out.add(parse(one.strip()));
+        return out;
     }
 
     /** The form {@link #parse} reads back. */
