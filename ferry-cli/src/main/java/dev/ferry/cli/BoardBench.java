@@ -7,6 +7,7 @@ import dev.ferry.board.EtcdStore;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.board.SqliteStore;
 import dev.ferry.board.Store;
+import dev.ferry.lab.ScratchDir;
 import dev.ferry.lab.etcd.EtcdCluster;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.BoardServer;
@@ -90,7 +91,7 @@ final class BoardBench {
                 all.add(measure(kind, "127.0.0.1:" + board.port()));
             } finally {
                 if (store instanceof AutoCloseable c) c.close();
-                if (dir != null) deleteTree(dir);
+                if (dir != null) ScratchDir.remove(dir);
                 if (etcd != null) etcd.close();
             }
         }
@@ -212,12 +213,6 @@ final class BoardBench {
 
     private static double micros(long nanos) {
         return nanos / 1e3;
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (var files = Files.walk(dir)) {
-            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        }
     }
 
     /** A simulated agent: a gRPC board client whose answers complete futures by request id. */

@@ -1,5 +1,6 @@
 package dev.ferry.lab.etcd;
 
+import dev.ferry.lab.ScratchDir;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.maintenance.StatusResponse;
 import java.io.IOException;
@@ -10,10 +11,8 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * A real etcd cluster (Debian's etcd-server) of N members on loopback, each its own process with its
@@ -167,11 +166,7 @@ public final class EtcdCluster implements AutoCloseable {
                 }
             }
         }
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // already gone
-        }
+        ScratchDir.remove(dir);
     }
 
     private static int freePort() throws IOException {

@@ -1,6 +1,7 @@
 package dev.ferry.lab.qemu;
 
 import dev.ferry.board.InMemoryStore;
+import dev.ferry.lab.ScratchDir;
 import dev.ferry.service.AgentService;
 import dev.ferry.service.AgentSettings;
 import dev.ferry.service.BoardService;

@@ -1,6 +1,7 @@
 package dev.ferry.lab.qemu;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.lab.ScratchDir;
 import dev.ferry.service.qmp.QmpClient;
 import java.io.IOException;
 import java.io.PrintStream;

@@ -6,6 +6,7 @@ import dev.ferry.agent.runtime.Endpoints;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;
+import dev.ferry.lab.ScratchDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
