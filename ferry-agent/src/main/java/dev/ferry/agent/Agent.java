@@ -235,7 +235,7 @@ public final class Agent {
             deliverBroadcast(net, buf, frame, len, null);
             return;
         }
-        classify(net, buf, frame, len, rx.origin(), rx.flags(), rx.token(), rx.await(), now);
+        classify(net, buf, frame, len, rx.origin(), rx.flags(), rx.token(), rx.await(), rx.via(), now);
     }
 
     private void releaseHeld(VirtualNetwork net, long now) {
@@ -247,14 +247,14 @@ public final class Agent {
             counters.add(Counter.MARKER_WAIT_EXPIRED, expired[0]);
             for (Held h : ready) {
                 // Its MARKER was consumed here (or its wait ran out): the order is kept from here on.
-                classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags() & ~FLAG_AWAIT, h.token(), 0, now);
+                classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags() & ~FLAG_AWAIT, h.token(), 0, h.via(), now);
             }
         } while (!ready.isEmpty());
     }
 
     /** Classification by the migration table (DESIGN §6.2). */
     private void classify(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
-                          long now) {
+                          long via, long now) {
         if ((flags & FLAG_AWAIT) != 0 && net.order.isSeen(await)) {
             // Its MARKER was consumed here: the order is met, and hosts further on may not know the token.
             flags &= ~FLAG_AWAIT;
@@ -268,34 +268,34 @@ public final class Agent {
         if (m == null) {
             LocalPort p = net.ports.get(dst);
             if (p != null) {
-                deliver(net, p, b, off, len, origin, flags, token, await, now);
+                deliver(net, p, b, off, len, origin, flags, token, await, via, now);
             } else {
                 notHere(net, b, off, len, origin, flags, token, await, now);
             }
             return;
         }
-        if (m.outgoing != null && !(m.phase == Phase.RESUMED && (flags & FLAG_FORWARDED) != 0)) {
-            // Not relayed by the incoming migration's source: sent here before the VM left last
-            // time, so it goes the way of that migration out.
+        while (m.outgoing != null && !((flags & FLAG_FORWARDED) != 0 && via == m.migrationId)) {
+            // Not relayed by this incoming migration's source: sent here before the VM left last
+            // time, so it goes the way of the frames sent then (its path must not change under it).
             m = m.outgoing;
         }
         if (m.phase == Phase.RESUMED && m.deferredStopped) {
             // Resumed here, and already stopped again for its next migration: keep for that one.
-            buffer(net, m, b, off, len, origin, flags, token, await, now);
+            buffer(net, m, b, off, len, origin, flags, token, await, via, now);
             return;
         }
         switch (m.phase) {
             case PRECOPY, RESUMED, RUNNING -> {
                 LocalPort p = net.ports.get(dst);
                 if (p != null) {
-                    deliver(net, p, b, off, len, origin, flags, token, await, now);
+                    deliver(net, p, b, off, len, origin, flags, token, await, via, now);
                 } else {
                     counters.inc(Counter.DROP_PORT_NOT_RUNNING);
                 }
             }
-            case STOPPED, INCOMING -> buffer(net, m, b, off, len, origin, flags, token, await, now);
+            case STOPPED, INCOMING -> buffer(net, m, b, off, len, origin, flags, token, await, via, now);
             case HANDED_OVER -> {
-                relay(net, m.peer, b, off, len, origin, flags, token, await);
+                relay(net, m.peer, b, off, len, origin, flags, token, await, m.migrationId);
                 m.relayed++;
                 m.lastActivityAt = now;
                 hint(net, origin, dst, now);
@@ -318,10 +318,10 @@ public final class Agent {
         MigrationEntry r = net.returned.get(dst);
         if (r == null) return false;
         long stamp = (flags & FLAG_MARKER) != 0 ? markerVersion(b, off, len) : token;
-        Location here = net.cache.get(dst);
-        long freshFrom = here == null ? 0 : here.host == self ? here.version : here.version + 1;
-        if (stamp >= freshFrom) return false;
-        relay(net, r.peer, b, off, len, origin, flags, token, await);
+        // Fixed, not read from the cache: a path must take the same way for as long as it carries
+        // frames, or its later frames overtake its earlier ones (and a resent MARKER its frames).
+        if (stamp > r.residentVersion) return false;
+        relay(net, r.peer, b, off, len, origin, flags, token, await, r.migrationId);
         r.relayed++;
         r.lastActivityAt = now;
         hint(net, origin, dst, now);
@@ -333,21 +333,21 @@ public final class Agent {
     }
 
     private boolean holdIfAwaiting(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token,
-                                   long await, long now) {
+                                   long await, long via, long now) {
         if ((flags & FLAG_AWAIT) == 0) return false;
         if (net.order.heldBytes() + len > config.holdBytes()) {
             counters.inc(Counter.DROP_HOLD_FULL);
             return true;
         }
         traceFrame("holds", b, off, len, flags, await);
-        net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+        net.order.hold(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, via, now));
         counters.inc(Counter.HELD);
         return true;
     }
 
     private void deliver(VirtualNetwork net, LocalPort p, byte[] b, int off, int len, int origin, int flags, long token,
-                         long await, long now) {
-        if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, now)) return;
+                         long await, long via, long now) {
+        if (holdIfAwaiting(net, b, off, len, origin, flags, token, await, via, now)) return;
         if ((flags & FLAG_MARKER) != 0) {
             if (log.isTraceEnabled()) {
                 log.trace("{} agent {} consumes marker {} ({}->{}) from origin {}", ms(now), self, token,
@@ -368,14 +368,14 @@ public final class Agent {
     }
 
     private void buffer(VirtualNetwork net, MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token,
-                        long await, long now) {
+                        long await, long via, long now) {
         traceFrame("buffers", b, off, len, flags, await);
         // One queue, in arrival order, flags and all: whoever delivers these checks their MARKERs.
         if (m.bufferBytes + len > config.bufferBytes()) {
             counters.inc(Counter.DROP_BUFFER_FULL);
             return;
         }
-        m.buffer.add(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, now));
+        m.buffer.add(new Held(Arrays.copyOfRange(b, off, off + len), origin, flags, token, await, via, now));
         m.bufferBytes += len;
         m.buffered++;
         counters.inc(Counter.BUFFERED);
@@ -399,7 +399,7 @@ public final class Agent {
             lookup(net, dst, now);
             return;
         }
-        relay(net, loc.host, b, off, len, origin, flags, token, await);
+        relay(net, loc.host, b, off, len, origin, flags, token, await, 0);
         hint(net, origin, dst, now);
     }
 
@@ -415,10 +415,12 @@ public final class Agent {
         }
     }
 
-    private void relay(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await) {
+    /** Sends a frame on from an old location; {@code via} names the migration it is relayed for (0: a stale sender's, relayed once). */
+    private void relay(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                       long via) {
         traceFrame("relays to " + to, b, off, len, flags, await);
         if ((flags & FLAG_MARKER) == 0) counters.inc(Counter.RELAYED);
-        send(net, to, b, off, len, origin, flags | FLAG_FORWARDED, token, await);
+        send(net, to, b, off, len, origin, flags | FLAG_FORWARDED, token, await, via);
     }
 
     private void hint(VirtualNetwork net, int origin, long dst, long now) {
@@ -472,7 +474,7 @@ public final class Agent {
                 counters.inc(Counter.DROP_EGRESS_HOLD_FULL);
                 return;
             }
-            m.egressHold.add(new Held(Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, now));
+            m.egressHold.add(new Held(Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, 0, now));
             m.egressBytes += len;
             return;
         }
@@ -510,9 +512,9 @@ public final class Agent {
         int flags = s.awaitToken != 0 ? FLAG_AWAIT : 0;
         // A data frame's token field carries the version of the location it was sent by.
         if (host == self) {
-            classify(net, b, off, len, self, flags, loc.version, s.awaitToken, now);
+            classify(net, b, off, len, self, flags, loc.version, s.awaitToken, 0, now);
         } else {
-            send(net, host, b, off, len, self, flags, loc.version, s.awaitToken);
+            send(net, host, b, off, len, self, flags, loc.version, s.awaitToken, 0);
         }
     }
 
@@ -539,9 +541,9 @@ public final class Agent {
         int len = at + 8;
         int flags = FLAG_MARKER | (await != 0 ? FLAG_AWAIT : 0);
         if (host == self) {
-            classify(net, scratch, 0, len, self, flags, token, await, now);
+            classify(net, scratch, 0, len, self, flags, token, await, 0, now);
         } else {
-            send(net, host, scratch, 0, len, self, flags, token, await);
+            send(net, host, scratch, 0, len, self, flags, token, await, 0);
         }
     }
 
@@ -551,7 +553,7 @@ public final class Agent {
         for (int host : net.hosts) {
             if (host != self) {
                 counters.inc(Counter.BROADCAST_OUT);
-                send(net, host, b, off, len, self, 0, 0, 0);
+                send(net, host, b, off, len, self, 0, 0, 0, 0);
             }
         }
     }
@@ -572,9 +574,10 @@ public final class Agent {
         return true;
     }
 
-    private void send(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await) {
+    private void send(VirtualNetwork net, int to, byte[] b, int off, int len, int origin, int flags, long token, long await,
+                      long via) {
         boolean control = (flags & FLAG_MARKER) != 0;
-        int at = GeneveWriter.writeHeader(tx, 0, net.vni, control, Geneve.PROTOCOL_ETHERNET, flags, origin, token, await);
+        int at = GeneveWriter.writeHeader(tx, 0, net.vni, control, Geneve.PROTOCOL_ETHERNET, flags, origin, token, await, via);
         System.arraycopy(b, off, tx, at, len);
         counters.inc(Counter.UNDERLAY_OUT);
         underlay.send(to, tx, 0, at + len);
@@ -622,8 +625,9 @@ public final class Agent {
                 }
             }
             case ControlMessage.PrepareAck a -> {
-                MigrationEntry e = net.migrations.get(a.mac());
-                if (e != null && e.role == Role.DESTINATION && (e.migrationId == a.migrationId() || e.migrationId == 0)) {
+                MigrationEntry e = net.incoming(a.mac(), a.migrationId());
+                if (e == null) e = net.incoming(a.mac(), 0);
+                if (e != null) {
                     e.migrationId = a.migrationId();
                     e.peer = origin;
                     e.peerConfirmed = true;
@@ -658,7 +662,7 @@ public final class Agent {
             // Frames still waiting here for a MARKER wait at the destination now, behind the buffer.
             moveHeldToBuffer(net, e);
             for (Held h : e.buffer) {
-                relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await());
+                relay(net, e.peer, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), e.migrationId);
                 e.relayed++;
             }
             e.buffer.clear();
@@ -676,21 +680,28 @@ public final class Agent {
     }
 
     private void onHandoverAck(VirtualNetwork net, ControlMessage.HandoverAck a, long now) {
-        MigrationEntry e = net.migrations.get(a.mac());
-        if (e == null || e.role != Role.DESTINATION || e.migrationId != a.migrationId() || e.phase != Phase.RESUMED) {
-            log.debug("agent {}: HANDOVER_ACK of migration {} not taken; entry here: {}", self, a.migrationId(), e);
+        MigrationEntry e = net.incoming(a.mac(), a.migrationId());
+        if (e == null || e.phase != Phase.RESUMED) {
+            log.debug("agent {}: HANDOVER_ACK of migration {} not taken; entry here: {}", self, a.migrationId(),
+                    net.migrations.get(a.mac()));
             return;
         }
+        // The VM may already have come back again: then a newer entry stands before this one.
+        MigrationEntry newer = net.newerThan(e);
         LocalPort port = e.port;
         port.streams.clear();
         for (StreamToken s : a.streams()) {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
         for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
-        if (e.outgoing != null && e.outgoing.phase == Phase.HANDED_OVER) net.returned.put(e.key.mac(), e.outgoing);
+        if (e.outgoing != null && e.outgoing.phase == Phase.HANDED_OVER) net.keepReturned(e.outgoing);
         e.phase = Phase.RUNNING;
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
-        net.migrations.remove(e);
+        if (newer == null) {
+            net.migrations.remove(e);
+        } else {
+            newer.outgoing = null;
+        }
         // What the VM sent meanwhile goes out now, even if the VM has already moved on again.
         for (Held h : e.egressHold) {
             send(port, h.frame(), 0, h.frame().length, now);
@@ -700,7 +711,7 @@ public final class Agent {
         // Queued behind the source's lock: the board applies it when the source unlocks.
         board.call(id -> new BoardRequest.Attach(id, e.key, port.port.vmId(), port.port.ips(), self, true), r -> {}, now);
         if (e.deferredStart != 0) {
-            MigrationEntry next = startSource(net, e.key, port, e.deferredStart, now);
+            MigrationEntry next = startSource(net, e.key, port, e.deferredStart, newer, now);
             if (e.deferredStopped) {
                 sourceStopped(net, next, now);
                 next.buffer.addAll(e.buffer);
@@ -719,8 +730,9 @@ public final class Agent {
         for (MigrationEntry e = net.migrations.get(a.srcMac()); e != null; e = e.outgoing) {
             e.unackedMarkers.remove(a.token());
         }
-        MigrationEntry r = net.returned.get(a.srcMac());
-        if (r != null) r.unackedMarkers.remove(a.token());
+        for (MigrationEntry r = net.returned.get(a.srcMac()); r != null; r = r.outgoing) {
+            r.unackedMarkers.remove(a.token());
+        }
     }
 
     // ---------------------------------------------------------------- migration events (detectors)
@@ -735,7 +747,7 @@ public final class Agent {
         switch (event) {
             case MigrationEvent.StandbyAppeared s -> {
                 LocalPort port = plug(s.port());
-                boolean returning = e != null && e.role == Role.SOURCE && e.phase != Phase.PRECOPY;
+                boolean returning = e != null && e.hasLeft();
                 if (mode == Mode.FERRY && (e == null || returning)) {
                     MigrationEntry d = new MigrationEntry(s.migrationId(), key, Role.DESTINATION, Phase.INCOMING, now);
                     d.outgoing = returning ? e : null;
@@ -743,7 +755,7 @@ public final class Agent {
                     net.migrations.put(d);
                     board.call(id -> new BoardRequest.Attach(id, key, s.port().vmId(), s.port().ips(), self, false), r -> {
                         if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
-                                && ok.record().hostId() != self && net.migrations.get(key.mac()) == d) {
+                                && ok.record().hostId() != self && net.incoming(key.mac(), d.migrationId) == d) {
                             if (!d.peerConfirmed) d.peer = ok.record().hostId();
                             sendControl(net, d.peer, new ControlMessage.Prepare(d.migrationId, key.mac()));
                         }
@@ -755,7 +767,7 @@ public final class Agent {
             case MigrationEvent.Started s -> {
                 if (mode != Mode.FERRY) return;
                 if (e == null) {
-                    startSource(net, key, net.ports.get(key.mac()), s.migrationId(), now);
+                    startSource(net, key, net.ports.get(key.mac()), s.migrationId(), null, now);
                 } else if (e.role == Role.DESTINATION && e.phase == Phase.RESUMED) {
                     e.deferredStart = s.migrationId();
                 }
@@ -816,10 +828,16 @@ public final class Agent {
         }
     }
 
-    private MigrationEntry startSource(VirtualNetwork net, VmKey key, LocalPort port, long migrationId, long now) {
+    /** A migration out; {@code newer} is the entry of the VM's return here, if it came back before this one began. */
+    private MigrationEntry startSource(VirtualNetwork net, VmKey key, LocalPort port, long migrationId, MigrationEntry newer,
+                                       long now) {
         MigrationEntry src = new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
         src.port = port;
-        net.migrations.put(src);
+        if (newer == null) {
+            net.migrations.put(src);
+        } else {
+            newer.outgoing = src;
+        }
         requestLock(net, src, now);
         return src;
     }
@@ -832,8 +850,9 @@ public final class Agent {
                 return;
             }
             if (net.source(e.key.mac(), e.migrationId) != e) return;
-            if (r instanceof BoardResponse.Ok) {
+            if (r instanceof BoardResponse.Ok ok) {
                 e.lockHeld = true;
+                if (ok.record() != null) e.residentVersion = ok.record().version();
                 maybeHandOver(net, e, lastNow);
             } else {
                 // Still held by the previous migration, or the record does not point here yet.
@@ -896,7 +915,7 @@ public final class Agent {
             long src = Ethernet.src(f, 0);
             Location from = net.cache.get(src);
             int origin = from != null && from.host != NodeRecord.NOWHERE && !net.ports.containsKey(src) ? from.host : self;
-            e.buffer.addFirst(new Held(f, origin, 0, 0, 0, now));
+            e.buffer.addFirst(new Held(f, origin, 0, 0, 0, 0, now));
             e.bufferBytes += f.length;
             e.buffered++;
         }
@@ -909,7 +928,7 @@ public final class Agent {
         e.buffer.clear();
         e.bufferBytes = 0;
         for (Held h : kept) {
-            classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), now);
+            classify(net, h.frame(), 0, h.frame().length, h.origin(), h.flags(), h.token(), h.await(), h.via(), now);
         }
     }
 
@@ -1043,7 +1062,18 @@ public final class Agent {
             if (!net.awaitingLookup.isEmpty()) tickAwaitingLookup(net, now);
             if (!net.returned.isEmpty()) {
                 for (MigrationEntry r : new ArrayList<>(net.returned.values())) {
-                    if (tickEntry(net, r, now)) net.returned.remove(r.key.mac(), r);
+                    MigrationEntry newer = r;
+                    for (MigrationEntry o = r.outgoing; o != null; o = o.outgoing) {
+                        if (tickEntry(net, o, false, now)) {
+                            newer.outgoing = o.outgoing;
+                        } else {
+                            newer = o;
+                        }
+                    }
+                    if (tickEntry(net, r, false, now)) {
+                        net.returned.remove(r.key.mac(), r);
+                        if (r.outgoing != null) net.returned.put(r.key.mac(), r.outgoing);
+                    }
                 }
             }
             tickMigrations(net, now);
@@ -1076,16 +1106,47 @@ public final class Agent {
     private void tickMigrations(VirtualNetwork net, long now) {
         if (net.migrations.size() == 0) return;
         for (MigrationEntry top : new ArrayList<>(net.migrations.entries())) {
-            if (top.outgoing != null) {
-                MigrationEntry out = top.outgoing;
-                if (tickEntry(net, out, now)) top.outgoing = null;
+            MigrationEntry newer = top;
+            for (MigrationEntry e = top.outgoing; e != null; e = e.outgoing) {
+                if (tickEntry(net, e, false, now)) {
+                    newer.outgoing = e.outgoing;
+                    retire(e);
+                } else {
+                    newer = e;
+                }
             }
-            if (tickEntry(net, top, now)) net.migrations.remove(top);
+            if (tickEntry(net, top, true, now)) {
+                net.migrations.remove(top);
+                retire(top);
+                if (top.outgoing != null) succeed(net, top.outgoing, now);
+            }
+        }
+    }
+
+    /** The entry before a finished one takes its place: kept relaying if handed over, the table's row otherwise. */
+    private void succeed(VirtualNetwork net, MigrationEntry older, long now) {
+        if (older.role == Role.SOURCE && older.phase == Phase.HANDED_OVER) {
+            net.keepReturned(older);
+        } else {
+            net.migrations.put(older);
+        }
+    }
+
+    /** An entry leaves the table: what it still keeps can go nowhere any more, and is counted. */
+    private void retire(MigrationEntry e) {
+        if (!e.buffer.isEmpty() || !e.egressHold.isEmpty()) {
+            log.warn("agent {}: migration {} of {} ends with {} frames kept; dropped (drop_migration_ended)", self, e.migrationId,
+                    e.key, e.buffer.size() + e.egressHold.size());
+            counters.add(Counter.DROP_MIGRATION_ENDED, e.buffer.size() + e.egressHold.size());
+            e.buffer.clear();
+            e.bufferBytes = 0;
+            e.egressHold.clear();
+            e.egressBytes = 0;
         }
     }
 
     /** Timers of one entry; returns true when the entry is done and leaves the table. */
-    private boolean tickEntry(VirtualNetwork net, MigrationEntry e, long now) {
+    private boolean tickEntry(VirtualNetwork net, MigrationEntry e, boolean newest, long now) {
         {
             expireBuffer(e, now);
             boolean due = now - e.lastRetryAt >= retryNanos;
@@ -1123,7 +1184,8 @@ public final class Agent {
                             sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
                         }
                     }
-                    if (e.phase == Phase.RESUMED && sourceLost(net, e, now)) return true;
+                    // Only where the VM runs: an older entry's VM has moved on since.
+                    if (newest && e.phase == Phase.RESUMED && sourceLost(net, e, now)) return true;
                 }
                 case RUNNING -> { }
             }
@@ -1168,7 +1230,7 @@ public final class Agent {
         e.peerRefreshedAt = now;
         board.call(id -> new BoardRequest.Lookup(id, e.key), r -> {
             if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
-                    && ok.record().hostId() != self && net.migrations.get(e.key.mac()) == e && !e.peerConfirmed) {
+                    && ok.record().hostId() != self && net.incoming(e.key.mac(), e.migrationId) == e && !e.peerConfirmed) {
                 e.peer = ok.record().hostId();
             }
         }, now);

@@ -36,6 +36,12 @@ public final class MigrationEntry {
     final ArrayDeque<Held> egressHold = new ArrayDeque<>();
     long egressBytes;
     boolean lockHeld;
+    /**
+     * SOURCE: the record's version when the lock was granted, the last version of the VM's stay on
+     * this host. A sender's frame stamped with it or older was sent to that stay; a newer stamp to a
+     * later one (versions only grow, and the record cannot move while this lock holds it).
+     */
+    long residentVersion = Long.MAX_VALUE;
     long lockRetryAt;
     boolean handoverAsked;
     boolean unlocked;
@@ -58,9 +64,11 @@ public final class MigrationEntry {
     /** DESTINATION: the board confirmed (by lookup) that {@link #peer} is where the VM runs. */
     long peerRefreshedAt;
     /**
-     * DESTINATION: this host's SOURCE entry for the same VM when the VM comes back before that
-     * migration out has settled (still waiting for its HANDOVER, or relaying stragglers). Frames
-     * that the incoming migration's source did not relay to us go on taking that entry's path.
+     * DESTINATION: the entry this host had for the same VM when the VM came back before it settled:
+     * a SOURCE still waiting for its HANDOVER or relaying stragglers, or a DESTINATION still waiting
+     * for its HANDOVER_ACK whose VM has left again. Frames that the incoming migration's source did
+     * not relay to us go on taking that entry's path. For a SOURCE kept in {@code returned}: the one
+     * kept before it.
      */
     MigrationEntry outgoing;
     /** DESTINATION: a migration out that began before this one's HANDOVER_ACK; started on it. */
@@ -73,6 +81,14 @@ public final class MigrationEntry {
         this.role = role;
         this.phase = phase;
         this.lastActivityAt = now;
+    }
+
+    /**
+     * The VM is no longer here: a SOURCE past its pre-copy, or a DESTINATION whose next migration out
+     * already stopped the VM. A standby that appears now is the VM coming back.
+     */
+    boolean hasLeft() {
+        return role == Role.SOURCE ? phase != Phase.PRECOPY : deferredStart != 0 && deferredStopped;
     }
 
     public long migrationId() { return migrationId; }

@@ -43,6 +43,31 @@ public final class VirtualNetwork {
     public MigrationTable migrations() { return migrations; }
     public int heldFrames() { return order.heldFrames(); }
 
+    /**
+     * The DESTINATION entry of {@code migrationId} for {@code mac}: the table's row, or, when the VM
+     * came back here before that migration in was settled, the one behind the newer entry.
+     */
+    MigrationEntry incoming(long mac, long migrationId) {
+        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
+            if (e.role == MigrationEntry.Role.DESTINATION && e.migrationId == migrationId) return e;
+        }
+        return null;
+    }
+
+    /** The entry whose {@code outgoing} is {@code e}, or null when {@code e} is the table's row. */
+    MigrationEntry newerThan(MigrationEntry e) {
+        for (MigrationEntry n = migrations.get(e.key.mac()); n != null; n = n.outgoing) {
+            if (n.outgoing == e) return n;
+        }
+        return null;
+    }
+
+    /** Keeps a handed-over SOURCE entry relaying after its VM came back; one already kept goes on behind it. */
+    void keepReturned(MigrationEntry r) {
+        MigrationEntry before = returned.put(r.key.mac(), r);
+        if (before != null && before != r) r.outgoing = before;
+    }
+
     /** The SOURCE entry of {@code migrationId} for {@code mac}, also when it waits behind an incoming one. */
     MigrationEntry source(long mac, long migrationId) {
         MigrationEntry e = anySource(mac);

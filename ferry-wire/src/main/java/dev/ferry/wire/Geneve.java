@@ -5,10 +5,11 @@ package dev.ferry.wire;
  *
  * <p>Base header, 8 bytes: {@code Ver(2) OptLen(6) | O C Rsvd(6) | Protocol Type(16) | VNI(24) Rsvd(8)},
  * then {@code OptLen} 4-byte words of options, then the payload. Ferry's option has class
- * {@link #FERRY_OPTION_CLASS} (experimental range) and type {@link #FERRY_OPTION_TYPE}; its 24 bytes of
- * data are {@code version(8) flags(8) reserved(16) | origin agent id(32) | token(64) | await token(64)}:
- * {@code token} names the path change a MARKER ends, {@code await} the MARKER a frame (or a MARKER)
- * must wait behind.
+ * {@link #FERRY_OPTION_CLASS} (experimental range) and type {@link #FERRY_OPTION_TYPE}; its 32 bytes of
+ * data are {@code version(8) flags(8) reserved(16) | origin agent id(32) | token(64) | await token(64)
+ * | via(64)}: {@code token} names the path change a MARKER ends (a data frame's carries the version of
+ * the location it was sent by), {@code await} the MARKER a frame (or a MARKER) must wait behind, and
+ * {@code via} the migration whose old location relayed the packet (0 when none did).
  */
 public final class Geneve {
     private Geneve() {}
@@ -23,10 +24,11 @@ public final class Geneve {
 
     public static final int FERRY_OPTION_CLASS = 0xFFF0;
     public static final int FERRY_OPTION_TYPE = 0x46;
-    public static final int FERRY_OPTION_VERSION = 1;
-    /** Option header (4 bytes) plus 24 bytes of data. */
-    public static final int FERRY_OPTION_LENGTH = 28;
-    public static final int FERRY_OPTION_DATA_WORDS = 6;
+    /** 2 added {@code via}; a version-1 packet is refused as {@link Malformed#BAD_FERRY_VERSION}. */
+    public static final int FERRY_OPTION_VERSION = 2;
+    /** Option header (4 bytes) plus 32 bytes of data. */
+    public static final int FERRY_OPTION_LENGTH = 36;
+    public static final int FERRY_OPTION_DATA_WORDS = 8;
     /** Length of every header Ferry writes: base header plus its one option. */
     public static final int FERRY_HEADER_LENGTH = BASE_HEADER_LENGTH + FERRY_OPTION_LENGTH;
 

@@ -19,6 +19,7 @@ public final class GeneveFrame {
     private int origin;
     private long token;
     private long await;
+    private long via;
     private int payloadOffset;
 
     /** Parses {@code length} bytes at {@code offset}; returns null if well formed, else why not. */
@@ -31,6 +32,7 @@ public final class GeneveFrame {
         this.origin = 0;
         this.token = 0;
         this.await = 0;
+        this.via = 0;
         if (length < BASE_HEADER_LENGTH) {
             return Malformed.TOO_SHORT;
         }
@@ -80,6 +82,7 @@ public final class GeneveFrame {
                 origin = Bytes.i32(buf, d + 4);
                 token = Bytes.i64(buf, d + 8);
                 await = Bytes.i64(buf, d + 16);
+                via = Bytes.i64(buf, d + 24);
             }
             at += 4 + dataBytes;
         }
@@ -102,6 +105,8 @@ public final class GeneveFrame {
     public long token() { return token; }
     /** The MARKER this packet waits behind, when {@link Geneve#FLAG_AWAIT} is set. */
     public long await() { return await; }
+    /** The migration whose old location relayed this packet; 0 if none did. */
+    public long via() { return via; }
     public int payloadOffset() { return payloadOffset; }
     public int payloadLength() { return offset + length - payloadOffset; }
 }

@@ -12,6 +12,12 @@ public final class GeneveWriter {
      */
     public static int writeHeader(byte[] out, int offset, int vni, boolean control, int protocol,
                                   int flags, int origin, long token, long await) {
+        return writeHeader(out, offset, vni, control, protocol, flags, origin, token, await, 0);
+    }
+
+    /** As above, for a packet an old location relays on behalf of migration {@code via}. */
+    public static int writeHeader(byte[] out, int offset, int vni, boolean control, int protocol,
+                                  int flags, int origin, long token, long await, long via) {
         if (vni < 0 || vni > MAX_VNI) {
             throw new IllegalArgumentException("vni out of range: " + vni);
         }
@@ -31,6 +37,7 @@ public final class GeneveWriter {
         Bytes.put32(out, o + 8, origin);
         Bytes.put64(out, o + 12, token);
         Bytes.put64(out, o + 20, await);
+        Bytes.put64(out, o + 28, via);
         return offset + FERRY_HEADER_LENGTH;
     }
 }
