@@ -261,7 +261,7 @@ public final class Agent {
             await = 0;
         }
         long dst = Ethernet.dst(b, off);
-        if ((flags & FLAG_FORWARDED) == 0 && !net.returned.isEmpty() && relayIfStale(net, dst, b, off, len, origin, flags, token, await, now)) {
+        if (!net.returned.isEmpty() && relayIfStale(net, dst, b, off, len, origin, flags, token, await, via, now)) {
             return;
         }
         MigrationEntry m = net.migrations.get(dst);
@@ -309,18 +309,28 @@ public final class Agent {
      * for a migration) are not held: the host that delivers them checks.
      */
     /**
-     * For a VM that came back while this host still relayed for it: a frame sent by a location older
-     * than the one that brought the VM back goes the way of the frames its sender sent before it
-     * (relayed, so it cannot overtake them); a frame sent by a newer location is delivered here.
+     * For a VM that came back while this host still relayed for it: a frame of a path that the
+     * migration out relayed goes on that way, behind the frames its sender sent before it (relayed,
+     * so it cannot overtake them). A sender's own frame belongs to that path if it was sent to the
+     * stay the migration out ended (its stamp is that stay's version or older); a relayed one unless
+     * the migration that brought the VM back relayed it. Both tests are fixed, never read from the
+     * cache: a path must keep its way for as long as it carries frames, or its later frames overtake
+     * its earlier ones (and a resent MARKER its frames). Frames of newer paths are delivered here.
      */
     private boolean relayIfStale(VirtualNetwork net, long dst, byte[] b, int off, int len, int origin, int flags, long token,
-                                 long await, long now) {
+                                 long await, long via, long now) {
         MigrationEntry r = net.returned.get(dst);
         if (r == null) return false;
-        long stamp = (flags & FLAG_MARKER) != 0 ? markerVersion(b, off, len) : token;
-        // Fixed, not read from the cache: a path must take the same way for as long as it carries
-        // frames, or its later frames overtake its earlier ones (and a resent MARKER its frames).
-        if (stamp > r.residentVersion) return false;
+        boolean stale;
+        if ((flags & FLAG_FORWARDED) != 0) {
+            // Only where the VM runs and has settled: elsewhere the table's entries decide, and a
+            // frame a stale sender's host relayed once (via 0) is delivered where it lands.
+            stale = via != 0 && via != r.returnedBy && net.migrations.get(dst) == null && net.ports.get(dst) != null;
+        } else {
+            long stamp = (flags & FLAG_MARKER) != 0 ? markerVersion(b, off, len) : token;
+            stale = stamp <= r.residentVersion;
+        }
+        if (!stale) return false;
         relay(net, r.peer, b, off, len, origin, flags, token, await, r.migrationId);
         r.relayed++;
         r.lastActivityAt = now;
@@ -694,7 +704,7 @@ public final class Agent {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
         for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
-        if (e.outgoing != null && e.outgoing.phase == Phase.HANDED_OVER) net.keepReturned(e.outgoing);
+        if (e.outgoing != null && e.outgoing.phase == Phase.HANDED_OVER) net.keepReturned(e.outgoing, e.migrationId);
         e.phase = Phase.RUNNING;
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         if (newer == null) {
@@ -1118,15 +1128,15 @@ public final class Agent {
             if (tickEntry(net, top, true, now)) {
                 net.migrations.remove(top);
                 retire(top);
-                if (top.outgoing != null) succeed(net, top.outgoing, now);
+                if (top.outgoing != null) succeed(net, top, top.outgoing);
             }
         }
     }
 
     /** The entry before a finished one takes its place: kept relaying if handed over, the table's row otherwise. */
-    private void succeed(VirtualNetwork net, MigrationEntry older, long now) {
+    private void succeed(VirtualNetwork net, MigrationEntry finished, MigrationEntry older) {
         if (older.role == Role.SOURCE && older.phase == Phase.HANDED_OVER) {
-            net.keepReturned(older);
+            net.keepReturned(older, finished.role == Role.DESTINATION ? finished.migrationId : 0);
         } else {
             net.migrations.put(older);
         }

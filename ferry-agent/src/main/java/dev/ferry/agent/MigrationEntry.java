@@ -42,6 +42,8 @@ public final class MigrationEntry {
      * later one (versions only grow, and the record cannot move while this lock holds it).
      */
     long residentVersion = Long.MAX_VALUE;
+    /** SOURCE kept in {@code returned}: the migration that brought the VM back; what it relays is not stale. */
+    long returnedBy;
     long lockRetryAt;
     boolean handoverAsked;
     boolean unlocked;

@@ -63,7 +63,8 @@ public final class VirtualNetwork {
     }
 
     /** Keeps a handed-over SOURCE entry relaying after its VM came back; one already kept goes on behind it. */
-    void keepReturned(MigrationEntry r) {
+    void keepReturned(MigrationEntry r, long returnedBy) {
+        r.returnedBy = returnedBy;
         MigrationEntry before = returned.put(r.key.mac(), r);
         if (before != null && before != r) r.outgoing = before;
     }

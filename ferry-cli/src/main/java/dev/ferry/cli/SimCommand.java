@@ -2,6 +2,7 @@ package dev.ferry.cli;
 
 import dev.ferry.agent.Mode;
 import dev.ferry.lab.sim.Simulation;
+import dev.ferry.lab.sim.SimulationRun;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,26 +15,50 @@ final class SimCommand implements Callable<Integer> {
     long seed;
 
     @Option(names = "--count", defaultValue = "1", description = "How many seeds from --seed (default ${DEFAULT-VALUE}).")
-    int count;
+    long count;
 
     @Option(names = "--mode", defaultValue = "ferry", description = "ferry, naive or eager (default ${DEFAULT-VALUE}).")
     Mode mode;
+
+    @Option(names = "--threads", description = "Threads to run schedules on (default: every core).")
+    Integer threads;
+
+    @Option(names = "--progress", defaultValue = "0",
+            description = "Print a line every N schedules (default ${DEFAULT-VALUE}: only at the end).")
+    long progress;
 
     @Option(names = "--trace", description = "Log every event, control message, MARKER, relay and delivery (simulated ms) to standard error.")
     boolean trace;
 
     @Override
     public Integer call() {
+        if (count < 1) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--count must be at least 1");
         if (trace) {
             ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("dev.ferry")).setLevel(ch.qos.logback.classic.Level.TRACE);
         }
-        int bad = 0;
-        for (long s = seed; s < seed + count; s++) {
-            Simulation.Result r = Simulation.run(s, mode);
-            if (!r.clean() || count == 1) System.out.println(r.describe());
-            if (!r.clean()) bad++;
+        if (count == 1) {
+            Simulation.Result r = Simulation.run(seed, mode);
+            System.out.println(r.describe());
+            System.out.printf("%d of 1 schedules clean%n", r.clean() ? 1 : 0);
+            return r.clean() ? 0 : 1;
         }
-        System.out.printf("%d of %d schedules clean%n", count - bad, count);
-        return bad == 0 ? 0 : 1;
+        int n = threads != null ? threads : SimulationRun.cores();
+        if (n < 1) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--threads must be at least 1");
+        long started = System.nanoTime();
+        SimulationRun.Tally t = SimulationRun.run(seed, count, mode, n, r -> {
+            synchronized (System.out) {
+                System.out.println(r.describe());
+            }
+        }, done -> {
+            if (progress > 0 && done % progress == 0) {
+                synchronized (System.out) {
+                    System.out.printf("%,d schedules done, %.0f s%n", done, (System.nanoTime() - started) / 1e9);
+                }
+            }
+        });
+        System.out.println(t.summary());
+        System.out.printf("seeds %d..%d, mode %s, %d threads, %.1f s%n", seed, seed + count - 1,
+                mode.name().toLowerCase(java.util.Locale.ROOT), n, (System.nanoTime() - started) / 1e9);
+        return t.allClean() ? 0 : 1;
     }
 }
