@@ -373,8 +373,11 @@ public final class Agent {
             // The sender still flags this stream: tell it its MARKER is through so it can stop.
             sendControl(net, origin, new ControlMessage.MarkerAck(Ethernet.src(b, off), p.mac, await));
         }
-        counters.inc(Counter.DELIVERED);
-        p.port.deliver(b, off, len);
+        portDeliver(p, b, off, len);
+    }
+
+    private void portDeliver(LocalPort p, byte[] b, int off, int len) {
+        counters.inc(p.port.deliver(b, off, len) ? Counter.DELIVERED : Counter.DROP_PORT_FULL);
     }
 
     private void buffer(VirtualNetwork net, MigrationEntry m, byte[] b, int off, int len, int origin, int flags, long token,
@@ -449,8 +452,7 @@ public final class Agent {
             MigrationEntry m = net.migrations.get(p.mac);
             // The copy that owns the VM right now: the source until HANDOVER, the destination after.
             if (m == null || m.phase == Phase.PRECOPY || m.phase == Phase.RESUMED || m.phase == Phase.RUNNING) {
-                counters.inc(Counter.DELIVERED);
-                p.port.deliver(b, off, len);
+                portDeliver(p, b, off, len);
             } else {
                 counters.inc(Counter.DROP_PORT_NOT_RUNNING);
             }
@@ -580,7 +582,7 @@ public final class Agent {
         int n = Arp.write(scratch, 0, Ethernet.TYPE_ARP, Arp.OP_REPLY, Arp.senderMac(b, at), mac, Arp.targetIp(b, at),
                 Arp.senderMac(b, at), Arp.senderIp(b, at));
         counters.inc(Counter.ARP_ANSWERED);
-        from.port.deliver(scratch, 0, n);
+        portDeliver(from, scratch, 0, n);
         return true;
     }
 

@@ -26,6 +26,8 @@ public enum Counter {
     MARKERS_ABANDONED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,
     DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING,
+    /** Frames a VM's port could not take (its queue full: the VM does not keep up, or a frame too large for it). */
+    DROP_PORT_FULL,
     /** Frames a migration entry still kept when it ended (its peer never answered, or gave up). */
     DROP_MIGRATION_ENDED,
     /** A frame from a VM shorter than an Ethernet header. */

@@ -15,8 +15,12 @@ public interface Port {
 
     List<Integer> ips();
 
-    /** Delivers one Ethernet frame to the VM. Called on the agent's thread; must not keep {@code buf}. */
-    void deliver(byte[] buf, int offset, int length);
+    /**
+     * Delivers one Ethernet frame to the VM. Called on the agent's thread; must not keep {@code buf}.
+     * Returns false when the port had to drop it (no room: the VM does not keep up, or a frame it
+     * cannot take), so the agent counts it as {@code drop_port_full}: the count outlives the port.
+     */
+    boolean deliver(byte[] buf, int offset, int length);
 
     /**
      * Hands back, oldest first, frames {@link #deliver} gave a VM that has now stopped for the last

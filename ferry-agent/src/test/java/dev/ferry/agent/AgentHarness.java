@@ -62,7 +62,10 @@ final class AgentHarness {
         @Override public VmKey key() { return key; }
         @Override public String vmId() { return "vm-" + Long.toHexString(key.mac()); }
         @Override public List<Integer> ips() { return List.of((int) (0xC6120000L | (key.mac() & 0xFF))); }
-        @Override public void deliver(byte[] buf, int offset, int length) { delivered.add(Arrays.copyOfRange(buf, offset, offset + length)); }
+        @Override public boolean deliver(byte[] buf, int offset, int length) {
+            delivered.add(Arrays.copyOfRange(buf, offset, offset + length));
+            return true;
+        }
 
         @Override
         public void takeBackUnread(java.util.function.Consumer<byte[]> frames) {

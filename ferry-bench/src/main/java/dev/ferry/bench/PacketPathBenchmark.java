@@ -45,7 +45,7 @@ public class PacketPathBenchmark {
         @Override public VmKey key() { return new VmKey(VNI, LOCAL); }
         @Override public String vmId() { return "bench"; }
         @Override public List<Integer> ips() { return List.of(1); }
-        @Override public void deliver(byte[] buf, int offset, int length) { frames++; bytes += length; }
+        @Override public boolean deliver(byte[] buf, int offset, int length) { frames++; bytes += length; return true; }
     }
 
     private Agent agent;

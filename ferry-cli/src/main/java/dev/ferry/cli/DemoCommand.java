@@ -49,8 +49,14 @@ final class DemoCommand implements Callable<Integer> {
         }
         List<Report> reports = Demo.run(options, System.out, System.err);
         for (Report r : reports) {
+            if (r.loss().unexplained() > 0) {
+                System.out.printf("%nFAIL: the %s mode lost %,d frames that no counter accounts for.%n", r.mode(), r.loss().unexplained());
+                return 1;
+            }
+        }
+        for (Report r : reports) {
             if (r.mode().equals("ferry") && !r.lossless()) {
-                System.out.println("\nFAIL: the ferry mode lost, duplicated or reordered frames.");
+                System.out.println("\nFAIL: the ferry mode lost, duplicated or reordered frames (where the lost went: above).");
                 return 1;
             }
         }

@@ -93,7 +93,7 @@ public final class Demo {
             if (terminal) err.println();
             // Let the agents finish what they are doing before their state is read.
             Thread.sleep(50);
-            return scenario.report(name, cluster.agents());
+            return scenario.report(name, cluster.agents(), cluster.kernelDrops(), cluster.underlayFailures());
         }
     }
 
@@ -116,6 +116,16 @@ public final class Demo {
             out.printf(Locale.ROOT, "%-6s %10d %,11d %,11d %,9d %,11d %,10d %9.1f ms %,9d %,9d%n", r.mode(),
                     r.migrations(), r.sent(), r.delivered(), r.lost(), r.duplicated(), r.reordered(), r.longestGapMs(),
                     r.relayed(), r.buffered());
+        }
+        for (Report r : reports) {
+            if (r.lost() == 0) continue;
+            out.println();
+            out.print(r.mode() + " ");
+            r.loss().lines().forEach(out::println);
+            if (r.loss().load() > 0) {
+                out.printf(Locale.ROOT, "  %,d of them because this machine (or a VM) could not keep up with %s, not by the protocol;"
+                        + " try a lower --rate%n", r.loss().load(), "the offered rate");
+            }
         }
         out.println();
         out.println("ferry: the full protocol (lock, buffer, relay, markers).");

@@ -211,6 +211,11 @@ public final class Scenario {
 
     /** Sums up the run; call once the cluster has run to {@link #endNanos} and is quiet. */
     public Report report(String mode, List<Agent> agents) {
+        return report(mode, agents, 0, 0);
+    }
+
+    /** As {@link #report(String, List)}, with what the kernel dropped at the agents' sockets or refused to send. */
+    public Report report(String mode, List<Agent> agents, long kernelDrops, long underlayFails) {
         long sent = 0, delivered = 0, dup = 0, reordered = 0, gap = 0;
         for (FlowStats f : flows) {
             sent += f.sent();
@@ -229,7 +234,8 @@ public final class Scenario {
             entries += a.migrations().size();
         }
         long lostAtCopy = vms.stream().mapToLong(v -> v.lostAtCopy.get()).sum();
+        LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(agents), kernelDrops, underlayFails, lostAtCopy);
         return new Report(mode, completed.get(), aborted.get(), sent, delivered, sent - delivered, dup, reordered,
-                gap / 1e6, relayed, buffered, lostAtCopy, drops, expired, entries);
+                gap / 1e6, relayed, buffered, lostAtCopy, drops, expired, entries, loss);
     }
 }

@@ -56,15 +56,20 @@ public final class QemuSocketPort implements PolledPort {
     }
 
     @Override
-    public void deliver(byte[] buf, int offset, int length) {
+    public boolean deliver(byte[] buf, int offset, int length) {
         tx.clear();
         tx.put(buf, offset, length).flip();
         try {
-            if (channel.send(tx, remote) == 0) sendFailures++;
-            else framesOut++;
+            if (channel.send(tx, remote) == 0) {
+                sendFailures++;
+                return false;
+            }
+            framesOut++;
+            return true;
         } catch (IOException e) {
             sendFailures++;
             log.debug("port {}: send to {} failed: {}", vmId, remote, e.toString());
+            return false;
         }
     }
 

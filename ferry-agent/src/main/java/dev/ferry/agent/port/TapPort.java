@@ -101,10 +101,10 @@ public final class TapPort implements PolledPort {
     public String device() { return device; }
 
     @Override
-    public void deliver(byte[] buf, int offset, int length) {
+    public boolean deliver(byte[] buf, int offset, int length) {
         if (length > FRAME_CAPACITY) {
             writeFailures++;
-            return;
+            return false;
         }
         MemorySegment.copy(buf, offset, txNative, ValueLayout.JAVA_BYTE, 0, length);
         long written;
@@ -113,8 +113,12 @@ public final class TapPort implements PolledPort {
         } catch (Throwable t) {
             written = -1;
         }
-        if (written == length) framesOut++;
-        else writeFailures++; // full queue or device down: the kernel's own TAP drops behave the same
+        if (written == length) {
+            framesOut++;
+            return true;
+        }
+        writeFailures++; // full queue or device down: the kernel's own TAP drops behave the same
+        return false;
     }
 
     @Override

@@ -72,6 +72,11 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
                 + loops.stream().mapToLong(AgentLoop::commandsDropped).sum();
     }
 
+    /** Datagrams the kernel dropped at the agents' underlay sockets (full receive queues). */
+    public long kernelDrops() {
+        return loops.stream().mapToLong(l -> dev.ferry.agent.runtime.KernelDrops.of(l.localAddress())).sum();
+    }
+
     /** Plugs a QEMU socket port into agent {@code hostId}, polled by its loop. */
     public void addPort(int hostId, dev.ferry.agent.port.PolledPort port) {
         loops.get(hostId - 1).addPort(port);

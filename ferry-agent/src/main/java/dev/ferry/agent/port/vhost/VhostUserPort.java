@@ -86,17 +86,20 @@ public final class VhostUserPort implements PolledPort {
     // ------------------------------------------------------------------ agent's thread
 
     @Override
-    public void deliver(byte[] buf, int offset, int length) {
-        if (waiting.isEmpty() && rx != null && put(buf, offset, length)) return;
+    public boolean deliver(byte[] buf, int offset, int length) {
+        if (length > MAX_FRAME) {
+            undeliverable++;
+            return false;
+        }
+        if (waiting.isEmpty() && rx != null && put(buf, offset, length)) return true;
         if (waiting.offer(buf, offset, length)) {
             overflowing = false;
-        } else if (length > MAX_FRAME) {
-            undeliverable++;
-        } else {
-            waitingFull++;
-            if (!overflowing) log.warn("port {}: {} frames wait for the VM, no room for more: dropping (waiting_full)", vmId, WAITING_FRAMES);
-            overflowing = true;
+            return true;
         }
+        waitingFull++;
+        if (!overflowing) log.warn("port {}: {} frames wait for the VM, no room for more: dropping (waiting_full)", vmId, WAITING_FRAMES);
+        overflowing = true;
+        return false;
     }
 
     /** Into the guest's next buffer; false when there is none (the frame should wait). */

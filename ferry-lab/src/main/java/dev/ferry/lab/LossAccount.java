@@ -1,0 +1,67 @@
+package dev.ferry.lab;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.Counter;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Where the frames a run lost went: Ferry's own drops by counter, datagrams the kernel dropped at
+ * Ferry's sockets or refused to send, and frames lost inside the VMs (handed to a copy that did not
+ * run, or dropped by the guest). What none of these accounts for is {@link #unexplained}, which a
+ * lossless protocol keeps at 0. The accounts count every frame they dropped, control packets too, so
+ * they may add up to more than was lost; they are upper bounds per place, the total a lower bound of
+ * what is explained only when it does not exceed the loss.
+ *
+ * @param lost          frames sent and never delivered
+ * @param ferryDrops    the agents' non-zero {@code drop_*} counters, by name
+ * @param kernelDrops   datagrams the kernel dropped at the agents' sockets (full receive queue)
+ * @param underlayFails datagrams the kernel refused to send, or sent to a host no agent knew
+ * @param inVm          frames lost inside the VMs: at a stopped or paused copy, or dropped by the guest
+ */
+public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDrops, long underlayFails, long inVm) {
+    public LossAccount {
+        ferryDrops = Collections.unmodifiableMap(new TreeMap<>(ferryDrops));
+    }
+
+    /** The agents' drop counters, summed over {@code agents}. */
+    public static Map<String, Long> dropsOf(List<Agent> agents) {
+        Map<String, Long> out = new TreeMap<>();
+        for (Agent a : agents) {
+            a.counters().snapshot().forEach((c, v) -> {
+                if (c.isDrop() && v > 0) out.merge(c.label(), v, Long::sum);
+            });
+        }
+        return out;
+    }
+
+    public long explained() {
+        return ferryDrops.values().stream().mapToLong(Long::longValue).sum() + kernelDrops + underlayFails + inVm;
+    }
+
+    /** Lost frames no account holds: 0 unless a frame vanished without a counter. */
+    public long unexplained() {
+        return Math.max(0, lost - explained());
+    }
+
+    /** Frames dropped because a host or a VM could not keep up, not by the protocol's decision. */
+    public long load() {
+        return kernelDrops + underlayFails + inVm + ferryDrops.getOrDefault(Counter.DROP_PORT_FULL.label(), 0L);
+    }
+
+    /** One line per account with anything in it, then the unexplained rest. */
+    public List<String> lines() {
+        List<String> out = new ArrayList<>();
+        out.add(String.format(Locale.ROOT, "lost %,d frames:", lost));
+        ferryDrops.forEach((name, n) -> out.add(String.format(Locale.ROOT, "  %,12d  Ferry %s", n, name)));
+        if (kernelDrops > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: dropped at Ferry's sockets (receive queue full)", kernelDrops));
+        if (underlayFails > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: refused to send, or no known host", underlayFails));
+        if (inVm > 0) out.add(String.format(Locale.ROOT, "  %,12d  inside the VMs (a copy not running, or the guest's own drops)", inVm));
+        out.add(String.format(Locale.ROOT, "  %,12d  unexplained", unexplained()));
+        return out;
+    }
+}
