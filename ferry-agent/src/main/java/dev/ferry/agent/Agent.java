@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * thread (a runner posts commands to it); no state here is shared, so nothing here locks.
  *
  * <p>A received frame passes two stages: {@link StreamOrder} (frames of a stream's new path wait for
- * the MARKER that ends its old path), then classification by the migration table (DESIGN §6.2):
+ * the MARKER that ends its old path), then classification by the migration table (design §6.2):
  * deliver, buffer, relay, or the stale-sender rule.
  */
 public final class Agent {
@@ -252,7 +252,7 @@ public final class Agent {
         } while (!ready.isEmpty());
     }
 
-    /** Classification by the migration table (DESIGN §6.2). */
+    /** Classification by the migration table (design §6.2). */
     private void classify(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
                           long via, long now) {
         if ((flags & FLAG_AWAIT) != 0 && net.order.isSeen(await)) {
@@ -394,7 +394,7 @@ public final class Agent {
         counters.inc(Counter.BUFFERED);
     }
 
-    /** A frame for a VM neither here nor in the migration table: a stale sender's (DESIGN §6.2). */
+    /** A frame for a VM neither here nor in the migration table: a stale sender's (design §6.2). */
     private void notHere(VirtualNetwork net, byte[] b, int off, int len, int origin, int flags, long token, long await,
                          long now) {
         long dst = Ethernet.dst(b, off);
@@ -667,7 +667,7 @@ public final class Agent {
         maybeHandOver(net, e, now);
     }
 
-    /** DESIGN §6.3 step 5, once the destination asked and the lock is held. */
+    /** design §6.3 step 5, once the destination asked and the lock is held. */
     private void maybeHandOver(VirtualNetwork net, MigrationEntry e, long now) {
         if (!e.handoverAsked) return;
         if (e.phase == Phase.STOPPED && e.lockHeld) {
@@ -1208,7 +1208,7 @@ public final class Agent {
     /**
      * A destination whose source has not answered its HANDOVER for half a lease may have lost it (the
      * source's host died). It tells the board that its copy runs, queued behind the source's lock:
-     * applied at the source's unlock if the source is only slow, or, DESIGN §5, when the source's lock
+     * applied at the source's unlock if the source is only slow, or, design §5, when the source's lock
      * lapses, which is then released as COMPLETED. Once the board points here, the VM runs here without
      * the source's streams: returns true, and the entry ends.
      */

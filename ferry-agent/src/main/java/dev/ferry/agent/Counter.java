@@ -3,7 +3,7 @@ package dev.ferry.agent;
 import java.util.Locale;
 
 /**
- * Every count an agent keeps. Each way a frame can be dropped has its own name (DESIGN §6.4): nothing
+ * Every count an agent keeps. Each way a frame can be dropped has its own name (design §6.4): nothing
  * is ever lost without one of the {@code DROP_*} counters growing.
  */
 public enum Counter {
@@ -18,7 +18,7 @@ public enum Counter {
     TAKEN_BACK,
     MARKERS_SENT, MARKERS_CONSUMED, HINTS_SENT, ARP_ANSWERED, BROADCAST_IN, BROADCAST_OUT,
     MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
-    /** Migrations a destination finished without its source, which stopped answering (DESIGN §5). */
+    /** Migrations a destination finished without its source, which stopped answering (design §5). */
     MIGRATIONS_SOURCE_LOST,
     /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */
     MARKER_WAIT_EXPIRED,

@@ -20,7 +20,7 @@ import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** The rows of DESIGN §6.2, one behaviour each, on one agent (host 1) against a real board. */
+/** The rows of design §6.2, one behaviour each, on one agent (host 1) against a real board. */
 class ClassificationTest {
     static final long A = 0x52_54_00_00_00_0AL, B = 0x52_54_00_00_00_0BL, R = 0x52_54_00_00_00_0CL, X = 0x52_54_00_00_00_0DL;
     static final long MIG = 900;

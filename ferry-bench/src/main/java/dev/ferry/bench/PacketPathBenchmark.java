@@ -21,7 +21,7 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * The agent's common paths, in process: a Geneve frame from the underlay for a local VM that is not
- * migrating (DESIGN §6.2, first row), and a frame from a local VM to a VM on another host. The
+ * migrating (design §6.2, first row), and a frame from a local VM to a VM on another host. The
  * anchor, measured in the same run, is the least any receive path must do: copy the datagram once
  * and read its VNI and inner destination. Run with {@code -prof gc} for gc.alloc.rate.norm
  * (bench/packet-path.sh does).

@@ -225,7 +225,7 @@ public final class Board {
         }
     }
 
-    /** Expires the leases that ran out by {@code now} (DESIGN §5), and pushes what that changed. */
+    /** Expires the leases that ran out by {@code now} (design §5), and pushes what that changed. */
     public synchronized void tick(long now) {
         if (storeFailure != null) return;
         store.begin();

@@ -54,7 +54,7 @@ import org.slf4j.LoggerFactory;
  * <p>Locks and agents' liveness are etcd leases, so etcd's clock, not a board's, says when they run
  * out: a lock is a key {@code lock/VNI/MAC} on a lease of the lock's length, renewed by the owner's
  * heartbeats through whichever board takes them; when etcd drops the key, every board sees it and the
- * first to act releases the lock as DESIGN §5 says. Agents' leases are keys {@code alive/HOST} alike.
+ * first to act releases the lock as design §5 says. Agents' leases are keys {@code alive/HOST} alike.
  */
 public final class EtcdStore implements Store, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EtcdStore.class);

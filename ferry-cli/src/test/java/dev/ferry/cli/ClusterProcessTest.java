@@ -274,7 +274,7 @@ class ClusterProcessTest {
 
     /**
      * The source's agent is killed (SIGKILL) while its migration holds the lock, and the VM runs on at
-     * the destination. DESIGN 5: the lock lapses with its owner's lease and is released as COMPLETED,
+     * the destination. design §5: the lock lapses with its owner's lease and is released as COMPLETED,
      * since the destination reported running. Frames sent to the dead host meanwhile are lost (the
      * documented outcome); once the board has moved the record, every frame arrives again, none twice.
      */

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * VMs on the agents of a cluster, VM pairs streaming sequenced frames both ways, and a plan of live
- * migrations under a simulated migration model (the "simulated" detector of DESIGN §7: a pre-copy,
+ * migrations under a simulated migration model (the "simulated" detector of design §7: a pre-copy,
  * then a stop-and-copy). The same scenario runs on the simulated and on the UDP cluster.
  */
 public final class Scenario {

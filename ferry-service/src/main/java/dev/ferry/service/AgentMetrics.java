@@ -22,7 +22,7 @@ final class AgentMetrics {
                 .labelNames("event").callback(cb -> each(s -> s.counters(), (k, v) -> {
                     if (!k.startsWith("drop_") && !k.startsWith("migrations_")) cb.call(v, k);
                 })).register(registry);
-        CounterWithCallback.builder().name("ferry_agent_drops").help("Frames dropped, by reason (DESIGN 6.4)")
+        CounterWithCallback.builder().name("ferry_agent_drops").help("Frames dropped, by reason (design §6.4)")
                 .labelNames("reason").callback(cb -> each(s -> s.counters(), (k, v) -> {
                     if (k.startsWith("drop_")) cb.call(v, k.substring("drop_".length()));
                 })).register(registry);

@@ -237,7 +237,7 @@ public final class AgentService implements AutoCloseable {
         });
     }
 
-    /** One migration step for the VM of port {@code id} (DESIGN §7, the API detector). */
+    /** One migration step for the VM of port {@code id} (design §7, the API detector). */
     public AgentStatus.MigrationStatus migrate(MigrationStep step, String id, Long migrationId) {
         PeerSocket peer = step == MigrationStep.BEGIN ? borrowQemuSocket(id) : null;
         try {

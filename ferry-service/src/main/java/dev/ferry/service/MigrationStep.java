@@ -3,7 +3,7 @@ package dev.ferry.service;
 import java.util.Locale;
 
 /**
- * The API detector's steps (DESIGN §7), as a hypervisor hook or an orchestrator reports them with
+ * The API detector's steps (design §7), as a hypervisor hook or an orchestrator reports them with
  * {@code ferry ctl migrate STEP}: {@code begin} and {@code stopped} on the source's agent,
  * {@code resumed} on the destination's, {@code abort} on either. A standby copy appears on the
  * destination with {@code ferry ctl port add --standby}, and the source copy goes with

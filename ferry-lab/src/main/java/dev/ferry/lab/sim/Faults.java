@@ -1,7 +1,7 @@
 package dev.ferry.lab.sim;
 
 /**
- * The fault model of the simulated network (DESIGN §9), all in nanoseconds and probabilities.
+ * The fault model of the simulated network (design §9), all in nanoseconds and probabilities.
  * Board requests, answers and pushes may be delayed, duplicated and lost (so reordered too); an
  * agent-to-agent path is FIFO with any delay and loses control packets. {@code dataLoss} is zero
  * in every schedule: loss on the wire is the underlay's, which no overlay can undo; it exists to

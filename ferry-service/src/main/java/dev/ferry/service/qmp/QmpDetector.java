@@ -11,7 +11,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The QMP detector of DESIGN §7 for one port: its own session on a QMP socket of the VM's QEMU
+ * The QMP detector of design §7 for one port: its own session on a QMP socket of the VM's QEMU
  * (QEMU gives each monitor to one client, so the VM is started with one for the agent), migration
  * events switched on, and QEMU's events turned into the migration steps the API detector takes.
  *

@@ -1,0 +1,64 @@
+package dev.ferry.lab.sim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.agent.Mode;
+import dev.ferry.lab.sim.Simulation.Result;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Schedules that once lost or reordered frames, one test per cause (docs/design.md §10 names each
+ * cause and its fix). Each replays its seeds exactly, so a regression of that cause fails here by
+ * name before the random schedules find it again.
+ */
+class KnownSchedulesTest {
+
+    /** §10.1: X→B→C→B while B still waits for the HANDOVER_ACK of X→B (lost 2,412 frames). */
+    @ParameterizedTest
+    @ValueSource(longs = {109972, 117803, 137499, 117302})
+    void aVmComingBackToAHostStillWaitingForItsHandoverAckGetsItsOwnEntry(long seed) {
+        assertClean(seed);
+    }
+
+    /** §10.2: an entry that ended took the older entry behind it, and its buffer, uncounted. */
+    @ParameterizedTest
+    @ValueSource(longs = {117803, 176134, 192576})
+    void anEntryThatEndsLeavesTheOlderEntryBehindItInPlace(long seed) {
+        assertClean(seed);
+    }
+
+    /** §10.3: a DESTINATION behind a newer one still asks the board where its source is. */
+    @ParameterizedTest
+    @ValueSource(longs = {126866})
+    void aDestinationBehindANewerEntryStillLearnsItsSource(long seed) {
+        assertClean(seed);
+    }
+
+    /** §10.4: a returned entry judged a frame by the current cache, splitting one path over two ways. */
+    @ParameterizedTest
+    @ValueSource(longs = {132574, 102294, 107272, 100086, 102682, 111116})
+    void aReturnedEntryJudgesAFrameByTheStayItWasSentTo(long seed) {
+        assertClean(seed);
+    }
+
+    /** §10.5: frames (and a resent MARKER) relayed by an older migration overtook their own path. */
+    @ParameterizedTest
+    @ValueSource(longs = {101482, 114836, 167133, 158960})
+    void aFrameRelayedByAnOlderMigrationFollowsItsPath(long seed) {
+        assertClean(seed);
+    }
+
+    /** §10.6: once the VM settled back, frames relayed by an older migration still went straight to it. */
+    @ParameterizedTest
+    @ValueSource(longs = {247714})
+    void aSettledReturnKeepsRelayingWhatItsMigrationRelayedBefore(long seed) {
+        assertClean(seed);
+    }
+
+    private static void assertClean(long seed) {
+        Result r = Simulation.run(seed, Mode.FERRY);
+        assertThat(r.clean()).as(r.describe()).isTrue();
+        assertThat(r.report().migrations()).as("the schedule still migrates").isPositive();
+    }
+}
