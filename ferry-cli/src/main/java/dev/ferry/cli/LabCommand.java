@@ -70,6 +70,16 @@ final class LabCommand {
                 System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s inside the VM, its socket full), %,d duplicated,"
                                 + " %,d reordered: %s%n", r.sent(), r.received(), r.lost(), r.droppedInVm() < 0 ? "?" : String.format("%,d", r.droppedInVm()),
                         r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");
+                if (r.lost() > 0) {
+                    r.loss().lines().forEach(System.out::println);
+                    if (r.loss().load() > 0) {
+                        System.out.printf("  %,d of them because this machine or a VM could not keep up, not by the protocol%n", r.loss().load());
+                    }
+                }
+                if (baseline == null && r.loss().unexplained() > 0) {
+                    System.out.printf("FAIL: %,d lost frames no counter accounts for%n", r.loss().unexplained());
+                    return 1;
+                }
                 return r.lossless() || baseline != null || !mode.equals("ferry") ? 0 : 1;
             } finally {
                 lab.close();

@@ -90,6 +90,27 @@ public final class AgentService implements AutoCloseable {
         return new AgentService(settings);
     }
 
+    /**
+     * Datagrams the kernel dropped at this agent's sockets, its underlay's and its QEMU socket
+     * ports' (full receive queues): lost before Ferry could count them.
+     */
+    public long kernelDrops() {
+        List<InetSocketAddress> sockets = onLoop((a, now) -> {
+            List<InetSocketAddress> out = new ArrayList<>(List.of(loop.localAddress()));
+            for (Plugged p : ports.values()) {
+                if (p.port() instanceof dev.ferry.agent.port.QemuSocketPort q) {
+                    try {
+                        out.add(q.localAddress());
+                    } catch (IOException e) {
+                        // A port closing as we look: it drops nothing more.
+                    }
+                }
+            }
+            return out;
+        });
+        return sockets.stream().mapToLong(dev.ferry.agent.runtime.KernelDrops::of).sum();
+    }
+
     public int hostId() {
         return agent.hostId();
     }

@@ -106,6 +106,19 @@ final class FerryNetwork implements LabNetwork {
     }
 
     @Override
+    public dev.ferry.lab.LossAccount account(long lost, long inVm) {
+        java.util.Map<String, Long> drops = new java.util.TreeMap<>();
+        long kernel = 0;
+        for (AgentService a : agents) {
+            a.status().counters().forEach((name, value) -> {
+                if (value != 0 && name.startsWith("drop_")) drops.merge(name, value, Long::sum);
+            });
+            kernel += a.kernelDrops();
+        }
+        return new dev.ferry.lab.LossAccount(lost, drops, kernel, 0, inVm);
+    }
+
+    @Override
     public String toString() {
         return "a board and agents 1-3 (" + (portType == PortType.VHOST_USER ? "vhost-user" : "QEMU socket") + " ports)";
     }

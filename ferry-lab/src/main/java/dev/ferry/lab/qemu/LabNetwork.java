@@ -18,6 +18,9 @@ sealed interface LabNetwork extends AutoCloseable permits FerryNetwork, BridgeNe
     /** One line per host on what it did, for the end of a run. */
     List<String> report();
 
+    /** Where {@code lost} frames went, {@code inVm} of them lost inside the VMs by the guests' own count. */
+    dev.ferry.lab.LossAccount account(long lost, long inVm);
+
     /** Ends everything this network started; the lab's QEMU processes are already gone. */
     @Override
     void close();

@@ -72,7 +72,7 @@ public final class QemuLab implements AutoCloseable {
      * (lost inside the VM, not on the way; -1 unknown).
      */
     public record Result(List<Row> rows, long sent, long received, long lost, long duplicated, long reordered,
-                         long droppedInVm) {
+                         long droppedInVm, dev.ferry.lab.LossAccount loss) {
         public boolean lossless() {
             return lost == 0 && duplicated == 0 && reordered == 0 && received == sent;
         }
@@ -161,8 +161,9 @@ public final class QemuLab implements AutoCloseable {
         }
         for (String line : network.report()) progress("%s", line);
         // Lost: never received, whether in a hole or after the receiver's last (a stream that stopped).
-        return new Result(rows, frames, received, frames - received, Long.parseLong(summary.group(3)),
-                Long.parseLong(summary.group(4)), droppedInVm);
+        long lost = frames - received;
+        return new Result(rows, frames, received, lost, Long.parseLong(summary.group(3)),
+                Long.parseLong(summary.group(4)), droppedInVm, network.account(lost, Math.max(droppedInVm, 0)));
     }
 
     /**
