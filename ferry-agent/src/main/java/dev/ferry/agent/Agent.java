@@ -1,5 +1,6 @@
 package dev.ferry.agent;
 
+import dev.ferry.board.BoardClient;
 import static dev.ferry.wire.Geneve.FLAG_AWAIT;
 import static dev.ferry.wire.Geneve.FLAG_FORWARDED;
 import static dev.ferry.wire.Geneve.FLAG_MARKER;

@@ -1,5 +1,6 @@
 package dev.ferry.agent;
 
+import dev.ferry.board.BoardClient;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import java.util.function.Consumer;

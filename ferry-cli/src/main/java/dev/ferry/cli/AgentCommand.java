@@ -1,7 +1,7 @@
 package dev.ferry.cli;
 
 import dev.ferry.agent.port.TapPort;
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.service.AgentService;
 import dev.ferry.service.AgentSettings;
 import dev.ferry.service.ConfigException;

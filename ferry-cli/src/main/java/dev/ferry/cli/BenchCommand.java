@@ -1,5 +1,7 @@
 package dev.ferry.cli;
 
+import dev.ferry.bench.BoardBench;
+import dev.ferry.bench.UnderlayBench;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;

@@ -1,6 +1,6 @@
 package dev.ferry.cli;
 
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.board.EtcdStore;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.board.SqliteStore;

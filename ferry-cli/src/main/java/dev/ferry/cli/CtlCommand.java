@@ -216,7 +216,7 @@ final class CtlCommand {
                 return ctl.run(() -> {
                     if (id <= 0) throw new IllegalArgumentException("--id: a positive host id, not " + id);
                     try {
-                        dev.ferry.agent.runtime.Endpoints.parse(endpoint);
+                        dev.ferry.board.Endpoints.parse(endpoint);
                     } catch (IllegalArgumentException e) {
                         throw new IllegalArgumentException("--endpoint: " + e.getMessage());
                     }

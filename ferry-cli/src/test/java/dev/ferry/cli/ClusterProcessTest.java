@@ -3,7 +3,7 @@ package dev.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.lab.DgramVm;
 import dev.ferry.lab.FlowStats;
 import dev.ferry.lab.etcd.EtcdCluster;

@@ -1,6 +1,6 @@
 package dev.ferry.rpc;
 
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import io.grpc.EquivalentAddressGroup;
 import io.grpc.NameResolver;
 import io.grpc.NameResolverProvider;

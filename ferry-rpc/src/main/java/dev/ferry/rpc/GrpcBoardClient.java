@@ -1,6 +1,6 @@
 package dev.ferry.rpc;
 
-import dev.ferry.agent.BoardClient;
+import dev.ferry.board.BoardClient;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;

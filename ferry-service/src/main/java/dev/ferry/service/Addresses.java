@@ -1,6 +1,6 @@
 package dev.ferry.service;
 
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

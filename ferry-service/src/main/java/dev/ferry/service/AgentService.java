@@ -9,7 +9,7 @@ import dev.ferry.agent.port.PeerSocket;
 import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.port.QemuSocketPort;
 import dev.ferry.agent.runtime.AgentLoop;
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.agent.runtime.UdpUnderlay;
 import dev.ferry.service.qmp.QmpDetector;
 import dev.ferry.board.VmKey;

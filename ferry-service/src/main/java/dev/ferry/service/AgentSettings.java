@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.Mode;
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.agent.runtime.UnderlaySocket.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -2,7 +2,7 @@ package dev.ferry.agent.port;
 
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;

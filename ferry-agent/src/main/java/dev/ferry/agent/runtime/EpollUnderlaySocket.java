@@ -1,5 +1,6 @@
 package dev.ferry.agent.runtime;
 
+import dev.ferry.board.Endpoints;
 import dev.ferry.agent.Agent;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;

@@ -1,5 +1,6 @@
 package dev.ferry.agent.runtime;
 
+import dev.ferry.board.Endpoints;
 import dev.ferry.agent.Underlay;
 import java.io.IOException;
 import java.net.InetSocketAddress;

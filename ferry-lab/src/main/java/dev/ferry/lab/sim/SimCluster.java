@@ -2,7 +2,7 @@ package dev.ferry.lab.sim;
 
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.AgentConfig;
-import dev.ferry.agent.BoardClient;
+import dev.ferry.board.BoardClient;
 import dev.ferry.agent.Mode;
 import dev.ferry.agent.Underlay;
 import dev.ferry.board.Board;

@@ -1,6 +1,6 @@
 package dev.ferry.lab.udp;
 
-import dev.ferry.agent.BoardClient;
+import dev.ferry.board.BoardClient;
 import dev.ferry.agent.runtime.AgentLoop;
 
 /** How the agents of a {@link UdpCluster} reach their board: in the same process, or over gRPC. */

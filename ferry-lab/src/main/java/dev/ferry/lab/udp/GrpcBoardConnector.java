@@ -1,6 +1,6 @@
 package dev.ferry.lab.udp;
 
-import dev.ferry.agent.BoardClient;
+import dev.ferry.board.BoardClient;
 import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.rpc.GrpcBoardClient;
 import java.util.ArrayList;

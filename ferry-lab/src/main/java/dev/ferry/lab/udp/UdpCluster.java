@@ -53,7 +53,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
             AgentLoop loop = loops.get(i);
             UdpUnderlay underlay = new UdpUnderlay(loop.socket(), directory);
             AgentConfig config = AgentConfig.defaults(hostIds[i], vnis, mode)
-                    .withEndpoint(dev.ferry.agent.runtime.Endpoints.format(loop.localAddress()));
+                    .withEndpoint(dev.ferry.board.Endpoints.format(loop.localAddress()));
             Agent agent = new Agent(config, underlay, board.connect(hostIds[i], loop), incarnation);
             agents.add(agent);
             underlays.add(underlay);

@@ -2,7 +2,7 @@ package dev.ferry.lab.qemu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;

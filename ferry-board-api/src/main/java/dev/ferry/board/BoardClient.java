@@ -1,10 +1,9 @@
-package dev.ferry.agent;
+package dev.ferry.board;
 
-import dev.ferry.board.BoardRequest;
 
 /**
  * The agent's way to the board. Sending is fire-and-forget: answers and pushes come back through
- * {@link Agent#onBoardResponse} and {@link Agent#onBoardEvent} on the agent's thread; the agent
+ * the agent's {@code onBoardResponse} and {@code onBoardEvent} on the agent's thread; the agent
  * retries what is not answered, so a transport may lose, delay or duplicate.
  */
 @FunctionalInterface

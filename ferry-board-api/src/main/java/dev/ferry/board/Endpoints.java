@@ -1,4 +1,4 @@
-package dev.ferry.agent.runtime;
+package dev.ferry.board;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;

@@ -1,8 +1,8 @@
-package dev.ferry.cli;
+package dev.ferry.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.ferry.agent.runtime.Endpoints;
+import dev.ferry.board.Endpoints;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.service.BoardService;
 import dev.ferry.wire.Ethernet;
@@ -42,13 +42,15 @@ import java.util.concurrent.TimeUnit;
  * one's rate. A last stage sends through both agents, sharing one core, and counts what the second
  * hands to its VM.
  */
-final class UnderlayBench {
+public final class UnderlayBench {
+    /** The agents under test are {@code ferry agent} processes, started from the classpath this bench runs on. */
+    private static final String FERRY_MAIN = "dev.ferry.cli.FerryCli";
     private static final int VNI = 100;
     private static final long MAC_A = 0x02_00_00_00_00_0aL;
     private static final long MAC_B = 0x02_00_00_00_00_0bL;
     private static final int TRAFFIC_ETHERTYPE = 0x88B6;
 
-    record Options(List<Integer> sizes, int seconds, int warmup, int reps, Path anchors, String transport) {}
+    public record Options(List<Integer> sizes, int seconds, int warmup, int reps, Path anchors, String transport) {}
 
     private final Options o;
     private final PrintStream out;
@@ -56,13 +58,13 @@ final class UnderlayBench {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     private final List<Process> started = new ArrayList<>();
 
-    UnderlayBench(Options options, PrintStream out) {
+    public UnderlayBench(Options options, PrintStream out) {
         this.o = options;
         this.out = out;
     }
 
     /** Runs the anchor and every stage; prints the table. Returns 0, or 1 when Ferry is under half the anchor. */
-    int run() throws Exception {
+    public int run() throws Exception {
         int cpus = Runtime.getRuntime().availableProcessors();
         boolean pinned = cpus >= 2 && pin(ProcessHandle.current().pid(), 0);
         out.printf("ferry bench underlay: %d CPUs; %s; %d x %d s per figure after %d s warm-up, medians%n", cpus,
@@ -205,7 +207,7 @@ final class UnderlayBench {
         List<String> cmd = new ArrayList<>(List.of("taskset", "-c", String.valueOf(cpu), java,
                 "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
                 "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-                "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "agent",
+                "-cp", System.getProperty("java.class.path"), FERRY_MAIN, "agent",
                 "--host-id", String.valueOf(hostId), "--listen", format(listen), "--board", board, "--admin", "127.0.0.1:0",
                 "--vni", String.valueOf(VNI), "--transport", o.transport,
                 "--port", "id=" + vm + ",type=qemu-socket,vni=" + VNI + ",mac=" + Ethernet.format(mac)

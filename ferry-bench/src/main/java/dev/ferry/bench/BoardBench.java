@@ -1,4 +1,4 @@
-package dev.ferry.cli;
+package dev.ferry.bench;
 
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * VM's new location. The in-memory store is the anchor every other store is given as a ratio of.
  * Every loop is bounded in count and time.
  */
-final class BoardBench {
+public final class BoardBench {
     /** After how long without an answer a pipelined request is sent again (the client's call deadline is 2 s). */
     private static final int RESEND_SECONDS = 3;
     private static final int WINDOW = 256;
@@ -53,7 +53,7 @@ final class BoardBench {
     private static final VmKey MOVING = new VmKey(WATCHED_VNI, 0x52540000FFFFL);
     private static final long TIMEOUT_SECONDS = 30;
 
-    record Options(List<String> stores, int records, List<Integer> watchers, int seconds, int roundTrips, int migrations) {}
+    public record Options(List<String> stores, int records, List<Integer> watchers, int seconds, int roundTrips, int migrations) {}
 
     /** One store's figures; times in microseconds. */
     record Figures(String store, double attachesPerSecond, double lookupsPerSecond, double lockUnlockP50, double lockUnlockP99,
@@ -63,12 +63,12 @@ final class BoardBench {
     private final PrintStream out;
     private final AtomicLong ids = new AtomicLong();
 
-    BoardBench(Options options, PrintStream out) {
+    public BoardBench(Options options, PrintStream out) {
         this.o = options;
         this.out = out;
     }
 
-    int run() throws Exception {
+    public int run() throws Exception {
         // A first pass, thrown away: otherwise the first store measured pays for the JIT.
         out.println("warming up (in-memory store, figures discarded)");
         try (BoardService board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore())) {
