@@ -28,7 +28,8 @@ public final class MigrationEntry {
     /** DESTINATION: the source answered PREPARE, so {@link #peer} is certain. */
     boolean peerConfirmed;
     final Role role;
-    Phase phase;
+    /** Changed by {@link #moveTo} alone. */
+    private Phase phase;
     /** The other end: the destination agent for a SOURCE, the source agent for a DESTINATION. */
     int peer;
     final ArrayDeque<Held> buffer = new ArrayDeque<>();
@@ -77,6 +78,9 @@ public final class MigrationEntry {
     long deferredStart;
     boolean deferredStopped;
 
+    /** What classification does with a frame for this entry's VM (design §6.2). */
+    enum Action { DELIVER, BUFFER, RELAY }
+
     MigrationEntry(long migrationId, VmKey key, Role role, Phase phase, long now) {
         this.migrationId = migrationId;
         this.key = key;
@@ -91,6 +95,131 @@ public final class MigrationEntry {
      */
     boolean hasLeft() {
         return role == Role.SOURCE ? phase != Phase.PRECOPY : deferredStart != 0 && deferredStopped;
+    }
+
+    /** Starts a SOURCE at PRECOPY, a DESTINATION at INCOMING. */
+    static MigrationEntry source(long migrationId, VmKey key, long now) {
+        return new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
+    }
+
+    static MigrationEntry destination(long migrationId, VmKey key, long now) {
+        return new MigrationEntry(migrationId, key, Role.DESTINATION, Phase.INCOMING, now);
+    }
+
+    /**
+     * The one place a phase changes: SOURCE PRECOPY → STOPPED → HANDED_OVER, DESTINATION INCOMING →
+     * RESUMED → RUNNING. Anything else is a bug in the caller, not an input to tolerate.
+     */
+    void moveTo(Phase next) {
+        boolean legal = switch (next) {
+            case STOPPED -> phase == Phase.PRECOPY;
+            case HANDED_OVER -> phase == Phase.STOPPED;
+            case RESUMED -> phase == Phase.INCOMING;
+            case RUNNING -> phase == Phase.RESUMED;
+            case PRECOPY, INCOMING -> false;
+        };
+        if (!legal) throw new IllegalStateException("migration " + migrationId + " of " + key + ": " + phase + " -> " + next);
+        phase = next;
+    }
+
+    boolean is(Phase p) {
+        return phase == p;
+    }
+
+    /** The VM runs on this copy now: the source before it stops, the destination once resumed. */
+    boolean ownsVm() {
+        return phase == Phase.PRECOPY || phase == Phase.RESUMED || phase == Phase.RUNNING;
+    }
+
+    /**
+     * The entry of this VM's chain that decides for {@code f}: this one if its own source relayed
+     * the frame (or it has nothing behind it), else the older entry's way, as before the VM came
+     * back (design §6.6).
+     */
+    MigrationEntry governing(Frame f) {
+        MigrationEntry m = this;
+        while (m.outgoing != null && !(f.has(dev.ferry.wire.Geneve.FLAG_FORWARDED) && f.via == m.migrationId)) {
+            m = m.outgoing;
+        }
+        return m;
+    }
+
+    /** The row of design §6.2 this entry is in. */
+    Action action() {
+        // Resumed here, and already stopped again for its next migration: kept for that one.
+        if (phase == Phase.RESUMED && deferredStopped) return Action.BUFFER;
+        return switch (phase) {
+            case PRECOPY, RESUMED, RUNNING -> Action.DELIVER;
+            case STOPPED, INCOMING -> Action.BUFFER;
+            case HANDED_OVER -> Action.RELAY;
+        };
+    }
+
+    /** Keeps a frame at the buffer's tail; false (nothing kept) when {@code boundBytes} would be passed. */
+    boolean keep(Held h, long boundBytes) {
+        if (bufferBytes + h.frame().length > boundBytes) return false;
+        buffer.add(h);
+        bufferBytes += h.frame().length;
+        buffered++;
+        return true;
+    }
+
+    /** Keeps frames older than any buffered yet at the buffer's head, in their order. */
+    void keepFirst(List<Held> older) {
+        for (int i = older.size() - 1; i >= 0; i--) {
+            buffer.addFirst(older.get(i));
+            bufferBytes += older.get(i).frame().length;
+            buffered++;
+        }
+    }
+
+    /** Appends frames another queue of this host kept for the VM (held behind MARKERs, or an earlier entry's buffer). */
+    void append(List<Held> frames) {
+        for (Held h : frames) {
+            buffer.add(h);
+            bufferBytes += h.frame().length;
+        }
+    }
+
+    /** Empties the buffer, oldest first. */
+    List<Held> takeBuffer() {
+        List<Held> out = new ArrayList<>(buffer);
+        buffer.clear();
+        bufferBytes = 0;
+        return out;
+    }
+
+    /** Drops, oldest first, what waited longer than {@code maxNanos}; returns how many. */
+    int expire(long now, long maxNanos) {
+        int n = 0;
+        while (!buffer.isEmpty() && now - buffer.peekFirst().sinceNanos() > maxNanos) {
+            bufferBytes -= buffer.pollFirst().frame().length;
+            n++;
+        }
+        return n;
+    }
+
+    /** Empties the VM's own held frames, oldest first. */
+    List<Held> takeEgress() {
+        List<Held> out = new ArrayList<>(egressHold);
+        egressHold.clear();
+        egressBytes = 0;
+        return out;
+    }
+
+    /** Forgets whatever is still kept; returns how many frames that was. */
+    int discard() {
+        int n = buffer.size() + egressHold.size();
+        buffer.clear();
+        bufferBytes = 0;
+        egressHold.clear();
+        egressBytes = 0;
+        return n;
+    }
+
+    void relayed(long now) {
+        relayed++;
+        lastActivityAt = now;
     }
 
     public long migrationId() { return migrationId; }

@@ -89,6 +89,6 @@ public final class VirtualNetwork {
      */
     MigrationEntry ongoingSource(long mac) {
         MigrationEntry e = anySource(mac);
-        return e != null && e.phase != MigrationEntry.Phase.HANDED_OVER ? e : null;
+        return e != null && !e.is(MigrationEntry.Phase.HANDED_OVER) ? e : null;
     }
 }

@@ -1,0 +1,180 @@
+package dev.ferry.agent;
+
+import dev.ferry.board.BoardClient;
+import dev.ferry.board.BoardEvent;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.HostRecord;
+import dev.ferry.board.NodeRecord;
+import dev.ferry.board.VmKey;
+import java.util.function.Consumer;
+import java.util.function.LongFunction;
+import org.agrona.collections.Int2ObjectHashMap;
+import org.agrona.collections.Long2LongHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The agent's dealings with the board: registration and heartbeats, watches, the location cache's
+ * look-ups and pushes, and every other request (through {@link BoardCalls}, which resends until
+ * answered). Agent's thread only.
+ */
+final class BoardSync {
+    private static final Logger log = LoggerFactory.getLogger(BoardSync.class);
+    private static final long MS = 1_000_000L;
+
+    /** Told when the cache learns where a VM is: frames that waited for it can go. */
+    interface Learned {
+        void learned(VirtualNetwork net, long mac, long now);
+    }
+
+    private final AgentConfig config;
+    private final int self;
+    private final Underlay underlay;
+    private final BoardCalls calls;
+    private final Int2ObjectHashMap<VirtualNetwork> networks;
+    private final Wire.Clock clock;
+    private final long retryNanos;
+    private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
+    private Learned learned;
+    private long lastHeartbeat;
+    private long lastResync;
+    private long lastHostListing;
+    private long unknownHostsSeen;
+
+    BoardSync(AgentConfig config, Underlay underlay, BoardClient client, long incarnation,
+              Int2ObjectHashMap<VirtualNetwork> networks, Wire.Clock clock) {
+        this.config = config;
+        this.self = config.hostId();
+        this.underlay = underlay;
+        this.networks = networks;
+        this.clock = clock;
+        this.retryNanos = config.retryMillis() * MS;
+        this.calls = new BoardCalls(client, self, incarnation, retryNanos);
+    }
+
+    void learned(Learned learned) {
+        this.learned = learned;
+    }
+
+    /** Any request, resent until answered; {@code onAnswer} runs once, on the agent's thread. */
+    void call(LongFunction<BoardRequest> make, Consumer<BoardResponse> onAnswer, long now) {
+        calls.call(make, onAnswer, now);
+    }
+
+    void start(long now) {
+        lastHeartbeat = now;
+        lastResync = now;
+        register(now);
+        watch(now);
+    }
+
+    void register(long now) {
+        calls.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
+                r -> {}, now);
+        listHosts(now);
+    }
+
+    /** Where the other agents are; later registrations arrive as HostChanged pushes. */
+    private void listHosts(long now) {
+        lastHostListing = now;
+        calls.call(BoardRequest.ListHosts::new, r -> {
+            if (r instanceof BoardResponse.Hosts hosts) {
+                for (HostRecord h : hosts.hosts()) underlay.learnHost(h.hostId(), h.endpoint());
+            }
+        }, now);
+    }
+
+    /** Watches every VNI served, from the version of its last snapshot. */
+    void watch(long now) {
+        for (VirtualNetwork net : networks.values()) {
+            calls.call(id -> new BoardRequest.Watch(id, self, net.vni, net.watchedVersion), r -> {}, now);
+        }
+    }
+
+    void attach(VmKey key, Port port, boolean active, long now) {
+        calls.call(id -> new BoardRequest.Attach(id, key, port.vmId(), port.ips(), self, active), r -> {}, now);
+    }
+
+    void detach(VmKey key, boolean standby, long now) {
+        calls.call(id -> new BoardRequest.Detach(id, key, self, standby), r -> {}, now);
+    }
+
+    /** Asks where a VM is, at most once per retry interval. */
+    void lookup(VirtualNetwork net, long mac, long now) {
+        long last = lookupsPending.get(mac);
+        if (last != Long.MIN_VALUE && now - last < retryNanos) return;
+        lookupsPending.put(mac, now);
+        calls.call(id -> new BoardRequest.Lookup(id, new VmKey(net.vni, mac)), r -> {
+            Location loc = net.cache.get(mac);
+            // Not known yet (a VM being attached, a board that restarted): the frames wait, and the
+            // timer asks again until their buffer time runs out.
+            if (loc != null && loc.host != NodeRecord.NOWHERE) learned.learned(net, mac, clock.now());
+        }, now);
+    }
+
+    void onResponse(BoardResponse response) {
+        if (response instanceof BoardResponse.Snapshot s) {
+            VirtualNetwork net = networks.get(s.vni());
+            if (net != null) {
+                for (NodeRecord r : s.records()) learn(net, r);
+                net.watchedVersion = Math.max(net.watchedVersion, s.version());
+            }
+        } else if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
+            VirtualNetwork net = networks.get(ok.record().key().vni());
+            if (net != null) {
+                learn(net, ok.record());
+                lookupsPending.remove(ok.record().key().mac());
+            }
+        }
+        calls.onResponse(response);
+    }
+
+    void onEvent(BoardEvent event) {
+        switch (event) {
+            case BoardEvent.Changed c -> {
+                VirtualNetwork net = networks.get(c.record().key().vni());
+                if (net != null) learn(net, c.record());
+            }
+            case BoardEvent.LockWaiter w -> log.debug("agent {}: host {} waits behind migration {} of {}", self,
+                    w.waitingHost(), w.migrationId(), w.key());
+            case BoardEvent.HostChanged h -> underlay.learnHost(h.host().hostId(), h.host().endpoint());
+        }
+    }
+
+    private void learn(VirtualNetwork net, NodeRecord r) {
+        if (net.cache.update(r) && r.isAttached()) {
+            net.hosts.add(r.hostId());
+            learned.learned(net, r.key().mac(), clock.now());
+        }
+    }
+
+    /** Resends, heartbeats, periodic re-watches, and a new host listing when a datagram found no known host. */
+    void tick(long now) {
+        calls.tick(now);
+        if (now - lastHeartbeat >= config.leaseMillis() * MS / 3) {
+            lastHeartbeat = now;
+            calls.call(id -> new BoardRequest.Heartbeat(id, self), r -> {}, now);
+        }
+        if (now - lastResync >= config.resyncMillis() * MS) {
+            lastResync = now;
+            watch(now);
+        }
+        // A push can be missed (a host that registered while this agent was connecting): sending to
+        // a host whose endpoint is not known here asks the board again, at most once per retry.
+        long unknown = underlay.unknownHosts();
+        if (unknown != unknownHostsSeen && now - lastHostListing >= config.retryMillis() * MS) {
+            unknownHostsSeen = unknown;
+            listHosts(now);
+        }
+    }
+
+    /** Only rate-limits: forgetting costs at most one more look-up. */
+    void forgetLookups() {
+        lookupsPending.clear();
+    }
+
+    int outstanding() {
+        return calls.outstanding();
+    }
+}

@@ -1,0 +1,533 @@
+package dev.ferry.agent;
+
+import dev.ferry.agent.MigrationEntry.Phase;
+import dev.ferry.agent.MigrationEntry.Role;
+import dev.ferry.agent.MigrationEntry.SentMarker;
+import dev.ferry.board.BoardRequest;
+import dev.ferry.board.BoardRequest.Outcome;
+import dev.ferry.board.BoardResponse;
+import dev.ferry.board.NodeRecord;
+import dev.ferry.board.VmKey;
+import dev.ferry.wire.ControlMessage;
+import dev.ferry.wire.ControlMessage.StreamToken;
+import dev.ferry.wire.Ethernet;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The migration state machine of design §6.3 and §6.6: every method is a transition, started by a
+ * detector's event, a peer's control message, a board answer or a timer. The entries
+ * ({@link MigrationEntry}) hold the state; this class moves them. Agent's thread only.
+ */
+final class Migrations implements ModePolicy {
+    private static final Logger log = LoggerFactory.getLogger(Migrations.class);
+    private static final long MS = 1_000_000L;
+
+    /** What the state machine needs of the port table (plugging a standby's port). */
+    interface Ports {
+        LocalPort plug(Port port);
+
+        void unplug(VmKey key);
+    }
+
+    private final int self;
+    private final AgentConfig config;
+    private final Counters counters;
+    private final Wire wire;
+    private final Markers markers;
+    private final Ingress ingress;
+    private final Egress egress;
+    private final BoardSync board;
+    private final Ports ports;
+    private final Wire.Clock clock;
+    private final long retryNanos;
+
+    Migrations(AgentConfig config, Counters counters, Wire wire, Markers markers, Ingress ingress, Egress egress,
+               BoardSync board, Ports ports, Wire.Clock clock) {
+        this.self = config.hostId();
+        this.config = config;
+        this.counters = counters;
+        this.wire = wire;
+        this.markers = markers;
+        this.ingress = ingress;
+        this.egress = egress;
+        this.board = board;
+        this.ports = ports;
+        this.clock = clock;
+        this.retryNanos = config.retryMillis() * MS;
+    }
+
+    @Override public boolean relaysStaleFrames() { return true; }
+    @Override public boolean marksPathChanges() { return true; }
+
+    // ------------------------------------------------------------ detectors' events
+
+    @Override
+    public void onEvent(VirtualNetwork net, MigrationEvent event, long now) {
+        VmKey key = new VmKey(event.vni(), event.mac());
+        MigrationEntry e = net.migrations.get(event.mac());
+        switch (event) {
+            case MigrationEvent.StandbyAppeared s -> standbyAppeared(net, key, e, s, now);
+            case MigrationEvent.Started s -> {
+                if (e == null) {
+                    startSource(net, key, net.ports.get(key.mac()), s.migrationId(), null, now);
+                } else if (e.role == Role.DESTINATION && e.is(Phase.RESUMED)) {
+                    // Leaving again before its HANDOVER_ACK named its streams: started when it comes.
+                    e.deferredStart = s.migrationId();
+                }
+            }
+            case MigrationEvent.SourceStopped s -> {
+                if (e != null && e.role == Role.SOURCE && e.migrationId == s.migrationId() && e.is(Phase.PRECOPY)) {
+                    sourceStopped(net, e, now);
+                } else if (e != null && e.role == Role.DESTINATION && e.deferredStart == s.migrationId()) {
+                    e.deferredStopped = true;
+                    e.append(net.order.takeHeldFor(e.key.mac()));
+                }
+            }
+            case MigrationEvent.DestinationResumed r -> {
+                if (e != null && e.role == Role.DESTINATION && e.migrationId == r.migrationId() && e.is(Phase.INCOMING)) {
+                    destinationResumed(net, e, now);
+                }
+            }
+            case MigrationEvent.Aborted a -> aborted(net, e, a.migrationId(), now);
+            case MigrationEvent.StandbyGone g -> {
+                if (e != null && e.role == Role.DESTINATION && e.migrationId == g.migrationId()) {
+                    net.migrations.remove(e);
+                    if (e.outgoing != null) net.migrations.put(e.outgoing);
+                }
+                ports.unplug(key);
+                board.detach(key, true, now);
+            }
+            case MigrationEvent.SourceGone g -> ports.unplug(key);
+        }
+    }
+
+    /** design §6.3 step 1; also the VM coming back to a host whose copy of it has left (§6.6). */
+    private void standbyAppeared(VirtualNetwork net, VmKey key, MigrationEntry e, MigrationEvent.StandbyAppeared s, long now) {
+        LocalPort port = ports.plug(s.port());
+        boolean returning = e != null && e.hasLeft();
+        if (e != null && !returning) return;
+        MigrationEntry d = MigrationEntry.destination(s.migrationId(), key, now);
+        d.outgoing = e;
+        d.port = port;
+        net.migrations.put(d);
+        board.call(id -> new BoardRequest.Attach(id, key, s.port().vmId(), s.port().ips(), self, false), r -> {
+            if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
+                    && ok.record().hostId() != self && net.incoming(key.mac(), d.migrationId) == d) {
+                if (!d.peerConfirmed) d.peer = ok.record().hostId();
+                wire.sendControl(net, d.peer, new ControlMessage.Prepare(d.migrationId, key.mac()));
+            }
+        }, now);
+    }
+
+    /** design §6.3 step 4: a paused copy that speaks, or is said to run, has resumed. */
+    void destinationResumed(VirtualNetwork net, MigrationEntry e, long now) {
+        e.moveTo(Phase.RESUMED);
+        e.resumedAt = now;
+        e.lastRetryAt = now;
+        if (e.peer != 0) wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
+        ingress.flushLocally(net, e, now);
+    }
+
+    private void aborted(VirtualNetwork net, MigrationEntry e, long migrationId, long now) {
+        if (e != null && e.role == Role.DESTINATION && e.deferredStart == migrationId) {
+            // Aborted before it could start: the VM goes on running here.
+            e.deferredStart = 0;
+            e.deferredStopped = false;
+            ingress.flushLocally(net, e, now);
+            counters.inc(Counter.MIGRATIONS_ABORTED);
+            return;
+        }
+        if (e == null || e.role != Role.SOURCE || e.migrationId != migrationId || e.is(Phase.HANDED_OVER)) return;
+        net.migrations.remove(e);
+        e.aborted = true;
+        counters.inc(Counter.MIGRATIONS_ABORTED);
+        ingress.flushLocally(net, e, now);
+        unlockAborted(e, now);
+    }
+
+    /** A migration out; {@code newer} is the entry of the VM's return here, if it came back before this one began. */
+    private MigrationEntry startSource(VirtualNetwork net, VmKey key, LocalPort port, long migrationId, MigrationEntry newer,
+                                       long now) {
+        MigrationEntry src = MigrationEntry.source(migrationId, key, now);
+        src.port = port;
+        if (newer == null) {
+            net.migrations.put(src);
+        } else {
+            newer.outgoing = src;
+        }
+        requestLock(net, src, now);
+        return src;
+    }
+
+    void requestLock(VirtualNetwork net, MigrationEntry e, long now) {
+        board.call(id -> new BoardRequest.LockRecord(id, e.key, e.migrationId, self, config.leaseMillis()), r -> {
+            if (e.aborted && r instanceof BoardResponse.Ok) {
+                // Granted after the migration was aborted (the unlock overtook it): release it again.
+                unlockAborted(e, clock.now());
+                return;
+            }
+            if (net.source(e.key.mac(), e.migrationId) != e) return;
+            if (r instanceof BoardResponse.Ok ok) {
+                e.lockHeld = true;
+                if (ok.record() != null) e.residentVersion = ok.record().version();
+                maybeHandOver(net, e, clock.now());
+            } else {
+                // Still held by the previous migration, or the record does not point here yet.
+                e.lockRetryAt = clock.now() + retryNanos;
+            }
+        }, now);
+    }
+
+    private void unlockAborted(MigrationEntry e, long now) {
+        board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.ABORTED), r -> {}, now);
+    }
+
+    /**
+     * design §6.3 step 3: buffer from now on, and end each of the VM's own streams with a MARKER on
+     * the path it took, whose tokens the destination will flag its first frames with.
+     */
+    private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
+        e.moveTo(Phase.STOPPED);
+        // Frames held here for the VM are older than any that will be buffered: they lead the buffer.
+        e.append(net.order.takeHeldFor(e.key.mac()));
+        takeBackUnread(net, e, now);
+        LocalPort port = e.port;
+        if (port == null) return;
+        for (OutStream s : port.streams.values()) {
+            if (s.hostUsed == OutStream.UNSET || net.awaitingLookup.containsKey(s.dst)) continue;
+            long token = markers.nextToken();
+            e.streams.add(new StreamToken(s.dst, token));
+            e.unackedMarkers.put(token, new SentMarker(port.mac, s.dst, s.hostUsed, token, s.awaitToken, s.versionUsed));
+            markers.send(net, s.hostUsed, port.mac, s.dst, token, s.awaitToken, s.versionUsed, now);
+        }
+        // Streams whose first frames still wait for a look-up: their MARKER waits behind them.
+        for (long dst : new ArrayList<>(net.awaitingLookup.keySet())) {
+            if (net.awaitingLookup.get(dst).stream().anyMatch(w -> w.port() == port)) {
+                long token = markers.nextToken();
+                e.streams.add(new StreamToken(dst, token));
+                egress.queueMarkerBehindLookup(net, port, dst, token, now);
+            }
+        }
+    }
+
+    /**
+     * Frames the source's port gave the VM that the paused VM never read (they waited in the
+     * hypervisor's socket, see {@link Port#takeBackUnread}): they go to the VM's new place ahead of
+     * everything buffered, being older. Runs when the source stops, whichever way it learns it.
+     */
+    private void takeBackUnread(VirtualNetwork net, MigrationEntry e, long now) {
+        if (e.port == null) return;
+        List<byte[]> unread = new ArrayList<>();
+        e.port.port.takeBackUnread(unread::add);
+        List<Held> older = new ArrayList<>(unread.size());
+        for (byte[] f : unread) {
+            // The host that sent it, as far as this agent knows: its sender's location.
+            long src = Ethernet.src(f, 0);
+            Location from = net.cache.get(src);
+            int origin = from != null && from.host != NodeRecord.NOWHERE && !net.ports.containsKey(src) ? from.host : self;
+            older.add(new Held(f, origin, 0, 0, 0, 0, now));
+        }
+        e.keepFirst(older);
+        counters.add(Counter.TAKEN_BACK, unread.size());
+    }
+
+    // ------------------------------------------------------------ peers' control messages
+
+    /**
+     * Only the real source answers: a host the record pointed at earlier stays silent. A PREPARE
+     * without an id (a standby plugged without one) learns the source's, but only from a migration
+     * not already promised to another destination: in a quick chain the record may still name an
+     * earlier source, whose VM went elsewhere.
+     */
+    void onPrepare(VirtualNetwork net, int origin, ControlMessage.Prepare p) {
+        MigrationEntry e = p.migrationId() != 0 ? net.source(p.mac(), p.migrationId()) : net.ongoingSource(p.mac());
+        if (e != null && p.migrationId() == 0 && e.peer != 0 && e.peer != origin) e = null;
+        if (e == null && p.migrationId() == 0 && log.isDebugEnabled()) {
+            log.debug("agent {}: PREPARE without an id from {} for {} left unanswered; entry here: {}", self, origin,
+                    Ethernet.format(p.mac()), net.migrations.get(p.mac()));
+        }
+        if (e != null) {
+            e.peer = origin;
+            wire.sendControl(net, origin, new ControlMessage.PrepareAck(e.migrationId, p.mac()));
+        }
+    }
+
+    void onPrepareAck(VirtualNetwork net, int origin, ControlMessage.PrepareAck a) {
+        MigrationEntry e = net.incoming(a.mac(), a.migrationId());
+        if (e == null) e = net.incoming(a.mac(), 0);
+        if (e != null) {
+            e.migrationId = a.migrationId();
+            e.peer = origin;
+            e.peerConfirmed = true;
+        }
+    }
+
+    void onHandover(VirtualNetwork net, int from, ControlMessage.Handover h, long now) {
+        MigrationEntry e = net.source(h.mac(), h.migrationId());
+        if (e == null) {
+            log.debug("agent {}: HANDOVER for unknown migration {} of {}", self, h.migrationId(), Ethernet.format(h.mac()));
+            return;
+        }
+        e.peer = from;
+        e.handoverAsked = true;
+        // The destination runs, so the source has stopped even if its event has not reached us.
+        if (e.is(Phase.PRECOPY)) sourceStopped(net, e, now);
+        maybeHandOver(net, e, now);
+    }
+
+    /** design §6.3 step 5, once the destination asked and the lock is held. */
+    private void maybeHandOver(VirtualNetwork net, MigrationEntry e, long now) {
+        if (!e.handoverAsked) return;
+        if (e.is(Phase.STOPPED) && e.lockHeld) {
+            // Frames still waiting here for a MARKER wait at the destination now, behind the buffer.
+            e.append(net.order.takeHeldFor(e.key.mac()));
+            Frame f = new Frame();
+            for (Held h : e.takeBuffer()) {
+                wire.relay(net, e.peer, f.of(h), e.migrationId);
+                e.relayed++;
+            }
+            e.consumed = net.order.consumedFor(e.key.mac());
+            e.moveTo(Phase.HANDED_OVER);
+            e.handedOverAt = now;
+            e.lastActivityAt = now;
+            counters.inc(Counter.MIGRATIONS_COMPLETED);
+            board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.COMPLETED), r -> e.unlocked = true, now);
+        }
+        if (e.is(Phase.HANDED_OVER)) {
+            wire.sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), e.streams, e.consumed));
+        }
+    }
+
+    /** design §6.3 step 6. */
+    void onHandoverAck(VirtualNetwork net, ControlMessage.HandoverAck a, long now) {
+        MigrationEntry e = net.incoming(a.mac(), a.migrationId());
+        if (e == null || !e.is(Phase.RESUMED)) {
+            log.debug("agent {}: HANDOVER_ACK of migration {} not taken; entry here: {}", self, a.migrationId(),
+                    net.migrations.get(a.mac()));
+            return;
+        }
+        // The VM may already have come back again: then a newer entry stands before this one.
+        MigrationEntry newer = net.newerThan(e);
+        LocalPort port = e.port;
+        port.streams.clear();
+        for (StreamToken s : a.streams()) {
+            port.stream(s.dstMac()).awaitToken = s.token();
+        }
+        for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
+        if (e.outgoing != null && e.outgoing.is(Phase.HANDED_OVER)) net.keepReturned(e.outgoing, e.migrationId);
+        e.moveTo(Phase.RUNNING);
+        // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
+        if (newer == null) {
+            net.migrations.remove(e);
+        } else {
+            newer.outgoing = null;
+        }
+        // What the VM sent meanwhile goes out now, even if the VM has already moved on again.
+        egress.sendKept(port, e.takeEgress(), now);
+        // Queued behind the source's lock: the board applies it when the source unlocks.
+        board.attach(e.key, port.port, true, now);
+        if (e.deferredStart != 0) {
+            MigrationEntry next = startSource(net, e.key, port, e.deferredStart, newer, now);
+            if (e.deferredStopped) {
+                sourceStopped(net, next, now);
+                next.append(e.takeBuffer());
+            }
+        }
+        markers.releaseHeld(net, now);
+    }
+
+    // ------------------------------------------------------------ a resumed VM's own frames
+
+    /**
+     * A frame from a VM whose migration in has not settled: a paused copy that speaks has resumed
+     * (the announce detector), and until the source's HANDOVER_ACK names the VM's streams its frames
+     * wait here (bounded). Returns true if the frame was taken.
+     */
+    boolean holdsEgress(LocalPort port, byte[] b, int off, int len, long now) {
+        VirtualNetwork net = port.net;
+        MigrationEntry m = net.migrations.get(port.mac);
+        if (m == null || m.role != Role.DESTINATION || m.is(Phase.RUNNING)) return false;
+        if (m.is(Phase.INCOMING)) destinationResumed(net, m, now);
+        if (m.egressBytes + len > config.bufferBytes()) {
+            counters.inc(Counter.DROP_EGRESS_HOLD_FULL);
+            return true;
+        }
+        m.egressHold.add(new Held(java.util.Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, 0, now));
+        m.egressBytes += len;
+        return true;
+    }
+
+    // ------------------------------------------------------------ timers
+
+    void tick(VirtualNetwork net, long now) {
+        if (!net.returned.isEmpty()) tickReturned(net, now);
+        if (net.migrations.size() == 0) return;
+        for (MigrationEntry top : new ArrayList<>(net.migrations.entries())) {
+            MigrationEntry newer = top;
+            for (MigrationEntry e = top.outgoing; e != null; e = e.outgoing) {
+                if (tickEntry(net, e, false, now)) {
+                    newer.outgoing = e.outgoing;
+                    retire(e);
+                } else {
+                    newer = e;
+                }
+            }
+            if (tickEntry(net, top, true, now)) {
+                net.migrations.remove(top);
+                retire(top);
+                if (top.outgoing != null) succeed(net, top, top.outgoing);
+            }
+        }
+    }
+
+    private void tickReturned(VirtualNetwork net, long now) {
+        for (MigrationEntry r : new ArrayList<>(net.returned.values())) {
+            MigrationEntry newer = r;
+            for (MigrationEntry o = r.outgoing; o != null; o = o.outgoing) {
+                if (tickEntry(net, o, false, now)) {
+                    newer.outgoing = o.outgoing;
+                } else {
+                    newer = o;
+                }
+            }
+            if (tickEntry(net, r, false, now)) {
+                net.returned.remove(r.key.mac(), r);
+                if (r.outgoing != null) net.returned.put(r.key.mac(), r.outgoing);
+            }
+        }
+    }
+
+    /** The entry before a finished one takes its place: kept relaying if handed over, the table's row otherwise. */
+    private void succeed(VirtualNetwork net, MigrationEntry finished, MigrationEntry older) {
+        if (older.role == Role.SOURCE && older.is(Phase.HANDED_OVER)) {
+            net.keepReturned(older, finished.role == Role.DESTINATION ? finished.migrationId : 0);
+        } else {
+            net.migrations.put(older);
+        }
+    }
+
+    /** An entry leaves the table: what it still keeps can go nowhere any more, and is counted. */
+    private void retire(MigrationEntry e) {
+        int dropped = e.discard();
+        if (dropped > 0) {
+            log.warn("agent {}: migration {} of {} ends with {} frames kept; dropped (drop_migration_ended)", self, e.migrationId,
+                    e.key, dropped);
+            counters.add(Counter.DROP_MIGRATION_ENDED, dropped);
+        }
+    }
+
+    /** Timers of one entry; returns true when the entry is done and leaves the table. */
+    private boolean tickEntry(VirtualNetwork net, MigrationEntry e, boolean newest, long now) {
+        counters.add(Counter.DROP_BUFFER_EXPIRED, e.expire(now, config.bufferMillis() * MS));
+        boolean due = now - e.lastRetryAt >= retryNanos;
+        switch (e.phase()) {
+            case PRECOPY, STOPPED -> {
+                if (!e.lockHeld && e.lockRetryAt != 0 && now >= e.lockRetryAt) {
+                    e.lockRetryAt = 0;
+                    requestLock(net, e, now);
+                }
+                if (due && e.is(Phase.STOPPED)) {
+                    e.lastRetryAt = now;
+                    markers.resend(net, e, now);
+                }
+            }
+            case HANDED_OVER -> {
+                if (due) {
+                    e.lastRetryAt = now;
+                    markers.resend(net, e, now);
+                }
+                boolean quiet = now - e.lastActivityAt >= config.graceMillis() * MS;
+                boolean settled = e.unackedMarkers.isEmpty() && e.unlocked;
+                if (quiet && (settled || now - e.handedOverAt >= 10 * config.graceMillis() * MS)) {
+                    if (!settled) log.warn("agent {}: dropping migration {} of {} unsettled", self, e.migrationId, e.key);
+                    return true;
+                }
+            }
+            case INCOMING, RESUMED -> {
+                if (due) {
+                    e.lastRetryAt = now;
+                    if (!e.peerConfirmed) {
+                        refreshPeer(net, e, now);
+                        if (e.peer != 0) wire.sendControl(net, e.peer, new ControlMessage.Prepare(e.migrationId, e.key.mac()));
+                    }
+                    if (e.peer != 0 && e.is(Phase.RESUMED)) {
+                        wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
+                    }
+                }
+                // Only where the VM runs: an older entry's VM has moved on since.
+                if (newest && e.is(Phase.RESUMED) && sourceLost(net, e, now)) return true;
+            }
+            case RUNNING -> { }
+        }
+        return false;
+    }
+
+    /**
+     * A destination whose source has not answered its HANDOVER for half a lease may have lost it (the
+     * source's host died). It tells the board that its copy runs, queued behind the source's lock:
+     * applied at the source's unlock if the source is only slow, or, design §5, when the source's lock
+     * lapses, which is then released as COMPLETED. Once the board points here, the VM runs here without
+     * the source's streams: returns true, and the entry ends.
+     */
+    private boolean sourceLost(VirtualNetwork net, MigrationEntry e, long now) {
+        if (now - e.resumedAt < config.leaseMillis() * MS / 2) return false;
+        LocalPort port = e.port;
+        if (!e.reportedRunning) {
+            e.reportedRunning = true;
+            log.warn("agent {}: the source (host {}) of migration {} of {} has not answered for {} ms; telling the board the VM runs here",
+                    self, e.peer, e.migrationId, e.key, (now - e.resumedAt) / MS);
+            board.attach(e.key, port.port, true, now);
+            return false;
+        }
+        Location loc = net.cache.get(e.key.mac());
+        if (loc == null || loc.host != self) return false;
+        log.warn("agent {}: migration {} of {} ends here without its source's HANDOVER_ACK", self, e.migrationId, e.key);
+        e.moveTo(Phase.RUNNING);
+        egress.sendKept(port, e.takeEgress(), now);
+        counters.inc(Counter.MIGRATIONS_SOURCE_LOST);
+        return true;
+    }
+
+    /**
+     * The source is where the record points once the updates before ours are applied: in a chain
+     * A to B to C, C's standby may first see A. Asked again until the source answers the HANDOVER.
+     */
+    private void refreshPeer(VirtualNetwork net, MigrationEntry e, long now) {
+        if (now - e.peerRefreshedAt < 2 * retryNanos) return;
+        e.peerRefreshedAt = now;
+        board.call(id -> new BoardRequest.Lookup(id, e.key), r -> {
+            if (r instanceof BoardResponse.Ok ok && ok.record() != null && ok.record().isAttached()
+                    && ok.record().hostId() != self && net.incoming(e.key.mac(), e.migrationId) == e && !e.peerConfirmed) {
+                e.peer = ok.record().hostId();
+            }
+        }, now);
+    }
+
+    // ------------------------------------------------------------ the board came back
+
+    /** After a board reconnection: the ports' attachments as the migrations see them, and locks asked for again. */
+    void resynchronise(VirtualNetwork net, long now) {
+        for (LocalPort p : net.ports.values()) {
+            MigrationEntry m = net.migrations.get(p.mac);
+            // Handed over: the VM runs elsewhere, its port here only waits to be unplugged.
+            if (m != null && m.role == Role.SOURCE && m.is(Phase.HANDED_OVER)) continue;
+            // A destination attaches active only after HANDOVER_ACK, behind the source's lock.
+            boolean standby = m != null && m.role == Role.DESTINATION;
+            board.attach(p.key(), p.port, !standby, now);
+        }
+        for (MigrationEntry m : net.migrations.entries()) {
+            // A source not handed over yet is still where the VM is, even once its VM stopped
+            // and its port was unplugged; a lock the board forgot is asked for again.
+            if (m.role == Role.SOURCE && !m.is(Phase.HANDED_OVER) && m.port != null) {
+                board.attach(m.key, m.port.port, true, now);
+                if (m.lockHeld) {
+                    m.lockHeld = false;
+                    requestLock(net, m, now);
+                }
+            }
+        }
+    }
+}
