@@ -8,7 +8,7 @@ import java.util.function.Supplier;
 
 /**
  * An agent's Prometheus metrics, read from one {@link AgentStatus} snapshot per scrape (taken on the
- * agent's loop, so every figure of a scrape is from the same instant). Every drop reason of DESIGN
+ * agent's loop, so every figure of a scrape is from the same instant). Every drop reason of design
  * §6.4 is a {@code reason} of {@code ferry_agent_drops_total}.
  */
 final class AgentMetrics {
@@ -34,7 +34,7 @@ final class AgentMetrics {
                     cb.call(s.counters().get("migrations_completed"), "completed");
                     cb.call(s.counters().get("migrations_aborted"), "aborted");
                 }).register(registry);
-        CounterWithCallback.builder().name("ferry_agent_underlay_errors").help("Underlay datagrams lost in the socket (send failures, receive errors, unknown hosts), by kind")
+        CounterWithCallback.builder().name("ferry_agent_underlay_errors").help("Datagrams lost at the underlay socket and errors the loop survived, by kind (send failures, receive errors, unknown hosts, commands dropped, kernel drops, loop errors, ports faulted)")
                 .labelNames("kind").callback(cb -> each(AgentStatus::underlay, (k, v) -> cb.call(v, k))).register(registry);
         CounterWithCallback.builder().name("ferry_port_frames").help("Frames through a VM's port, by direction")
                 .labelNames("port", "direction").callback(cb -> current.ports().forEach(p -> {

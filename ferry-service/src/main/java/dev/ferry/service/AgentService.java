@@ -349,7 +349,7 @@ public final class AgentService implements AutoCloseable {
 
     /** A consistent snapshot of the agent, taken on its loop. */
     public AgentStatus status() {
-        return onLoop((a, now) -> {
+        AgentStatus status = onLoop((a, now) -> {
             Map<String, Long> counters = new LinkedHashMap<>();
             a.counters().snapshot().forEach((c, v) -> counters.put(c.label(), v));
             Map<String, Long> malformed = new LinkedHashMap<>();
@@ -359,6 +359,8 @@ public final class AgentService implements AutoCloseable {
             under.put("receive_errors", loop.socket().receiveErrors());
             under.put("unknown_hosts", underlay.unknownHosts());
             under.put("commands_dropped", loop.commandsDropped());
+            under.put("loop_errors", loop.errors());
+            under.put("ports_faulted", loop.portsFaulted());
             int held = 0;
             for (VirtualNetwork net : a.networks()) held += net.heldFrames();
             List<AgentStatus.PortStatus> portList = new ArrayList<>();
@@ -369,6 +371,9 @@ public final class AgentService implements AutoCloseable {
                     loop.socket().transport(),
                     counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations);
         });
+        // Read off the loop: a look into /proc is slower than the packet path should wait for.
+        status.underlay().put("kernel_drops", dev.ferry.agent.runtime.KernelDrops.of(loop.localAddress()));
+        return status;
     }
 
     private String vmName(VmKey key) {

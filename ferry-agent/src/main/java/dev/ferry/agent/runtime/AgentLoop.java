@@ -33,6 +33,9 @@ public final class AgentLoop implements AutoCloseable {
     private volatile boolean running = true;
     private long lastTick;
     private long commandsDropped;
+    private volatile long errors;
+    private volatile long portsFaulted;
+    private long lastErrorLog;
 
     /** Binds the underlay socket; the agent is given by {@link #start}, once its underlay exists. */
     public AgentLoop(InetSocketAddress bind, UnderlaySocket.Transport transport, String name) throws IOException {
@@ -96,25 +99,77 @@ public final class AgentLoop implements AutoCloseable {
         socket.close();
     }
 
-    /** One turn; returns how much work it did, so the idle strategy can back off when there is none. */
+    /**
+     * One turn; returns how much work it did, so the idle strategy can back off when there is none.
+     * An exception from one command, one datagram's handling, one port or the timers is counted and
+     * logged, and the turn goes on (after Agrona's {@code AgentRunner} error handler): one bad input
+     * or one broken port must not stop the loop that serves every other. A port that throws is
+     * faulted: no longer polled, and closed.
+     */
     int doWork() {
         Agent a = agent;
         long now = System.nanoTime();
-        int work = commands.drain(c -> c.accept(a, System.nanoTime()));
-        work += socket.receive(a, now);
+        int work = commands.drain(c -> {
+            try {
+                c.accept(a, System.nanoTime());
+            } catch (RuntimeException e) {
+                error("a command", e);
+            }
+        });
+        try {
+            work += socket.receive(a, now);
+        } catch (RuntimeException e) {
+            error("the underlay's receive", e);
+        }
         for (int i = 0; i < polled.size(); i++) {
             Polled p = polled.get(i);
-            work += p.port.poll(a, p.handle, now);
+            try {
+                work += p.port.poll(a, p.handle, now);
+            } catch (RuntimeException e) {
+                error("port " + p.port.vmId(), e);
+                polled.remove(i--);
+                portsFaulted++;
+                log.error("agent loop {}: port {} faulted: no longer polled, closed", thread.getName(), p.port.vmId());
+                try {
+                    p.port.close();
+                } catch (RuntimeException closing) {
+                    error("closing port " + p.port.vmId(), closing);
+                }
+            }
         }
         if (now - lastTick >= TICK_NANOS) {
             lastTick = now;
-            a.tick(now);
+            try {
+                a.tick(now);
+            } catch (RuntimeException e) {
+                error("the timers", e);
+            }
         }
         return work;
     }
 
+    private void error(String where, RuntimeException e) {
+        errors++;
+        // The first of a run of errors with its stack; then a line per second at most.
+        long now = System.nanoTime();
+        if (errors == 1 || now - lastErrorLog >= 1_000_000_000L) {
+            lastErrorLog = now;
+            log.error("agent loop {}: {} failed ({} errors so far); the loop goes on", thread.getName(), where, errors, e);
+        }
+    }
+
     public long commandsDropped() {
         return commandsDropped;
+    }
+
+    /** Exceptions the loop caught and survived, in all. */
+    public long errors() {
+        return errors;
+    }
+
+    /** Ports taken out of the loop because they threw. */
+    public long portsFaulted() {
+        return portsFaulted;
     }
 
     /** Stops the loop; the socket is closed by the loop's own thread, or here if it never started. */

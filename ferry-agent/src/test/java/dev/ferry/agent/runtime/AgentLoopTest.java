@@ -1,0 +1,100 @@
+package dev.ferry.agent.runtime;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.agent.Agent;
+import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.Mode;
+import dev.ferry.agent.Underlay;
+import dev.ferry.agent.port.PolledPort;
+import dev.ferry.board.VmKey;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The loop that serves every VM of a host survives what one command or one port throws. */
+class AgentLoopTest {
+    private static final int VNI = 100;
+
+    @Test
+    void aCommandThatThrowsIsCountedAndTheNextOneStillRuns() throws Exception {
+        try (AgentLoop loop = started()) {
+            CountDownLatch ran = new CountDownLatch(1);
+            loop.post((a, now) -> { throw new IllegalStateException("a bug in one command"); });
+            loop.post((a, now) -> ran.countDown());
+
+            assertThat(ran.await(5, TimeUnit.SECONDS)).as("the command after the failing one ran").isTrue();
+            assertThat(loop.errors()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aPortThatThrowsIsFaultedAndClosedWhileTheOtherPortsAreStillPolled() throws Exception {
+        try (AgentLoop loop = started()) {
+            StubPort broken = new StubPort(0x02_00_00_00_00_01L, true);
+            StubPort healthy = new StubPort(0x02_00_00_00_00_02L, false);
+            loop.addPort(broken);
+            loop.addPort(healthy);
+            int before = waitForPolls(healthy, 0);
+
+            assertThat(waitForPolls(healthy, before + 100)).isGreaterThan(before + 100);
+            assertThat(loop.portsFaulted()).isEqualTo(1);
+            assertThat(broken.closed).isTrue();
+            assertThat(broken.polls.get()).as("polled once, then no more").isEqualTo(1);
+            assertThat(healthy.closed).isFalse();
+        }
+    }
+
+    private static int waitForPolls(StubPort port, int atLeast) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (port.polls.get() <= atLeast && System.nanoTime() < deadline) Thread.sleep(5);
+        return port.polls.get();
+    }
+
+    private static AgentLoop started() throws Exception {
+        AgentLoop loop = new AgentLoop(new InetSocketAddress("127.0.0.1", 0), "test-loop");
+        Underlay nowhere = new Underlay() {
+            @Override public void send(int toHost, byte[] buf, int offset, int length) {}
+            @Override public void learnHost(int hostId, String endpoint) {}
+            @Override public long unknownHosts() { return 0; }
+        };
+        loop.start(new Agent(AgentConfig.defaults(1, Set.of(VNI), Mode.FERRY), nowhere, request -> {}, 1));
+        return loop;
+    }
+
+    private static final class StubPort implements PolledPort {
+        final VmKey key;
+        final boolean throwing;
+        final AtomicInteger polls = new AtomicInteger();
+        volatile boolean closed;
+
+        StubPort(long mac, boolean throwing) {
+            this.key = new VmKey(VNI, mac);
+            this.throwing = throwing;
+        }
+
+        @Override
+        public int poll(Agent agent, LocalPort handle, long now) {
+            polls.incrementAndGet();
+            if (throwing) throw new IllegalStateException("a broken port");
+            return 0;
+        }
+
+        @Override public VmKey key() { return key; }
+        @Override public String vmId() { return "vm" + key.mac(); }
+        @Override public List<Integer> ips() { return List.of(); }
+        @Override public boolean deliver(byte[] buf, int offset, int length) { return true; }
+        @Override public String kind() { return "stub"; }
+        @Override public String describe() { return "stub"; }
+        @Override public long framesIn() { return 0; }
+        @Override public long framesOut() { return 0; }
+        @Override public long inDropped() { return 0; }
+        @Override public long outDropped() { return 0; }
+        @Override public void close() { closed = true; }
+    }
+}
