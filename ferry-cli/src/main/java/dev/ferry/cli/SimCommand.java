@@ -20,6 +20,10 @@ final class SimCommand implements Callable<Integer> {
     @Option(names = "--mode", defaultValue = "ferry", description = "ferry, naive or eager (default ${DEFAULT-VALUE}).")
     Mode mode;
 
+    @Option(names = "--profile", defaultValue = "classic",
+            description = "classic, or dangerous: chains of one VM, 0-5 ms apart, aimed losses, board restarts (default ${DEFAULT-VALUE}).")
+    Simulation.Profile profile;
+
     @Option(names = "--threads", description = "Threads to run schedules on (default: every core).")
     Integer threads;
 
@@ -37,7 +41,7 @@ final class SimCommand implements Callable<Integer> {
             ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("dev.ferry")).setLevel(ch.qos.logback.classic.Level.TRACE);
         }
         if (count == 1) {
-            Simulation.Result r = Simulation.run(seed, mode);
+            Simulation.Result r = Simulation.run(profile.schedule(seed), mode);
             System.out.println(r.describe());
             System.out.printf("%d of 1 schedules clean%n", r.clean() ? 1 : 0);
             return r.clean() ? 0 : 1;
@@ -45,7 +49,7 @@ final class SimCommand implements Callable<Integer> {
         int n = threads != null ? threads : SimulationRun.cores();
         if (n < 1) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--threads must be at least 1");
         long started = System.nanoTime();
-        SimulationRun.Tally t = SimulationRun.run(seed, count, mode, n, r -> {
+        SimulationRun.Tally t = SimulationRun.run(seed, count, mode, profile, n, r -> {
             synchronized (System.out) {
                 System.out.println(r.describe());
             }
@@ -57,8 +61,9 @@ final class SimCommand implements Callable<Integer> {
             }
         });
         System.out.println(t.summary());
-        System.out.printf("seeds %d..%d, mode %s, %d threads, %.1f s%n", seed, seed + count - 1,
-                mode.name().toLowerCase(java.util.Locale.ROOT), n, (System.nanoTime() - started) / 1e9);
+        System.out.printf("seeds %d..%d, mode %s, profile %s, %d threads, %.1f s%n", seed, seed + count - 1,
+                mode.name().toLowerCase(java.util.Locale.ROOT), profile.name().toLowerCase(java.util.Locale.ROOT), n,
+                (System.nanoTime() - started) / 1e9);
         return t.allClean() ? 0 : 1;
     }
 }

@@ -91,6 +91,9 @@ public final class Scenario {
 
     public long endNanos() { return end; }
 
+    /** When traffic starts: the origin of a plan's times. */
+    public long trafficStartNanos() { return trafficStart; }
+
     /** Flows that lost, duplicated or reordered a frame, each with its first anomaly: for failure messages. */
     public List<String> anomalies() {
         List<String> out = new ArrayList<>();

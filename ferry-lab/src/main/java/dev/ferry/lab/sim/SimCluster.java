@@ -11,6 +11,10 @@ import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.lab.ClusterDriver;
+import dev.ferry.wire.ControlCodec;
+import dev.ferry.wire.ControlMessage;
+import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveFrame;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -27,8 +31,10 @@ public final class SimCluster implements ClusterDriver {
 
     private final SimScheduler scheduler = new SimScheduler();
     private final Random random;
+    /** For the aimed losses alone, so that schedules without them draw exactly what they always drew. */
+    private final Random aimed;
     private final Faults faults;
-    private final Board board;
+    private Board board;
     private final List<Agent> agents = new ArrayList<>();
     private final int[] hostIds;
     /** Per (from, to) path: when its last packet arrives, so later packets never overtake it. */
@@ -37,6 +43,7 @@ public final class SimCluster implements ClusterDriver {
 
     public SimCluster(int hosts, Mode mode, Set<Integer> vnis, long seed, Faults faults) {
         this.random = new Random(seed);
+        this.aimed = new Random(~seed);
         this.faults = faults;
         this.board = new Board(new InMemoryStore(), this::push);
         this.hostIds = new int[hosts];
@@ -63,6 +70,9 @@ public final class SimCluster implements ClusterDriver {
         return (to, buf, off, len) -> {
             boolean control = len > 1 && (buf[off + 1] & 0x80) != 0;
             if (random.nextDouble() < (control ? faults.controlLoss() : faults.dataLoss())) return;
+            if (control && faults.dangerousLoss() > 0 && migrationMessage(buf, off, len) && aimed.nextDouble() < faults.dangerousLoss()) {
+                return;
+            }
             byte[] copy = java.util.Arrays.copyOfRange(buf, off, off + len);
             long delay = faults.pathDelayMin() + (long) (random.nextDouble() * (faults.pathDelayMax() - faults.pathDelayMin()));
             long arrival = Math.max(pathTail[from][to], scheduler.now() + delay);
@@ -72,12 +82,44 @@ public final class SimCluster implements ClusterDriver {
         };
     }
 
+    /** PREPARE, HANDOVER, their acknowledgements, a MARKER or its acknowledgement: not a location hint. */
+    private static boolean migrationMessage(byte[] buf, int off, int len) {
+        GeneveFrame g = new GeneveFrame();
+        if (g.wrap(buf, off, len) != null) return false;
+        if (g.protocol() != Geneve.PROTOCOL_FERRY_CONTROL) return true;
+        return !(ControlCodec.decode(buf, g.payloadOffset(), g.payloadLength()) instanceof ControlMessage.LocationHint);
+    }
+
+    /** Unlocks, both ways, are among the messages the aimed losses hit. */
+    private boolean aimedAt(BoardRequest request) {
+        return faults.dangerousLoss() > 0 && request instanceof BoardRequest.Unlock && aimed.nextDouble() < faults.dangerousLoss();
+    }
+
+    /**
+     * At {@code atNanos} the board restarts with an empty memory, as a board on {@code --in-memory}
+     * does: what it knew is gone, and each agent resynchronises when its connection comes back (here
+     * 1 to 20 ms later), as the gRPC client makes it do.
+     */
+    public void restartBoardAt(long atNanos) {
+        scheduler.at(atNanos, () -> {
+            log.debug("{} ms: the board restarts with an empty memory", scheduler.now() / 1e6);
+            // As a board process does: versions start above any it gave before (microseconds of the clock).
+            board = new Board(new InMemoryStore(scheduler.now() / 1_000), this::push);
+            for (Agent a : agents) {
+                long back = scheduler.now() + (1 + aimed.nextInt(20)) * MS;
+                scheduler.at(back, () -> a.resynchronise(scheduler.now()));
+            }
+        });
+    }
+
     private BoardClient boardClient(int host) {
         return request -> deliverTwice(() -> {
+            if (aimedAt(request)) return;
             BoardResponse response = board.handle(request, scheduler.now() / MS);
             if (log.isTraceEnabled() && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
                 log.trace("{} ms: host {} -> board {} <- {}", scheduler.now() / 1e6, host, request, response);
             }
+            if (aimedAt(request)) return;
             deliverTwice(() -> agents.get(host - 1).onBoardResponse(response, scheduler.now()));
         });
     }

@@ -22,9 +22,27 @@ import java.util.Set;
 public final class Simulation {
     private static final long MS = 1_000_000L;
 
-    /** What a seed chose, for a failure message a person can read. */
+    /**
+     * What a seed chose, for a failure message a person can read. {@code boardRestartMs}: when (ms
+     * after traffic starts) the board restarts with an empty memory, as an in-memory board would;
+     * negative for never.
+     */
     public record Schedule(long seed, int hosts, int vms, double rate, long chainGapMs, Faults faults,
-                           List<PlannedMigration> migrations) {}
+                           List<PlannedMigration> migrations, long boardRestartMs) {
+        public Schedule(long seed, int hosts, int vms, double rate, long chainGapMs, Faults faults,
+                        List<PlannedMigration> migrations) {
+            this(seed, hosts, vms, rate, chainGapMs, faults, migrations, -1);
+        }
+    }
+
+    /** Which schedules a seed draws: the classic mix, or one aimed at the dangerous moments. */
+    public enum Profile {
+        CLASSIC, DANGEROUS;
+
+        public Schedule schedule(long seed) {
+            return this == CLASSIC ? Simulation.schedule(seed) : Simulation.dangerous(seed);
+        }
+    }
 
     /** A run's measures, and the first anomaly of each flow that had one. */
     public record Result(Schedule schedule, Report report, List<String> anomalies, List<String> agentNotes) {
@@ -36,7 +54,8 @@ public final class Simulation {
         public String describe() {
             return "seed " + schedule.seed() + ": " + report + "\n  " + schedule + "\n  " + String.join("\n  ", anomalies)
                     + "\n  " + String.join("\n  ", agentNotes)
-                    + "\n  replay: ./ferry sim --seed " + schedule.seed() + " --mode " + report.mode();
+                    + "\n  replay: ./ferry sim --seed " + schedule.seed() + " --mode " + report.mode()
+                    + (schedule.faults().dangerousLoss() > 0 || schedule.boardRestartMs() >= 0 ? " --profile dangerous" : "");
         }
     }
 
@@ -61,6 +80,32 @@ public final class Simulation {
         return new Schedule(seed, hosts, vms, rate, chainGap, Faults.random(r), List.copyOf(plan));
     }
 
+    /**
+     * A schedule aimed at the moments the protocol is most fragile: one or two VMs migrated again
+     * and again (often back to a host they just left), each next migration 0-5 ms after the last
+     * ended, short pre-copies and stops, the messages a migration turns on lost far more often than
+     * others, and in a third of the schedules the board restarted with an empty memory
+     * mid-run (the agents resynchronise, as on a reconnection).
+     */
+    public static Schedule dangerous(long seed) {
+        Random r = new Random(seed ^ 0x5DEECE66DL);
+        int hosts = 3 + r.nextInt(2);
+        int vms = 2 * (2 + r.nextInt(2));
+        double rate = 2_000 + r.nextInt(4_000);
+        long chainGap = r.nextInt(6);
+        int count = 3 + r.nextInt(6);
+        List<PlannedMigration> plan = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            double e = r.nextDouble();
+            Ending ending = e < 0.85 ? Ending.COMPLETED : e < 0.925 ? Ending.CANCELLED_IN_PRECOPY : Ending.FAILED_AFTER_STOP;
+            int vm = r.nextInt(4) == 0 ? 2 + r.nextInt(vms - 2) : r.nextInt(2);
+            plan.add(new PlannedMigration(vm, 1 + r.nextInt(hosts), r.nextInt(300) * MS, (5 + r.nextInt(45)) * MS,
+                    (1 + r.nextInt(30)) * MS, ending));
+        }
+        long restart = r.nextInt(3) == 0 ? r.nextInt(800) : -1;
+        return new Schedule(seed, hosts, vms, rate, chainGap, Faults.dangerous(r), List.copyOf(plan), restart);
+    }
+
     public static Result run(long seed, Mode mode) {
         return run(schedule(seed), mode);
     }
@@ -69,6 +114,7 @@ public final class Simulation {
         SimCluster cluster = new SimCluster(s.hosts(), mode, Set.of(Scenario.VNI), s.seed(), s.faults());
         Scenario scenario = new Scenario(cluster, s.vms(), s.rate(), 2_000, 3_000, s.chainGapMs(), s.migrations());
         scenario.start();
+        if (s.boardRestartMs() >= 0) cluster.restartBoardAt(scenario.trafficStartNanos() + s.boardRestartMs() * MS);
         cluster.runUntil(scenario.endNanos());
         return new Result(s, scenario.report(mode.name().toLowerCase(java.util.Locale.ROOT), cluster.agents()),
                 scenario.anomalies(), notes(cluster.agents()));
@@ -93,6 +139,7 @@ public final class Simulation {
 
     /** The same schedule on a wire that also loses data frames (never the case in a real schedule). */
     public static Schedule withDataLoss(Schedule s, double p) {
-        return new Schedule(s.seed(), s.hosts(), s.vms(), s.rate(), s.chainGapMs(), s.faults().withDataLoss(p), s.migrations());
+        return new Schedule(s.seed(), s.hosts(), s.vms(), s.rate(), s.chainGapMs(), s.faults().withDataLoss(p), s.migrations(),
+                s.boardRestartMs());
     }
 }

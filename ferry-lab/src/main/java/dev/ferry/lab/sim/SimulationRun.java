@@ -44,6 +44,12 @@ public final class SimulationRun {
      */
     public static Tally run(long firstSeed, long count, Mode mode, int threads, Consumer<Result> onFailure,
                             java.util.function.LongConsumer onProgress) {
+        return run(firstSeed, count, mode, Simulation.Profile.CLASSIC, threads, onFailure, onProgress);
+    }
+
+    /** As above, with the schedules {@code profile} draws. */
+    public static Tally run(long firstSeed, long count, Mode mode, Simulation.Profile profile, int threads,
+                            Consumer<Result> onFailure, java.util.function.LongConsumer onProgress) {
         AtomicLong next = new AtomicLong(firstSeed);
         long end = firstSeed + count;
         AtomicLong done = new AtomicLong(), clean = new AtomicLong(), losing = new AtomicLong(), dup = new AtomicLong(),
@@ -59,7 +65,7 @@ public final class SimulationRun {
             pool.execute(() -> {
                 for (long from = next.getAndAdd(BATCH); from < end; from = next.getAndAdd(BATCH)) {
                     for (long seed = from; seed < Math.min(from + BATCH, end); seed++) {
-                        Result r = Simulation.run(seed, mode);
+                        Result r = Simulation.run(profile.schedule(seed), mode);
                         sent.addAndGet(r.report().sent());
                         lost.addAndGet(r.report().lost());
                         migrations.addAndGet(r.report().migrations() + r.report().aborted());
