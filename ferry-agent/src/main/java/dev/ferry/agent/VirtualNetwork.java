@@ -69,26 +69,26 @@ public final class VirtualNetwork {
         if (before != null && before != r) r.outgoing = before;
     }
 
-    /** The SOURCE entry of {@code migrationId} for {@code mac}, also when it waits behind an incoming one. */
+    /**
+     * The SOURCE entry of {@code migrationId} for {@code mac}, wherever it stands in the VM's chain:
+     * behind the entry of its return here, or behind several (design §6.6).
+     */
     MigrationEntry source(long mac, long migrationId) {
-        MigrationEntry e = anySource(mac);
-        return e != null && e.migrationId == migrationId ? e : null;
-    }
-
-    /** This host's outgoing migration of {@code mac}, whatever its id. */
-    MigrationEntry anySource(long mac) {
-        MigrationEntry e = migrations.get(mac);
-        if (e != null && e.role == MigrationEntry.Role.DESTINATION) e = e.outgoing;
-        return e != null && e.role == MigrationEntry.Role.SOURCE ? e : null;
+        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
+            if (e.role == MigrationEntry.Role.SOURCE && e.migrationId == migrationId) return e;
+        }
+        return null;
     }
 
     /**
-     * This host's outgoing migration of {@code mac} still under way (not yet handed over): what a
-     * standby without an id asks for. A finished one, kept a while for its MARKERs, must not lend a
-     * later migration its id.
+     * This host's newest outgoing migration of {@code mac} still under way (not yet handed over):
+     * what a standby without an id asks for. A finished one, kept a while for its MARKERs, must not
+     * lend a later migration its id.
      */
     MigrationEntry ongoingSource(long mac) {
-        MigrationEntry e = anySource(mac);
-        return e != null && !e.is(MigrationEntry.Phase.HANDED_OVER) ? e : null;
+        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
+            if (e.role == MigrationEntry.Role.SOURCE) return e.is(MigrationEntry.Phase.HANDED_OVER) ? null : e;
+        }
+        return null;
     }
 }

@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import dev.ferry.agent.Mode;
+import dev.ferry.lab.sim.Shrinker;
 import dev.ferry.lab.sim.Simulation;
 import dev.ferry.lab.sim.SimulationRun;
 import java.util.concurrent.Callable;
@@ -11,8 +12,16 @@ import picocli.CommandLine.Option;
         description = {"Runs seeded random migration schedules on the deterministic simulated network, as the tests do.",
                 "A failing test prints the command that replays its seed."})
 final class SimCommand implements Callable<Integer> {
-    @Option(names = "--seed", required = true, description = "First seed.")
-    long seed;
+    @Option(names = "--seed", description = "First seed (required unless --schedule).")
+    Long seed;
+
+    @Option(names = "--schedule", paramLabel = "JSON",
+            description = "Run this one schedule, as --shrink printed it, instead of a seed's.")
+    String schedule;
+
+    @Option(names = "--shrink",
+            description = "Shrink the first schedule that is not clean to a minimal one that still is not, and print it.")
+    boolean shrink;
 
     @Option(names = "--count", defaultValue = "1", description = "How many seeds from --seed (default ${DEFAULT-VALUE}).")
     long count;
@@ -40,12 +49,17 @@ final class SimCommand implements Callable<Integer> {
         if (trace) {
             ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("dev.ferry")).setLevel(ch.qos.logback.classic.Level.TRACE);
         }
-        if (count == 1) {
-            Simulation.Result r = Simulation.run(profile.schedule(seed), mode);
-            System.out.println(r.describe());
-            System.out.printf("%d of 1 schedules clean%n", r.clean() ? 1 : 0);
-            return r.clean() ? 0 : 1;
+        if (schedule != null) {
+            Simulation.Schedule s;
+            try {
+                s = Shrinker.fromJson(schedule);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--schedule: " + e.getMessage());
+            }
+            return runOne(s);
         }
+        if (seed == null) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--seed or --schedule is required");
+        if (count == 1) return runOne(profile.schedule(seed));
         int n = threads != null ? threads : SimulationRun.cores();
         if (n < 1) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--threads must be at least 1");
         long started = System.nanoTime();
@@ -61,9 +75,28 @@ final class SimCommand implements Callable<Integer> {
             }
         });
         System.out.println(t.summary());
+        if (shrink && !t.failures().isEmpty()) shrunk(t.failures().get(0).schedule());
         System.out.printf("seeds %d..%d, mode %s, profile %s, %d threads, %.1f s%n", seed, seed + count - 1,
                 mode.name().toLowerCase(java.util.Locale.ROOT), profile.name().toLowerCase(java.util.Locale.ROOT), n,
                 (System.nanoTime() - started) / 1e9);
         return t.allClean() ? 0 : 1;
+    }
+
+    private int runOne(Simulation.Schedule s) {
+        Simulation.Result r = Simulation.run(s, mode);
+        System.out.println(r.describe());
+        System.out.printf("%d of 1 schedules clean%n", r.clean() ? 1 : 0);
+        if (shrink && !r.clean()) shrunk(s);
+        return r.clean() ? 0 : 1;
+    }
+
+    private void shrunk(Simulation.Schedule failing) {
+        Shrinker shrinker = new Shrinker(mode);
+        Simulation.Schedule minimal = shrinker.shrink(failing);
+        System.out.printf("%nshrunk seed %d in %d runs to %d migration(s) on %d hosts, %d VMs:%n  %s%n  %s%n", failing.seed(),
+                shrinker.runs(), minimal.migrations().size(), minimal.hosts(), minimal.vms(), minimal,
+                Simulation.run(minimal, mode).report());
+        System.out.printf("  replay: ./ferry sim --mode %s --schedule '%s'%n", mode.name().toLowerCase(java.util.Locale.ROOT),
+                Shrinker.toJson(minimal));
     }
 }

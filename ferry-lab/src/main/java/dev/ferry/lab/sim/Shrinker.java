@@ -1,0 +1,147 @@
+package dev.ferry.lab.sim;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.agent.Mode;
+import dev.ferry.lab.PlannedMigration;
+import dev.ferry.lab.sim.Simulation.Schedule;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
+/**
+ * Shrinks a schedule that is not clean to a minimal one that still is not: fewer migrations, no
+ * faults but the ones needed, fewer VMs and hosts, a lower rate, shorter times. Greedy, in the
+ * manner of property-based testing's shrinkers (and of delta debugging): each step tries one
+ * simplification, keeps it if the run still fails, and the steps repeat until none applies. The
+ * simulation is deterministic, so the result replays exactly ({@link #toJson},
+ * {@code ./ferry sim --schedule JSON}).
+ */
+public final class Shrinker {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long MS = 1_000_000L;
+
+    private final Mode mode;
+    private int runs;
+
+    public Shrinker(Mode mode) {
+        this.mode = mode;
+    }
+
+    /** The simulation runs the last {@link #shrink} took. */
+    public int runs() {
+        return runs;
+    }
+
+    /** A minimal failing schedule; {@code failing} itself if it does not fail. */
+    public Schedule shrink(Schedule failing) {
+        if (!fails(failing)) return failing;
+        Schedule s = failing;
+        boolean progress = true;
+        while (progress) {
+            progress = false;
+            for (UnaryOperator<Schedule> step : steps(s)) {
+                Schedule candidate = step.apply(s);
+                if (candidate != null && !candidate.equals(s) && fails(candidate)) {
+                    s = candidate;
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        return s;
+    }
+
+    private boolean fails(Schedule s) {
+        runs++;
+        return !Simulation.run(s, mode).clean();
+    }
+
+    /** Every simplification of {@code s}, the biggest first. */
+    private static List<UnaryOperator<Schedule>> steps(Schedule s) {
+        List<UnaryOperator<Schedule>> steps = new ArrayList<>();
+        for (int i = 0; i < s.migrations().size(); i++) {
+            int drop = i;
+            steps.add(x -> withMigrations(x, remove(x.migrations(), drop)));
+        }
+        steps.add(x -> x.boardRestartMs() < 0 ? null : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(),
+                x.faults(), x.migrations(), -1));
+        steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), f.controlLoss(), f.boardDelayMin(),
+                f.boardDelayMax(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), 0)));
+        steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), 0, f.boardDelayMin(),
+                f.boardDelayMax(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), f.dangerousLoss())));
+        steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), f.controlLoss(), f.boardDelayMin(),
+                f.boardDelayMax(), 0, f.boardDuplicate(), f.dataLoss(), f.dangerousLoss())));
+        steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), f.controlLoss(), f.boardDelayMin(),
+                f.boardDelayMax(), f.boardLoss(), 0, f.dataLoss(), f.dangerousLoss())));
+        steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMin(), f.controlLoss(), f.boardDelayMin(),
+                f.boardDelayMin(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), f.dangerousLoss())));
+        steps.add(x -> x.vms() <= 2 || usesVm(x, x.vms() - 2) ? null
+                : new Schedule(x.seed(), x.hosts(), x.vms() - 2, x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs()));
+        steps.add(x -> x.hosts() <= 2 || usesHost(x, x.hosts()) ? null
+                : new Schedule(x.seed(), x.hosts() - 1, x.vms(), x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs()));
+        steps.add(x -> x.rate() <= 250 ? null
+                : new Schedule(x.seed(), x.hosts(), x.vms(), Math.floor(x.rate() / 2), x.chainGapMs(), x.faults(), x.migrations(),
+                        x.boardRestartMs()));
+        steps.add(x -> x.chainGapMs() == 0 ? null
+                : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), 0, x.faults(), x.migrations(), x.boardRestartMs()));
+        for (int i = 0; i < s.migrations().size(); i++) {
+            int at = i;
+            steps.add(x -> withMigration(x, at, m -> m.atNanos() < MS ? null
+                    : new PlannedMigration(m.vm(), m.toHost(), m.atNanos() / 2 / MS * MS, m.precopyNanos(), m.stopNanos(), m.ending())));
+            steps.add(x -> withMigration(x, at, m -> m.ending() == PlannedMigration.Ending.COMPLETED ? null
+                    : new PlannedMigration(m.vm(), m.toHost(), m.atNanos(), m.precopyNanos(), m.stopNanos(), PlannedMigration.Ending.COMPLETED)));
+        }
+        return steps;
+    }
+
+    private static Schedule withMigrations(Schedule x, List<PlannedMigration> plan) {
+        return new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(), x.faults(), List.copyOf(plan), x.boardRestartMs());
+    }
+
+    private static Schedule withMigration(Schedule x, int i, UnaryOperator<PlannedMigration> change) {
+        if (i >= x.migrations().size()) return null;
+        PlannedMigration m = change.apply(x.migrations().get(i));
+        if (m == null) return null;
+        List<PlannedMigration> plan = new ArrayList<>(x.migrations());
+        plan.set(i, m);
+        return withMigrations(x, plan);
+    }
+
+    private static Schedule withFaults(Schedule x, UnaryOperator<Faults> change) {
+        return new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(), change.apply(x.faults()), x.migrations(),
+                x.boardRestartMs());
+    }
+
+    private static <T> List<T> remove(List<T> list, int i) {
+        List<T> out = new ArrayList<>(list);
+        out.remove(i);
+        return out;
+    }
+
+    private static boolean usesVm(Schedule x, int firstDropped) {
+        return x.migrations().stream().anyMatch(m -> m.vm() >= firstDropped);
+    }
+
+    private static boolean usesHost(Schedule x, int host) {
+        return x.migrations().stream().anyMatch(m -> m.toHost() >= host);
+    }
+
+    /** A schedule as one line of JSON, for {@code ./ferry sim --schedule}. */
+    public static String toJson(Schedule s) {
+        try {
+            return JSON.writeValueAsString(s);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The schedule {@link #toJson} wrote; a bad one is refused with Jackson's reason. */
+    public static Schedule fromJson(String json) {
+        try {
+            return JSON.readValue(json, Schedule.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("not a schedule: " + e.getOriginalMessage(), e);
+        }
+    }
+}
