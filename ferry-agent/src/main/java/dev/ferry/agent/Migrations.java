@@ -518,14 +518,17 @@ final class Migrations implements ModePolicy {
             boolean standby = m != null && m.role == Role.DESTINATION;
             board.attach(p.key(), p.port, !standby, now);
         }
-        for (MigrationEntry m : net.migrations.entries()) {
-            // A source not handed over yet is still where the VM is, even once its VM stopped
-            // and its port was unplugged; a lock the board forgot is asked for again.
-            if (m.role == Role.SOURCE && !m.is(Phase.HANDED_OVER) && m.port != null) {
-                board.attach(m.key, m.port.port, true, now);
-                if (m.lockHeld) {
-                    m.lockHeld = false;
-                    requestLock(net, m, now);
+        for (MigrationEntry top : net.migrations.entries()) {
+            // A source not handed over yet is still where the VM is, even once its VM stopped and
+            // its port was unplugged, and even behind the entry of the VM's return (design §6.6);
+            // a lock the board forgot is asked for again.
+            for (MigrationEntry m = top; m != null; m = m.outgoing) {
+                if (m.role == Role.SOURCE && !m.is(Phase.HANDED_OVER) && m.port != null) {
+                    board.attach(m.key, m.port.port, true, now);
+                    if (m.lockHeld) {
+                        m.lockHeld = false;
+                        requestLock(net, m, now);
+                    }
                 }
             }
         }

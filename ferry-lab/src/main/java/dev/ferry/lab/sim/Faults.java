@@ -29,10 +29,10 @@ public record Faults(long pathDelayMin, long pathDelayMax, double controlLoss, l
                 r.nextDouble() * 0.2, r.nextDouble() * 0.2, 0, 0);
     }
 
-    /** As {@link #random}, and up to half of the messages a migration turns on lost besides. */
+    /** As {@link #random}, and 5-30% of the messages a migration turns on lost besides. */
     public static Faults dangerous(java.util.Random r) {
         Faults f = random(r);
         return new Faults(f.pathDelayMin, f.pathDelayMax, f.controlLoss, f.boardDelayMin, f.boardDelayMax, f.boardLoss,
-                f.boardDuplicate, 0, 0.1 + r.nextDouble() * 0.4);
+                f.boardDuplicate, 0, 0.05 + r.nextDouble() * 0.25);
     }
 }

@@ -19,7 +19,7 @@ import java.util.function.Consumer;
 public final class SimulationRun {
     /** What a run of many schedules found; {@code failures} holds at most {@link #KEPT_FAILURES} of them. */
     public record Tally(long schedules, long clean, long losing, long duplicating, long reordering, long entriesLeft,
-                        long framesSent, long framesLost, long migrations, List<Result> failures) {
+                        long framesSent, long framesLost, long migrations, long waitsRanOut, List<Result> failures) {
         public boolean allClean() {
             return clean == schedules;
         }
@@ -28,8 +28,8 @@ public final class SimulationRun {
         public String summary() {
             return String.format(java.util.Locale.ROOT,
                     "%d of %d schedules clean (not clean: %d lost frames, %d duplicated, %d reordered, %d left a migration entry;"
-                            + " %d migrations, %d frames sent, %d lost)",
-                    clean, schedules, losing, duplicating, reordering, entriesLeft, migrations, framesSent, framesLost);
+                            + " %d of the not clean had a MARKER's bounded wait run out; %d migrations, %d frames sent, %d lost)",
+                    clean, schedules, losing, duplicating, reordering, entriesLeft, waitsRanOut, migrations, framesSent, framesLost);
         }
     }
 
@@ -54,7 +54,7 @@ public final class SimulationRun {
         long end = firstSeed + count;
         AtomicLong done = new AtomicLong(), clean = new AtomicLong(), losing = new AtomicLong(), dup = new AtomicLong(),
                 reordering = new AtomicLong(), left = new AtomicLong(), sent = new AtomicLong(), lost = new AtomicLong(),
-                migrations = new AtomicLong();
+                migrations = new AtomicLong(), waits = new AtomicLong();
         List<Result> failures = Collections.synchronizedList(new ArrayList<>());
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "sim");
@@ -76,6 +76,7 @@ public final class SimulationRun {
                             if (r.report().duplicated() > 0) dup.incrementAndGet();
                             if (r.report().reordered() > 0) reordering.incrementAndGet();
                             if (r.report().migrationEntriesLeft() > 0) left.incrementAndGet();
+                            if (r.report().markerWaitsExpired() > 0) waits.incrementAndGet();
                             if (failures.size() < KEPT_FAILURES) failures.add(r);
                             onFailure.accept(r);
                         }
@@ -96,7 +97,7 @@ public final class SimulationRun {
         List<Result> sorted = new ArrayList<>(failures);
         sorted.sort(java.util.Comparator.comparingLong(r -> r.schedule().seed()));
         return new Tally(done.get(), clean.get(), losing.get(), dup.get(), reordering.get(), left.get(), sent.get(), lost.get(),
-                migrations.get(), List.copyOf(sorted));
+                migrations.get(), waits.get(), List.copyOf(sorted));
     }
 
     /** The cores this machine offers, for callers that want them all. */

@@ -63,11 +63,24 @@ class KnownSchedulesTest {
      */
     @org.junit.jupiter.api.Test
     void aSourceDeepInTheChainStillAnswersItsDestination() throws java.io.IOException {
-        String json;
-        try (var in = KnownSchedulesTest.class.getResourceAsStream("/schedules/source-deep-in-the-chain.json")) {
-            json = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertClean(shrunk("source-deep-in-the-chain.json"));
+    }
+
+    /**
+     * §10.8: the board restarted with an empty memory while the VM's source stood behind the entry
+     * of its return; resynchronising only looked at the table's rows, so nothing told the new board
+     * where the VM was and its destination never found its source (dangerous seed 88, shrunk to
+     * three migrations of one VM, no other fault).
+     */
+    @org.junit.jupiter.api.Test
+    void aBoardRestartedInMemoryLearnsWhereAVmBehindItsReturnIs() throws java.io.IOException {
+        assertClean(shrunk("board-restart-behind-a-return.json"));
+    }
+
+    private static Simulation.Schedule shrunk(String name) throws java.io.IOException {
+        try (var in = KnownSchedulesTest.class.getResourceAsStream("/schedules/" + name)) {
+            return Shrinker.fromJson(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
         }
-        assertClean(Shrinker.fromJson(json));
     }
 
     private static void assertClean(long seed) {
