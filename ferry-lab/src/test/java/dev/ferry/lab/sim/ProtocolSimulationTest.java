@@ -28,6 +28,20 @@ class ProtocolSimulationTest {
         assertThat(t.schedules()).isEqualTo(SCHEDULES);
     }
 
+    /**
+     * The dangerous profile (docs/design.md §9) is not clean yet: this guards what it measured
+     * (6 of its seeds 1-5,000 not clean, none duplicating) from getting worse while its remaining
+     * causes are fixed. Its failures print with the command that replays and shrinks them.
+     */
+    @Test
+    void dangerousProfileStaysWithinItsMeasuredFailureRateAndNeverDuplicates() {
+        SimulationRun.Tally t = SimulationRun.run(1, 2_000, Mode.FERRY, Simulation.Profile.DANGEROUS, SimulationRun.cores(),
+                r -> System.out.println("NOT CLEAN (dangerous profile) " + r.describe()), done -> {});
+        System.out.println("ProtocolSimulationTest, dangerous profile: " + t.summary());
+        assertThat(t.duplicating()).as(t.summary()).isZero();
+        assertThat(t.schedules() - t.clean()).as(t.summary()).isLessThanOrEqualTo(t.schedules() / 200);
+    }
+
     @Test
     void naiveModeLosesFramesInTheSameHarness() {
         List<Result> results = results(seed -> Simulation.run(seed, Mode.NAIVE), 100);
