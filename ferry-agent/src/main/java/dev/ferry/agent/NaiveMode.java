@@ -5,34 +5,18 @@ package dev.ferry.agent;
  * resumes; nothing is locked, buffered or relayed, so frames sent to the stopped source or to the
  * old location are lost.
  */
-final class NaiveMode implements ModePolicy {
-    private final BoardSync board;
-    private final Migrations.Ports ports;
-
+final class NaiveMode extends BaselineMode {
     NaiveMode(BoardSync board, Migrations.Ports ports) {
-        this.board = board;
-        this.ports = ports;
+        super(board, ports);
     }
 
     @Override
-    public void onEvent(VirtualNetwork net, MigrationEvent event, long now) {
-        switch (event) {
-            case MigrationEvent.StandbyAppeared s -> ports.plug(s.port());
-            case MigrationEvent.DestinationResumed r -> {
-                LocalPort port = net.ports.get(r.mac());
-                if (port != null) board.attach(port.key(), port.port, true, now);
-            }
-            case MigrationEvent.StandbyGone g -> {
-                ports.unplug(new dev.ferry.board.VmKey(g.vni(), g.mac()));
-                board.detach(new dev.ferry.board.VmKey(g.vni(), g.mac()), true, now);
-            }
-            case MigrationEvent.SourceGone g -> ports.unplug(new dev.ferry.board.VmKey(g.vni(), g.mac()));
-            case MigrationEvent.Started s -> { }
-            case MigrationEvent.SourceStopped s -> { }
-            case MigrationEvent.Aborted a -> { }
+    void onStep(VirtualNetwork net, MigrationEvent event, long now) {
+        if (event instanceof MigrationEvent.StandbyAppeared s) {
+            ports.plug(s.port());
+        } else if (event instanceof MigrationEvent.DestinationResumed r) {
+            LocalPort port = net.ports.get(r.mac());
+            if (port != null) board.attach(port.key(), port.port, true, now);
         }
     }
-
-    @Override public boolean relaysStaleFrames() { return false; }
-    @Override public boolean marksPathChanges() { return false; }
 }
