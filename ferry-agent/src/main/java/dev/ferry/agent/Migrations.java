@@ -508,12 +508,23 @@ final class Migrations implements ModePolicy {
 
     // ------------------------------------------------------------ the board came back
 
+    /** The first SOURCE of a VM's chain that has not handed over yet, or null. */
+    private static MigrationEntry unsettledSource(MigrationEntry chain) {
+        for (MigrationEntry m = chain; m != null; m = m.outgoing) {
+            if (m.role == Role.SOURCE && !m.is(Phase.HANDED_OVER)) return m;
+        }
+        return null;
+    }
+
     /** After a board reconnection: the ports' attachments as the migrations see them, and locks asked for again. */
     void resynchronise(VirtualNetwork net, long now) {
         for (LocalPort p : net.ports.values()) {
             MigrationEntry m = net.migrations.get(p.mac);
             // Handed over: the VM runs elsewhere, its port here only waits to be unplugged.
             if (m != null && m.role == Role.SOURCE && m.is(Phase.HANDED_OVER)) continue;
+            // A source not handed over is attached below, once: a second attach, answered late,
+            // could land after the hand-over and point the record back here.
+            if (unsettledSource(m) != null) continue;
             // A destination attaches active only after HANDOVER_ACK, behind the source's lock.
             boolean standby = m != null && m.role == Role.DESTINATION;
             board.attach(p.key(), p.port, !standby, now);

@@ -77,6 +77,17 @@ class KnownSchedulesTest {
         assertClean(shrunk("board-restart-behind-a-return.json"));
     }
 
+    /**
+     * §10.9: after an in-memory board restart a source attached its VM twice (once for its port,
+     * once for its migration); the second, answered late, landed after the hand-over and pointed
+     * the record back at the source, so the next migration's lock was refused for good (dangerous
+     * seed 654, shrunk to three migrations of one VM, the restart and 14% board loss).
+     */
+    @org.junit.jupiter.api.Test
+    void aSourceAttachesItsVmOnceWhenTheBoardForgotEverything() throws java.io.IOException {
+        assertClean(shrunk("board-restart-stale-reattach.json"));
+    }
+
     private static Simulation.Schedule shrunk(String name) throws java.io.IOException {
         try (var in = KnownSchedulesTest.class.getResourceAsStream("/schedules/" + name)) {
             return Shrinker.fromJson(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));

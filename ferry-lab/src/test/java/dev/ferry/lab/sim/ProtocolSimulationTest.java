@@ -30,7 +30,7 @@ class ProtocolSimulationTest {
 
     /**
      * The dangerous profile (docs/design.md §9) is not clean yet: this guards what it measured
-     * (6 of its seeds 1-5,000 not clean, none duplicating) from getting worse while its remaining
+     * (3 of its seeds 1-5,000 not clean, none losing or duplicating) from getting worse while its remaining
      * causes are fixed. Its failures print with the command that replays and shrinks them.
      */
     @Test
