@@ -123,8 +123,8 @@ public final class Demo {
             out.print(r.mode() + " ");
             r.loss().lines().forEach(out::println);
             if (r.loss().load() > 0) {
-                out.printf(Locale.ROOT, "  %,d of them because this machine (or a VM) could not keep up with %s, not by the protocol;"
-                        + " try a lower --rate%n", r.loss().load(), "the offered rate");
+                out.printf(Locale.ROOT, "  %,d of them because this machine could not keep up with the offered rate, not by the"
+                        + " forwarding; try a lower --rate%n", r.loss().load());
             }
         }
         out.println();

@@ -21,9 +21,12 @@ import java.util.TreeMap;
  * @param ferryDrops    the agents' non-zero {@code drop_*} counters, by name
  * @param kernelDrops   datagrams the kernel dropped at the agents' sockets (full receive queue)
  * @param underlayFails datagrams the kernel refused to send, or sent to a host no agent knew
- * @param inVm          frames lost inside the VMs: at a stopped or paused copy, or dropped by the guest
+ * @param atStoppedCopy frames handed to a copy of a VM that did not run (stopped, or still paused): lost
+ *                      in the hypervisor, as the forwarding mode's outcome, not for want of speed
+ * @param inGuest       frames the guest itself dropped (its socket full): the VM did not keep up
  */
-public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDrops, long underlayFails, long inVm) {
+public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDrops, long underlayFails, long atStoppedCopy,
+                          long inGuest) {
     public LossAccount {
         ferryDrops = Collections.unmodifiableMap(new TreeMap<>(ferryDrops));
     }
@@ -40,7 +43,7 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
     }
 
     public long explained() {
-        return ferryDrops.values().stream().mapToLong(Long::longValue).sum() + kernelDrops + underlayFails + inVm;
+        return ferryDrops.values().stream().mapToLong(Long::longValue).sum() + kernelDrops + underlayFails + atStoppedCopy + inGuest;
     }
 
     /** Lost frames no account holds: 0 unless a frame vanished without a counter. */
@@ -50,7 +53,7 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
 
     /** Frames dropped because a host or a VM could not keep up, not by the protocol's decision. */
     public long load() {
-        return kernelDrops + underlayFails + inVm + ferryDrops.getOrDefault(Counter.DROP_PORT_FULL.label(), 0L);
+        return kernelDrops + underlayFails + inGuest + ferryDrops.getOrDefault(Counter.DROP_PORT_FULL.label(), 0L);
     }
 
     /** One line per account with anything in it, then the unexplained rest. */
@@ -60,7 +63,8 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
         ferryDrops.forEach((name, n) -> out.add(String.format(Locale.ROOT, "  %,12d  Ferry %s", n, name)));
         if (kernelDrops > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: dropped at Ferry's sockets (receive queue full)", kernelDrops));
         if (underlayFails > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: refused to send, or no known host", underlayFails));
-        if (inVm > 0) out.add(String.format(Locale.ROOT, "  %,12d  inside the VMs (a copy not running, or the guest's own drops)", inVm));
+        if (atStoppedCopy > 0) out.add(String.format(Locale.ROOT, "  %,12d  handed to a copy of the VM that was not running (stopped or paused)", atStoppedCopy));
+        if (inGuest > 0) out.add(String.format(Locale.ROOT, "  %,12d  dropped inside the guest (its socket full)", inGuest));
         out.add(String.format(Locale.ROOT, "  %,12d  unexplained", unexplained()));
         return out;
     }

@@ -237,7 +237,7 @@ public final class Scenario {
             entries += a.migrations().size();
         }
         long lostAtCopy = vms.stream().mapToLong(v -> v.lostAtCopy.get()).sum();
-        LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(agents), kernelDrops, underlayFails, lostAtCopy);
+        LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(agents), kernelDrops, underlayFails, lostAtCopy, 0);
         return new Report(mode, completed.get(), aborted.get(), sent, delivered, sent - delivered, dup, reordered,
                 gap / 1e6, relayed, buffered, lostAtCopy, drops, expired, entries, loss);
     }

@@ -59,7 +59,7 @@ final class BridgeNetwork implements LabNetwork {
     @Override
     public dev.ferry.lab.LossAccount account(long lost, long inVm) {
         // The bridge counts nothing of its own: what the VMs did not drop is unexplained by design.
-        return new dev.ferry.lab.LossAccount(lost, java.util.Map.of(), 0, 0, inVm);
+        return new dev.ferry.lab.LossAccount(lost, java.util.Map.of(), 0, 0, 0, inVm);
     }
 
     @Override

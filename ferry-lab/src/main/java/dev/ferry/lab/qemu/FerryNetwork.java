@@ -115,7 +115,7 @@ final class FerryNetwork implements LabNetwork {
             });
             kernel += a.kernelDrops();
         }
-        return new dev.ferry.lab.LossAccount(lost, drops, kernel, 0, inVm);
+        return new dev.ferry.lab.LossAccount(lost, drops, kernel, 0, 0, inVm);
     }
 
     @Override
