@@ -32,6 +32,8 @@ final class Egress {
     /** The frame a VM's send is carried in: not kept, so reused. */
     private final Frame out = new Frame();
     private boolean sending;
+    /** A VM's broadcast, flooded as it is: handing it to ports and the wire sends nothing back here. */
+    private final Frame broadcastFrame = new Frame();
     private final byte[] arpReply = new byte[64];
 
     Egress(AgentConfig config, Counters counters, Wire wire, Markers markers, Ingress ingress, BoardSync board,
@@ -98,7 +100,7 @@ final class Egress {
 
     private void broadcast(VirtualNetwork net, LocalPort from, byte[] b, int off, int len) {
         if (answerArp(net, from, b, off, len)) return;
-        Frame f = new Frame().set(b, off, len, self, 0, 0, 0, 0);
+        Frame f = broadcastFrame.set(b, off, len, self, 0, 0, 0, 0);
         ingress.deliverBroadcast(net, f, from);
         for (int host : net.hosts) {
             if (host != self) {

@@ -174,8 +174,9 @@ final class Ingress implements Markers.Classifier {
 
     /** Delivers, through classification now that the entry allows it, what a migration buffer kept. */
     void flushLocally(VirtualNetwork net, MigrationEntry e, long now) {
+        Frame f = new Frame();
         for (Held h : e.takeBuffer()) {
-            classify(net, new Frame().of(h), now);
+            classify(net, f.of(h), now);
         }
     }
 

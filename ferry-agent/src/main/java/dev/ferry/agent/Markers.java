@@ -65,15 +65,21 @@ final class Markers {
      * previous one, if that is not acknowledged yet) and flag the new path's frames to wait for it.
      */
     void switchPath(VirtualNetwork net, LocalPort port, OutStream s, long now) {
-        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, nextToken(), s.awaitToken, s.versionUsed, now);
-        s.awaitToken = m.token;
-        pending.add(m);
-        send(net, m.host, m.src, m.dst, m.token, m.await, m.version, now);
+        long token = nextToken();
+        long previous = s.awaitToken;
+        // Flagged before the MARKER leaves: one to a local VM is acknowledged while it is being sent.
+        s.awaitToken = token;
+        sendPending(net, port, s, token, previous, now);
     }
 
     /** A MARKER a stream's first frames waited for a look-up behind: it leaves after them, resent like any. */
     void sendQueued(VirtualNetwork net, LocalPort port, OutStream s, long token, long now) {
-        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, token, s.awaitToken, s.versionUsed, now);
+        sendPending(net, port, s, token, s.awaitToken, now);
+    }
+
+    /** Ends {@code s}'s old path with MARKER {@code token}, waiting behind {@code await}; resent until acknowledged. */
+    private void sendPending(VirtualNetwork net, LocalPort port, OutStream s, long token, long await, long now) {
+        PendingMarker m = new PendingMarker(net, port.mac, s.dst, s.hostUsed, token, await, s.versionUsed, now);
         pending.add(m);
         send(net, m.host, m.src, m.dst, m.token, m.await, m.version, now);
     }
@@ -188,8 +194,9 @@ final class Markers {
             expired[0] = 0;
             ready = net.order.releasable(now, config.holdMillis() * MS, expired);
             counters.add(Counter.MARKER_WAIT_EXPIRED, expired[0]);
+            Frame f = new Frame();
             for (Held h : ready) {
-                Frame f = new Frame().of(h);
+                f.of(h);
                 f.flags &= ~FLAG_AWAIT;
                 f.await = 0;
                 classifier.classify(net, f, now);

@@ -48,8 +48,12 @@ public final class VirtualNetwork {
      * came back here before that migration in was settled, the one behind the newer entry.
      */
     MigrationEntry incoming(long mac, long migrationId) {
+        return inChain(mac, MigrationEntry.Role.DESTINATION, migrationId);
+    }
+
+    private MigrationEntry inChain(long mac, MigrationEntry.Role role, long migrationId) {
         for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
-            if (e.role == MigrationEntry.Role.DESTINATION && e.migrationId == migrationId) return e;
+            if (e.role == role && e.migrationId == migrationId) return e;
         }
         return null;
     }
@@ -74,10 +78,7 @@ public final class VirtualNetwork {
      * behind the entry of its return here, or behind several (design §6.6).
      */
     MigrationEntry source(long mac, long migrationId) {
-        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
-            if (e.role == MigrationEntry.Role.SOURCE && e.migrationId == migrationId) return e;
-        }
-        return null;
+        return inChain(mac, MigrationEntry.Role.SOURCE, migrationId);
     }
 
     /**

@@ -90,27 +90,6 @@ public final class AgentService implements AutoCloseable {
         return new AgentService(settings);
     }
 
-    /**
-     * Datagrams the kernel dropped at this agent's sockets, its underlay's and its QEMU socket
-     * ports' (full receive queues): lost before Ferry could count them.
-     */
-    public long kernelDrops() {
-        List<InetSocketAddress> sockets = onLoop((a, now) -> {
-            List<InetSocketAddress> out = new ArrayList<>(List.of(loop.localAddress()));
-            for (Plugged p : ports.values()) {
-                if (p.port() instanceof dev.ferry.agent.port.QemuSocketPort q) {
-                    try {
-                        out.add(q.localAddress());
-                    } catch (IOException e) {
-                        // A port closing as we look: it drops nothing more.
-                    }
-                }
-            }
-            return out;
-        });
-        return sockets.stream().mapToLong(dev.ferry.agent.runtime.KernelDrops::of).sum();
-    }
-
     public int hostId() {
         return agent.hostId();
     }
@@ -349,7 +328,18 @@ public final class AgentService implements AutoCloseable {
 
     /** A consistent snapshot of the agent, taken on its loop. */
     public AgentStatus status() {
+        List<InetSocketAddress> sockets = new ArrayList<>();
         AgentStatus status = onLoop((a, now) -> {
+            sockets.add(loop.localAddress());
+            for (Plugged p : ports.values()) {
+                if (p.port() instanceof dev.ferry.agent.port.QemuSocketPort q) {
+                    try {
+                        sockets.add(q.localAddress());
+                    } catch (IOException e) {
+                        // A port closing as we look: it drops nothing more.
+                    }
+                }
+            }
             Map<String, Long> counters = new LinkedHashMap<>();
             a.counters().snapshot().forEach((c, v) -> counters.put(c.label(), v));
             Map<String, Long> malformed = new LinkedHashMap<>();
@@ -371,8 +361,9 @@ public final class AgentService implements AutoCloseable {
                     loop.socket().transport(),
                     counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations);
         });
-        // Read off the loop: a look into /proc is slower than the packet path should wait for.
-        status.underlay().put("kernel_drops", dev.ferry.agent.runtime.KernelDrops.of(loop.localAddress()));
+        // Read off the loop: a look into /proc is slower than the packet path should wait for. The
+        // underlay's socket and every QEMU socket port's: datagrams lost before Ferry could count them.
+        status.underlay().put("kernel_drops", dev.ferry.agent.runtime.KernelDrops.of(sockets));
         return status;
     }
 

@@ -4,7 +4,10 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Locale;
 
 /**
@@ -20,7 +23,13 @@ public final class KernelDrops {
 
     /** Drops of every UDP socket bound to {@code local}'s port; 0 where the tables cannot be read. */
     public static long of(InetSocketAddress local) {
-        String port = String.format(Locale.ROOT, ":%04X", local.getPort());
+        return of(List.of(local));
+    }
+
+    /** Drops of every UDP socket bound to one of these ports, the tables read once. */
+    public static long of(Collection<InetSocketAddress> locals) {
+        Set<String> ports = new HashSet<>();
+        for (InetSocketAddress a : locals) ports.add(String.format(Locale.ROOT, ":%04X", a.getPort()));
         long drops = 0;
         for (Path table : TABLES) {
             List<String> lines;
@@ -31,7 +40,7 @@ public final class KernelDrops {
             }
             for (int i = 1; i < lines.size(); i++) {
                 String[] f = lines.get(i).trim().split("\\s+");
-                if (f.length > 12 && f[1].endsWith(port)) {
+                if (f.length > 12 && f[1].length() > 5 && ports.contains(f[1].substring(f[1].length() - 5))) {
                     try {
                         drops += Long.parseLong(f[f.length - 1]);
                     } catch (NumberFormatException ignored) {

@@ -110,10 +110,11 @@ final class FerryNetwork implements LabNetwork {
         java.util.Map<String, Long> drops = new java.util.TreeMap<>();
         long kernel = 0;
         for (AgentService a : agents) {
-            a.status().counters().forEach((name, value) -> {
+            var status = a.status();
+            status.counters().forEach((name, value) -> {
                 if (value != 0 && name.startsWith("drop_")) drops.merge(name, value, Long::sum);
             });
-            kernel += a.kernelDrops();
+            kernel += status.underlay().get("kernel_drops");
         }
         return new dev.ferry.lab.LossAccount(lost, drops, kernel, 0, 0, inVm);
     }

@@ -74,7 +74,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
 
     /** Datagrams the kernel dropped at the agents' underlay sockets (full receive queues). */
     public long kernelDrops() {
-        return loops.stream().mapToLong(l -> dev.ferry.agent.runtime.KernelDrops.of(l.localAddress())).sum();
+        return dev.ferry.agent.runtime.KernelDrops.of(loops.stream().map(AgentLoop::localAddress).toList());
     }
 
     /** Plugs a QEMU socket port into agent {@code hostId}, polled by its loop. */
