@@ -227,18 +227,17 @@ public final class Scenario {
             reordered += f.reordered();
             gap = Math.max(gap, f.longestGapNanos());
         }
-        long relayed = 0, buffered = 0, drops = 0, expired = 0;
+        long relayed = 0, buffered = 0, expired = 0;
         int entries = 0;
         for (Agent a : agents) {
             relayed += a.counters().get(Counter.RELAYED);
             buffered += a.counters().get(Counter.BUFFERED);
-            drops += a.counters().drops();
             expired += a.counters().get(Counter.MARKER_WAIT_EXPIRED);
             entries += a.migrations().size();
         }
         long lostAtCopy = vms.stream().mapToLong(v -> v.lostAtCopy.get()).sum();
         LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(agents), kernelDrops, underlayFails, lostAtCopy, 0);
         return new Report(mode, completed.get(), aborted.get(), sent, delivered, sent - delivered, dup, reordered,
-                gap / 1e6, relayed, buffered, lostAtCopy, drops, expired, entries, loss);
+                gap / 1e6, relayed, buffered, expired, entries, loss);
     }
 }
