@@ -62,7 +62,11 @@ final class AgentHarness {
         @Override public VmKey key() { return key; }
         @Override public String vmId() { return "vm-" + Long.toHexString(key.mac()); }
         @Override public List<Integer> ips() { return List.of((int) (0xC6120000L | (key.mac() & 0xFF))); }
+        /** The VM does not keep up: its port takes nothing. */
+        boolean full;
+
         @Override public boolean deliver(byte[] buf, int offset, int length) {
+            if (full) return false;
             delivered.add(Arrays.copyOfRange(buf, offset, offset + length));
             return true;
         }

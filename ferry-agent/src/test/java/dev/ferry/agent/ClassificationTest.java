@@ -36,6 +36,18 @@ class ClassificationTest {
     }
 
     @Test
+    void aFrameThePortCannotTakeIsCountedAsPortFullAndTheCountOutlivesThePort() {
+        TestPort a = h.localVm(A);
+        a.full = true;
+        h.receive(2, R, A, 1, 0, 0);
+        h.agent.removePort(a.key, false, h.now);
+
+        assertThat(a.seqs()).isEmpty();
+        assertThat(h.count(Counter.DROP_PORT_FULL)).isEqualTo(1);
+        assertThat(h.count(Counter.DELIVERED)).isZero();
+    }
+
+    @Test
     void aFrameForAVmMigratingOutInPrecopyIsDeliveredLocallyAndTheRecordIsLocked() {
         TestPort a = h.localVm(A);
         h.event(new Started(VNI, A, MIG));

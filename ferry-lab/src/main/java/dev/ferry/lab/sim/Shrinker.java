@@ -136,12 +136,43 @@ public final class Shrinker {
         }
     }
 
-    /** The schedule {@link #toJson} wrote; a bad one is refused with Jackson's reason. */
+    /** The schedule {@link #toJson} wrote; a bad one is refused with the reason, naming the field. */
     public static Schedule fromJson(String json) {
+        Schedule s;
         try {
-            return JSON.readValue(json, Schedule.class);
+            s = JSON.readValue(json, Schedule.class);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("not a schedule: " + e.getOriginalMessage(), e);
         }
+        return validate(s);
+    }
+
+    /** What the simulation can run: refused with the first field out of range. */
+    static Schedule validate(Schedule s) {
+        require(s.hosts() >= 2 && s.hosts() <= 64, "hosts", "2 to 64, was " + s.hosts());
+        require(s.vms() >= 2 && s.vms() % 2 == 0 && s.vms() <= 1_000, "vms", "an even number from 2 to 1000, was " + s.vms());
+        require(s.rate() > 0 && s.rate() <= 200_000, "rate", "1 to 200000 frames/s, was " + s.rate());
+        require(s.chainGapMs() >= 0, "chainGapMs", "0 or more, was " + s.chainGapMs());
+        Faults f = s.faults();
+        require(f != null, "faults", "missing");
+        require(f.pathDelayMin() >= 0 && f.pathDelayMax() >= f.pathDelayMin(), "faults.pathDelay", "0 <= min <= max");
+        require(f.boardDelayMin() >= 0 && f.boardDelayMax() >= f.boardDelayMin(), "faults.boardDelay", "0 <= min <= max");
+        for (double p : new double[] {f.controlLoss(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), f.dangerousLoss()}) {
+            require(p >= 0 && p <= 1, "faults", "every probability in 0..1, was " + p);
+        }
+        require(s.migrations() != null, "migrations", "missing");
+        for (int i = 0; i < s.migrations().size(); i++) {
+            PlannedMigration m = s.migrations().get(i);
+            String at = "migrations[" + i + "]";
+            require(m != null && m.ending() != null, at, "missing, or without an ending");
+            require(m.vm() >= 0 && m.vm() < s.vms(), at + ".vm", "0 to " + (s.vms() - 1) + ", was " + m.vm());
+            require(m.toHost() >= 0 && m.toHost() <= s.hosts(), at + ".toHost", "0 to " + s.hosts() + ", was " + m.toHost());
+            require(m.atNanos() >= 0 && m.precopyNanos() > 0 && m.stopNanos() > 0, at, "times must be positive");
+        }
+        return s;
+    }
+
+    private static void require(boolean ok, String field, String expected) {
+        if (!ok) throw new IllegalArgumentException("schedule field " + field + ": " + expected);
     }
 }

@@ -65,6 +65,18 @@ class ProtocolSimulationTest {
     }
 
     @Test
+    void framesTheWireLosesAreUnexplainedWhileWhatNaiveLosesIsAccountedFor() {
+        Result wire = Simulation.run(Simulation.withDataLoss(Simulation.schedule(7), 0.001), Mode.FERRY);
+        assertThat(wire.report().loss().unexplained()).as("no counter sees a datagram the wire ate").isPositive();
+
+        Result naive = Simulation.run(7, Mode.NAIVE);
+        assertThat(naive.report().lost()).isPositive();
+        assertThat(naive.report().loss().unexplained()).as(naive.describe()).isZero();
+        assertThat(naive.report().loss().atStoppedCopy()).isPositive();
+        assertThat(naive.report().loss().load()).as("a stopped copy's loss is the mode's, not load").isZero();
+    }
+
+    @Test
     void aSeedReplaysExactly() {
         Result first = Simulation.run(42, Mode.FERRY);
         Result again = Simulation.run(42, Mode.FERRY);

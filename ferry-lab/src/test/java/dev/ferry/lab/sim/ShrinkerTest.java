@@ -1,6 +1,7 @@
 package dev.ferry.lab.sim;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.agent.Mode;
 import dev.ferry.lab.sim.Simulation.Schedule;
@@ -28,6 +29,17 @@ class ShrinkerTest {
     void aCleanScheduleIsLeftAsItIs() {
         Schedule clean = Simulation.schedule(1);
         assertThat(new Shrinker(Mode.FERRY).shrink(clean)).isEqualTo(clean);
+    }
+
+    @Test
+    void aScheduleWithAFieldOutOfRangeIsRefusedNamingTheField() {
+        String json = Shrinker.toJson(Simulation.schedule(1)).replaceFirst("\"hosts\":\\d+", "\"hosts\":1");
+
+        assertThatThrownBy(() -> Shrinker.fromJson(json)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("schedule field hosts");
+        assertThatThrownBy(() -> Shrinker.fromJson("{\"seed\":1}")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("schedule field");
+        assertThatThrownBy(() -> Shrinker.fromJson("not json")).hasMessageContaining("not a schedule");
     }
 
     @Test
