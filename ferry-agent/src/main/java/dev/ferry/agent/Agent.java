@@ -174,7 +174,7 @@ public final class Agent implements Migrations.Ports {
         Frame f = received.of(rx);
         if (Ethernet.isGroup(f.dst())) {
             counters.inc(Counter.BROADCAST_IN);
-            ingress.deliverBroadcast(net, f, null);
+            ingress.deliverBroadcast(net, f, null, now);
             return;
         }
         ingress.classify(net, f, now);

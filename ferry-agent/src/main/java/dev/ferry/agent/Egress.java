@@ -53,7 +53,7 @@ final class Egress {
         VirtualNetwork net = port.net;
         long dst = Ethernet.dst(b, off);
         if (Ethernet.isGroup(dst)) {
-            broadcast(net, port, b, off, len);
+            broadcast(net, port, b, off, len, now);
             return;
         }
         Location loc = net.cache.get(dst);
@@ -98,10 +98,10 @@ final class Egress {
         for (Held h : kept) send(port, h.frame(), 0, h.frame().length, now);
     }
 
-    private void broadcast(VirtualNetwork net, LocalPort from, byte[] b, int off, int len) {
-        if (answerArp(net, from, b, off, len)) return;
+    private void broadcast(VirtualNetwork net, LocalPort from, byte[] b, int off, int len, long now) {
+        if (answerArp(net, from, b, off, len, now)) return;
         Frame f = broadcastFrame.set(b, off, len, self, 0, 0, 0, 0);
-        ingress.deliverBroadcast(net, f, from);
+        ingress.deliverBroadcast(net, f, from, now);
         for (int host : net.hosts) {
             if (host != self) {
                 counters.inc(Counter.BROADCAST_OUT);
@@ -111,7 +111,7 @@ final class Egress {
     }
 
     /** Answers an ARP request from the board's ip-to-mac table when it knows the answer. */
-    private boolean answerArp(VirtualNetwork net, LocalPort from, byte[] b, int off, int len) {
+    private boolean answerArp(VirtualNetwork net, LocalPort from, byte[] b, int off, int len, long now) {
         int at = off + Ethernet.HEADER_LENGTH;
         if (Ethernet.etherType(b, off) != Ethernet.TYPE_ARP || !Arp.isValid(b, at, len - Ethernet.HEADER_LENGTH)
                 || Arp.op(b, at) != Arp.OP_REQUEST || Arp.senderIp(b, at) == Arp.targetIp(b, at)) {
@@ -122,7 +122,7 @@ final class Egress {
         int n = Arp.write(arpReply, 0, Ethernet.TYPE_ARP, Arp.OP_REPLY, Arp.senderMac(b, at), mac, Arp.targetIp(b, at),
                 Arp.senderMac(b, at), Arp.senderIp(b, at));
         counters.inc(Counter.ARP_ANSWERED);
-        ingress.deliverToPort(from, arpReply, 0, n);
+        ingress.deliverToPort(from, arpReply, 0, n, now);
         return true;
     }
 

@@ -112,11 +112,18 @@ final class Ingress implements Markers.Classifier {
             return;
         }
         markers.ackFlagged(net, p, f, now);
-        deliverToPort(p, f.buf, f.off, f.len);
+        deliverToPort(p, f.buf, f.off, f.len, now);
     }
 
-    /** Hands a frame to a local VM's port; one the port cannot take is counted where it outlives the port. */
-    void deliverToPort(LocalPort p, byte[] b, int off, int len) {
+    /**
+     * Hands a frame to a local VM's port; one the port cannot take is counted where it outlives the
+     * port. While the VM moves between two copies on this host it waits for the new one (§6.7).
+     */
+    void deliverToPort(LocalPort p, byte[] b, int off, int len, long now) {
+        if (p.local != null && p.local.holding()) {
+            counters.inc(p.local.hold(b, off, len, now, config.bufferBytes()) ? Counter.BUFFERED : Counter.DROP_BUFFER_FULL);
+            return;
+        }
         counters.inc(p.port.deliver(b, off, len) ? Counter.DELIVERED : Counter.DROP_PORT_FULL);
     }
 
@@ -160,12 +167,12 @@ final class Ingress implements Markers.Classifier {
     }
 
     /** Every local VM of the VNI whose copy here owns its VM now (the source until hand-over, the destination after). */
-    void deliverBroadcast(VirtualNetwork net, Frame f, LocalPort from) {
+    void deliverBroadcast(VirtualNetwork net, Frame f, LocalPort from, long now) {
         for (LocalPort p : net.ports.values()) {
             if (p == from) continue;
             MigrationEntry m = net.migrations.get(p.mac);
             if (m == null || m.ownsVm()) {
-                deliverToPort(p, f.buf, f.off, f.len);
+                deliverToPort(p, f.buf, f.off, f.len, now);
             } else {
                 counters.inc(Counter.DROP_PORT_NOT_RUNNING);
             }

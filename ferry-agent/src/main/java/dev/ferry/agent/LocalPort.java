@@ -5,12 +5,17 @@ import org.agrona.collections.Long2ObjectHashMap;
 
 /** A port plugged into this agent, with the agent's per-port state. Handed to the port's driver by {@link Agent#addPort}. */
 public final class LocalPort {
-    final Port port;
+    /** The copy of the VM that receives its frames: changes only at a local migration's switch (design §6.7). */
+    Port port;
     final VirtualNetwork net;
     final long mac;
     /** Streams to other VMs, by destination MAC. */
     final Long2ObjectHashMap<OutStream> streams = new Long2ObjectHashMap<>();
     boolean removed;
+    /** The VM was handed over to another host: a standby appearing now is its return, not a local migration. */
+    boolean departed;
+    /** The VM moving to another copy on this host, or null. */
+    LocalMigration local;
 
     LocalPort(Port port, VirtualNetwork net) {
         this.port = port;

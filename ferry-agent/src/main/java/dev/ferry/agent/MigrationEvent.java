@@ -9,6 +9,9 @@ public sealed interface MigrationEvent {
 
     int vni();
 
+    /** The hypervisor's name for the migration; 0 when the detector knows none. */
+    long migrationId();
+
     /** A paused incoming copy of the VM appeared on {@code port} of this (destination) agent. */
     record StandbyAppeared(Port port, long migrationId) implements MigrationEvent {
         public long mac() { return port.key().mac(); }

@@ -68,6 +68,15 @@ final class Migrations implements ModePolicy {
     public void onEvent(VirtualNetwork net, MigrationEvent event, long now) {
         VmKey key = new VmKey(event.vni(), event.mac());
         MigrationEntry e = net.migrations.get(event.mac());
+        LocalPort here = net.ports.get(event.mac());
+        if (here != null && here.local != null && here.local.migrationId == event.migrationId()) {
+            local(net, here, event, now);
+            return;
+        }
+        if (event instanceof MigrationEvent.StandbyAppeared s && runsHere(here, e)) {
+            startLocal(net, here, s);
+            return;
+        }
         switch (event) {
             case MigrationEvent.StandbyAppeared s -> standbyAppeared(net, key, e, s, now);
             case MigrationEvent.Started s -> {
@@ -102,6 +111,72 @@ final class Migrations implements ModePolicy {
             }
             case MigrationEvent.SourceGone g -> ports.unplug(key);
         }
+    }
+
+    // ------------------------------------------------------------ a migration within this host (§6.7)
+
+    /** The VM runs on this host's port: no migration takes it away, and it is not a copy that has left. */
+    private static boolean runsHere(LocalPort port, MigrationEntry e) {
+        if (port == null || port.removed || port.departed) return false;
+        return e == null || e.role == Role.DESTINATION && e.ownsVm() && e.deferredStart == 0;
+    }
+
+    private void startLocal(VirtualNetwork net, LocalPort port, MigrationEvent.StandbyAppeared s) {
+        port.local = new LocalMigration(s.migrationId(), s.port());
+        net.localMigrations.put(port.mac, port);
+    }
+
+    /**
+     * A step of a migration between two copies on this host: nobody else takes part, the port holds
+     * the VM's frames while neither copy runs and switches to the new copy when it resumes.
+     */
+    private void local(VirtualNetwork net, LocalPort port, MigrationEvent event, long now) {
+        LocalMigration m = port.local;
+        if (m.ended()) {
+            // Late or repeated steps of a migration that ended are ignored; a new standby starts the next one.
+            if (event instanceof MigrationEvent.StandbyAppeared s && s.port() != port.port) startLocal(net, port, s);
+            return;
+        }
+        switch (event) {
+            case MigrationEvent.StandbyAppeared s -> { }
+            case MigrationEvent.Started s -> { }
+            case MigrationEvent.SourceStopped s -> {
+                if (!m.holding()) stopLocal(port, m, now);
+            }
+            case MigrationEvent.DestinationResumed r -> {
+                if (!m.holding()) stopLocal(port, m, now);
+                port.port = m.standby;
+                counters.inc(Counter.MIGRATIONS_COMPLETED);
+                endLocal(net, port, m, now);
+            }
+            // The old copy runs again (Aborted), or the new one is gone (StandbyGone): either way the old one has it.
+            case MigrationEvent.Aborted a -> abortLocal(net, port, m, now);
+            case MigrationEvent.StandbyGone g -> abortLocal(net, port, m, now);
+            case MigrationEvent.SourceGone g -> { }
+        }
+    }
+
+    private void abortLocal(VirtualNetwork net, LocalPort port, LocalMigration m, long now) {
+        counters.inc(Counter.MIGRATIONS_ABORTED);
+        endLocal(net, port, m, now);
+    }
+
+    /** The old copy stopped: what it was given and never read leads what waits for the new one. */
+    private void stopLocal(LocalPort port, LocalMigration m, long now) {
+        m.stop();
+        List<byte[]> unread = new ArrayList<>();
+        port.port.takeBackUnread(unread::add);
+        m.holdFirst(unread, now);
+        counters.add(Counter.TAKEN_BACK, unread.size());
+    }
+
+    /**
+     * Hands what waited to the copy that runs now. The ended migration stays on the port: the steps
+     * still to come for it (the old copy gone, the standby gone) must not unplug the VM's port.
+     */
+    private void endLocal(VirtualNetwork net, LocalPort port, LocalMigration m, long now) {
+        net.localMigrations.remove(port.mac);
+        for (Held h : m.release()) ingress.deliverToPort(port, h.frame(), 0, h.frame().length, now);
     }
 
     /** design §6.3 step 1; also the VM coming back to a host whose copy of it has left (§6.6). */
@@ -291,6 +366,7 @@ final class Migrations implements ModePolicy {
             }
             e.consumed = net.order.consumedFor(e.key.mac());
             e.moveTo(Phase.HANDED_OVER);
+            if (e.port != null) e.port.departed = true;
             e.handedOverAt = now;
             e.lastActivityAt = now;
             counters.inc(Counter.MIGRATIONS_COMPLETED);
@@ -364,6 +440,9 @@ final class Migrations implements ModePolicy {
 
     void tick(VirtualNetwork net, long now) {
         if (!net.returned.isEmpty()) tickReturned(net, now);
+        for (LocalPort p : net.localMigrations.values()) {
+            counters.add(Counter.DROP_BUFFER_EXPIRED, p.local.expire(now, config.bufferMillis() * MS));
+        }
         if (net.migrations.size() == 0) return;
         for (MigrationEntry top : new ArrayList<>(net.migrations.entries())) {
             MigrationEntry newer = top;

@@ -25,6 +25,8 @@ public final class VirtualNetwork {
      * than the one that brought the VM back, until it falls quiet (usually empty).
      */
     final Long2ObjectHashMap<MigrationEntry> returned = new Long2ObjectHashMap<>();
+    /** Ports whose VM is moving between two copies on this host (design §6.7), by MAC: for their timers. */
+    final Long2ObjectHashMap<LocalPort> localMigrations = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
     /**

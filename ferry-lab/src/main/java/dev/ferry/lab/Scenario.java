@@ -146,8 +146,8 @@ public final class Scenario {
         }
         vm.migrating = true;
         int[] hosts = driver.hosts();
-        int to = m.toHost();
-        if (to == 0 || to == vm.host) {
+        int to = m.toHost() == PlannedMigration.SAME_HOST ? vm.host : m.toHost();
+        if (to == 0 || to == vm.host && m.toHost() != PlannedMigration.SAME_HOST) {
             int idx = 0;
             while (hosts[idx] != vm.host) idx++;
             to = hosts[(idx + 1) % hosts.length];
@@ -161,6 +161,7 @@ public final class Scenario {
         long mac = vm.key.mac();
         driver.onAgent(dest, (a, now) -> {
             a.onEvent(new MigrationEvent.StandbyAppeared(incoming, id), now);
+            // Within one host both copies send through the VM's one port.
             incoming.handle = a.localPort(vm.key);
         });
         driver.onAgent(from, (a, now) -> a.onEvent(new MigrationEvent.Started(vni, mac, id), now));

@@ -166,7 +166,8 @@ public final class Shrinker {
             String at = "migrations[" + i + "]";
             require(m != null && m.ending() != null, at, "missing, or without an ending");
             require(m.vm() >= 0 && m.vm() < s.vms(), at + ".vm", "0 to " + (s.vms() - 1) + ", was " + m.vm());
-            require(m.toHost() >= 0 && m.toHost() <= s.hosts(), at + ".toHost", "0 to " + s.hosts() + ", was " + m.toHost());
+            require(m.toHost() >= PlannedMigration.SAME_HOST && m.toHost() <= s.hosts(), at + ".toHost",
+                    "-1 (the host it is on) to " + s.hosts() + ", was " + m.toHost());
             require(m.atNanos() >= 0 && m.precopyNanos() > 0 && m.stopNanos() > 0, at, "times must be positive");
         }
         return s;
