@@ -79,6 +79,7 @@ public final class Agent implements Migrations.Ports {
         this.policy = protocol ? migrations : baseline;
         markers.classifier(ingress);
         board.learned(egress::learned);
+        if (protocol) board.ownLocks(migrations::lockedHere);
         wire.loopback(this::onControl);
     }
 
@@ -107,9 +108,28 @@ public final class Agent implements Migrations.Ports {
 
     /** Plugs in a running VM's port and attaches it, active, at the board. */
     public LocalPort addPort(Port port, long now) {
+        return addFoundPort(port, Found.RUNNING, now);
+    }
+
+    /** What a copy of a VM is doing when its port is plugged without a migration event. */
+    public enum Found {
+        /** Runs, and is not migrating out. */
+        RUNNING,
+        /** Runs, and is being migrated out (pre-copy). */
+        MIGRATING_OUT,
+        /** Stopped for its migration's last copy. */
+        STOPPED
+    }
+
+    /**
+     * Plugs in a copy of a VM as an agent that starts finds it: attached, active, if it runs. If this
+     * agent's process restarted in the middle of the VM's migration, the board's lock shows it, and
+     * the agent takes its part up again (design §6.8).
+     */
+    public LocalPort addFoundPort(Port port, Found found, long now) {
         lastNow = now;
         LocalPort lp = plug(port);
-        board.attach(lp.key(), port, true, now);
+        policy.plugged(lp.net, lp, found, board, now);
         return lp;
     }
 
@@ -287,6 +307,24 @@ public final class Agent implements Migrations.Ports {
     public Location locate(int vni, long mac) {
         VirtualNetwork net = networks.get(vni);
         return net == null ? null : net.cache.get(mac);
+    }
+
+    /**
+     * Frames this agent keeps now, wherever: migration buffers and egress holds (every entry of every
+     * chain), frames held behind MARKERs, frames waiting for a look-up, local migrations' holds.
+     * What a process that dies loses with it.
+     */
+    public long framesHeld() {
+        long n = 0;
+        for (VirtualNetwork net : networks.values()) {
+            for (MigrationEntry top : net.migrations.entries()) {
+                for (MigrationEntry e = top; e != null; e = e.outgoing) n += e.buffered() + e.egressHeld();
+            }
+            n += net.order.heldFrames();
+            for (var waiting : net.awaitingLookup.values()) n += waiting.stream().filter(w -> w.frame() != null).count();
+            for (LocalPort p : net.localMigrations.values()) n += p.local.heldFrames();
+        }
+        return n;
     }
 
     public int outstandingBoardCalls() {

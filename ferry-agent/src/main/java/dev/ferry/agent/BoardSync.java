@@ -37,6 +37,7 @@ final class BoardSync {
     private final long retryNanos;
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private Learned learned;
+    private OwnLocks ownLocks = (net, r, now) -> {};
     private long lastHeartbeat;
     private long lastResync;
     private long lastHostListing;
@@ -55,6 +56,15 @@ final class BoardSync {
 
     void learned(Learned learned) {
         this.learned = learned;
+    }
+
+    /** Told of every record the board shows locked by a migration out of this host. */
+    interface OwnLocks {
+        void lockedHere(VirtualNetwork net, NodeRecord r, long now);
+    }
+
+    void ownLocks(OwnLocks ownLocks) {
+        this.ownLocks = ownLocks;
     }
 
     /** Any request, resent until answered; {@code onAnswer} runs once, on the agent's thread. */
@@ -143,6 +153,7 @@ final class BoardSync {
     }
 
     private void learn(VirtualNetwork net, NodeRecord r) {
+        if (r.isLocked() && r.lock().owner() == self) ownLocks.lockedHere(net, r, clock.now());
         if (net.cache.update(r) && r.isAttached()) {
             net.hosts.add(r.hostId());
             learned.learned(net, r.key().mac(), clock.now());

@@ -53,6 +53,10 @@ public final class MigrationEntry {
     long lastRetryAt;
     long lastActivityAt;
     long handedOverAt;
+    /** SOURCE: when the VM stopped here for the last copy. */
+    long stoppedAt;
+    /** SOURCE: when the board was last asked whether another host claims the VM (design §6.8). */
+    long claimantAskedAt;
     /** When the destination's copy resumed (agent clock, ns). */
     long resumedAt;
     /** The destination told the board its copy runs without the source's HANDOVER_ACK (DESIGN §5). */

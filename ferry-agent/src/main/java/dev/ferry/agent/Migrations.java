@@ -113,6 +113,117 @@ final class Migrations implements ModePolicy {
         }
     }
 
+    // ------------------------------------------------------------ an agent that restarted (§6.8)
+
+    /**
+     * A port plugged without a migration event, as an agent that starts finds its VMs. If the board
+     * shows the VM's record locked by a migration, this agent's process restarted in the middle of
+     * it and lost its entries: it takes its part up again from what the lock and the copy say.
+     */
+    @Override
+    public void plugged(VirtualNetwork net, LocalPort port, Agent.Found found, BoardSync sync, long now) {
+        VmKey key = port.key();
+        boolean running = found != Agent.Found.STOPPED;
+        board.call(id -> running ? new BoardRequest.Attach(id, key, port.port.vmId(), port.port.ips(), self, true)
+                : new BoardRequest.Lookup(id, key), r -> {
+            NodeRecord record = switch (r) {
+                case BoardResponse.Ok ok -> ok.record();
+                case BoardResponse.Queued q -> q.record();
+                case BoardResponse.Refused f -> f.record();
+                default -> null;
+            };
+            if (record == null || !record.isLocked() || net.ports.get(port.mac) != port || net.migrations.get(port.mac) != null) {
+                return;
+            }
+            long migrationId = record.lock().migrationId();
+            int owner = record.lock().owner();
+            long at = clock.now();
+            if (owner == self) {
+                MigrationEntry source = resumeSource(net, port, migrationId, found, record.version(), at);
+                // It runs and does not migrate out: the VM left and came back meanwhile.
+                if (found == Agent.Found.RUNNING) cameBack(net, port, source, at);
+            } else if (running && record.hostId() == owner) {
+                resumeDestination(net, port, migrationId, owner, at);
+            }
+        }, now);
+    }
+
+    /**
+     * This host's migration out of the VM, whose lock it still holds: a SOURCE again, pre-copying if
+     * the copy is migrating out, else stopped (buffering). The destination's HANDOVER finds it as
+     * before, or an abort the detector reports ends it.
+     */
+    private MigrationEntry resumeSource(VirtualNetwork net, LocalPort port, long migrationId, Agent.Found found, long version,
+                                        long now) {
+        log.warn("agent {}: taking up migration {} of {} again after a restart (the copy here {})", self, migrationId, port.key(),
+                found.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
+        MigrationEntry e = MigrationEntry.source(migrationId, port.key(), now);
+        e.port = port;
+        e.lockHeld = true;
+        e.residentVersion = version;
+        net.migrations.put(e);
+        if (found != Agent.Found.MIGRATING_OUT) sourceStopped(net, e, now);
+        return e;
+    }
+
+    /**
+     * The VM runs here again after the migration out this host still holds the lock of: its return
+     * resumed while this agent was down. Its entry is that of a return (design §6.6) whose source it
+     * learns once the migration out has handed over and the record points there.
+     */
+    private void cameBack(VirtualNetwork net, LocalPort port, MigrationEntry source, long now) {
+        net.migrations.remove(source);
+        MigrationEntry d = MigrationEntry.destination(0, port.key(), now);
+        d.outgoing = source;
+        d.port = port;
+        net.migrations.put(d);
+        destinationResumed(net, d, now);
+    }
+    /**
+     * A running copy of a VM whose record still points at the host that locked it for a migration:
+     * this host is that migration's destination, its copy has resumed, and its entry was lost. It
+     * asks for the hand-over again.
+     */
+    private void resumeDestination(VirtualNetwork net, LocalPort port, long migrationId, int source, long now) {
+        log.warn("agent {}: taking up migration {} of {} from host {} again after a restart", self, migrationId, port.key(), source);
+        MigrationEntry d = MigrationEntry.destination(migrationId, port.key(), now);
+        d.port = port;
+        d.peer = source;
+        d.peerConfirmed = true;
+        net.migrations.put(d);
+        destinationResumed(net, d, now);
+    }
+
+    /** A lock of this host's: one of a migration no entry here knows is watched, and released if it stays so. */
+    void lockedHere(VirtualNetwork net, NodeRecord r, long now) {
+        long mac = r.key().mac();
+        if (net.knows(mac, r.lock().migrationId()) || net.orphanLocks.containsKey(mac)) return;
+        net.orphanLocks.put(mac, new long[] {r.lock().migrationId(), now});
+    }
+
+    /**
+     * Half a lease after it was seen, a lock of this host's that no entry here knows was left by this
+     * agent's process that died: the VM has left (its migration went on without the agent; a copy
+     * here now is a standby of its return), so it is released as COMPLETED and the destination's
+     * queued attach applies. The heartbeats of this process would otherwise renew it for ever. A VM
+     * that still runs or is stopped here takes its migration up again instead ({@link #plugged}).
+     */
+    private void releaseOrphanLocks(VirtualNetwork net, long now) {
+        for (var it = net.orphanLocks.entrySet().iterator(); it.hasNext(); ) {
+            var o = it.next();
+            long mac = o.getKey();
+            long migrationId = o.getValue()[0];
+            if (now - o.getValue()[1] < config.leaseMillis() * MS / 2) continue;
+            // A copy plugged here with no entry yet: the lock decides what it takes up; wait for that.
+            if (net.ports.containsKey(mac) && net.migrations.get(mac) == null && !net.knows(mac, migrationId)) continue;
+            it.remove();
+            if (net.knows(mac, migrationId)) continue;
+            VmKey key = new VmKey(net.vni, mac);
+            log.warn("agent {}: releasing the lock of migration {} of {} left by this agent's previous process", self, migrationId, key);
+            board.call(id -> new BoardRequest.Unlock(id, key, migrationId, Outcome.COMPLETED), r -> {}, now);
+        }
+    }
+
     // ------------------------------------------------------------ a migration within this host (§6.7)
 
     /** The VM runs on this host's port: no migration takes it away, and it is not a copy that has left. */
@@ -266,6 +377,7 @@ final class Migrations implements ModePolicy {
      */
     private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
         e.moveTo(Phase.STOPPED);
+        e.stoppedAt = now;
         // Frames held here for the VM are older than any that will be buffered: they lead the buffer.
         e.append(net.order.takeHeldFor(e.key.mac()));
         takeBackUnread(net, e, now);
@@ -351,6 +463,33 @@ final class Migrations implements ModePolicy {
         // The destination runs, so the source has stopped even if its event has not reached us.
         if (e.is(Phase.PRECOPY)) sourceStopped(net, e, now);
         maybeHandOver(net, e, now);
+    }
+
+    /**
+     * A source stopped for half a lease whose destination never asked for the hand-over: if another
+     * host has told the board that the VM runs there (its attach waits behind this lock), that host
+     * lost its part of the migration (its agent restarted, design §6.8) or took the VM on elsewhere,
+     * and the VM runs there: the buffer goes there and the lock is released, which applies its attach.
+     */
+    private void handOverToClaimant(VirtualNetwork net, MigrationEntry e, long now) {
+        if (now - e.claimantAskedAt < 2 * retryNanos) return;
+        e.claimantAskedAt = now;
+        board.call(id -> new BoardRequest.Lookup(id, e.key), r -> {
+            if (!(r instanceof BoardResponse.Ok ok) || ok.record() == null || !ok.record().isLocked()
+                    || ok.record().lock().migrationId() != e.migrationId || e.handoverAsked || !e.is(Phase.STOPPED)) {
+                return;
+            }
+            for (var p : ok.record().pending()) {
+                if (p instanceof dev.ferry.board.PendingUpdate.Attach a && a.hostId() != self) {
+                    log.warn("agent {}: migration {} of {}: the destination never asked for the hand-over, host {} says the VM"
+                            + " runs there; handing over to it", self, e.migrationId, e.key, a.hostId());
+                    e.peer = a.hostId();
+                    e.handoverAsked = true;
+                    maybeHandOver(net, e, clock.now());
+                    return;
+                }
+            }
+        }, now);
     }
 
     /** design §6.3 step 5, once the destination asked and the lock is held. */
@@ -440,6 +579,7 @@ final class Migrations implements ModePolicy {
 
     void tick(VirtualNetwork net, long now) {
         if (!net.returned.isEmpty()) tickReturned(net, now);
+        if (!net.orphanLocks.isEmpty()) releaseOrphanLocks(net, now);
         for (LocalPort p : net.localMigrations.values()) {
             counters.add(Counter.DROP_BUFFER_EXPIRED, p.local.expire(now, config.bufferMillis() * MS));
         }
@@ -511,6 +651,9 @@ final class Migrations implements ModePolicy {
                 if (due && e.is(Phase.STOPPED)) {
                     e.lastRetryAt = now;
                     markers.resend(net, e, now);
+                    if (!e.handoverAsked && e.lockHeld && now - e.stoppedAt >= config.leaseMillis() * MS / 2) {
+                        handOverToClaimant(net, e, now);
+                    }
                 }
             }
             case HANDED_OVER -> {
@@ -559,6 +702,15 @@ final class Migrations implements ModePolicy {
             log.warn("agent {}: the source (host {}) of migration {} of {} has not answered for {} ms; telling the board the VM runs here",
                     self, e.peer, e.migrationId, e.key, (now - e.resumedAt) / MS);
             board.attach(e.key, port.port, true, now);
+            return false;
+        }
+        if (e.deferredStart != 0 && now - e.resumedAt >= config.leaseMillis() * MS) {
+            // The VM has begun to leave again, and its next migration waits for this one: it goes
+            // on as if the source had named no streams (the source's process lost them, design §6.8).
+            log.warn("agent {}: migration {} of {} ends without its source's HANDOVER_ACK; its next migration {} goes on",
+                    self, e.migrationId, e.key, e.deferredStart);
+            counters.inc(Counter.MIGRATIONS_SOURCE_LOST);
+            onHandoverAck(net, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), List.of(), List.of()), now);
             return false;
         }
         Location loc = net.cache.get(e.key.mac());

@@ -9,6 +9,11 @@ interface ModePolicy {
     /** A detector's event for a VM of {@code net}. */
     void onEvent(VirtualNetwork net, MigrationEvent event, long now);
 
+    /** A port plugged without a migration event, as the agent finds it. The baselines attach a running one. */
+    default void plugged(VirtualNetwork net, LocalPort port, Agent.Found found, BoardSync board, long now) {
+        if (found != Agent.Found.STOPPED) board.attach(port.key(), port.port, true, now);
+    }
+
     /** Whether a frame for a VM no longer here is relayed once to where the cache says it is (design §6.2). */
     boolean relaysStaleFrames();
 

@@ -27,6 +27,11 @@ public final class VirtualNetwork {
     final Long2ObjectHashMap<MigrationEntry> returned = new Long2ObjectHashMap<>();
     /** Ports whose VM is moving between two copies on this host (design §6.7), by MAC: for their timers. */
     final Long2ObjectHashMap<LocalPort> localMigrations = new Long2ObjectHashMap<>();
+    /**
+     * Locks the board shows held by this host for migrations this agent has no entry of, by MAC:
+     * the id, and when first seen. Left by a process of this agent that died (design §6.8).
+     */
+    final Long2ObjectHashMap<long[]> orphanLocks = new Long2ObjectHashMap<>();
     /** Agents that host VMs of this VNI: where local broadcasts are flooded. */
     final IntHashSet hosts = new IntHashSet();
     /**
@@ -73,6 +78,17 @@ public final class VirtualNetwork {
         r.returnedBy = returnedBy;
         MigrationEntry before = returned.put(r.key.mac(), r);
         if (before != null && before != r) r.outgoing = before;
+    }
+
+    /** Whether any entry of this host, in the table or kept relaying, is migration {@code migrationId} of {@code mac}. */
+    boolean knows(long mac, long migrationId) {
+        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
+            if (e.migrationId == migrationId) return true;
+        }
+        for (MigrationEntry e = returned.get(mac); e != null; e = e.outgoing) {
+            if (e.migrationId == migrationId) return true;
+        }
+        return false;
     }
 
     /**

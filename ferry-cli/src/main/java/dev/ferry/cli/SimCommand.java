@@ -30,7 +30,8 @@ final class SimCommand implements Callable<Integer> {
     Mode mode;
 
     @Option(names = "--profile", defaultValue = "classic",
-            description = "classic, or dangerous: chains of one VM, 0-5 ms apart, aimed losses, board restarts (default ${DEFAULT-VALUE}).")
+            description = "classic; dangerous: chains of one VM, 0-5 ms apart, local migrations, aimed losses, board restarts;"
+                    + " restart: an agent process restarted amid migrations (default ${DEFAULT-VALUE}).")
     Simulation.Profile profile;
 
     @Option(names = "--threads", description = "Threads to run schedules on (default: every core).")

@@ -47,6 +47,11 @@ public final class FlowStats {
         lastArrival = now;
     }
 
+    /** The last frame sent arrived: whatever happened before, the flow works again. */
+    public synchronized boolean deliveredLast() {
+        return sent == 0 || seen.get((int) (sent - 1));
+    }
+
     public synchronized long sent() { return sent; }
     public synchronized long delivered() { return delivered; }
     public synchronized long lost() { return sent - delivered; }

@@ -24,11 +24,19 @@ import java.util.TreeMap;
  * @param atStoppedCopy frames handed to a copy of a VM that did not run (stopped, or still paused): lost
  *                      in the hypervisor, as the forwarding mode's outcome, not for want of speed
  * @param inGuest       frames the guest itself dropped (its socket full): the VM did not keep up
+ * @param inRestarts    frames lost with an agent process that died: what it held, what reached its
+ *                      host or was sent through it while it was down
  */
 public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDrops, long underlayFails, long atStoppedCopy,
-                          long inGuest) {
+                          long inGuest, long inRestarts) {
     public LossAccount {
         ferryDrops = Collections.unmodifiableMap(new TreeMap<>(ferryDrops));
+    }
+
+    /** An account of a run in which no agent process restarted. */
+    public LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDrops, long underlayFails, long atStoppedCopy,
+                       long inGuest) {
+        this(lost, ferryDrops, kernelDrops, underlayFails, atStoppedCopy, inGuest, 0);
     }
 
     /** The agents' drop counters, summed over {@code agents}. */
@@ -43,7 +51,8 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
     }
 
     public long explained() {
-        return ferryDrops.values().stream().mapToLong(Long::longValue).sum() + kernelDrops + underlayFails + atStoppedCopy + inGuest;
+        return ferryDrops.values().stream().mapToLong(Long::longValue).sum() + kernelDrops + underlayFails + atStoppedCopy + inGuest
+                + inRestarts;
     }
 
     /** Lost frames no account holds: 0 unless a frame vanished without a counter. */
@@ -64,6 +73,7 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
         if (kernelDrops > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: dropped at Ferry's sockets (receive queue full)", kernelDrops));
         if (underlayFails > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: refused to send, or no known host", underlayFails));
         if (atStoppedCopy > 0) out.add(String.format(Locale.ROOT, "  %,12d  handed to a copy of the VM that was not running (stopped or paused)", atStoppedCopy));
+        if (inRestarts > 0) out.add(String.format(Locale.ROOT, "  %,12d  lost with an agent process that restarted", inRestarts));
         if (inGuest > 0) out.add(String.format(Locale.ROOT, "  %,12d  dropped inside the guest (its socket full)", inGuest));
         out.add(String.format(Locale.ROOT, "  %,12d  unexplained", unexplained()));
         return out;

@@ -24,6 +24,10 @@ public final class Scenario {
     private final List<FlowStats> flows = new ArrayList<>();
     private final List<long[]> flowEnds = new ArrayList<>(); // {srcVm, dstVm}
     private final List<PlannedMigration> plan;
+    /** Every copy of every VM, for plugging them in again when their host's agent restarts. */
+    private final List<Vm.Copy> copies = new ArrayList<>();
+    /** Per host id: how many times its agent process restarted. */
+    private final int[] epochs;
     private final double framesPerFlowPerNano;
     private final long trafficStart;
     private final long trafficEnd;
@@ -47,6 +51,7 @@ public final class Scenario {
         this.plan = plan;
         this.chainGapNanos = chainGapMs * MS;
         int[] hosts = driver.hosts();
+        this.epochs = new int[java.util.Arrays.stream(hosts).max().orElse(0) + 1];
         long now = driver.nowNanos();
         for (int i = 0; i < vmCount; i++) {
             long mac = 0x52_54_00_00_00_00L | (i + 1);
@@ -79,7 +84,7 @@ public final class Scenario {
     /** Plugs the VMs in and schedules traffic and migrations; the caller then runs the cluster until {@link #endNanos}. */
     public void start() {
         for (Vm vm : vms) {
-            Vm.Copy copy = vm.newCopy(vm.host, Vm.State.RUNNING);
+            Vm.Copy copy = copy(vm, vm.host, Vm.State.RUNNING);
             vm.running = copy;
             driver.onAgent(vm.host, (a, now) -> copy.handle = a.addPort(copy, now));
         }
@@ -106,6 +111,11 @@ public final class Scenario {
         }
         return out;
     }
+    /** Every flow's last frame arrived. */
+    public boolean everyFlowDeliversAtTheEnd() {
+        return flows.stream().allMatch(FlowStats::deliveredLast);
+    }
+
     public int migrationsDone() { return completed.get() + aborted.get(); }
     public List<Vm> vms() { return vms; }
 
@@ -156,7 +166,9 @@ public final class Scenario {
         int dest = to;
         long id = ((long) from << 40) | (++migrationIds);
         Vm.Copy source = vm.running;
-        Vm.Copy incoming = vm.newCopy(dest, Vm.State.PAUSED);
+        Vm.Copy incoming = copy(vm, dest, Vm.State.PAUSED);
+        int fromEpoch = epochs[from], destEpoch = epochs[dest];
+        boolean local = from == dest;
         int vni = vm.key.vni();
         long mac = vm.key.mac();
         driver.onAgent(dest, (a, now) -> {
@@ -164,31 +176,34 @@ public final class Scenario {
             // Within one host both copies send through the VM's one port.
             incoming.handle = a.localPort(vm.key);
         });
+        source.migratingOut = true;
         driver.onAgent(from, (a, now) -> a.onEvent(new MigrationEvent.Started(vni, mac, id), now));
         long t = driver.nowNanos();
         if (m.ending() == Ending.CANCELLED_IN_PRECOPY) {
-            driver.schedule(t + m.precopyNanos() / 2, () -> abort(vm, source, incoming, id));
+            driver.schedule(t + m.precopyNanos() / 2, () -> abort(vm, source, incoming, id, fromEpoch, destEpoch));
             return;
         }
         driver.schedule(t + m.precopyNanos(), () -> {
-            driver.onAgent(from, (a, now) -> {
-                source.state = Vm.State.STOPPED;
-                a.onEvent(new MigrationEvent.SourceStopped(vni, mac, id), now);
-            });
+            step(from, fromEpoch, () -> {
+                        source.state = Vm.State.STOPPED;
+                        source.migratingOut = false;
+                    },
+                    (a, now) -> a.onEvent(new MigrationEvent.SourceStopped(vni, mac, id), now),
+                    (a, now) -> { });
             driver.schedule(driver.nowNanos() + m.stopNanos(), () -> {
                 if (m.ending() == Ending.FAILED_AFTER_STOP) {
-                    abort(vm, source, incoming, id);
+                    abort(vm, source, incoming, id, fromEpoch, destEpoch);
                     return;
                 }
                 vm.running = incoming;
-                driver.onAgent(dest, (a, now) -> {
-                    incoming.state = Vm.State.RUNNING;
-                    a.onEvent(new MigrationEvent.DestinationResumed(vni, mac, id), now);
-                });
-                driver.onAgent(from, (a, now) -> {
-                    source.state = Vm.State.GONE;
-                    a.onEvent(new MigrationEvent.SourceGone(vni, mac, id), now);
-                });
+                step(dest, destEpoch, () -> incoming.state = Vm.State.RUNNING,
+                        (a, now) -> a.onEvent(new MigrationEvent.DestinationResumed(vni, mac, id), now),
+                        (a, now) -> a.onEvent(new MigrationEvent.DestinationResumed(vni, mac, idHere(a, vm)), now));
+                step(from, fromEpoch, () -> source.state = Vm.State.GONE,
+                        (a, now) -> a.onEvent(new MigrationEvent.SourceGone(vni, mac, id), now),
+                        (a, now) -> {
+                            if (!local) sourceExited(a, vm, now);
+                        });
                 vm.host = dest;
                 completed.incrementAndGet();
                 progress.run();
@@ -197,20 +212,87 @@ public final class Scenario {
         });
     }
 
-    private void abort(Vm vm, Vm.Copy source, Vm.Copy incoming, long id) {
+    private void abort(Vm vm, Vm.Copy source, Vm.Copy incoming, long id, int fromEpoch, int destEpoch) {
         int vni = vm.key.vni();
         long mac = vm.key.mac();
-        driver.onAgent(source.host, (a, now) -> {
-            source.state = Vm.State.RUNNING;
-            a.onEvent(new MigrationEvent.Aborted(vni, mac, id), now);
-        });
-        driver.onAgent(incoming.host, (a, now) -> {
-            incoming.state = Vm.State.GONE;
-            a.onEvent(new MigrationEvent.StandbyGone(vni, mac, id), now);
-        });
+        step(source.host, fromEpoch, () -> {
+                    source.state = Vm.State.RUNNING;
+                    source.migratingOut = false;
+                },
+                (a, now) -> a.onEvent(new MigrationEvent.Aborted(vni, mac, id), now),
+                (a, now) -> {
+                    // The copy runs again: the migration the restarted agent took up again is aborted.
+                    if (source.host == incoming.host) return;
+                    dev.ferry.agent.MigrationEntry m = a.migration(vm.key);
+                    if (m != null && m.role() == dev.ferry.agent.MigrationEntry.Role.SOURCE) {
+                        a.onEvent(new MigrationEvent.Aborted(vni, mac, m.migrationId()), now);
+                    } else {
+                        source.handle = a.addPort(source, now);
+                    }
+                });
+        step(incoming.host, destEpoch, () -> incoming.state = Vm.State.GONE,
+                (a, now) -> a.onEvent(new MigrationEvent.StandbyGone(vni, mac, id), now),
+                (a, now) -> a.onEvent(new MigrationEvent.StandbyGone(vni, mac, idHere(a, vm)), now));
         aborted.incrementAndGet();
         progress.run();
         driver.schedule(driver.nowNanos() + chainGapNanos, () -> vm.migrating = false);
+    }
+
+    private Vm.Copy copy(Vm vm, int host, Vm.State state) {
+        Vm.Copy c = vm.newCopy(host, state);
+        copies.add(c);
+        return c;
+    }
+
+    /**
+     * One step of a migration at {@code host}: the hypervisor's change, then what the host's agent
+     * hears of it. An agent that restarted since the migration began never heard of the migration:
+     * its detector reconnected and sees only what the hypervisor shows, {@code afterRestart}.
+     */
+    private void step(int host, int epoch, Runnable hypervisor, ClusterDriver.AgentAction asBegun,
+                      ClusterDriver.AgentAction afterRestart) {
+        driver.onAgent(host, (a, now) -> {
+            hypervisor.run();
+            (epochs[host] == epoch ? asBegun : afterRestart).run(a, now);
+        });
+    }
+
+    /** The source's QEMU exited after its migration: its port is removed, as the agent service does it. */
+    private static void sourceExited(Agent a, Vm vm, long now) {
+        dev.ferry.agent.MigrationEntry m = a.migration(vm.key);
+        if (m != null && m.role() == dev.ferry.agent.MigrationEntry.Role.SOURCE) {
+            a.onEvent(new MigrationEvent.SourceGone(vm.key.vni(), vm.key.mac(), m.migrationId()), now);
+        } else {
+            a.removePort(vm.key, true, now);
+        }
+    }
+
+    /** The id a restarted agent knows the VM's migration by: learned from its source or the board's lock, or none. */
+    private static long idHere(Agent a, Vm vm) {
+        dev.ferry.agent.MigrationEntry m = a.migration(vm.key);
+        return m == null ? 0 : m.migrationId();
+    }
+
+    /**
+     * Host {@code host}'s agent process restarted: its detectors reconnect and plug every copy of a
+     * VM there in as the hypervisor shows it: a running one active, a paused incoming one as a
+     * standby without a migration id, a stopped one (its migration's last copy under way) as a
+     * stopped port.
+     */
+    public void agentRestarted(int host, Agent a, long now) {
+        epochs[host]++;
+        for (Vm.Copy c : copies) {
+            if (c.host != host) continue;
+            switch (c.state) {
+                case RUNNING -> c.handle = a.addFoundPort(c, c.migratingOut ? Agent.Found.MIGRATING_OUT : Agent.Found.RUNNING, now);
+                case PAUSED -> {
+                    a.onEvent(new MigrationEvent.StandbyAppeared(c, 0), now);
+                    c.handle = a.localPort(c.key());
+                }
+                case STOPPED -> c.handle = a.addFoundPort(c, Agent.Found.STOPPED, now);
+                case GONE -> { }
+            }
+        }
     }
 
     /** Sums up the run; call once the cluster has run to {@link #endNanos} and is quiet. */
@@ -220,6 +302,16 @@ public final class Scenario {
 
     /** As {@link #report(String, List)}, with what the kernel dropped at the agents' sockets or refused to send. */
     public Report report(String mode, List<Agent> agents, long kernelDrops, long underlayFails) {
+        return report(mode, agents, List.of(), 0, kernelDrops, underlayFails);
+    }
+
+    /**
+     * As {@link #report(String, List, long, long)}, for a run in which agent processes restarted:
+     * {@code restarted} are the processes that died (their drops count, their tables do not), and
+     * {@code lostInRestarts} the traffic frames lost with them.
+     */
+    public Report report(String mode, List<Agent> agents, List<Agent> restarted, long lostInRestarts, long kernelDrops,
+                         long underlayFails) {
         long sent = 0, delivered = 0, dup = 0, reordered = 0, gap = 0;
         for (FlowStats f : flows) {
             sent += f.sent();
@@ -237,7 +329,10 @@ public final class Scenario {
             entries += a.migrations().size();
         }
         long lostAtCopy = vms.stream().mapToLong(v -> v.lostAtCopy.get()).sum();
-        LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(agents), kernelDrops, underlayFails, lostAtCopy, 0);
+        List<Agent> every = new ArrayList<>(agents);
+        every.addAll(restarted);
+        LossAccount loss = new LossAccount(sent - delivered, LossAccount.dropsOf(every), kernelDrops, underlayFails, lostAtCopy, 0,
+                lostInRestarts);
         return new Report(mode, completed.get(), aborted.get(), sent, delivered, sent - delivered, dup, reordered,
                 gap / 1e6, relayed, buffered, expired, entries, loss);
     }

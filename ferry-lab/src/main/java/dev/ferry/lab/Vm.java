@@ -54,6 +54,8 @@ public final class Vm {
         public final int host;
         volatile State state;
         volatile LocalPort handle;
+        /** The source of a migration in its pre-copy: it runs, and is being copied away. */
+        volatile boolean migratingOut;
 
         Copy(int host, State state) {
             this.host = host;

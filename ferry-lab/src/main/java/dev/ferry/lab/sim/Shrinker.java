@@ -65,7 +65,9 @@ public final class Shrinker {
             steps.add(x -> withMigrations(x, remove(x.migrations(), drop)));
         }
         steps.add(x -> x.boardRestartMs() < 0 ? null : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(),
-                x.faults(), x.migrations(), -1));
+                x.faults(), x.migrations(), -1, x.agentRestart()));
+        steps.add(x -> x.agentRestart() == null ? null : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(),
+                x.faults(), x.migrations(), x.boardRestartMs(), null));
         steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), f.controlLoss(), f.boardDelayMin(),
                 f.boardDelayMax(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), 0)));
         steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMax(), 0, f.boardDelayMin(),
@@ -77,14 +79,14 @@ public final class Shrinker {
         steps.add(x -> withFaults(x, f -> new Faults(f.pathDelayMin(), f.pathDelayMin(), f.controlLoss(), f.boardDelayMin(),
                 f.boardDelayMin(), f.boardLoss(), f.boardDuplicate(), f.dataLoss(), f.dangerousLoss())));
         steps.add(x -> x.vms() <= 2 || usesVm(x, x.vms() - 2) ? null
-                : new Schedule(x.seed(), x.hosts(), x.vms() - 2, x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs()));
+                : new Schedule(x.seed(), x.hosts(), x.vms() - 2, x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs(), x.agentRestart()));
         steps.add(x -> x.hosts() <= 2 || usesHost(x, x.hosts()) ? null
-                : new Schedule(x.seed(), x.hosts() - 1, x.vms(), x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs()));
+                : new Schedule(x.seed(), x.hosts() - 1, x.vms(), x.rate(), x.chainGapMs(), x.faults(), x.migrations(), x.boardRestartMs(), x.agentRestart()));
         steps.add(x -> x.rate() <= 250 ? null
                 : new Schedule(x.seed(), x.hosts(), x.vms(), Math.floor(x.rate() / 2), x.chainGapMs(), x.faults(), x.migrations(),
-                        x.boardRestartMs()));
+                        x.boardRestartMs(), x.agentRestart()));
         steps.add(x -> x.chainGapMs() == 0 ? null
-                : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), 0, x.faults(), x.migrations(), x.boardRestartMs()));
+                : new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), 0, x.faults(), x.migrations(), x.boardRestartMs(), x.agentRestart()));
         for (int i = 0; i < s.migrations().size(); i++) {
             int at = i;
             steps.add(x -> withMigration(x, at, m -> m.atNanos() < MS ? null
@@ -96,7 +98,7 @@ public final class Shrinker {
     }
 
     private static Schedule withMigrations(Schedule x, List<PlannedMigration> plan) {
-        return new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(), x.faults(), List.copyOf(plan), x.boardRestartMs());
+        return new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(), x.faults(), List.copyOf(plan), x.boardRestartMs(), x.agentRestart());
     }
 
     private static Schedule withMigration(Schedule x, int i, UnaryOperator<PlannedMigration> change) {
@@ -110,7 +112,7 @@ public final class Shrinker {
 
     private static Schedule withFaults(Schedule x, UnaryOperator<Faults> change) {
         return new Schedule(x.seed(), x.hosts(), x.vms(), x.rate(), x.chainGapMs(), change.apply(x.faults()), x.migrations(),
-                x.boardRestartMs());
+                x.boardRestartMs(), x.agentRestart());
     }
 
     private static <T> List<T> remove(List<T> list, int i) {
@@ -124,7 +126,7 @@ public final class Shrinker {
     }
 
     private static boolean usesHost(Schedule x, int host) {
-        return x.migrations().stream().anyMatch(m -> m.toHost() >= host);
+        return x.migrations().stream().anyMatch(m -> m.toHost() >= host) || x.agentRestart() != null && x.agentRestart().host() >= host;
     }
 
     /** A schedule as one line of JSON, for {@code ./ferry sim --schedule}. */
@@ -169,6 +171,11 @@ public final class Shrinker {
             require(m.toHost() >= PlannedMigration.SAME_HOST && m.toHost() <= s.hosts(), at + ".toHost",
                     "-1 (the host it is on) to " + s.hosts() + ", was " + m.toHost());
             require(m.atNanos() >= 0 && m.precopyNanos() > 0 && m.stopNanos() > 0, at, "times must be positive");
+        }
+        Simulation.AgentRestart r = s.agentRestart();
+        if (r != null) {
+            require(r.host() >= 1 && r.host() <= s.hosts(), "agentRestart.host", "1 to " + s.hosts() + ", was " + r.host());
+            require(r.atMs() >= 0 && r.downMs() >= 1, "agentRestart", "atMs 0 or more and downMs 1 or more");
         }
         return s;
     }

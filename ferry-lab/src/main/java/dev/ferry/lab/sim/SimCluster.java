@@ -36,6 +36,16 @@ public final class SimCluster implements ClusterDriver {
     private final Faults faults;
     private Board board;
     private final List<Agent> agents = new ArrayList<>();
+    /** Agent processes that were restarted: what they still held is lost with them. */
+    private final List<Agent> restarted = new ArrayList<>();
+    /** Per host: its agent process is down (between a restart's crash and its start). */
+    private final boolean[] down;
+    /** Per host: the process that died, while the host is down. */
+    private final Agent[] dead;
+    /** Traffic frames that reached a host whose agent was down, or that a dead agent tried to send. */
+    private long lostWhileDown;
+    private final Mode mode;
+    private final Set<Integer> vnis;
     private final int[] hostIds;
     /** Per (from, to) path: when its last packet arrives, so later packets never overtake it. */
     private final long[][] pathTail;
@@ -47,27 +57,47 @@ public final class SimCluster implements ClusterDriver {
         this.faults = faults;
         this.board = new Board(new InMemoryStore(), this::push);
         this.hostIds = new int[hosts];
+        this.down = new boolean[hosts + 1];
+        this.dead = new Agent[hosts + 1];
+        this.mode = mode;
+        this.vnis = vnis;
         this.pathTail = new long[hosts + 1][hosts + 1];
         for (int i = 0; i < hosts; i++) {
-            int id = i + 1;
-            hostIds[i] = id;
-            AgentConfig config = AgentConfig.defaults(id, vnis, mode).withTimings(20, 500, 1_000, 1_000);
-            agents.add(new Agent(config, underlay(id), boardClient(id), 1));
+            hostIds[i] = i + 1;
+            agents.add(newAgent(i + 1, 1));
         }
         for (Agent a : agents) a.start(0);
         scheduleTicks();
     }
 
+    /**
+     * One agent process of host {@code id}: its underlay and board connection are its own, so that
+     * once it is restarted nothing reaches it or leaves it any more, as with a process that died.
+     */
+    private Agent newAgent(int id, long incarnation) {
+        AgentConfig config = AgentConfig.defaults(id, vnis, mode).withTimings(20, 500, 1_000, 1_000);
+        Agent[] self = new Agent[1];
+        java.util.function.BooleanSupplier alive = () -> agents.get(id - 1) == self[0] && !down[id];
+        self[0] = new Agent(config, underlay(id, alive), boardClient(id, alive), incarnation);
+        return self[0];
+    }
+
     private void scheduleTicks() {
         scheduler.at(scheduler.now() + TICK, () -> {
-            for (Agent a : agents) a.tick(scheduler.now());
+            for (int i = 0; i < agents.size(); i++) {
+                if (!down[i + 1]) agents.get(i).tick(scheduler.now());
+            }
             board.tick(scheduler.now() / MS);
             scheduleTicks();
         });
     }
 
-    private Underlay underlay(int from) {
+    private Underlay underlay(int from, java.util.function.BooleanSupplier alive) {
         return (to, buf, off, len) -> {
+            if (!alive.getAsBoolean()) {
+                if (isTraffic(buf, off, len)) lostWhileDown++;
+                return;
+            }
             boolean control = len > 1 && (buf[off + 1] & 0x80) != 0;
             if (random.nextDouble() < (control ? faults.controlLoss() : faults.dataLoss())) return;
             if (control && faults.dangerousLoss() > 0 && migrationMessage(buf, off, len) && aimed.nextDouble() < faults.dangerousLoss()) {
@@ -77,9 +107,58 @@ public final class SimCluster implements ClusterDriver {
             long delay = faults.pathDelayMin() + (long) (random.nextDouble() * (faults.pathDelayMax() - faults.pathDelayMin()));
             long arrival = Math.max(pathTail[from][to], scheduler.now() + delay);
             pathTail[from][to] = arrival;
-            Agent target = agents.get(to - 1);
-            scheduler.at(arrival, () -> target.onUnderlay(copy, 0, copy.length, scheduler.now()));
+            scheduler.at(arrival, () -> {
+                if (down[to]) {
+                    if (isTraffic(copy, 0, copy.length)) lostWhileDown++;
+                    return;
+                }
+                agents.get(to - 1).onUnderlay(copy, 0, copy.length, scheduler.now());
+            });
         };
+    }
+
+    /** A VM's frame, relayed or not: neither control nor MARKER. */
+    private static boolean isTraffic(byte[] buf, int off, int len) {
+        GeneveFrame g = new GeneveFrame();
+        return g.wrap(buf, off, len) == null && !g.isControl() && g.protocol() == Geneve.PROTOCOL_ETHERNET
+                && (g.flags() & Geneve.FLAG_MARKER) == 0;
+    }
+
+    /**
+     * At {@code atNanos} host {@code host}'s agent process dies: everything it held is gone, nothing
+     * reaches it. {@code downNanos} later a new process (the next incarnation) starts with empty
+     * tables, registers, and {@code replug} plugs the VMs' ports in again as their hypervisors
+     * show them. Until then the host's VMs still run: what they send goes nowhere.
+     */
+    public void restartAgentAt(int host, long atNanos, long downNanos, ClusterDriver.AgentAction replug) {
+        scheduler.at(atNanos, () -> {
+            log.debug("{} ms: agent {} dies", scheduler.now() / 1e6, host);
+            dead[host] = agents.get(host - 1);
+            restarted.add(dead[host]);
+            down[host] = true;
+        });
+        scheduler.at(atNanos + downNanos, () -> {
+            Agent fresh = newAgent(host, restarted.size() + 1);
+            agents.set(host - 1, fresh);
+            down[host] = false;
+            dead[host] = null;
+            log.debug("{} ms: agent {} starts again", scheduler.now() / 1e6, host);
+            fresh.start(scheduler.now());
+            replug.run(fresh, scheduler.now());
+        });
+    }
+
+    /** Agent processes that died in a restart, oldest first. */
+    public List<Agent> restartedAgents() { return restarted; }
+
+    /**
+     * Traffic frames lost with restarted agents: those that reached a host while its agent was down,
+     * that VMs sent through a dead agent, and what the dead agents still held.
+     */
+    public long lostInRestarts() {
+        long held = 0;
+        for (Agent a : restarted) held += a.framesHeld();
+        return lostWhileDown + held;
     }
 
     /** PREPARE, HANDOVER, their acknowledgements, a MARKER or its acknowledgement: not a location hint. */
@@ -112,21 +191,26 @@ public final class SimCluster implements ClusterDriver {
         });
     }
 
-    private BoardClient boardClient(int host) {
+    private BoardClient boardClient(int host, java.util.function.BooleanSupplier alive) {
         return request -> deliverTwice(() -> {
-            if (aimedAt(request)) return;
+            if (!alive.getAsBoolean() || aimedAt(request)) return;
             BoardResponse response = board.handle(request, scheduler.now() / MS);
             if (log.isTraceEnabled() && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
                 log.trace("{} ms: host {} -> board {} <- {}", scheduler.now() / 1e6, host, request, response);
             }
             if (aimedAt(request)) return;
-            deliverTwice(() -> agents.get(host - 1).onBoardResponse(response, scheduler.now()));
+            deliverTwice(() -> {
+                // An answer to a process that died is lost with its connection.
+                if (alive.getAsBoolean()) agents.get(host - 1).onBoardResponse(response, scheduler.now());
+            });
         });
     }
 
     private void push(int host, BoardEvent event) {
         if (host < 1 || host > agents.size()) return;
-        deliverTwice(() -> agents.get(host - 1).onBoardEvent(event, scheduler.now()));
+        deliverTwice(() -> {
+            if (!down[host]) agents.get(host - 1).onBoardEvent(event, scheduler.now());
+        });
     }
 
     /** Board traffic: maybe lost, maybe duplicated, each copy with its own delay (so reordered too). */
@@ -149,6 +233,9 @@ public final class SimCluster implements ClusterDriver {
 
     @Override public long nowNanos() { return scheduler.now(); }
     @Override public void schedule(long atNanos, Runnable action) { scheduler.at(atNanos, action); }
-    @Override public void onAgent(int hostId, AgentAction action) { action.run(agents.get(hostId - 1), scheduler.now()); }
+    /** While a host's agent is down, what its VMs and hypervisor do reaches the dead process: nowhere. */
+    @Override public void onAgent(int hostId, AgentAction action) {
+        action.run(down[hostId] ? dead[hostId] : agents.get(hostId - 1), scheduler.now());
+    }
     @Override public int[] hosts() { return hostIds.clone(); }
 }
