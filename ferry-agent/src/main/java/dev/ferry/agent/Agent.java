@@ -79,7 +79,7 @@ public final class Agent implements Migrations.Ports {
         this.policy = protocol ? migrations : baseline;
         markers.classifier(ingress);
         board.learned(egress::learned);
-        if (protocol) board.ownLocks(migrations::lockedHere);
+        if (protocol) board.records(migrations::recordSeen);
         wire.loopback(this::onControl);
     }
 

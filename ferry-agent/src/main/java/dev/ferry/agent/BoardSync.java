@@ -37,7 +37,7 @@ final class BoardSync {
     private final long retryNanos;
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private Learned learned;
-    private OwnLocks ownLocks = (net, r, now) -> {};
+    private Records records = (net, r, newer, now) -> {};
     private long lastHeartbeat;
     private long lastResync;
     private long lastHostListing;
@@ -58,13 +58,13 @@ final class BoardSync {
         this.learned = learned;
     }
 
-    /** Told of every record the board shows locked by a migration out of this host. */
-    interface OwnLocks {
-        void lockedHere(VirtualNetwork net, NodeRecord r, long now);
+    /** Told of every record the board shows this agent; {@code newer}: newer than the cache's. */
+    interface Records {
+        void seen(VirtualNetwork net, NodeRecord r, boolean newer, long now);
     }
 
-    void ownLocks(OwnLocks ownLocks) {
-        this.ownLocks = ownLocks;
+    void records(Records records) {
+        this.records = records;
     }
 
     /** Any request, resent until answered; {@code onAnswer} runs once, on the agent's thread. */
@@ -153,11 +153,12 @@ final class BoardSync {
     }
 
     private void learn(VirtualNetwork net, NodeRecord r) {
-        if (r.isLocked() && r.lock().owner() == self) ownLocks.lockedHere(net, r, clock.now());
-        if (net.cache.update(r) && r.isAttached()) {
+        boolean newer = net.cache.update(r);
+        if (newer && r.isAttached()) {
             net.hosts.add(r.hostId());
             learned.learned(net, r.key().mac(), clock.now());
         }
+        records.seen(net, r, newer, clock.now());
     }
 
     /** Resends, heartbeats, periodic re-watches, and a new host listing when a datagram found no known host. */

@@ -124,6 +124,8 @@ final class Migrations implements ModePolicy {
     public void plugged(VirtualNetwork net, LocalPort port, Agent.Found found, BoardSync sync, long now) {
         VmKey key = port.key();
         boolean running = found != Agent.Found.STOPPED;
+        // A stopped copy does not run: the VM is, or is about to be, elsewhere.
+        if (!running) port.departed = true;
         board.call(id -> running ? new BoardRequest.Attach(id, key, port.port.vmId(), port.port.ips(), self, true)
                 : new BoardRequest.Lookup(id, key), r -> {
             NodeRecord record = switch (r) {
@@ -194,8 +196,34 @@ final class Migrations implements ModePolicy {
         destinationResumed(net, d, now);
     }
 
+    /** What the board shows of a VM: a lock of this host's, or a VM said to be elsewhere. */
+    void recordSeen(VirtualNetwork net, NodeRecord r, boolean newer, long now) {
+        if (r.isLocked() && r.lock().owner() == self) {
+            lockedHere(net, r, now);
+        } else if (newer && r.isAttached() && r.hostId() != self) {
+            movedAway(net, r, now);
+        }
+    }
+
+    /**
+     * The board says a VM is elsewhere while it runs here, and no migration of it is under way
+     * here: the board was told otherwise by a host that lost track (an agent restarted mid-migration
+     * or reported its copy running after its source went quiet, design §6.8). The copy that runs
+     * tells the board again; if a migration's lock holds the record, its source hands over to it.
+     */
+    private void movedAway(VirtualNetwork net, NodeRecord r, long now) {
+        LocalPort p = net.ports.get(r.key().mac());
+        if (p == null || p.removed || p.departed || net.migrations.get(p.mac) != null || net.returned.get(p.mac) != null
+                || p.local != null && !p.local.ended()) {
+            return;
+        }
+        log.warn("agent {}: the board says {} is on host {}, but it runs here with no migration under way; attaching it again",
+                self, r.key(), r.hostId());
+        board.attach(p.key(), p.port, true, now);
+    }
+
     /** A lock of this host's: one of a migration no entry here knows is watched, and released if it stays so. */
-    void lockedHere(VirtualNetwork net, NodeRecord r, long now) {
+    private void lockedHere(VirtualNetwork net, NodeRecord r, long now) {
         long mac = r.key().mac();
         if (net.knows(mac, r.lock().migrationId()) || net.orphanLocks.containsKey(mac)) return;
         net.orphanLocks.put(mac, new long[] {r.lock().migrationId(), now});
@@ -540,6 +568,9 @@ final class Migrations implements ModePolicy {
         } else {
             newer.outgoing = null;
         }
+        if (e.outgoing != null && e.outgoing.role == Role.SOURCE && !e.outgoing.is(Phase.HANDED_OVER)) {
+            endUnfinishedSource(net, e.outgoing, now);
+        }
         // What the VM sent meanwhile goes out now, even if the VM has already moved on again.
         egress.sendKept(port, e.takeEgress(), now);
         // Queued behind the source's lock: the board applies it when the source unlocks.
@@ -619,13 +650,32 @@ final class Migrations implements ModePolicy {
         }
     }
 
-    /** The entry before a finished one takes its place: kept relaying if handed over, the table's row otherwise. */
+    /**
+     * The entry before a finished one takes its place: kept relaying if handed over, the table's row
+     * otherwise; a migration out that never handed over ends if its VM runs here again.
+     */
     private void succeed(VirtualNetwork net, MigrationEntry finished, MigrationEntry older) {
         if (older.role == Role.SOURCE && older.is(Phase.HANDED_OVER)) {
             net.keepReturned(older, finished.role == Role.DESTINATION ? finished.migrationId : 0);
+        } else if (finished.role == Role.DESTINATION && finished.is(Phase.RUNNING) && older.role == Role.SOURCE) {
+            endUnfinishedSource(net, older, clock.now());
         } else {
             net.migrations.put(older);
         }
+    }
+
+    /**
+     * A migration out that never handed over, whose VM runs here again: its destination lost its
+     * part (an agent restarted, design §6.8) and the VM came back another way. What it kept is
+     * delivered here, and its lock released as aborted: the record still points here, as it should.
+     */
+    private void endUnfinishedSource(VirtualNetwork net, MigrationEntry src, long now) {
+        log.warn("agent {}: migration {} of {} never handed over and its VM runs here again; ending it", self, src.migrationId,
+                src.key);
+        src.aborted = true;
+        counters.inc(Counter.MIGRATIONS_ABORTED);
+        ingress.flushLocally(net, src, now);
+        if (src.lockHeld) unlockAborted(src, now);
     }
 
     /** An entry leaves the table: what it still keeps can go nowhere any more, and is counted. */

@@ -43,6 +43,14 @@ public final class Simulation {
         long trafficMs() {
             return agentRestart == null ? 2_000 : 6_000;
         }
+
+        /**
+         * Quiet time after traffic for the tables to empty. After an agent restart, a source whose
+         * MARKERs went to the dead process is only dropped unsettled after ten grace periods (10 s).
+         */
+        long drainMs() {
+            return agentRestart == null ? 3_000 : 11_000;
+        }
     }
 
     /** Host {@code host}'s agent process dies {@code atMs} after traffic starts and is back {@code downMs} later. */
@@ -158,7 +166,7 @@ public final class Simulation {
 
     public static Result run(Schedule s, Mode mode) {
         SimCluster cluster = new SimCluster(s.hosts(), mode, Set.of(Scenario.VNI), s.seed(), s.faults());
-        Scenario scenario = new Scenario(cluster, s.vms(), s.rate(), s.trafficMs(), 3_000, s.chainGapMs(), s.migrations());
+        Scenario scenario = new Scenario(cluster, s.vms(), s.rate(), s.trafficMs(), s.drainMs(), s.chainGapMs(), s.migrations());
         scenario.start();
         if (s.boardRestartMs() >= 0) cluster.restartBoardAt(scenario.trafficStartNanos() + s.boardRestartMs() * MS);
         AgentRestart restart = s.agentRestart();
