@@ -391,6 +391,14 @@ final class Migrations implements ModePolicy {
             } else {
                 // Still held by the previous migration, or the record does not point here yet.
                 e.lockRetryAt = clock.now() + retryNanos;
+                if (r instanceof BoardResponse.Refused f && f.record() != null && !f.record().isLocked()
+                        && f.record().isAttached() && f.record().hostId() != self && e.port != null) {
+                    // Unlocked, yet pointing elsewhere while the VM is here to be migrated: a late
+                    // resend of another host's attach landed after the hand-over (design §10.11).
+                    log.warn("agent {}: the board says {} is on host {} while it migrates out of here; attaching it again",
+                            self, e.key, f.record().hostId());
+                    board.attach(e.key, e.port.port, true, clock.now());
+                }
             }
         }, now);
     }

@@ -101,9 +101,18 @@ final class AgentHarness {
     }
 
     AgentHarness(AgentConfig config) {
+        this(config, board -> {});
+    }
+
+    /**
+     * An agent whose process starts on a board that {@code left} has already changed: what an
+     * earlier process of this agent, which died, left there (design §6.8).
+     */
+    AgentHarness(AgentConfig config, java.util.function.Consumer<Board> left) {
         board = new Board(new InMemoryStore(), (host, event) -> {
             if (host == SELF) pushes.add(event);
         });
+        left.accept(board);
         agent = new Agent(config, new Underlay() {
             @Override
             public void send(int to, byte[] buf, int off, int len) {

@@ -122,14 +122,14 @@ public final class AgentService implements AutoCloseable {
         if (spec.qmp() != null) return follow(spec, port);
         sizeQemuSocket(spec);
         try {
-            return plug(spec, port, spec.standby(), spec.migration());
+            return plug(spec, port, spec.standby(), spec.migration(), Agent.Found.RUNNING);
         } catch (RuntimeException e) {
             port.close();
             throw e;
         }
     }
 
-    private AgentStatus.PortStatus plug(PortSpec.Port spec, PolledPort port, boolean standby, long migrationId) {
+    private AgentStatus.PortStatus plug(PortSpec.Port spec, PolledPort port, boolean standby, long migrationId, Agent.Found found) {
         return onLoop((a, now) -> {
             if (ports.containsKey(spec.id())) throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
             if (a.localPort(spec.key()) != null) {
@@ -141,7 +141,7 @@ public final class AgentService implements AutoCloseable {
                 a.onEvent(new MigrationEvent.StandbyAppeared(port, migrationId), now);
                 handle = a.localPort(spec.key());
             } else {
-                handle = a.addPort(port, now);
+                handle = a.addFoundPort(port, found, now);
             }
             loop.poll(port, handle);
             ports.put(spec.id(), new Plugged(spec, port, standby));
@@ -153,10 +153,10 @@ public final class AgentService implements AutoCloseable {
     private AgentStatus.PortStatus follow(PortSpec.Port spec, PolledPort port) {
         QmpDetector detector = new QmpDetector(spec.id(), spec.qmp(), new QmpDetector.Steps() {
             @Override
-            public void plugged(boolean standby) {
+            public void plugged(boolean standby, Agent.Found found) {
                 sizeQemuSocket(spec);
                 try {
-                    plug(spec, port, standby, 0);
+                    plug(spec, port, standby, 0, found);
                 } catch (RuntimeException e) {
                     log.warn("port {}: cannot plug the VM QEMU runs: {}", spec.id(), e.getMessage());
                     forget(spec.id());

@@ -2,7 +2,9 @@ package dev.ferry.lab.qemu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.agent.Agent;
 import dev.ferry.service.qmp.QmpClient;
+import dev.ferry.service.qmp.QmpDetector;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -88,6 +90,15 @@ class QmpMigrationEventsTest {
         // on the destination, RESUME is the moment the copy runs.
         assertThat(destination).containsSubsequence("MIGRATION active", "RESUME", "MIGRATION completed");
         assertThat(destination).doesNotContain("STOP");
+        // What a restarted agent's detector would make of each copy now.
+        assertThat(found(src)).isEqualTo(Agent.Found.STOPPED);
+        assertThat(found(dst)).isEqualTo(Agent.Found.RUNNING);
+    }
+
+    private static Agent.Found found(QemuVm vm) throws Exception {
+        QmpClient probe = vm.qmp(e -> {});
+        return QmpDetector.found(probe.execute("query-status").path("status").asText(),
+                probe.execute("query-migrate").path("status").asText(""));
     }
 
     @Test
@@ -106,6 +117,8 @@ class QmpMigrationEventsTest {
         lab.execute("migrate-set-parameters", Map.of("max-bandwidth", 256 * 1024));
         lab.execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + migrationPort));
         awaitEvent(source, "MIGRATION active");
+        assertThat(QmpDetector.found(lab.execute("query-status").path("status").asText(),
+                lab.execute("query-migrate").path("status").asText(""))).isEqualTo(Agent.Found.MIGRATING_OUT);
         lab.execute("migrate_cancel");
         awaitEvent(source, "MIGRATION cancelled");
 

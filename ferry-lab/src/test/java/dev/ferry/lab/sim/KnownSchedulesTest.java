@@ -88,6 +88,16 @@ class KnownSchedulesTest {
         assertClean(shrunk("board-restart-stale-reattach.json"));
     }
 
+    /**
+     * §10.11: an attach of the VM's earlier host, resent after the in-memory board's restart, landed
+     * after the next hand-over and pointed the unlocked record away from the VM's source, whose lock
+     * was then refused for good (dangerous seed 324,623, shrunk to three migrations of one VM).
+     */
+    @org.junit.jupiter.api.Test
+    void aSourceWhoseRecordALateAttachMovedAwayAttachesItsVmAgain() throws java.io.IOException {
+        assertClean(shrunk("late-attach-after-the-hand-over.json"));
+    }
+
     private static Simulation.Schedule shrunk(String name) throws java.io.IOException {
         try (var in = KnownSchedulesTest.class.getResourceAsStream("/schedules/" + name)) {
             return Shrinker.fromJson(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));

@@ -1,6 +1,7 @@
 package dev.ferry.service.qmp;
 
 import dev.ferry.service.MigrationStep;
+import dev.ferry.agent.Agent;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -29,8 +30,11 @@ public final class QmpDetector implements AutoCloseable {
 
     /** What the detector tells its agent. */
     public interface Steps {
-        /** QEMU answered: its copy is a paused incoming one ({@code standby}) or a running VM. */
-        void plugged(boolean standby) throws IOException;
+        /**
+         * QEMU answered: its copy is a paused incoming one ({@code standby}), or {@code found} (running,
+         * migrating out, or stopped for a migration's last copy: what an agent that restarted finds).
+         */
+        void plugged(boolean standby, Agent.Found found) throws IOException;
 
         /** A migration step; {@code migrationId} only with {@link MigrationStep#BEGIN}. */
         void step(MigrationStep step, Long migrationId);
@@ -77,9 +81,14 @@ public final class QmpDetector implements AutoCloseable {
         session = c;
         try {
             c.execute("migrate-set-capabilities", Map.of("capabilities", List.of(Map.of("capability", "events", "state", true))));
-            standby = c.execute("query-status").path("status").asText().equals("inmigrate");
-            log.info("port {}: QEMU {} on {}, {}", id, c.qemuVersion(), socket, standby ? "a paused incoming copy" : "running");
-            steps.plugged(standby);
+            String status = c.execute("query-status").path("status").asText();
+            standby = status.equals("inmigrate");
+            Agent.Found found = standby ? null : found(status, c.execute("query-migrate").path("status").asText(""));
+            // A migration out already under way (the agent restarted during it): its STOP is still to come.
+            migrating = found == Agent.Found.MIGRATING_OUT;
+            log.info("port {}: QEMU {} on {}, {}", id, c.qemuVersion(), socket,
+                    standby ? "a paused incoming copy" : status + (migrating ? ", migrating out" : ""));
+            steps.plugged(standby, found);
         } catch (IOException | RuntimeException e) {
             log.warn("port {}: QMP at {} refused the detector: {}", id, socket, e.getMessage());
             c.close();
@@ -103,6 +112,25 @@ public final class QmpDetector implements AutoCloseable {
                 log.warn("port {}: {} not taken: {}", id, e.name(), refused.getMessage());
             }
         }
+    }
+
+    /**
+     * What a copy that is not a paused incoming one is doing, from QEMU's run state ({@code
+     * query-status}) and its outgoing migration's state ({@code query-migrate}, empty when it never
+     * migrated): running and being migrated out (pre-copy), stopped (the last copy, or finished and
+     * waiting to be shut down), or running.
+     */
+    public static Agent.Found found(String runStatus, String migrationStatus) {
+        boolean migrating = switch (migrationStatus) {
+            case "setup", "active", "pre-switchover", "device", "wait-unplug", "postcopy-active", "postcopy-paused",
+                 "postcopy-recover" -> true;
+            default -> false;
+        };
+        if (!runStatus.equals("running")) {
+            return migrating || runStatus.equals("finish-migrate") || runStatus.equals("postmigrate") ? Agent.Found.STOPPED
+                    : Agent.Found.RUNNING;
+        }
+        return migrating ? Agent.Found.MIGRATING_OUT : Agent.Found.RUNNING;
     }
 
     private void gone() {
