@@ -37,7 +37,7 @@ final class BoardSync {
     private final long retryNanos;
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private Learned learned;
-    private Records records = (net, r, newer, now) -> {};
+    private Records records = (net, r, newer, first, now) -> {};
     private long lastHeartbeat;
     private long lastResync;
     private long lastHostListing;
@@ -58,9 +58,13 @@ final class BoardSync {
         this.learned = learned;
     }
 
-    /** Told of every record the board shows this agent; {@code newer}: newer than the cache's. */
+    /**
+     * Told of every record the board shows this agent; {@code newer}: newer than the cache's;
+     * {@code first}: in the first snapshot this process got of the VNI, which shows what an earlier
+     * process of this agent left behind.
+     */
     interface Records {
-        void seen(VirtualNetwork net, NodeRecord r, boolean newer, long now);
+        void seen(VirtualNetwork net, NodeRecord r, boolean newer, boolean first, long now);
     }
 
     void records(Records records) {
@@ -127,13 +131,15 @@ final class BoardSync {
         if (response instanceof BoardResponse.Snapshot s) {
             VirtualNetwork net = networks.get(s.vni());
             if (net != null) {
-                for (NodeRecord r : s.records()) learn(net, r);
+                boolean first = !net.snapshotSeen;
+                net.snapshotSeen = true;
+                for (NodeRecord r : s.records()) learn(net, r, first);
                 net.watchedVersion = Math.max(net.watchedVersion, s.version());
             }
         } else if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
             VirtualNetwork net = networks.get(ok.record().key().vni());
             if (net != null) {
-                learn(net, ok.record());
+                learn(net, ok.record(), false);
                 lookupsPending.remove(ok.record().key().mac());
             }
         }
@@ -144,7 +150,7 @@ final class BoardSync {
         switch (event) {
             case BoardEvent.Changed c -> {
                 VirtualNetwork net = networks.get(c.record().key().vni());
-                if (net != null) learn(net, c.record());
+                if (net != null) learn(net, c.record(), false);
             }
             case BoardEvent.LockWaiter w -> log.debug("agent {}: host {} waits behind migration {} of {}", self,
                     w.waitingHost(), w.migrationId(), w.key());
@@ -152,13 +158,13 @@ final class BoardSync {
         }
     }
 
-    private void learn(VirtualNetwork net, NodeRecord r) {
+    private void learn(VirtualNetwork net, NodeRecord r, boolean first) {
         boolean newer = net.cache.update(r);
         if (newer && r.isAttached()) {
             net.hosts.add(r.hostId());
             learned.learned(net, r.key().mac(), clock.now());
         }
-        records.seen(net, r, newer, clock.now());
+        records.seen(net, r, newer, first, clock.now());
     }
 
     /** Resends, heartbeats, periodic re-watches, and a new host listing when a datagram found no known host. */

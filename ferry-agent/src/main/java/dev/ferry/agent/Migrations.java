@@ -196,10 +196,13 @@ final class Migrations implements ModePolicy {
         destinationResumed(net, d, now);
     }
 
-    /** What the board shows of a VM: a lock of this host's, or a VM said to be elsewhere. */
-    void recordSeen(VirtualNetwork net, NodeRecord r, boolean newer, long now) {
+    /**
+     * What the board shows of a VM: a lock of this host's when this process first looks (left by
+     * the process before it, if no entry knows it), or a VM said to be elsewhere.
+     */
+    void recordSeen(VirtualNetwork net, NodeRecord r, boolean newer, boolean first, long now) {
         if (r.isLocked() && r.lock().owner() == self) {
-            lockedHere(net, r, now);
+            if (first) lockedHere(net, r, now);
         } else if (newer && r.isAttached() && r.hostId() != self) {
             movedAway(net, r, now);
         }

@@ -39,6 +39,8 @@ public final class VirtualNetwork {
      * version: a push can be lost while later ones arrive, and a snapshot covers all before it.
      */
     long watchedVersion;
+    /** This process has had a snapshot of the VNI: later ones cannot show what an earlier process left. */
+    boolean snapshotSeen;
 
     VirtualNetwork(int vni, long forgetAfterNanos) {
         this.vni = vni;
