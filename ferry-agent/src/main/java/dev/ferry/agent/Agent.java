@@ -220,6 +220,10 @@ public final class Agent implements Migrations.Ports {
             counters.inc(Counter.DROP_RUNT_FRAME);
             return;
         }
+        if (len > port.maxFrame) {
+            counters.inc(Counter.DROP_FRAME_TOO_LONG);
+            return;
+        }
         if (port.removed) {
             counters.inc(Counter.DROP_PORT_NOT_RUNNING);
             return;

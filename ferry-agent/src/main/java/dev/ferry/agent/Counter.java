@@ -31,7 +31,9 @@ public enum Counter {
     /** Frames a migration entry still kept when it ended (its peer never answered, or gave up). */
     DROP_MIGRATION_ENDED,
     /** A frame from a VM shorter than an Ethernet header. */
-    DROP_RUNT_FRAME;
+    DROP_RUNT_FRAME,
+    /** A frame longer than its port's MTU allows (plus the Ethernet header and one VLAN tag), or than the underlay can carry. */
+    DROP_FRAME_TOO_LONG;
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);

@@ -9,6 +9,8 @@ public final class LocalPort {
     Port port;
     final VirtualNetwork net;
     final long mac;
+    /** The longest frame the VM may send: its MTU, the Ethernet header and one VLAN tag. */
+    final int maxFrame;
     /** Streams to other VMs, by destination MAC. */
     final Long2ObjectHashMap<OutStream> streams = new Long2ObjectHashMap<>();
     boolean removed;
@@ -21,6 +23,7 @@ public final class LocalPort {
         this.port = port;
         this.net = net;
         this.mac = port.key().mac();
+        this.maxFrame = Math.min(port.mtu(), Port.MAX_MTU) + dev.ferry.wire.Ethernet.HEADER_LENGTH + 4;
     }
 
     public Port port() { return port; }

@@ -15,6 +15,17 @@ public interface Port {
 
     List<Integer> ips();
 
+    /** Jumbo frames: the largest MTU a port may have, and the default. */
+    int MAX_MTU = 9_000;
+
+    /**
+     * The largest IP packet the VM may send or be given in one frame; frames longer than this plus
+     * the Ethernet header and one VLAN tag are refused and counted ({@code drop_frame_too_long}).
+     */
+    default int mtu() {
+        return MAX_MTU;
+    }
+
     /**
      * Delivers one Ethernet frame to the VM. Called on the agent's thread; must not keep {@code buf}.
      * Returns false when the port had to drop it (no room: the VM does not keep up, or a frame it

@@ -62,6 +62,11 @@ final class Wire {
 
     private void send(VirtualNetwork net, int to, Frame f, int flags, long via) {
         boolean control = (flags & FLAG_MARKER) != 0;
+        if (f.len > tx.length - Geneve.FERRY_HEADER_LENGTH) {
+            // Ports bound what VMs send; this bounds everything else (a relayed datagram) too.
+            counters.inc(Counter.DROP_FRAME_TOO_LONG);
+            return;
+        }
         int at = GeneveWriter.writeHeader(tx, 0, net.vni, control, Geneve.PROTOCOL_ETHERNET, flags, f.origin, f.token, f.await, via);
         System.arraycopy(f.buf, f.off, tx, at, f.len);
         counters.inc(Counter.UNDERLAY_OUT);

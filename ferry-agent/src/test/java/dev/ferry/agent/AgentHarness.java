@@ -49,7 +49,7 @@ final class AgentHarness {
     }
 
     /** A VM port that records what it is given. */
-    static final class TestPort implements Port {
+    static class TestPort implements Port {
         final VmKey key;
         final List<byte[]> delivered = new ArrayList<>();
         /** Frames the test says the paused VM never read: handed back when the source stops. */

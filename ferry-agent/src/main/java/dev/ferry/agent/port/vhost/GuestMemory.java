@@ -74,7 +74,7 @@ final class GuestMemory implements AutoCloseable {
     MemorySegment atQemuAddress(long address, long length) {
         for (int i = 0; i < uva.length; i++) {
             long off = address - uva[i];
-            if (off >= 0 && off + length <= size[i]) return memory[i].asSlice(off, length);
+            if (off >= 0 && length >= 0 && off <= size[i] - length) return memory[i].asSlice(off, length);
         }
         return null;
     }
@@ -92,7 +92,7 @@ final class GuestMemory implements AutoCloseable {
     boolean write(byte[] src, int offset, long address, int length) {
         for (int i = 0; i < gpa.length; i++) {
             long off = address - gpa[i];
-            if (off >= 0 && off + length <= size[i]) {
+            if (off >= 0 && length >= 0 && off <= size[i] - length) {
                 MemorySegment.copy(src, offset, memory[i], ValueLayout.JAVA_BYTE, off, length);
                 return true;
             }
@@ -104,7 +104,7 @@ final class GuestMemory implements AutoCloseable {
     boolean read(long address, byte[] dst, int offset, int length) {
         for (int i = 0; i < gpa.length; i++) {
             long off = address - gpa[i];
-            if (off >= 0 && off + length <= size[i]) {
+            if (off >= 0 && length >= 0 && off <= size[i] - length) {
                 MemorySegment.copy(memory[i], ValueLayout.JAVA_BYTE, off, dst, offset, length);
                 return true;
             }

@@ -40,6 +40,12 @@ final class Virtqueue {
     private final int size;
     private final MemorySegment desc, avail, used;
     private final long usedGuestAddress;
+    /**
+     * One receive chain as {@link #receive} read it, descriptor by descriptor: the guest may rewrite
+     * its descriptors at any time, so they are read once and what was read is used.
+     */
+    private final long[] chainAddress;
+    private final int[] chainLength;
     private int callFd;
     private int lastAvail;
     private int usedIdx;
@@ -48,6 +54,8 @@ final class Virtqueue {
     private Virtqueue(Setup setup, MemorySegment desc, MemorySegment avail, MemorySegment used, long usedGuestAddress, int callFd) {
         this.setup = setup;
         this.size = setup.size();
+        this.chainAddress = new long[size];
+        this.chainLength = new int[size];
         this.desc = desc;
         this.avail = avail;
         this.used = used;
@@ -109,26 +117,28 @@ final class Virtqueue {
         if (!hasAvailable()) return NO_BUFFER;
         int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * (lastAvail & (size - 1))));
         long capacity = 0;
-        int i = head;
-        for (int n = 0; ; n++) {
-            if (i >= size || n >= size) return broken(head, log);
+        int count = 0;
+        // At most one pass over the ring: a chain longer than the ring loops.
+        for (int i = head; ; ) {
+            if (i >= size || count >= size) return broken(head, log);
             long at = 16L * i;
             int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
             if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return broken(head, log);
-            capacity += Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
+            long chunk = Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
+            chainAddress[count] = desc.get(ValueLayout.JAVA_LONG, at);
+            chainLength[count] = (int) Math.min(chunk, Integer.MAX_VALUE);
+            count++;
+            capacity += chunk;
             if ((flags & DESC_F_NEXT) == 0) break;
             i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
         }
         if (capacity < length) return TOO_SMALL;
         int done = 0;
-        for (i = head; done < length; ) {
-            long at = 16L * i;
-            long address = desc.get(ValueLayout.JAVA_LONG, at);
-            int chunk = (int) Math.min(Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8)), length - done);
-            if (!memory.write(staged, done, address, chunk)) return broken(head, log);
-            if (log != null) log.mark(address, chunk);
+        for (int k = 0; k < count && done < length; k++) {
+            int chunk = Math.min(chainLength[k], length - done);
+            if (!memory.write(staged, done, chainAddress[k], chunk)) return broken(head, log);
+            if (log != null) log.mark(chainAddress[k], chunk);
             done += chunk;
-            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
         }
         putUsed(head, length, log);
         return DELIVERED;

@@ -16,7 +16,8 @@ final class TestGuest implements AutoCloseable {
     static final long DESC = 0x0, AVAIL = 0x100, USED = 0x200, BUFFERS = 0x4000;
     static final int F_NEXT = 1, F_WRITE = 2;
 
-    final Arena arena = Arena.ofConfined();
+    // Shared: a hostile guest writes its rings from another thread while the backend reads them.
+    final Arena arena = Arena.ofShared();
     final MemorySegment ram = arena.allocate(64 * 1024, 4096);
     final GuestMemory memory = GuestMemory.over(ram, GPA, UVA);
     private int availIdx;

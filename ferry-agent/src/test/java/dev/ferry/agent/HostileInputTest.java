@@ -1,0 +1,58 @@
+package dev.ferry.agent;
+
+import static dev.ferry.agent.AgentHarness.*;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+
+import dev.ferry.agent.AgentHarness.TestPort;
+import dev.ferry.wire.Ethernet;
+import org.junit.jupiter.api.Test;
+
+/** What a guest sends is bounded before the agent touches it: a frame too long is refused and counted, nothing more. */
+class HostileInputTest {
+    static final long A = 0x52_54_00_00_00_0AL, R = 0x52_54_00_00_00_0CL;
+
+    final AgentHarness h = new AgentHarness(Mode.FERRY);
+
+    @Test
+    void aFrameOfSixtyFiveThousandBytesFromAGuestIsDroppedAndCountedAndTheAgentServesOn() {
+        TestPort a = h.localVm(A);
+        h.remoteVm(R, 2);
+        byte[] huge = new byte[65_535];
+        writeTraffic(huge, 0, R, A, 1);
+
+        assertThatCode(() -> h.agent.onPortFrame(h.agent.localPort(a.key), huge, 0, huge.length, h.now)).doesNotThrowAnyException();
+        h.send(a, R, 2);
+
+        assertThat(h.count(Counter.DROP_FRAME_TOO_LONG)).isEqualTo(1);
+        assertThat(h.sentData(2)).extracting(AgentHarness.Sent::seq).containsExactly(2L);
+    }
+
+    @Test
+    void aJumboFrameWithinTheMtuGoesThroughWhole() {
+        TestPort a = h.localVm(A);
+        h.remoteVm(R, 2);
+        byte[] jumbo = new byte[Port.MAX_MTU + Ethernet.HEADER_LENGTH];
+        writeTraffic(jumbo, 0, R, A, 7);
+        h.agent.onPortFrame(h.agent.localPort(a.key), jumbo, 0, jumbo.length, h.now);
+
+        assertThat(h.sentData(2)).hasSize(1);
+        assertThat(h.sentData(2).getFirst().frame().payloadLength()).isEqualTo(jumbo.length);
+        assertThat(h.count(Counter.DROP_FRAME_TOO_LONG)).isZero();
+    }
+
+    @Test
+    void aPortWithASmallerMtuRefusesWhatIsLongerThanIt() {
+        TestPort small = new TestPort(A) {
+            @Override public int mtu() { return 1_500; }
+        };
+        h.agent.addPort(small, h.now);
+        h.remoteVm(R, 2);
+        byte[] frame = new byte[1_500 + Ethernet.HEADER_LENGTH + 4 + 1];
+        writeTraffic(frame, 0, R, A, 1);
+        h.agent.onPortFrame(h.agent.localPort(small.key), frame, 0, frame.length, h.now);
+
+        assertThat(h.count(Counter.DROP_FRAME_TOO_LONG)).isEqualTo(1);
+        assertThat(h.sentData(2)).isEmpty();
+    }
+}
