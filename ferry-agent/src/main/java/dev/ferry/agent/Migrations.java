@@ -396,9 +396,10 @@ final class Migrations implements ModePolicy {
                 e.lockRetryAt = clock.now() + retryNanos;
                 if (r instanceof BoardResponse.Refused f && f.record() != null && !f.record().isLocked()
                         && f.record().isAttached() && f.record().hostId() != self && e.port != null) {
-                    // Unlocked, yet pointing elsewhere while the VM is here to be migrated: a late
-                    // resend of another host's attach landed after the hand-over (design §10.11).
-                    log.warn("agent {}: the board says {} is on host {} while it migrates out of here; attaching it again",
+                    // Unlocked, yet pointing elsewhere while the VM is here to be migrated: this host's
+                    // own attach is still on its way (then this one changes nothing), or a late resend
+                    // of another host's attach landed after the hand-over (design §10.11).
+                    log.debug("agent {}: the board says {} is on host {} while it migrates out of here; attaching it again",
                             self, e.key, f.record().hostId());
                     board.attach(e.key, e.port.port, true, clock.now());
                 }
