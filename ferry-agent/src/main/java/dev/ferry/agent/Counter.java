@@ -24,6 +24,8 @@ public enum Counter {
     MARKER_WAIT_EXPIRED,
     /** MARKERs no longer resent because no acknowledgement came within ten grace periods. */
     MARKERS_ABANDONED,
+    /** Streams and consumed MARKER tokens left out of a HANDOVER_ACK, more than one carries (order may be lost for them). */
+    HANDOVER_ENTRIES_CAPPED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,
     DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING,
     /** Frames a VM's port could not take (its queue full: the VM does not keep up, or a frame too large for it). */

@@ -8,6 +8,7 @@ import dev.ferry.board.BoardRequest.Outcome;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.VmKey;
+import dev.ferry.wire.ControlCodec;
 import dev.ferry.wire.ControlMessage;
 import dev.ferry.wire.ControlMessage.StreamToken;
 import dev.ferry.wire.Ethernet;
@@ -220,7 +221,8 @@ final class Migrations implements ModePolicy {
                 || p.local != null && !p.local.ended()) {
             return;
         }
-        log.warn("agent {}: the board says {} is on host {}, but it runs here with no migration under way; attaching it again",
+        // Usually a push older than this host's own attach, still on its way: attaching again changes nothing then.
+        log.debug("agent {}: the board says {} is on host {}, but it runs here with no migration under way; attaching it again",
                 self, r.key(), r.hostId());
         board.attach(p.key(), p.port, true, now);
     }
@@ -544,6 +546,7 @@ final class Migrations implements ModePolicy {
                 e.relayed++;
             }
             e.consumed = net.order.consumedFor(e.key.mac());
+            capForHandoverAck(e);
             e.moveTo(Phase.HANDED_OVER);
             if (e.port != null) e.port.departed = true;
             e.handedOverAt = now;
@@ -554,6 +557,23 @@ final class Migrations implements ModePolicy {
         if (e.is(Phase.HANDED_OVER)) {
             wire.sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), e.streams, e.consumed));
         }
+    }
+
+    /**
+     * A VM's streams and the MARKER tokens consumed for it, as many as one HANDOVER_ACK carries: a
+     * guest talking to thousands of MACs, or senders planting MARKERs, cannot make it overflow. What
+     * is left out is counted: those streams' first frames at the destination do not wait for their
+     * MARKERs (order may be lost for them), and frames waiting for those tokens wait out their bound.
+     */
+    private void capForHandoverAck(MigrationEntry e) {
+        int over = Math.max(0, e.streams.size() - ControlCodec.MAX_STREAMS) + Math.max(0, e.consumed.size() - ControlCodec.MAX_CONSUMED);
+        if (over == 0) return;
+        log.warn("agent {}: migration {} of {}: {} streams and {} consumed MARKERs, more than a HANDOVER_ACK carries ({} and {});"
+                + " {} left out (handover_entries_capped)", self, e.migrationId, e.key, e.streams.size(), e.consumed.size(),
+                ControlCodec.MAX_STREAMS, ControlCodec.MAX_CONSUMED, over);
+        counters.add(Counter.HANDOVER_ENTRIES_CAPPED, over);
+        while (e.streams.size() > ControlCodec.MAX_STREAMS) e.streams.removeLast();
+        if (e.consumed.size() > ControlCodec.MAX_CONSUMED) e.consumed = List.copyOf(e.consumed.subList(0, ControlCodec.MAX_CONSUMED));
     }
 
     /** design §6.3 step 6. */

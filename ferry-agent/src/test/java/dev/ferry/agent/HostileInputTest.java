@@ -42,6 +42,24 @@ class HostileInputTest {
     }
 
     @Test
+    void aVmTalkingToMoreMacsThanAHandoverAckCarriesHandsOverWithTheCapAndCountsTheRest() {
+        TestPort a = h.localVm(A);
+        int macs = dev.ferry.wire.ControlCodec.MAX_STREAMS + 52;
+        for (int i = 0; i < macs; i++) {
+            h.remoteVm(0x52_54_00_10_00_00L + i, 3);
+            h.send(a, 0x52_54_00_10_00_00L + i, i);
+        }
+        h.event(new MigrationEvent.Started(VNI, A, 77));
+        h.event(new MigrationEvent.SourceStopped(VNI, A, 77));
+        h.receiveControl(2, new dev.ferry.wire.ControlMessage.Handover(77, A));
+
+        var acks = h.sentControl(2, dev.ferry.wire.ControlMessage.HandoverAck.class);
+        assertThat(acks).isNotEmpty();
+        assertThat(acks.getFirst().streams()).hasSize(dev.ferry.wire.ControlCodec.MAX_STREAMS);
+        assertThat(h.count(Counter.HANDOVER_ENTRIES_CAPPED)).isEqualTo(52);
+    }
+
+    @Test
     void aPortWithASmallerMtuRefusesWhatIsLongerThanIt() {
         TestPort small = new TestPort(A) {
             @Override public int mtu() { return 1_500; }

@@ -9,8 +9,17 @@ public final class ControlCodec {
     private ControlCodec() {}
 
     private static final int PREPARE = 1, PREPARE_ACK = 2, HANDOVER = 3, HANDOVER_ACK = 4, MARKER_ACK = 5, HINT = 6;
+    /**
+     * The most streams and consumed tokens one HANDOVER_ACK carries: with both full it is 45,075
+     * bytes, inside one UDP datagram. A sender caps its lists here (and counts what it left out);
+     * a receiver refuses a message that claims more.
+     */
+    public static final int MAX_STREAMS = 2_048, MAX_CONSUMED = 2_048;
+
     /** Upper bound of an encoded message's size for a HandoverAck with {@code streams} entries. */
-    public static int maxLength(int streams, int consumed) { return 1 + 16 + streams * 14 + 2 + consumed * 8; }
+    public static int maxLength(int streams, int consumed) {
+        return 1 + 16 + Math.min(streams, MAX_STREAMS) * 14 + 2 + Math.min(consumed, MAX_CONSUMED) * 8;
+    }
 
     /** Writes {@code m} at {@code at}; returns the number of bytes written. */
     public static int encode(ControlMessage m, byte[] b, int at) {
@@ -23,17 +32,21 @@ public final class ControlCodec {
                 b[p++] = HANDOVER_ACK;
                 Bytes.put64(b, p, x.migrationId());
                 Bytes.put48(b, p + 8, x.mac());
-                Bytes.put16(b, p + 14, x.streams().size());
+                // Beyond the caps nothing is written: the sender has counted what it left out.
+                int streams = Math.min(x.streams().size(), MAX_STREAMS);
+                Bytes.put16(b, p + 14, streams);
                 p += 16;
-                for (StreamToken s : x.streams()) {
+                for (int i = 0; i < streams; i++) {
+                    StreamToken s = x.streams().get(i);
                     Bytes.put48(b, p, s.dstMac());
                     Bytes.put64(b, p + 6, s.token());
                     p += 14;
                 }
-                Bytes.put16(b, p, x.consumed().size());
+                int consumed = Math.min(x.consumed().size(), MAX_CONSUMED);
+                Bytes.put16(b, p, consumed);
                 p += 2;
-                for (long token : x.consumed()) {
-                    Bytes.put64(b, p, token);
+                for (int i = 0; i < consumed; i++) {
+                    Bytes.put64(b, p, x.consumed().get(i));
                     p += 8;
                 }
             }
@@ -62,7 +75,7 @@ public final class ControlCodec {
             case HANDOVER_ACK -> {
                 if (n < 16) yield null;
                 int count = Bytes.u16(b, p + 14);
-                if (n < 16 + count * 14) yield null;
+                if (count > MAX_STREAMS || n < 16 + count * 14) yield null;
                 List<StreamToken> streams = new ArrayList<>(count);
                 int q = p + 16;
                 for (int i = 0; i < count; i++, q += 14) {
@@ -71,7 +84,7 @@ public final class ControlCodec {
                 if (n < q - p + 2) yield null;
                 int consumedCount = Bytes.u16(b, q);
                 q += 2;
-                if (n < q - p + consumedCount * 8) yield null;
+                if (consumedCount > MAX_CONSUMED || n < q - p + consumedCount * 8) yield null;
                 List<Long> consumed = new ArrayList<>(consumedCount);
                 for (int i = 0; i < consumedCount; i++, q += 8) consumed.add(Bytes.i64(b, q));
                 yield new HandoverAck(Bytes.i64(b, p), Bytes.u48(b, p + 8), streams, consumed);

@@ -24,6 +24,8 @@ public final class Geneve {
 
     public static final int FERRY_OPTION_CLASS = 0xFFF0;
     public static final int FERRY_OPTION_TYPE = 0x46;
+    /** The high bit of an option's type: a receiver that does not understand the option must drop the packet (RFC 8926 §3.5). */
+    public static final int CRITICAL_OPTION = 0x80;
     /** 2 added {@code via}; a version-1 packet is refused as {@link Malformed#BAD_FERRY_VERSION}. */
     public static final int FERRY_OPTION_VERSION = 2;
     /** Option header (4 bytes) plus 32 bytes of data. */

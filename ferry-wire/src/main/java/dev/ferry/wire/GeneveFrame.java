@@ -53,7 +53,9 @@ public final class GeneveFrame {
             return bad;
         }
         if (protocol == PROTOCOL_ETHERNET) {
-            return payloadLength() < Ethernet.HEADER_LENGTH ? Malformed.TRUNCATED_FRAME : null;
+            if (payloadLength() < Ethernet.HEADER_LENGTH) return Malformed.TRUNCATED_FRAME;
+            // A control packet carries a frame for a VM only as a Ferry MARKER, which no VM is given.
+            return control && (flags & FLAG_MARKER) == 0 ? Malformed.CONTROL_FRAME : null;
         }
         return protocol == PROTOCOL_FERRY_CONTROL ? null : Malformed.BAD_PROTOCOL;
     }
@@ -69,7 +71,11 @@ public final class GeneveFrame {
             if (at + 4 + dataBytes > end) {
                 return Malformed.BAD_OPTION_LENGTH;
             }
-            if (cls == FERRY_OPTION_CLASS && type == FERRY_OPTION_TYPE) {
+            boolean ferry = cls == FERRY_OPTION_CLASS && type == FERRY_OPTION_TYPE;
+            if (!ferry && (type & CRITICAL_OPTION) != 0) {
+                return Malformed.UNKNOWN_CRITICAL_OPTION;
+            }
+            if (ferry) {
                 if (dataBytes != FERRY_OPTION_DATA_WORDS * 4) {
                     return Malformed.BAD_OPTION_LENGTH;
                 }

@@ -20,7 +20,14 @@ public enum Malformed {
     /** A control payload that does not decode. */
     BAD_CONTROL,
     /** A VNI this agent does not serve. */
-    UNKNOWN_VNI;
+    UNKNOWN_VNI,
+    /** An option marked critical (its type's high bit, RFC 8926 §3.5) that this agent does not understand. */
+    UNKNOWN_CRITICAL_OPTION,
+    /**
+     * A control packet (the O bit) carrying an Ethernet frame that is not a Ferry MARKER: another
+     * endpoint's OAM traffic, which RFC 8926 §3.4 forbids delivering to a VM.
+     */
+    CONTROL_FRAME;
 
     /** The name of this reason as a metric label: lower case with underscores. */
     public String label() {

@@ -42,6 +42,28 @@ class ControlCodecTest {
     }
 
     @Test
+    void aHandoverAckWithMoreStreamsAndTokensThanOneCarriesIsCappedAndFitsADatagram() {
+        List<StreamToken> streams = java.util.stream.LongStream.range(0, 5_000).mapToObj(i -> new StreamToken(i, i)).toList();
+        List<Long> consumed = java.util.stream.LongStream.range(0, 9_000).boxed().toList();
+        byte[] b = new byte[65_507];
+
+        int n = ControlCodec.encode(new HandoverAck(1, 2, streams, consumed), b, 0);
+        HandoverAck back = (HandoverAck) ControlCodec.decode(b, 0, n);
+
+        assertThat(n).isEqualTo(ControlCodec.maxLength(5_000, 9_000)).isLessThan(65_507);
+        assertThat(back.streams()).hasSize(ControlCodec.MAX_STREAMS).isEqualTo(streams.subList(0, ControlCodec.MAX_STREAMS));
+        assertThat(back.consumed()).hasSize(ControlCodec.MAX_CONSUMED);
+    }
+
+    @Test
+    void aHandoverAckClaimingMoreThanTheCapIsRefused() {
+        byte[] b = new byte[1 + 16 + 2_049 * 14 + 2];
+        b[0] = 4;
+        Bytes.put16(b, 15, 2_049);
+        assertThat(ControlCodec.decode(b, 0, b.length)).isNull();
+    }
+
+    @Test
     void anUnknownTypeIsRefused() {
         assertThat(ControlCodec.decode(new byte[] {(byte) 200, 0, 0, 0}, 0, 4)).isNull();
     }

@@ -90,6 +90,35 @@ class GeneveFrameTest {
     }
 
     @Test
+    void anUnknownCriticalOptionDropsThePacket() {
+        byte[] b = new byte[Geneve.BASE_HEADER_LENGTH + 8 + 14];
+        b[0] = 2;
+        b[1] = 0x40; // C: critical options present
+        Bytes.put16(b, 2, Geneve.PROTOCOL_ETHERNET);
+        Bytes.put16(b, 8, 0x0101);
+        b[10] = (byte) 0x81; // a critical type nobody here knows
+        b[11] = 1;
+        assertThat(new GeneveFrame().wrap(b, 0, b.length)).isEqualTo(Malformed.UNKNOWN_CRITICAL_OPTION);
+    }
+
+    @Test
+    void anOamFrameWithTheOBitIsNeverTakenForAVmsFrame() {
+        byte[] b = new byte[Geneve.BASE_HEADER_LENGTH + 14];
+        b[1] = (byte) 0x80; // O: a control packet
+        Bytes.put16(b, 2, Geneve.PROTOCOL_ETHERNET);
+        assertThat(new GeneveFrame().wrap(b, 0, b.length)).isEqualTo(Malformed.CONTROL_FRAME);
+    }
+
+    @Test
+    void aFerryMarkerIsAControlPacketCarryingAFrame() {
+        byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 14];
+        GeneveWriter.writeHeader(b, 0, 1, true, Geneve.PROTOCOL_ETHERNET, Geneve.FLAG_MARKER, 3, 77, 0);
+        GeneveFrame f = new GeneveFrame();
+        assertThat(f.wrap(b, 0, b.length)).isNull();
+        assertThat(f.isControl()).isTrue();
+    }
+
+    @Test
     void shorterThanTheBaseHeaderIsTooShort() {
         assertThat(new GeneveFrame().wrap(new byte[7], 0, 7)).isEqualTo(Malformed.TOO_SHORT);
     }
