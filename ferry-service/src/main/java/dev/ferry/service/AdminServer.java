@@ -32,13 +32,7 @@ final class AdminServer implements AutoCloseable {
             String rest = exchange.getRequestURI().getPath().substring("/v1/ports".length());
             if (rest.isEmpty() || rest.equals("/")) {
                 method(exchange, "POST");
-                PortSpec spec;
-                try {
-                    spec = HttpEndpoint.JSON.readValue(exchange.getRequestBody(), PortSpec.class);
-                } catch (IOException e) {
-                    throw new ConfigException("port: not a port description: " + e.getMessage().lines().findFirst().orElse(""));
-                }
-                return service.addPort(spec.validate("port"));
+                return service.addPort(portSpec(exchange.getRequestBody().readNBytes(MAX_BODY + 1)));
             }
             method(exchange, "DELETE");
             service.removePort(URLDecoder.decode(rest.substring(1), StandardCharsets.UTF_8));
@@ -89,5 +83,24 @@ final class AdminServer implements AutoCloseable {
     @Override
     public void close() {
         http.close();
+    }
+
+    /** The largest request body the admin API reads: a port description is a few hundred bytes. */
+    static final int MAX_BODY = 64 * 1024;
+
+    /**
+     * A port description from a request body, validated; anything else is refused with a message
+     * naming the field (a {@link ConfigException}, answered 400), never another exception.
+     */
+    static PortSpec.Port portSpec(byte[] body) {
+        if (body.length > MAX_BODY) throw new ConfigException("port: request body over " + MAX_BODY + " bytes");
+        PortSpec spec;
+        try {
+            spec = HttpEndpoint.JSON.readValue(body, PortSpec.class);
+        } catch (IOException e) {
+            throw new ConfigException("port: not a port description: " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        if (spec == null) throw new ConfigException("port: not a port description: empty");
+        return spec.validate("port");
     }
 }

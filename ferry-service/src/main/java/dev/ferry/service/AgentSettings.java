@@ -59,7 +59,16 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     public static AgentSettings load(Path file) {
         if (!Files.isRegularFile(file)) throw new ConfigException("config: " + file + " is not a readable file");
         try {
-            AgentSettings s = YAML.readValue(file.toFile(), AgentSettings.class);
+            return parse(Files.readString(file), file.toString());
+        } catch (IOException e) {
+            throw new ConfigException(file + ": " + e.getMessage());
+        }
+    }
+
+    /** Reads YAML text; a {@link ConfigException} names {@code where} or the field it cannot read. */
+    public static AgentSettings parse(String yaml, String where) {
+        try {
+            AgentSettings s = YAML.readValue(yaml, AgentSettings.class);
             return s == null ? empty() : s;
         } catch (JsonMappingException e) {
             String field = e.getPath().stream()
@@ -67,10 +76,10 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
                     .reduce("", String::concat);
             String what = e.getOriginalMessage();
             if (what.startsWith("Unrecognized field")) what = "unknown field";
-            throw new ConfigException((field.isEmpty() ? file.toString() : field.substring(field.startsWith(".") ? 1 : 0))
+            throw new ConfigException((field.isEmpty() ? where : field.substring(field.startsWith(".") ? 1 : 0))
                     + ": " + what.lines().findFirst().orElse(what));
         } catch (IOException e) {
-            throw new ConfigException(file + ": not valid YAML: " + e.getMessage().lines().findFirst().orElse(""));
+            throw new ConfigException(where + ": not valid YAML: " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
         }
     }
 

@@ -63,7 +63,7 @@ public final class QmpClient implements AutoCloseable {
         this.channel = channel;
         this.out = Channels.newOutputStream(channel);
         BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
-        String first = in.readLine();
+        String first = readLine(in);
         if (first == null || !JSON.readTree(first).has("QMP")) throw new IOException("not a QMP socket: " + first);
         greeting = JSON.readTree(first).path("QMP");
         reader = new Thread(() -> read(in, events), "qmp-" + name);
@@ -128,18 +128,64 @@ public final class QmpClient implements AutoCloseable {
         }
     }
 
+    /** The longest line read from QEMU; a longer one is skipped whole (QEMU's own are a few KiB). */
+    public static final int MAX_LINE = 1 << 20;
+
+    /** One line from QEMU, read: an event, an answer to command {@code id}, or something unreadable. */
+    public sealed interface Line {
+        record EventLine(Event event) implements Line {}
+
+        record Answer(String id, JsonNode message) implements Line {}
+
+        record Unreadable(String why) implements Line {}
+    }
+
+    /** Reads one line QEMU sent; never throws, whatever the line holds. */
+    public static Line parse(String line) {
+        JsonNode m;
+        try {
+            m = JSON.readTree(line);
+        } catch (IOException | RuntimeException e) {
+            return new Line.Unreadable("not JSON: " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        if (m == null || !m.isObject()) return new Line.Unreadable("not a JSON object");
+        if (m.has("event")) {
+            JsonNode t = m.path("timestamp");
+            return new Line.EventLine(new Event(m.path("event").asText(), m.has("data") ? m.get("data") : JSON.createObjectNode(),
+                    t.path("seconds").asLong() * 1_000_000 + t.path("microseconds").asLong()));
+        }
+        return new Line.Answer(m.path("id").asText(), m);
+    }
+
+    /** The next line, at most {@link #MAX_LINE} characters (a longer one is skipped and logged); null at the end. */
+    public static String readLine(java.io.Reader in) throws IOException {
+        StringBuilder line = new StringBuilder();
+        boolean tooLong = false;
+        for (int c; (c = in.read()) != -1; ) {
+            if (c == '\n') {
+                if (!tooLong) return line.toString();
+                log.warn("QMP line over {} characters skipped", MAX_LINE);
+                line.setLength(0);
+                tooLong = false;
+                continue;
+            }
+            if (line.length() < MAX_LINE) line.append((char) c);
+            else tooLong = true;
+        }
+        return line.isEmpty() || tooLong ? null : line.toString();
+    }
+
     private void read(BufferedReader in, Consumer<Event> events) {
         try {
-            for (String line; (line = in.readLine()) != null; ) {
-                JsonNode m = JSON.readTree(line);
-                if (m.has("event")) {
-                    JsonNode t = m.path("timestamp");
-                    events.accept(new Event(m.path("event").asText(), m.has("data") ? m.get("data") : JSON.createObjectNode(),
-                            t.path("seconds").asLong() * 1_000_000 + t.path("microseconds").asLong()));
-                } else {
-                    CompletableFuture<JsonNode> f = pending.get(m.path("id").asText());
-                    if (f != null) f.complete(m);
-                    else log.debug("QMP answer nobody waits for: {}", line);
+            for (String line; (line = readLine(in)) != null; ) {
+                switch (parse(line)) {
+                    case Line.EventLine e -> events.accept(e.event());
+                    case Line.Answer a -> {
+                        CompletableFuture<JsonNode> f = pending.get(a.id());
+                        if (f != null) f.complete(a.message());
+                        else log.debug("QMP answer nobody waits for: {}", line);
+                    }
+                    case Line.Unreadable u -> log.warn("QMP line unreadable ({}), skipped", u.why());
                 }
             }
         } catch (IOException e) {

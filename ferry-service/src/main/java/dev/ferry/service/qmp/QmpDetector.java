@@ -46,7 +46,10 @@ public final class QmpDetector implements AutoCloseable {
     private final String id;
     private final Path socket;
     private final Steps steps;
-    private final LinkedBlockingQueue<QmpClient.Event> events = new LinkedBlockingQueue<>();
+    /** Events not yet acted on: bounded, as a guest can make QEMU emit some; the session's end always fits. */
+    private final LinkedBlockingQueue<QmpClient.Event> events = new LinkedBlockingQueue<>(EVENT_QUEUE + 1);
+    private static final int EVENT_QUEUE = 1_024;
+    private long eventsDropped;
     private final Thread thread;
     private volatile boolean closed;
     private volatile QmpClient session;
@@ -68,7 +71,7 @@ public final class QmpDetector implements AutoCloseable {
         long warnedAt = 0;
         while (!closed && c == null) {
             try {
-                c = QmpClient.connect(socket, events::add);
+                c = QmpClient.connect(socket, this::queue);
             } catch (IOException e) {
                 if (System.nanoTime() - warnedAt > 10_000_000_000L) {
                     warnedAt = System.nanoTime();
@@ -131,6 +134,15 @@ public final class QmpDetector implements AutoCloseable {
                     : Agent.Found.RUNNING;
         }
         return migrating ? Agent.Found.MIGRATING_OUT : Agent.Found.RUNNING;
+    }
+
+    /** On the QMP session's thread. Migration events are rare; a flood of others is dropped, and counted. */
+    private void queue(QmpClient.Event e) {
+        if (e.name().equals(QmpClient.Event.CLOSED)) {
+            events.add(e); // the one place kept free for it: others stop at EVENT_QUEUE
+        } else if (events.size() >= EVENT_QUEUE || !events.offer(e)) {
+            if (eventsDropped++ % 1_000 == 0) log.warn("port {}: QMP events arrive faster than they are handled; {} dropped", id, eventsDropped);
+        }
     }
 
     private void gone() {
