@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite: installs what the tests need (Debian packages, as root), finds a
-# JDK 25, and runs Maven's verify. Extra arguments go to Maven (e.g. -Dferry.sim.schedules=10000).
+# JDK 25, runs Maven's verify (fuzz targets replay their saved inputs there), then fuzzes every
+# target for a short budget. Extra arguments go to Maven (e.g. -Dferry.sim.schedules=10000).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/install-deps.sh"
 JAVA_HOME="$("$ROOT/scripts/find-jdk.sh")"
 export JAVA_HOME
 cd "$ROOT"
-exec mvn -B -ntp verify "$@"
+mvn -B -ntp verify "$@"
+# A short fuzzing budget per target (scripts/fuzz.sh runs a long one): new code meets hostile input here first.
+scripts/fuzz.sh "${FERRY_FUZZ_RUNS:-50000}" "${FERRY_FUZZ_SECONDS:-20}"
