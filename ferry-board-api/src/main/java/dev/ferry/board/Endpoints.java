@@ -30,6 +30,16 @@ public final class Endpoints {
         return address;
     }
 
+    /** Whether {@code text} ("host:port") names its host by a name to resolve, not an IP address. */
+    public static boolean namesAHost(String text) {
+        if (text == null) return false;
+        int colon = text.lastIndexOf(':');
+        String host = colon < 0 ? text : text.substring(0, colon);
+        if (host.startsWith("/")) host = host.substring(1);
+        if (host.isEmpty() || host.startsWith("[") || host.contains(":")) return false;
+        return !host.matches("\\d{1,3}(\\.\\d{1,3}){3}");
+    }
+
     /** "host:port,host:port", each {@link #parse}d (board replicas, etcd members); an empty entry is refused. */
     public static List<InetSocketAddress> parseList(String text) {
         List<InetSocketAddress> out = new ArrayList<>();

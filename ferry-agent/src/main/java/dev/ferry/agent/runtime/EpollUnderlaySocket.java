@@ -33,6 +33,7 @@ final class EpollUnderlaySocket implements UnderlaySocket {
      * fit. A longer one arrives cut at this size and is dropped and counted.
      */
     static final int MAX_DATAGRAM = 16_384;
+    private long lastTooLongWarning = Long.MIN_VALUE / 2;
     static final int BATCH = 32;
 
     private final ManualIoEventLoop loop;
@@ -120,8 +121,12 @@ final class EpollUnderlaySocket implements UnderlaySocket {
                 int length = content.readableBytes();
                 if (length >= MAX_DATAGRAM) {
                     receiveErrors++;
-                    log.warn("underlay datagram from {} of {} bytes or more dropped: longer than {} bytes",
-                            packet.sender(), length, MAX_DATAGRAM - 1);
+                    // Anyone can send these: said at most once a second, with how many since.
+                    if (now - lastTooLongWarning >= 1_000_000_000L) {
+                        log.warn("underlay datagram from {} of {} bytes or more dropped: longer than {} bytes ({} so far)",
+                                packet.sender(), length, MAX_DATAGRAM - 1, receiveErrors);
+                        lastTooLongWarning = now;
+                    }
                     return;
                 }
                 content.getBytes(content.readerIndex(), rx, 0, length);

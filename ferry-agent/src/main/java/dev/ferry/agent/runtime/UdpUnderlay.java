@@ -49,8 +49,20 @@ public final class UdpUnderlay implements Underlay {
         }
     }
 
+    /**
+     * Called on the agent's loop. An endpoint that names a host by name is resolved on a thread of
+     * its own: DNS may take seconds, and the loop serves every VM of this host meanwhile.
+     */
     @Override
     public void learnHost(int hostId, String endpoint) {
+        if (Endpoints.namesAHost(endpoint)) {
+            Thread.ofVirtual().name("resolve-host-" + hostId).start(() -> learn(hostId, endpoint));
+        } else {
+            learn(hostId, endpoint);
+        }
+    }
+
+    private void learn(int hostId, String endpoint) {
         try {
             InetSocketAddress address = Endpoints.parse(endpoint);
             if (!address.equals(directory.put(hostId, address))) log.info("host {} is at {}", hostId, address);
