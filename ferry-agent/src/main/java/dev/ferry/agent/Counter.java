@@ -34,6 +34,8 @@ public enum Counter {
     DROP_MIGRATION_ENDED,
     /** A frame from a VM shorter than an Ethernet header. */
     DROP_RUNT_FRAME,
+    /** A frame to a destination not known yet, refused: the VNI's frames waiting for look-ups are at their bound (destinations or bytes). */
+    DROP_LOOKUP_WAIT_FULL,
     /** A frame longer than its port's MTU allows (plus the Ethernet header and one VLAN tag), or than the underlay can carry. */
     DROP_FRAME_TOO_LONG;
 

@@ -19,7 +19,14 @@ import java.util.Arrays;
 final class Egress {
     private static final long MS = 1_000_000L;
     /** Frames to one unknown destination kept while the board is asked. */
+    /** Frames kept for one destination the cache does not know yet. */
     private static final int AWAITING_LOOKUP_MAX = 1_024;
+    /**
+     * Per VNI: destinations waiting for a look-up at once, and the bytes kept for them. A guest that
+     * sends to random MACs would otherwise grow both, and the board's look-ups with them.
+     */
+    static final int AWAITING_DESTINATIONS_MAX = 1_024;
+    static final long AWAITING_BYTES_MAX = 16L << 20;
 
     private final int self;
     private final AgentConfig config;
@@ -132,6 +139,10 @@ final class Egress {
     private void awaitLookup(VirtualNetwork net, LocalPort port, byte[] b, int off, int len, long now) {
         long dst = Ethernet.dst(b, off);
         ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.get(dst);
+        if (q == null && net.awaitingLookup.size() >= AWAITING_DESTINATIONS_MAX || net.awaitingBytes + len > AWAITING_BYTES_MAX) {
+            counters.inc(Counter.DROP_LOOKUP_WAIT_FULL);
+            return;
+        }
         if (q == null) {
             q = new ArrayDeque<>();
             net.awaitingLookup.put(dst, q);
@@ -141,6 +152,7 @@ final class Egress {
             return;
         }
         q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len), 0, now));
+        net.awaitingBytes += len;
         board.lookup(net, dst, now);
     }
 
@@ -157,6 +169,7 @@ final class Egress {
         // Sent also if the VM has moved on since: it sent these while it ran here.
         for (VirtualNetwork.AwaitingLookup w : q) {
             if (w.frame() != null) {
+                net.awaitingBytes -= w.frame().length;
                 send(w.port(), w.frame(), 0, w.frame().length, now);
             } else {
                 markers.sendQueued(net, w.port(), w.port().stream(mac), w.markerToken(), now);
@@ -170,7 +183,11 @@ final class Egress {
         for (long mac : new ArrayList<>(net.awaitingLookup.keySet())) {
             ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.get(mac);
             while (!q.isEmpty() && now - q.peekFirst().sinceNanos() > config.bufferMillis() * MS) {
-                if (q.pollFirst().frame() != null) counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+                byte[] expired = q.pollFirst().frame();
+                if (expired != null) {
+                    net.awaitingBytes -= expired.length;
+                    counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
+                }
             }
             if (q.isEmpty()) {
                 net.awaitingLookup.remove(mac);

@@ -19,6 +19,8 @@ public final class VirtualNetwork {
 
     /** Frames from local VMs to a destination the cache does not know yet, by destination, until the board answers. */
     final Long2ObjectHashMap<java.util.ArrayDeque<AwaitingLookup>> awaitingLookup = new Long2ObjectHashMap<>();
+    /** Bytes of the frames in {@link #awaitingLookup}, for its bound. */
+    long awaitingBytes;
     /**
      * VMs that came back here while this host still relayed their stale senders' frames to where
      * they had gone: the old SOURCE entry, which keeps relaying frames sent by an older location

@@ -60,6 +60,21 @@ class HostileInputTest {
     }
 
     @Test
+    void aGuestSendingToRandomMacsFillsOnlyItsVnisLookupBoundAndTheRestIsCounted() {
+        TestPort a = h.localVm(A);
+        int macs = Egress.AWAITING_DESTINATIONS_MAX + 976;
+        for (int i = 0; i < macs; i++) h.send(a, 0x02_00_00_00_00_00L + i, i);
+
+        assertThat(h.count(Counter.DROP_LOOKUP_WAIT_FULL)).isEqualTo(976);
+        assertThat(h.agent.framesHeld()).isEqualTo(Egress.AWAITING_DESTINATIONS_MAX);
+
+        h.advance(h.agent.config().bufferMillis() + 50);
+        assertThat(h.count(Counter.DROP_UNKNOWN_DESTINATION)).isEqualTo(Egress.AWAITING_DESTINATIONS_MAX);
+        h.send(a, 0x02_00_00_10_00_00L, 1);
+        assertThat(h.agent.framesHeld()).as("room again once they expired").isEqualTo(1);
+    }
+
+    @Test
     void aPortWithASmallerMtuRefusesWhatIsLongerThanIt() {
         TestPort small = new TestPort(A) {
             @Override public int mtu() { return 1_500; }
