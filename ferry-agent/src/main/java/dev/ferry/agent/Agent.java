@@ -65,7 +65,7 @@ public final class Agent implements Migrations.Ports {
         }
         Wire.Clock clock = () -> lastNow;
         this.wire = new Wire(self, underlay, counters, clock);
-        this.board = new BoardSync(config, underlay, boardClient, incarnation, networks, clock);
+        this.board = new BoardSync(config, underlay, boardClient, counters, incarnation, networks, clock);
         this.markers = new Markers(config, incarnation, counters, wire);
         ModePolicy baseline = switch (config.mode()) {
             case FERRY -> null;

@@ -39,11 +39,12 @@ final class BoardSync {
     private Learned learned;
     private Records records = (net, r, newer, first, now) -> {};
     private long lastHeartbeat;
+    private boolean heartbeatOutstanding;
     private long lastResync;
     private long lastHostListing;
     private long unknownHostsSeen;
 
-    BoardSync(AgentConfig config, Underlay underlay, BoardClient client, long incarnation,
+    BoardSync(AgentConfig config, Underlay underlay, BoardClient client, Counters counters, long incarnation,
               Int2ObjectHashMap<VirtualNetwork> networks, Wire.Clock clock) {
         this.config = config;
         this.self = config.hostId();
@@ -51,7 +52,7 @@ final class BoardSync {
         this.networks = networks;
         this.clock = clock;
         this.retryNanos = config.retryMillis() * MS;
-        this.calls = new BoardCalls(client, self, incarnation, retryNanos);
+        this.calls = new BoardCalls(client, counters, self, incarnation, retryNanos);
     }
 
     void learned(Learned learned) {
@@ -102,7 +103,10 @@ final class BoardSync {
     /** Watches every VNI served, from the version of its last snapshot. */
     void watch(long now) {
         for (VirtualNetwork net : networks.values()) {
-            calls.call(id -> new BoardRequest.Watch(id, self, net.vni, net.watchedVersion), r -> {}, now);
+            // One watch at a time per VNI: the outstanding one is resent until answered.
+            if (net.watchOutstanding) continue;
+            net.watchOutstanding = calls.call(id -> new BoardRequest.Watch(id, self, net.vni, net.watchedVersion),
+                    r -> net.watchOutstanding = false, now);
         }
     }
 
@@ -170,9 +174,10 @@ final class BoardSync {
     /** Resends, heartbeats, periodic re-watches, and a new host listing when a datagram found no known host. */
     void tick(long now) {
         calls.tick(now);
-        if (now - lastHeartbeat >= config.leaseMillis() * MS / 3) {
+        // One heartbeat at a time: while the board is away they would only pile up.
+        if (now - lastHeartbeat >= config.leaseMillis() * MS / 3 && !heartbeatOutstanding) {
             lastHeartbeat = now;
-            calls.call(id -> new BoardRequest.Heartbeat(id, self), r -> {}, now);
+            heartbeatOutstanding = calls.call(id -> new BoardRequest.Heartbeat(id, self), r -> heartbeatOutstanding = false, now);
         }
         if (now - lastResync >= config.resyncMillis() * MS) {
             lastResync = now;

@@ -24,6 +24,8 @@ public enum Counter {
     MARKER_WAIT_EXPIRED,
     /** MARKERs no longer resent because no acknowledgement came within ten grace periods. */
     MARKERS_ABANDONED,
+    /** Board requests not sent: too many were unanswered already (the board away for long). */
+    BOARD_CALLS_REFUSED,
     /** Streams and consumed MARKER tokens left out of a HANDOVER_ACK, more than one carries (order may be lost for them). */
     HANDOVER_ENTRIES_CAPPED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,

@@ -41,6 +41,8 @@ public final class VirtualNetwork {
      * version: a push can be lost while later ones arrive, and a snapshot covers all before it.
      */
     long watchedVersion;
+    /** A watch of this VNI is unanswered: no second one is asked for meanwhile. */
+    boolean watchOutstanding;
     /** This process has had a snapshot of the VNI: later ones cannot show what an earlier process left. */
     boolean snapshotSeen;
 
