@@ -6,11 +6,21 @@ package dev.ferry.agent.port.vhost;
  * sent its messages.
  */
 sealed interface DeviceCommand {
+    /**
+     * Gives back what the command holds (a mapping, a descriptor) when it will never be applied: the
+     * agent's queue of commands was full.
+     */
+    default void release() {}
+
     /** The VM's memory is (re)mapped: running queues move to it, the old mapping goes. */
-    record MapMemory(GuestMemory memory) implements DeviceCommand {}
+    record MapMemory(GuestMemory memory) implements DeviceCommand {
+        @Override public void release() { memory.close(); }
+    }
 
     /** QEMU's dirty log for a migration (replacing any earlier one). */
-    record LogBase(DirtyLog log) implements DeviceCommand {}
+    record LogBase(DirtyLog log) implements DeviceCommand {
+        @Override public void release() { log.close(); }
+    }
 
     /** Whether writes into the guest are logged ({@code VHOST_F_LOG_ALL} negotiated). */
     record Logging(boolean on) implements DeviceCommand {}
@@ -22,7 +32,9 @@ sealed interface DeviceCommand {
     record StopQueue(int index) implements DeviceCommand {}
 
     /** The eventfd that interrupts the guest for a queue changed (QEMU masks and unmasks vectors). */
-    record CallFd(int index, int fd) implements DeviceCommand {}
+    record CallFd(int index, int fd) implements DeviceCommand {
+        @Override public void release() { if (fd >= 0) dev.ferry.agent.port.Libc.close(fd); }
+    }
 
     /** QEMU asks the backend to announce the VM ({@code VHOST_USER_SEND_RARP}) after a migration. */
     record Announce(long mac) implements DeviceCommand {}

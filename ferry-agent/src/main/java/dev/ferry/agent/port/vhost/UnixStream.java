@@ -103,8 +103,11 @@ final class UnixStream implements AutoCloseable {
         int n = 0;
         long cmsgLength = control.get(ValueLayout.JAVA_LONG, 0);
         if (cmsgLength > 16 && control.get(ValueLayout.JAVA_INT, 8) == SOL_SOCKET && control.get(ValueLayout.JAVA_INT, 12) == SCM_RIGHTS) {
-            n = (int) Math.min((cmsgLength - 16) / 4, fds.length);
+            int sent = (int) ((cmsgLength - 16) / 4);
+            n = Math.min(sent, fds.length);
             for (int i = 0; i < n; i++) fds[i] = control.get(ValueLayout.JAVA_INT, 16 + 4L * i);
+            // The kernel installed every one of them in this process: those beyond what is kept are closed.
+            for (int i = n; i < sent; i++) Libc.close(control.get(ValueLayout.JAVA_INT, 16 + 4L * i));
         }
         int have = (int) got;
         while (have < length) {

@@ -127,10 +127,18 @@ final class VhostUserBackend implements AutoCloseable {
             int size = msg.get(ValueLayout.JAVA_INT, 8);
             if (size < 0 || size > MAX_PAYLOAD) throw new IOException("message " + request + " of " + size + " bytes");
             if (size > 0) {
-                int more = s.receive(payload, size, new int[UnixStream.MAX_FDS]);
+                int[] late = new int[UnixStream.MAX_FDS];
+                int more = s.receive(payload, size, late);
+                // Descriptors come with the header; any sent with the payload belong to no request.
+                closeAll(java.util.Arrays.copyOf(late, Math.max(more, 0)));
                 if (more < 0) return;
             }
             int[] received = java.util.Arrays.copyOf(fds, nfds);
+            if (!takesDescriptors(request)) {
+                // A message that carries none may still be sent with some: they would leak.
+                closeAll(received);
+                received = new int[0];
+            }
             long answer = handle(request, payload, received);
             if (answer != NO_ANSWER) {
                 reply(s, msg, request, answer);
@@ -138,6 +146,14 @@ final class VhostUserBackend implements AutoCloseable {
                 reply(s, msg, request, 0);
             }
         }
+    }
+
+    /** The requests whose descriptors {@link #handle} takes (or closes itself). */
+    private static boolean takesDescriptors(int request) {
+        return switch (request) {
+            case SET_MEM_TABLE, SET_LOG_BASE, SET_LOG_FD, SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR -> true;
+            default -> false;
+        };
     }
 
     /** What {@link #handle} returns when the request has no reply. */

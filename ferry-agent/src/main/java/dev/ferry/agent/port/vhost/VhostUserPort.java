@@ -245,6 +245,7 @@ public final class VhostUserPort implements PolledPort {
         CompletableFuture<Integer> done = new CompletableFuture<>();
         if (!commands.offer(new Posted(command, done))) {
             log.warn("port {}: device command queue full; {} not applied", vmId, command);
+            command.release();
             return fallback;
         }
         try {
@@ -264,6 +265,7 @@ public final class VhostUserPort implements PolledPort {
     void post(DeviceCommand command) {
         if (!commands.offer(new Posted(command, new CompletableFuture<>()))) {
             log.warn("port {}: device command queue full; {} not applied", vmId, command);
+            command.release();
         }
     }
 
