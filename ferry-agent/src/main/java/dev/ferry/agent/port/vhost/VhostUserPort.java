@@ -44,6 +44,11 @@ public final class VhostUserPort implements PolledPort {
     private static final int MAX_FRAME = 2048;
     private static final int MAX_FRAMES_PER_POLL = 64;
     private static final long APPLY_TIMEOUT_MILLIS = 2_000;
+    /** How long a command of a polled port is waited for at most. */
+    private static final long APPLY_LIMIT_MILLIS = 30_000;
+    /** The agent's loop polls this port (it is plugged); set on the loop's thread, read by the vhost-user thread. */
+    private volatile boolean polled;
+    private volatile boolean closed;
 
     private record Posted(DeviceCommand command, CompletableFuture<Integer> done) {}
 
@@ -122,6 +127,7 @@ public final class VhostUserPort implements PolledPort {
 
     @Override
     public int poll(Agent agent, LocalPort handle, long now) {
+        if (!polled) polled = true;
         for (Posted p; (p = commands.poll()) != null; ) {
             int answer;
             try {
@@ -240,7 +246,13 @@ public final class VhostUserPort implements PolledPort {
 
     // ------------------------------------------------------------------ vhost-user thread
 
-    /** Runs {@code command} on the agent's thread and returns its answer; {@code fallback} when the port is not polled. */
+    /**
+     * Runs {@code command} on the agent's thread and returns its answer; {@code fallback} when the port
+     * is not polled (not plugged yet, or closed). A port the agent polls gets its answer even if the
+     * loop is slow to come round (a loaded machine): QEMU waits for it, and an answer made up instead
+     * — a queue's stop index above all — would resume the VM's next copy at the wrong place in its
+     * ring. Only past {@link #APPLY_LIMIT_MILLIS} does it give up.
+     */
     int apply(DeviceCommand command, int fallback) {
         CompletableFuture<Integer> done = new CompletableFuture<>();
         if (!commands.offer(new Posted(command, done))) {
@@ -248,11 +260,21 @@ public final class VhostUserPort implements PolledPort {
             command.release();
             return fallback;
         }
+        long started = System.nanoTime();
         try {
-            return done.get(APPLY_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            log.warn("port {}: the agent did not apply {} within {} ms (is the port plugged?)", vmId, command, APPLY_TIMEOUT_MILLIS);
-            return fallback;
+            for (;;) {
+                try {
+                    return done.get(APPLY_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    long waited = (System.nanoTime() - started) / 1_000_000;
+                    if (!polled || closed || waited >= APPLY_LIMIT_MILLIS) {
+                        log.warn("port {}: the agent did not apply {} within {} ms ({}); answering without it", vmId, command, waited,
+                                polled ? "the agent's loop did not come round" : "the port is not plugged");
+                        return fallback;
+                    }
+                    log.warn("port {}: the agent's loop has not applied {} for {} ms; QEMU waits for it", vmId, command, waited);
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return fallback;
@@ -291,6 +313,7 @@ public final class VhostUserPort implements PolledPort {
     /** Ends the vhost-user thread (QEMU sees the backend go) and unmaps the VM's memory. */
     @Override
     public void close() {
+        closed = true;
         backend.close();
         reset();
     }

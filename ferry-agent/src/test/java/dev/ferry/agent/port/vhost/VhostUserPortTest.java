@@ -75,6 +75,20 @@ class VhostUserPortTest {
     }
 
     @Test
+    void aStopTheAgentsLoopAppliesLateStillAnswersWhereTheQueueStopped() throws Exception {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
+
+        CompletableFuture<Integer> base = CompletableFuture.supplyAsync(() -> port.apply(new DeviceCommand.StopQueue(0), -1));
+        Thread.sleep(2_500); // the loop does not come round for longer than one wait
+        while (!base.isDone()) port.poll(null, null, 0);
+
+        assertThat(base.get()).as("the real stop index, not the fallback").isEqualTo(1);
+    }
+
+    @Test
     void afterTheReceiveQueueStopsFramesWaitAndAreTakenBackOldestFirst() {
         guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
         guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
