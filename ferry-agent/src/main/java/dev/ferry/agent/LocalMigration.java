@@ -1,7 +1,5 @@
 package dev.ferry.agent;
 
-import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -18,8 +16,7 @@ final class LocalMigration {
     final Port standby;
     private boolean stopped;
     private boolean ended;
-    private final ArrayDeque<Held> held = new ArrayDeque<>();
-    private long heldBytes;
+    private final HeldQueue held = new HeldQueue();
 
     LocalMigration(long migrationId, Port standby) {
         this.migrationId = migrationId;
@@ -37,19 +34,15 @@ final class LocalMigration {
 
     /** Keeps a frame at the tail; false (nothing kept) when {@code boundBytes} would be passed. */
     boolean hold(byte[] b, int off, int len, long now, long boundBytes) {
-        if (heldBytes + len > boundBytes) return false;
+        // Checked before copying: a frame that does not fit costs nothing.
+        if (held.bytes() + len > boundBytes) return false;
         held.add(new Held(java.util.Arrays.copyOfRange(b, off, off + len), 0, 0, 0, 0, 0, now));
-        heldBytes += len;
         return true;
     }
 
     /** Frames the old copy was given and never read: older than anything held, so they lead. */
     void holdFirst(List<byte[]> unread, long now) {
-        for (int i = unread.size() - 1; i >= 0; i--) {
-            byte[] f = unread.get(i);
-            held.addFirst(new Held(f, 0, 0, 0, 0, 0, now));
-            heldBytes += f.length;
-        }
+        held.addAllFirst(unread.stream().map(f -> new Held(f, 0, 0, 0, 0, 0, now)).toList());
     }
 
     /** Switched to the new copy, or given up: later steps of this migration change nothing. */
@@ -60,21 +53,13 @@ final class LocalMigration {
     /** Ends the migration, emptying the held frames, oldest first. */
     List<Held> release() {
         ended = true;
-        List<Held> out = new ArrayList<>(held);
-        held.clear();
-        heldBytes = 0;
         stopped = false;
-        return out;
+        return held.takeAll();
     }
 
     /** Drops, oldest first, what waited longer than {@code maxNanos}; returns how many. */
     int expire(long now, long maxNanos) {
-        int n = 0;
-        while (!held.isEmpty() && now - held.peekFirst().sinceNanos() > maxNanos) {
-            heldBytes -= held.pollFirst().frame().length;
-            n++;
-        }
-        return n;
+        return held.expire(now, maxNanos);
     }
 
     int heldFrames() {

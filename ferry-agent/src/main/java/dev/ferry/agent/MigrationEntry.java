@@ -2,7 +2,6 @@ package dev.ferry.agent;
 
 import dev.ferry.board.VmKey;
 import dev.ferry.wire.ControlMessage.StreamToken;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import org.agrona.collections.Long2ObjectHashMap;
@@ -32,10 +31,9 @@ public final class MigrationEntry {
     private Phase phase;
     /** The other end: the destination agent for a SOURCE, the source agent for a DESTINATION. */
     int peer;
-    final ArrayDeque<Held> buffer = new ArrayDeque<>();
-    long bufferBytes;
-    final ArrayDeque<Held> egressHold = new ArrayDeque<>();
-    long egressBytes;
+    private final HeldQueue buffer = new HeldQueue();
+    /** DESTINATION: what the resumed VM sent before HANDOVER_ACK named its streams. */
+    final HeldQueue egressHold = new HeldQueue();
     boolean lockHeld;
     /**
      * SOURCE: the record's version when the lock was granted, the last version of the VM's stay on
@@ -161,64 +159,40 @@ public final class MigrationEntry {
 
     /** Keeps a frame at the buffer's tail; false (nothing kept) when {@code boundBytes} would be passed. */
     boolean keep(Held h, long boundBytes) {
-        if (bufferBytes + h.frame().length > boundBytes) return false;
-        buffer.add(h);
-        bufferBytes += h.frame().length;
+        if (!buffer.offer(h, boundBytes)) return false;
         buffered++;
         return true;
     }
 
     /** Keeps frames older than any buffered yet at the buffer's head, in their order. */
     void keepFirst(List<Held> older) {
-        for (int i = older.size() - 1; i >= 0; i--) {
-            buffer.addFirst(older.get(i));
-            bufferBytes += older.get(i).frame().length;
-            buffered++;
-        }
+        buffer.addAllFirst(older);
+        buffered += older.size();
     }
 
     /** Appends frames another queue of this host kept for the VM (held behind MARKERs, or an earlier entry's buffer). */
     void append(List<Held> frames) {
-        for (Held h : frames) {
-            buffer.add(h);
-            bufferBytes += h.frame().length;
-        }
+        for (Held h : frames) buffer.add(h);
     }
 
     /** Empties the buffer, oldest first. */
     List<Held> takeBuffer() {
-        List<Held> out = new ArrayList<>(buffer);
-        buffer.clear();
-        bufferBytes = 0;
-        return out;
+        return buffer.takeAll();
     }
 
     /** Drops, oldest first, what waited longer than {@code maxNanos}; returns how many. */
     int expire(long now, long maxNanos) {
-        int n = 0;
-        while (!buffer.isEmpty() && now - buffer.peekFirst().sinceNanos() > maxNanos) {
-            bufferBytes -= buffer.pollFirst().frame().length;
-            n++;
-        }
-        return n;
+        return buffer.expire(now, maxNanos);
     }
 
     /** Empties the VM's own held frames, oldest first. */
     List<Held> takeEgress() {
-        List<Held> out = new ArrayList<>(egressHold);
-        egressHold.clear();
-        egressBytes = 0;
-        return out;
+        return egressHold.takeAll();
     }
 
     /** Forgets whatever is still kept; returns how many frames that was. */
     int discard() {
-        int n = buffer.size() + egressHold.size();
-        buffer.clear();
-        bufferBytes = 0;
-        egressHold.clear();
-        egressBytes = 0;
-        return n;
+        return buffer.clear() + egressHold.clear();
     }
 
     void relayed(long now) {
@@ -242,7 +216,7 @@ public final class MigrationEntry {
     /** Frames in the buffer now. */
     public int buffered() { return buffer.size(); }
     /** Bytes in the buffer now. */
-    public long bufferedBytes() { return bufferBytes; }
+    public long bufferedBytes() { return buffer.bytes(); }
     /** Frames held back for the VM to send once its destination runs. */
     public int egressHeld() { return egressHold.size(); }
     /** Frames this migration relayed to its peer, in all. */

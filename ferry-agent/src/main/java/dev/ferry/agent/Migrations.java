@@ -629,12 +629,12 @@ final class Migrations implements ModePolicy {
         MigrationEntry m = net.migrations.get(port.mac);
         if (m == null || m.role != Role.DESTINATION || m.is(Phase.RUNNING)) return false;
         if (m.is(Phase.INCOMING)) destinationResumed(net, m, now);
-        if (m.egressBytes + len > config.bufferBytes()) {
+        // Checked before copying: a frame that does not fit costs nothing.
+        if (m.egressHold.bytes() + len > config.bufferBytes()) {
             counters.inc(Counter.DROP_EGRESS_HOLD_FULL);
             return true;
         }
         m.egressHold.add(new Held(java.util.Arrays.copyOfRange(b, off, off + len), self, 0, 0, 0, 0, now));
-        m.egressBytes += len;
         return true;
     }
 

@@ -62,10 +62,7 @@ class VhostUserPortTest {
 
     @Test
     void theStopAnswersWhereTheQueueStoppedForQemuToCarryToTheNewCopy() throws Exception {
-        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
-        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
-        startReceiveQueue(0);
-        port.deliver(TestGuest.frame(60, 1), 0, 60);
+        oneOfTwoBuffersFilled();
 
         // QEMU's GET_VRING_BASE: the vhost-user thread waits until the agent's thread has stopped the queue.
         CompletableFuture<Integer> base = CompletableFuture.supplyAsync(() -> port.apply(new DeviceCommand.StopQueue(0), -1));
@@ -76,10 +73,7 @@ class VhostUserPortTest {
 
     @Test
     void aStopTheAgentsLoopAppliesLateStillAnswersWhereTheQueueStopped() throws Exception {
-        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
-        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
-        startReceiveQueue(0);
-        port.deliver(TestGuest.frame(60, 1), 0, 60);
+        oneOfTwoBuffersFilled();
 
         CompletableFuture<Integer> base = CompletableFuture.supplyAsync(() -> port.apply(new DeviceCommand.StopQueue(0), -1));
         Thread.sleep(2_500); // the loop does not come round for longer than one wait
@@ -90,10 +84,7 @@ class VhostUserPortTest {
 
     @Test
     void afterTheReceiveQueueStopsFramesWaitAndAreTakenBackOldestFirst() {
-        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
-        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
-        startReceiveQueue(0);
-        port.deliver(TestGuest.frame(60, 1), 0, 60);
+        oneOfTwoBuffersFilled();
         port.post(new DeviceCommand.StopQueue(0));
         port.poll(null, null, 0);
 
@@ -125,6 +116,14 @@ class VhostUserPortTest {
 
         assertThat(guest.usedIdx()).isZero();
         assertThat(port.outDropped()).isEqualTo(1);
+    }
+
+    /** The guest offers two buffers, and one frame goes into the first: the queue stops at 1. */
+    private void oneOfTwoBuffersFilled() {
+        guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+        guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        port.deliver(TestGuest.frame(60, 1), 0, 60);
     }
 
     private void startReceiveQueue(int base) {
