@@ -61,7 +61,7 @@ public final class Agent implements Migrations.Ports {
         this.config = config.validate();
         this.self = config.hostId();
         for (int vni : config.vnis()) {
-            networks.put(vni, new VirtualNetwork(vni, 30_000 * MS));
+            networks.put(vni, new VirtualNetwork(vni, config.mtuOf(vni), 30_000 * MS));
         }
         Wire.Clock clock = () -> lastNow;
         this.wire = new Wire(self, underlay, counters, clock);
@@ -227,6 +227,14 @@ public final class Agent implements Migrations.Ports {
         if (port.removed) {
             counters.inc(Counter.DROP_PORT_NOT_RUNNING);
             return;
+        }
+        if (port.policy.portSecurity()) {
+            PortSecurity.Violation v = PortSecurity.check(port, b, off, len);
+            if (v != null) {
+                port.refused(v);
+                counters.inc(v.counter);
+                return;
+            }
         }
         if (migrations.holdsEgress(port, b, off, len, now)) return;
         egress.send(port, b, off, len, now);

@@ -1,5 +1,6 @@
 package dev.ferry.agent;
 
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -14,27 +15,39 @@ import java.util.Set;
  * @param retryMillis     resend interval of unanswered board requests and control messages
  * @param leaseMillis     lease of this host's registration and of the locks it holds
  * @param resyncMillis    how often the location cache is refreshed from the board in full
+ * @param vniMtu          MTU of each VNI that has one (68..9,000); a VNI not listed carries jumbo frames ({@link Port#MAX_MTU})
  */
 public record AgentConfig(int hostId, String endpoint, Set<Integer> vnis, Mode mode, long bufferBytes, long bufferMillis,
                           long holdBytes, long holdMillis, long graceMillis, long retryMillis, long leaseMillis,
-                          long resyncMillis) {
+                          long resyncMillis, Map<Integer, Integer> vniMtu) {
 
     public AgentConfig {
         vnis = Set.copyOf(vnis);
+        vniMtu = Map.copyOf(vniMtu);
+    }
+
+    /** The MTU of {@code vni}'s frames. */
+    public int mtuOf(int vni) {
+        return vniMtu.getOrDefault(vni, Port.MAX_MTU);
     }
 
     public static AgentConfig defaults(int hostId, Set<Integer> vnis, Mode mode) {
-        return new AgentConfig(hostId, "in-process", vnis, mode, 64L << 20, 2_000, 16L << 20, 500, 1_000, 20, 3_000, 1_000);
+        return new AgentConfig(hostId, "in-process", vnis, mode, 64L << 20, 2_000, 16L << 20, 500, 1_000, 20, 3_000, 1_000, Map.of());
     }
 
     public AgentConfig withTimings(long retryMillis, long holdMillis, long graceMillis, long resyncMillis) {
         return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
-                retryMillis, leaseMillis, resyncMillis);
+                retryMillis, leaseMillis, resyncMillis, vniMtu);
     }
 
     public AgentConfig withEndpoint(String endpoint) {
         return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
-                retryMillis, leaseMillis, resyncMillis);
+                retryMillis, leaseMillis, resyncMillis, vniMtu);
+    }
+
+    public AgentConfig withVniMtu(Map<Integer, Integer> vniMtu) {
+        return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
+                retryMillis, leaseMillis, resyncMillis, vniMtu);
     }
 
     /** Returns this config, or throws IllegalArgumentException naming the first bad field. */
@@ -50,6 +63,11 @@ public record AgentConfig(int hostId, String endpoint, Set<Integer> vnis, Mode m
         require(graceMillis > 0, "graceMillis", "must be positive, was " + graceMillis);
         require(retryMillis > 0, "retryMillis", "must be positive, was " + retryMillis);
         require(leaseMillis > 2 * retryMillis, "leaseMillis", "must exceed twice retryMillis, was " + leaseMillis);
+        vniMtu.forEach((vni, mtu) -> {
+            require(vnis.contains(vni), "vniMtu", "names VNI " + vni + ", which is not one of vnis " + vnis);
+            require(mtu >= PortPolicy.MIN_MTU && mtu <= Port.MAX_MTU, "vniMtu",
+                    "of VNI " + vni + " is " + mtu + ", not in " + PortPolicy.MIN_MTU + ".." + Port.MAX_MTU);
+        });
         require(resyncMillis > 0, "resyncMillis", "must be positive, was " + resyncMillis);
         return this;
     }

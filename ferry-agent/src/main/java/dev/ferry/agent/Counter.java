@@ -39,7 +39,15 @@ public enum Counter {
     /** A frame to a destination not known yet, refused: the VNI's frames waiting for look-ups are at their bound (destinations or bytes). */
     DROP_LOOKUP_WAIT_FULL,
     /** A frame longer than its port's MTU allows (plus the Ethernet header and one VLAN tag), or than the underlay can carry. */
-    DROP_FRAME_TOO_LONG;
+    DROP_FRAME_TOO_LONG,
+    /** Port security: a frame from a VM whose source MAC is not its port's. */
+    DROP_SPOOFED_MAC,
+    /** Port security: an IP packet from an address the VM's port does not have (or whose addresses cannot be read). */
+    DROP_SPOOFED_IP,
+    /** Port security: ARP or RARP from a VM claiming another MAC or IP (ARP poisoning). */
+    DROP_SPOOFED_ARP,
+    /** Port security: IPv6 neighbour discovery from a VM carrying another MAC. */
+    DROP_SPOOFED_ND;
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);

@@ -120,6 +120,11 @@ final class Ingress implements Markers.Classifier {
      * port. While the VM moves between two copies on this host it waits for the new one (§6.7).
      */
     void deliverToPort(LocalPort p, byte[] b, int off, int len, long now) {
+        if (len > p.maxFrame) {
+            // A real switch port drops what its MTU cannot carry; the VM could not take it either.
+            counters.inc(Counter.DROP_FRAME_TOO_LONG);
+            return;
+        }
         if (p.local != null && p.local.holding()) {
             counters.inc(p.local.hold(b, off, len, now, config.bufferBytes()) ? Counter.BUFFERED : Counter.DROP_BUFFER_FULL);
             return;

@@ -9,8 +9,14 @@ public final class LocalPort {
     Port port;
     final VirtualNetwork net;
     final long mac;
-    /** The longest frame the VM may send: its MTU, the Ethernet header and one VLAN tag. */
+    /** The longest frame the VM may send or be given: its MTU (and its VNI's), the Ethernet header and one VLAN tag. */
     final int maxFrame;
+    /** What the operator allows the VM: its MTU and whether its sources are checked. */
+    final PortPolicy policy;
+    /** The VM's IPv4 addresses, for port security. */
+    final int[] ips;
+    /** Frames port security refused, by {@link PortSecurity.Violation}: this port's share of the {@code drop_spoofed_*} counters. */
+    private final long[] spoofed = new long[PortSecurity.Violation.values().length];
     /** Streams to other VMs, by destination MAC. */
     final Long2ObjectHashMap<OutStream> streams = new Long2ObjectHashMap<>();
     boolean removed;
@@ -23,8 +29,27 @@ public final class LocalPort {
         this.port = port;
         this.net = net;
         this.mac = port.key().mac();
-        this.maxFrame = Math.min(port.mtu(), Port.MAX_MTU) + dev.ferry.wire.Ethernet.HEADER_LENGTH + 4;
+        this.policy = port.policy();
+        this.ips = port.ips().stream().mapToInt(Integer::intValue).toArray();
+        this.maxFrame = Math.min(policy.mtu(), net.mtu) + dev.ferry.wire.Ethernet.HEADER_LENGTH + 4;
     }
+
+    boolean hasIp(int ip) {
+        for (int mine : ips) if (mine == ip) return true;
+        return false;
+    }
+
+    void refused(PortSecurity.Violation v) {
+        spoofed[v.ordinal()]++;
+    }
+
+    public PortPolicy policy() { return policy; }
+
+    /** Frames port security refused from this VM: spoofed MAC, IP, ARP/RARP claims, neighbour discovery. Read by other threads as a possibly stale snapshot. */
+    public long spoofedMac() { return spoofed[PortSecurity.Violation.MAC.ordinal()]; }
+    public long spoofedIp() { return spoofed[PortSecurity.Violation.IP.ordinal()]; }
+    public long spoofedArp() { return spoofed[PortSecurity.Violation.ARP.ordinal()]; }
+    public long spoofedNd() { return spoofed[PortSecurity.Violation.ND.ordinal()]; }
 
     public Port port() { return port; }
     public VmKey key() { return port.key(); }

@@ -18,12 +18,9 @@ public interface Port {
     /** Jumbo frames: the largest MTU a port may have, and the default. */
     int MAX_MTU = 9_000;
 
-    /**
-     * The largest IP packet the VM may send or be given in one frame; frames longer than this plus
-     * the Ethernet header and one VLAN tag are refused and counted ({@code drop_frame_too_long}).
-     */
-    default int mtu() {
-        return MAX_MTU;
+    /** The port's MTU and port security; by default jumbo frames, and port security when it has IPs. */
+    default PortPolicy policy() {
+        return PortPolicy.defaultsFor(ips());
     }
 
     /**

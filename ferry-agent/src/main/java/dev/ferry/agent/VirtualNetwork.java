@@ -46,12 +46,17 @@ public final class VirtualNetwork {
     /** This process has had a snapshot of the VNI: later ones cannot show what an earlier process left. */
     boolean snapshotSeen;
 
-    VirtualNetwork(int vni, long forgetAfterNanos) {
+    /** The VNI's MTU: no port of it sends or is given a longer IP packet, whatever its own MTU. */
+    final int mtu;
+
+    VirtualNetwork(int vni, int mtu, long forgetAfterNanos) {
         this.vni = vni;
+        this.mtu = mtu;
         this.order = new StreamOrder(forgetAfterNanos);
     }
 
     public int vni() { return vni; }
+    public int mtu() { return mtu; }
     public LocationCache cache() { return cache; }
     public MigrationTable migrations() { return migrations; }
     public int heldFrames() { return order.heldFrames(); }

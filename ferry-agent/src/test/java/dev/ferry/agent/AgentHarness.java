@@ -191,7 +191,12 @@ final class AgentHarness {
 
     /** A data packet from agent {@code origin} carrying traffic frame {@code seq} from {@code src} to {@code dst}. */
     void receive(int origin, long src, long dst, long seq, int flags, long await) {
-        byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 40];
+        receive(origin, src, dst, seq, flags, await, 40);
+    }
+
+    /** Like {@link #receive(int, long, long, long, int, long)}, with a traffic frame {@code frameLength} bytes long. */
+    void receive(int origin, long src, long dst, long seq, int flags, long await, int frameLength) {
+        byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + frameLength];
         int at = GeneveWriter.writeHeader(b, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, flags, origin, 0, await);
         writeTraffic(b, at, dst, src, seq);
         agent.onUnderlay(b, 0, b.length, now);
@@ -219,6 +224,12 @@ final class AgentHarness {
         byte[] b = new byte[40];
         writeTraffic(b, 0, dst, from.key.mac(), seq);
         agent.onPortFrame(agent.localPort(from.key), b, 0, b.length, now);
+        pump();
+    }
+
+    /** A whole frame a local VM sends, as it is. */
+    void sendFrame(TestPort from, byte[] frame) {
+        agent.onPortFrame(agent.localPort(from.key), frame, 0, frame.length, now);
         pump();
     }
 

@@ -349,7 +349,7 @@ class ClassificationTest {
 
     @Test
     void aFullMigrationBufferDropsWithANamedCounter() {
-        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 100, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000);
+        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 100, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000, java.util.Map.of());
         AgentHarness tight = new AgentHarness(small);
         tight.localVm(A);
         tight.event(new Started(VNI, A, MIG));
@@ -375,7 +375,7 @@ class ClassificationTest {
         assertThatThrownBy(() -> AgentConfig.defaults(0, Set.of(VNI), Mode.FERRY).validate()).hasMessageContaining("hostId");
         assertThatThrownBy(() -> AgentConfig.defaults(1, Set.of(), Mode.FERRY).validate()).hasMessageContaining("vnis");
         assertThatThrownBy(() -> AgentConfig.defaults(1, Set.of(1 << 24), Mode.FERRY).validate()).hasMessageContaining("vnis");
-        assertThatThrownBy(() -> new AgentConfig(1, "x", Set.of(VNI), Mode.FERRY, 1, 1, 1, 1, 1, 20, 30, 1).validate())
+        assertThatThrownBy(() -> new AgentConfig(1, "x", Set.of(VNI), Mode.FERRY, 1, 1, 1, 1, 1, 20, 30, 1, java.util.Map.of()).validate())
                 .hasMessageContaining("leaseMillis");
     }
 }

@@ -77,7 +77,7 @@ class HostileInputTest {
     @Test
     void aPortWithASmallerMtuRefusesWhatIsLongerThanIt() {
         TestPort small = new TestPort(A) {
-            @Override public int mtu() { return 1_500; }
+            @Override public PortPolicy policy() { return new PortPolicy(1_500, true); }
         };
         h.agent.addPort(small, h.now);
         h.remoteVm(R, 2);
@@ -87,5 +87,42 @@ class HostileInputTest {
 
         assertThat(h.count(Counter.DROP_FRAME_TOO_LONG)).isEqualTo(1);
         assertThat(h.sentData(2)).isEmpty();
+    }
+
+    @Test
+    void aFrameLongerThanTheReceivingPortsMtuIsNotGivenToItAndIsCounted() {
+        TestPort small = new TestPort(A) {
+            @Override public PortPolicy policy() { return new PortPolicy(1_500, true); }
+        };
+        h.agent.addPort(small, h.now);
+        h.remoteVm(R, 2);
+        h.receive(2, R, A, 1, 0, 0, 1_500 + Ethernet.HEADER_LENGTH + 4 + 1);
+        h.receive(2, R, A, 2, 0, 0, 1_500 + Ethernet.HEADER_LENGTH);
+
+        assertThat(small.seqs()).containsExactly(2L);
+        assertThat(h.count(Counter.DROP_FRAME_TOO_LONG)).isEqualTo(1);
+    }
+
+    @Test
+    void aVnisMtuBoundsEveryPortOfItWhateverThePortsOwn() {
+        AgentHarness small = new AgentHarness(AgentConfig.defaults(SELF, java.util.Set.of(VNI), Mode.FERRY)
+                .withTimings(20, 500, 1_000, 1_000).withVniMtu(java.util.Map.of(VNI, 1_400)));
+        TestPort a = small.localVm(A);
+        small.remoteVm(R, 2);
+        byte[] frame = new byte[1_400 + Ethernet.HEADER_LENGTH + 4 + 1];
+        writeTraffic(frame, 0, R, A, 1);
+        small.agent.onPortFrame(small.agent.localPort(a.key), frame, 0, frame.length, small.now);
+
+        assertThat(small.count(Counter.DROP_FRAME_TOO_LONG)).isEqualTo(1);
+        assertThat(small.sentData(2)).isEmpty();
+    }
+
+    @Test
+    void aVniMtuOutsideItsRangeOrForAVniNotServedIsRefusedNamingTheField() {
+        var base = AgentConfig.defaults(SELF, java.util.Set.of(VNI), Mode.FERRY);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.withVniMtu(java.util.Map.of(VNI, 9_001)).validate())
+                .hasMessageContaining("vniMtu").hasMessageContaining("9001");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.withVniMtu(java.util.Map.of(7, 1_500)).validate())
+                .hasMessageContaining("vniMtu").hasMessageContaining("VNI 7");
     }
 }

@@ -397,12 +397,17 @@ final class CtlCommand {
             boolean standby;
             @Option(names = "--migration", description = "With --standby: the migration's id.") Long migration;
             @Option(names = "--qmp", description = "A QMP socket of the VM's QEMU: the agent follows the VM's migrations itself.") String qmp;
+            @Option(names = "--mtu", description = "The VM's MTU, 68..9000 (default 9000; never above its VNI's).") Integer mtu;
+            @Option(names = "--security", arity = "1", paramLabel = "on|off",
+                    description = "Port security: the VM sends only from its own MAC and IPs (default: on when --ip is given).")
+            String security;
 
             @Override
             public Integer call() {
                 CtlCommand ctl = port.ctl;
                 return ctl.run(() -> {
-                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp, socket);
+                    PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp, socket, mtu,
+                            security == null ? null : PortSpec.onOff(security, "--security"));
                     JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
                     ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
                             + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "

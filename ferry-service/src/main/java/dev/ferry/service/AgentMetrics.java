@@ -46,6 +46,9 @@ final class AgentMetrics {
                     cb.call(p.inDropped(), p.id(), "in");
                     cb.call(p.outDropped(), p.id(), "out");
                 })).register(registry);
+        CounterWithCallback.builder().name("ferry_port_spoofed").help("Frames port security refused from a VM, by what they claimed falsely (mac, ip, arp, nd)")
+                .labelNames("port", "claim").callback(cb -> current.ports().forEach(p -> p.spoofed().forEach((claim, n) -> cb.call(n, p.id(), claim))))
+                .register(registry);
         GaugeWithCallback.builder().name("ferry_agent_migrations_active").help("Rows of the migration table, by role")
                 .labelNames("role").callback(cb -> {
                     for (String role : new String[] {"source", "destination"}) {

@@ -180,7 +180,8 @@ public final class AgentService implements AutoCloseable {
         detectors.put(spec.id(), detector);
         return new AgentStatus.PortStatus(spec.id(), port.kind(), spec.key().vni(), Addresses.formatMac(spec.key().mac()),
                 spec.ips().stream().map(Addresses::formatIp).toList(),
-                port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0);
+                port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0, spec.policy().mtu(),
+                spec.policy().portSecurity(), spoofed(null));
     }
 
     /**
@@ -379,7 +380,17 @@ public final class AgentService implements AutoCloseable {
         boolean standby = m != null && m.role() == MigrationEntry.Role.DESTINATION && m.phase() == MigrationEntry.Phase.INCOMING;
         return new AgentStatus.PortStatus(s.id(), p.port.kind(), s.key().vni(), Addresses.formatMac(s.key().mac()),
                 s.ips().stream().map(Addresses::formatIp).toList(), p.port.describe(), standby, p.port.framesIn(),
-                p.port.framesOut(), p.port.inDropped(), p.port.outDropped());
+                p.port.framesOut(), p.port.inDropped(), p.port.outDropped(), s.policy().mtu(), s.policy().portSecurity(),
+                spoofed(a.localPort(s.key())));
+    }
+
+    private static Map<String, Long> spoofed(LocalPort lp) {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("mac", lp == null ? 0 : lp.spoofedMac());
+        m.put("ip", lp == null ? 0 : lp.spoofedIp());
+        m.put("arp", lp == null ? 0 : lp.spoofedArp());
+        m.put("nd", lp == null ? 0 : lp.spoofedNd());
+        return m;
     }
 
     private static AgentStatus.MigrationStatus migrationStatus(MigrationEntry m, String vm) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.ferry.agent.AgentConfig;
+import dev.ferry.agent.PortPolicy;
 import dev.ferry.agent.Mode;
 import dev.ferry.board.Endpoints;
 import dev.ferry.agent.runtime.UnderlaySocket.Transport;
@@ -18,6 +19,7 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -31,6 +33,7 @@ import java.util.Set;
  * board: 127.0.0.1:7070       # replicas: 10.0.0.1:7070,10.0.0.2:7070 (the agent fails over)
  * admin: 127.0.0.1:9101        # ferry ctl and Prometheus /metrics
  * vnis: [100]
+ * vni-mtu: { 100: 1500 }       # a VNI's MTU, 68..9000 (default 9000: jumbo frames); every agent of it the same
  * mode: ferry
  * transport: auto              # underlay socket: epoll (Linux, batched receive), nio, or auto
  * tuning: { buffer-millis: 2000, retry-millis: 100 }
@@ -39,7 +42,7 @@ import java.util.Set;
  */
 public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
                             String admin, List<Integer> vnis, String mode, String transport, Tuning tuning,
-                            List<PortSpec> ports) {
+                            List<PortSpec> ports, @JsonProperty("vni-mtu") Map<Integer, Integer> vniMtu) {
 
     /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
@@ -84,7 +87,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     }
 
     public static AgentSettings empty() {
-        return new AgentSettings(null, null, null, null, null, null, null, null, null, null);
+        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This file's settings with every non-null argument in place of the file's (ports are added). */
@@ -95,13 +98,13 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
                 advertise != null ? advertise : this.advertise, board != null ? board : this.board,
                 admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
-                mode != null ? mode : this.mode, transport, tuning, allPorts);
+                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu);
     }
 
     /** These settings with {@code transport} in place of the file's, unless it is null. */
     public AgentSettings withTransport(String transport) {
         return transport == null ? this
-                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports);
+                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu);
     }
 
     /** The configuration, or a {@link ConfigException} naming the first field at fault. */
@@ -131,6 +134,15 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             Integer v = vnis.get(i);
             if (v == null || v < 0 || v > 0xFFFFFF) throw new ConfigException("vnis[" + i + "]: " + v + " is not in 0..16777215");
         }
+        Map<Integer, Integer> mtus = vniMtu == null ? Map.of() : vniMtu;
+        for (Map.Entry<Integer, Integer> e : mtus.entrySet()) {
+            String where = "vni-mtu." + e.getKey();
+            if (!vnis.contains(e.getKey())) throw new ConfigException(where + ": VNI " + e.getKey() + " is not one of this agent's vnis " + vnis);
+            Integer mtu = e.getValue();
+            if (mtu == null || mtu < PortPolicy.MIN_MTU || mtu > dev.ferry.agent.Port.MAX_MTU) {
+                throw new ConfigException(where + ": " + mtu + " is not in " + PortPolicy.MIN_MTU + ".." + dev.ferry.agent.Port.MAX_MTU);
+            }
+        }
         Mode m;
         try {
             m = Mode.valueOf((mode == null ? "ferry" : mode).toUpperCase(Locale.ROOT));
@@ -149,7 +161,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
                 or(t.bufferBytes(), defaults.bufferBytes()), or(t.bufferMillis(), defaults.bufferMillis()),
                 or(t.holdBytes(), defaults.holdBytes()), or(t.holdMillis(), defaults.holdMillis()),
                 or(t.graceMillis(), defaults.graceMillis()), or(t.retryMillis(), 100L),
-                or(t.leaseMillis(), defaults.leaseMillis()), or(t.resyncMillis(), defaults.resyncMillis()));
+                or(t.leaseMillis(), defaults.leaseMillis()), or(t.resyncMillis(), defaults.resyncMillis()), mtus);
         try {
             config.validate();
         } catch (IllegalArgumentException e) {

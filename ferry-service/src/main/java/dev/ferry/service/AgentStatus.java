@@ -17,9 +17,13 @@ public record AgentStatus(int hostId, String endpoint, String board, String mode
                           Map<String, Long> malformed, Map<String, Long> underlay, int outstandingBoardCalls, int heldFrames,
                           List<PortStatus> ports, List<MigrationStatus> migrations) {
 
-    /** One plugged port. */
+    /**
+     * One plugged port. {@code spoofed}: frames port security refused from the VM, by what they
+     * claimed falsely (mac, ip, arp, nd).
+     */
     public record PortStatus(String id, String type, int vni, String mac, List<String> ips, String where, boolean standby,
-                             long framesIn, long framesOut, long inDropped, long outDropped) {}
+                             long framesIn, long framesOut, long inDropped, long outDropped, int mtu, boolean security,
+                             Map<String, Long> spoofed) {}
 
     /** One row of the migration table. */
     public record MigrationStatus(long migrationId, int vni, String mac, String vm, String role, String phase, int peer,

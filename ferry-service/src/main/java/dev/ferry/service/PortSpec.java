@@ -1,6 +1,7 @@
 package dev.ferry.service;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.ferry.agent.PortPolicy;
 import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.port.QemuSocketPort;
 import dev.ferry.agent.port.TapPort;
@@ -36,11 +37,15 @@ import java.util.Map;
  *   migration: 0             # with standby: the migration's id
  *   qmp: /run/ferry/web1.qmp # a QMP socket of the VM's QEMU: the agent follows its migrations
  *                            # itself (standby or not, and every step), so no standby/migration
+ *   mtu: 1500                # the VM's MTU, 68..9000 (default 9000, never above its VNI's)
+ *   security: true           # port security: only the VM's own MAC and ips as sources, in ARP and
+ *                            # neighbour discovery too (default: on when ips are given)
  * </pre>
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
-                       String device, Boolean standby, Long migration, String qmp, String socket) {
+                       String device, Boolean standby, Long migration, String qmp, String socket, Integer mtu,
+                       Boolean security) {
 
     /** The kinds of port. */
     public enum Kind {
@@ -60,14 +65,14 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
 
     /** A validated port: everything needed to open it. */
     public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
-                       String device, boolean standby, long migration, Path qmp, Path socket) {
+                       String device, boolean standby, long migration, Path qmp, Path socket, PortPolicy policy) {
 
         /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
         public PolledPort open() throws IOException {
             return switch (kind) {
-                case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, local, remote);
-                case TAP -> new TapPort(key, id, ips, device);
-                case VHOST_USER -> new VhostUserPort(key, id, ips, socket);
+                case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, policy, local, remote);
+                case TAP -> new TapPort(key, id, ips, policy, device);
+                case VHOST_USER -> new VhostUserPort(key, id, ips, policy, socket);
             };
         }
     }
@@ -92,7 +97,17 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 kv.get("mac"), kv.containsKey("ips") ? List.of(kv.get("ips").split(";")) : null, kv.get("local"), kv.get("remote"),
                 kv.get("device"), kv.containsKey("standby") ? Boolean.parseBoolean(kv.get("standby")) : null,
                 kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null,
-                kv.get("qmp"), kv.get("socket"));
+                kv.get("qmp"), kv.get("socket"), kv.containsKey("mtu") ? Addresses.integer(kv.get("mtu"), where + ".mtu") : null,
+                kv.containsKey("security") ? onOff(kv.get("security"), where + ".security") : null);
+    }
+
+    /** "true", "on", "yes" or their opposites; a {@link ConfigException} naming {@code where} otherwise. */
+    public static boolean onOff(String text, String where) {
+        return switch (text.toLowerCase(Locale.ROOT)) {
+            case "true", "on", "yes" -> true;
+            case "false", "off", "no" -> false;
+            default -> throw new ConfigException(where + ": '" + text + "' is not true or false");
+        };
     }
 
     /** The port, or a {@link ConfigException} naming the first bad field as {@code where.field}. */
@@ -152,7 +167,12 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
             throw new ConfigException(where + ".migration: a standby port needs its migration's id (a positive number)");
         }
         if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
+        if (mtu != null && (mtu < PortPolicy.MIN_MTU || mtu > dev.ferry.agent.Port.MAX_MTU)) {
+            throw new ConfigException(where + ".mtu: " + mtu + " is not in " + PortPolicy.MIN_MTU + ".." + dev.ferry.agent.Port.MAX_MTU);
+        }
+        PortPolicy defaults = PortPolicy.defaultsFor(addresses);
+        PortPolicy policy = new PortPolicy(mtu == null ? defaults.mtu() : mtu, security == null ? defaults.portSecurity() : security);
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
-                migration == null ? 0 : migration, qmpSocket, vhostSocket);
+                migration == null ? 0 : migration, qmpSocket, vhostSocket, policy);
     }
 }

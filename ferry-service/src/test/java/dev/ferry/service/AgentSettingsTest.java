@@ -76,6 +76,40 @@ class AgentSettingsTest {
     }
 
     @Test
+    void aPortWithIpsHasPortSecurityAndJumboFramesByDefaultAndOneWithoutIpsNoPortSecurity() throws Exception {
+        AgentSettings.Validated v = load(GOOD);
+        assertThat(v.ports().getFirst().policy()).isEqualTo(new dev.ferry.agent.PortPolicy(9_000, true));
+        assertThat(v.ports().get(1).policy()).isEqualTo(new dev.ferry.agent.PortPolicy(9_000, false));
+        assertThat(v.config().mtuOf(100)).isEqualTo(9_000);
+    }
+
+    @Test
+    void aPortsMtuAndPortSecurityAndAVnisMtuAreTakenFromTheFile() throws Exception {
+        AgentSettings.Validated v = load(GOOD.replace("    ips: [198.18.0.1]", "    ips: [198.18.0.1]\n    mtu: 1500\n    security: false")
+                + "vni-mtu: { 200: 1450 }\n");
+        assertThat(v.ports().getFirst().policy()).isEqualTo(new dev.ferry.agent.PortPolicy(1_500, false));
+        assertThat(v.config().mtuOf(200)).isEqualTo(1_450);
+        assertThat(v.config().mtuOf(100)).isEqualTo(9_000);
+    }
+
+    @Test
+    void aPortMtuAboveJumboIsRefusedWithItsPath() {
+        refused(GOOD.replace("    device: tap-db1", "    device: tap-db1\n    mtu: 9001"), "ports[1].mtu", "68..9000");
+    }
+
+    @Test
+    void aVniMtuForAVniNotServedOrOutOfRangeIsRefusedByName() {
+        refused(GOOD + "vni-mtu: { 300: 1500 }\n", "vni-mtu.300", "not one of this agent's vnis");
+        refused(GOOD + "vni-mtu: { 100: 20 }\n", "vni-mtu.100", "68..9000");
+    }
+
+    @Test
+    void aPortSecurityFlagThatIsNotABooleanIsRefusedByName() {
+        assertThatThrownBy(() -> PortSpec.parseFlag("id=a,type=tap,vni=1,mac=52:54:00:00:00:01,device=t,security=maybe", "--port"))
+                .isInstanceOf(ConfigException.class).hasMessageStartingWith("--port.security");
+    }
+
+    @Test
     void anUnknownKeyIsRefusedByName() {
         refused(GOOD + "colour: blue\n", "colour", "unknown field");
     }

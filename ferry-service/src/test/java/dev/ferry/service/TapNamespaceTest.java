@@ -1,5 +1,6 @@
 package dev.ferry.service;
 
+import dev.ferry.agent.PortPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -76,7 +77,7 @@ class TapNamespaceTest {
     private AgentService agentWithNamespacedVm(int i) throws Exception {
         String device = "fy" + TAG + "t" + i;
         String ns = "ferry" + TAG + "-" + i;
-        var spec = new PortSpec("vm" + i, "tap", VNI, mac(i), List.of(ip(i)), null, null, device, null, null, null, null);
+        var spec = new PortSpec("vm" + i, "tap", VNI, mac(i), List.of(ip(i)), null, null, device, null, null, null, null, null, null);
         var settings = AgentSettings.empty().override(i, "127.0.0.1:0", null, "127.0.0.1:" + board.port(), "127.0.0.1:0",
                 List.of(VNI), null, List.of(spec)).validate();
         AgentService agent = AgentService.start(settings);
@@ -128,7 +129,7 @@ class TapNamespaceTest {
 
     @Test
     void aDeviceThatIsNotATapIsRefusedWithTheSystemsReason() {
-        assertThatThrownBy(() -> new TapPort(new VmKey(VNI, 1), "vm", List.of(), "lo"))
+        assertThatThrownBy(() -> new TapPort(new VmKey(VNI, 1), "vm", List.of(), PortPolicy.defaultsFor(List.of()), "lo"))
                 .isInstanceOf(TapPort.TapException.class).hasMessageContaining("'lo'");
     }
 }

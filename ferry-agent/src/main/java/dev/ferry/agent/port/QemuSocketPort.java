@@ -3,6 +3,7 @@ package dev.ferry.agent.port;
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
 import dev.ferry.board.Endpoints;
+import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -27,6 +28,7 @@ public final class QemuSocketPort implements PolledPort {
     private final VmKey key;
     private final String vmId;
     private final List<Integer> ips;
+    private final PortPolicy policy;
     private final InetSocketAddress remote;
     private final DatagramChannel channel;
     private final ByteBuffer rx = ByteBuffer.allocate(65_536);
@@ -35,11 +37,13 @@ public final class QemuSocketPort implements PolledPort {
     /** QEMU's own socket, borrowed for the length of a migration out; agent's thread only. */
     private PeerSocket qemuSocket;
 
-    public QemuSocketPort(VmKey key, String vmId, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote)
+    public QemuSocketPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, InetSocketAddress local,
+                          InetSocketAddress remote)
             throws IOException {
         this.key = key;
         this.vmId = vmId;
         this.ips = List.copyOf(ips);
+        this.policy = policy;
         this.remote = remote;
         this.channel = DatagramChannel.open();
         channel.setOption(StandardSocketOptions.SO_RCVBUF, 1 << 20);
@@ -50,6 +54,7 @@ public final class QemuSocketPort implements PolledPort {
     @Override public VmKey key() { return key; }
     @Override public String vmId() { return vmId; }
     @Override public List<Integer> ips() { return ips; }
+    @Override public PortPolicy policy() { return policy; }
 
     public InetSocketAddress localAddress() throws IOException {
         return (InetSocketAddress) channel.getLocalAddress();

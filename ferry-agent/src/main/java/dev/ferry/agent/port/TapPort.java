@@ -2,6 +2,7 @@ package dev.ferry.agent.port;
 
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -42,6 +43,7 @@ public final class TapPort implements PolledPort {
     private final VmKey key;
     private final String vmId;
     private final List<Integer> ips;
+    private final PortPolicy policy;
     private final String device;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment callState = arena.allocate(Libc.CALL_STATE);
@@ -55,13 +57,14 @@ public final class TapPort implements PolledPort {
      * Opens TAP device {@code device} (created if it does not exist). Throws {@link TapException}
      * naming the device and the system's reason when it cannot.
      */
-    public TapPort(VmKey key, String vmId, List<Integer> ips, String device) {
+    public TapPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, String device) {
         if (device == null || device.isEmpty() || device.getBytes(StandardCharsets.US_ASCII).length >= IFNAMSIZ) {
             throw new TapException("TAP device name '" + device + "' must be 1 to " + (IFNAMSIZ - 1) + " characters");
         }
         this.key = key;
         this.vmId = vmId;
         this.ips = List.copyOf(ips);
+        this.policy = policy;
         this.device = device;
         try {
             int f = (int) OPEN.invokeExact(callState, arena.allocateFrom("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -95,6 +98,7 @@ public final class TapPort implements PolledPort {
     @Override public VmKey key() { return key; }
     @Override public String vmId() { return vmId; }
     @Override public List<Integer> ips() { return ips; }
+    @Override public PortPolicy policy() { return policy; }
     @Override public String kind() { return "tap"; }
     @Override public String describe() { return "device " + device; }
 

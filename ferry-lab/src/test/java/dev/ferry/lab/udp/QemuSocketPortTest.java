@@ -1,5 +1,6 @@
 package dev.ferry.lab.udp;
 
+import dev.ferry.agent.PortPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.agent.Counter;
@@ -36,8 +37,8 @@ class QemuSocketPortTest {
         cluster = new UdpCluster(2, Mode.FERRY, Set.of(VNI));
         qemuA = DatagramChannel.open().bind(ANY);
         qemuB = DatagramChannel.open().bind(ANY);
-        portA = new QemuSocketPort(new VmKey(VNI, MAC_A), "vm-a", List.of(0xC6120A01), ANY, (InetSocketAddress) qemuA.getLocalAddress());
-        portB = new QemuSocketPort(new VmKey(VNI, MAC_B), "vm-b", List.of(0xC6120B01), ANY, (InetSocketAddress) qemuB.getLocalAddress());
+        portA = new QemuSocketPort(new VmKey(VNI, MAC_A), "vm-a", List.of(0xC6120A01), PortPolicy.defaultsFor(List.of(0xC6120A01)), ANY, (InetSocketAddress) qemuA.getLocalAddress());
+        portB = new QemuSocketPort(new VmKey(VNI, MAC_B), "vm-b", List.of(0xC6120B01), PortPolicy.defaultsFor(List.of(0xC6120B01)), ANY, (InetSocketAddress) qemuB.getLocalAddress());
         cluster.addPort(1, portA);
         cluster.addPort(2, portB);
         Thread.sleep(300); // both attached, and each agent's cache knows the other VM

@@ -3,6 +3,7 @@ package dev.ferry.agent.port.vhost;
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
 import dev.ferry.agent.port.PolledPort;
+import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
 import dev.ferry.wire.Arp;
 import dev.ferry.wire.Ethernet;
@@ -55,6 +56,7 @@ public final class VhostUserPort implements PolledPort {
     private final VmKey key;
     private final String vmId;
     private final List<Integer> ips;
+    private final PortPolicy policy;
     private final Path socket;
     private final ManyToOneConcurrentArrayQueue<Posted> commands = new ManyToOneConcurrentArrayQueue<>(256);
     private final VhostUserBackend backend;
@@ -73,10 +75,11 @@ public final class VhostUserPort implements PolledPort {
     private long framesIn, framesOut, malformed, waitingFull, undeliverable;
 
     /** Starts the vhost-user thread, which connects to QEMU's socket at {@code socket} (and again whenever it goes). */
-    public VhostUserPort(VmKey key, String vmId, List<Integer> ips, Path socket) {
+    public VhostUserPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, Path socket) {
         this.key = key;
         this.vmId = vmId;
         this.ips = List.copyOf(ips);
+        this.policy = policy;
         this.socket = socket;
         // virtio_net_hdr_v1 for a whole frame without offloads: all zero but num_buffers = 1.
         staged[10] = 1;
@@ -87,6 +90,7 @@ public final class VhostUserPort implements PolledPort {
     @Override public VmKey key() { return key; }
     @Override public String vmId() { return vmId; }
     @Override public List<Integer> ips() { return ips; }
+    @Override public PortPolicy policy() { return policy; }
 
     // ------------------------------------------------------------------ agent's thread
 

@@ -1,5 +1,6 @@
 package dev.ferry.agent.port.vhost;
 
+import dev.ferry.agent.PortPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.board.VmKey;
@@ -23,7 +24,7 @@ class VhostUserPortTest {
 
     private final TestGuest guest = new TestGuest();
     private final Path dir = tempDir();
-    private final VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), dir.resolve("no-qemu.sock"));
+    private final VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("no-qemu.sock"));
 
     @AfterEach
     void tearDown() throws Exception {
