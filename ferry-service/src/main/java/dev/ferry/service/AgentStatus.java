@@ -18,12 +18,13 @@ public record AgentStatus(int hostId, String endpoint, String board, String mode
                           List<PortStatus> ports, List<MigrationStatus> migrations) {
 
     /**
-     * One plugged port. {@code spoofed}: frames port security refused from the VM, by what they
+     * One plugged port. {@code faults}: times the VM broke the port's protocol (a vhost-user ring),
+     * each stopping that queue until it resets the device. {@code spoofed}: frames port security refused from the VM, by what they
      * claimed falsely (mac, ip, arp, nd).
      */
     public record PortStatus(String id, String type, int vni, String mac, List<String> ips, String where, boolean standby,
-                             long framesIn, long framesOut, long inDropped, long outDropped, int mtu, boolean security,
-                             Map<String, Long> spoofed) {}
+                             long framesIn, long framesOut, long inDropped, long outDropped, long faults, int mtu,
+                             boolean security, Map<String, Long> spoofed) {}
 
     /** One row of the migration table. */
     public record MigrationStatus(long migrationId, int vni, String mac, String vm, String role, String phase, int peer,

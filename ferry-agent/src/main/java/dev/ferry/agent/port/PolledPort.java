@@ -31,6 +31,14 @@ public interface PolledPort extends Port, AutoCloseable {
     /** Frames for the VM that the operating system refused (full buffer, device down). */
     long outDropped();
 
+    /**
+     * Times the VM broke the port's protocol beyond one frame (vhost-user: a ring), each stopping that
+     * part of the port until the VM resets its device; the agent's other ports are not touched.
+     */
+    default long faults() {
+        return 0;
+    }
+
     @Override
     void close();
 }

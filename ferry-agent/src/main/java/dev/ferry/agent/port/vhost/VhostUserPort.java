@@ -72,7 +72,11 @@ public final class VhostUserPort implements PolledPort {
     private final byte[] announcement = new byte[60];
     /** Whether the last frame found the waiting queue full: one warning per overflow. */
     private boolean overflowing;
-    private long framesIn, framesOut, malformed, waitingFull, undeliverable;
+    private long framesIn, framesOut, malformed, waitingFull, undeliverable, ringsBroken;
+    /** A malformed buffer from this guest was logged: the next ones are counted only. */
+    private boolean malformedLogged;
+    /** The queues whose breaking was counted and logged, so each is once. */
+    private Virtqueue rxReported, txReported;
 
     /** Starts the vhost-user thread, which connects to QEMU's socket at {@code socket} (and again whenever it goes). */
     public VhostUserPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, Path socket) {
@@ -145,6 +149,7 @@ public final class VhostUserPort implements PolledPort {
         if (rx != null) {
             while (!waiting.isEmpty() && put(waiting.first(), 0, waiting.firstLength())) waiting.remove();
             rx.signal();
+            if (rx.isBroken() && rxReported != rx) rxReported = brokenRing(rx, "receive");
         }
         int n = 0;
         if (tx != null) {
@@ -154,14 +159,32 @@ public final class VhostUserPort implements PolledPort {
                 if (length == -1) break;
                 if (length < Virtqueue.NET_HEADER) {
                     malformed++;
+                    if (!malformedLogged) {
+                        malformedLogged = true;
+                        log.warn("port {}: the guest offered a malformed transmit buffer (descriptor chain, address or length);"
+                                + " returned unread, further ones are counted only (ferry_port_drops{{direction=\"in\"}})", vmId);
+                    }
                     continue;
                 }
                 framesIn++;
                 agent.onPortFrame(handle, sent, Virtqueue.NET_HEADER, length - Virtqueue.NET_HEADER, now);
             }
             tx.signal();
+            if (tx.isBroken() && txReported != tx) txReported = brokenRing(tx, "transmit");
         }
         return n;
+    }
+
+    /**
+     * The guest published more buffers than its ring holds: no driver does. That queue stops, as
+     * QEMU stops a device it finds broken, until the guest's reset starts it again; this port's other
+     * queue, the agent's other ports and the underlay go on.
+     */
+    private Virtqueue brokenRing(Virtqueue q, String which) {
+        ringsBroken++;
+        log.warn("port {}: the guest broke its {} ring (avail index more than the ring's {} ahead); the queue is stopped"
+                + " until the guest resets the device", vmId, which, q.setup.size());
+        return q;
     }
 
     private int execute(DeviceCommand command, Agent agent, LocalPort handle, long now) {
@@ -310,6 +333,9 @@ public final class VhostUserPort implements PolledPort {
     @Override public long inDropped() { return malformed; }
     /** Frames for the VM dropped: its waiting queue full, or too long for any buffer it offers. */
     @Override public long outDropped() { return waitingFull + undeliverable; }
+
+    /** Queues the guest broke (an avail index more than a ring ahead), each stopped until the device is reset. */
+    @Override public long faults() { return ringsBroken; }
 
     /** Frames dropped because the waiting queue was full. */
     public long waitingFull() { return waitingFull; }

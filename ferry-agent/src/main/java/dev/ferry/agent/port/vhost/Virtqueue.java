@@ -48,6 +48,7 @@ final class Virtqueue {
     private final int[] chainLength;
     private int callFd;
     private int lastAvail;
+    private boolean broken;
     private int usedIdx;
     private boolean unsignalled;
 
@@ -103,9 +104,24 @@ final class Virtqueue {
         callFd = fd;
     }
 
-    /** Whether the guest offered a buffer the backend has not taken. */
+    /**
+     * Whether the guest offered a buffer the backend has not taken. An avail index more than a ring
+     * ahead of the backend is no driver's: the queue is broken from then on and offers nothing (QEMU
+     * marks such a device broken until the guest resets it; its next start is a new queue).
+     */
     boolean hasAvailable() {
-        return Short.toUnsignedInt((short) U16.getAcquire(avail, 2L)) != lastAvail;
+        if (broken) return false;
+        int pending = (Short.toUnsignedInt((short) U16.getAcquire(avail, 2L)) - lastAvail) & 0xFFFF;
+        if (pending > size) {
+            broken = true;
+            return false;
+        }
+        return pending != 0;
+    }
+
+    /** The guest broke the ring itself (not one buffer): nothing more is taken from or put into it. */
+    boolean isBroken() {
+        return broken;
     }
 
     /**

@@ -112,4 +112,27 @@ class HostileRingTest {
         assertThat(rx.receive(guest.memory, null, new byte[Virtqueue.NET_HEADER + 60], Virtqueue.NET_HEADER + 60))
                 .isEqualTo(Virtqueue.BROKEN);
     }
+
+    @Test
+    void anAvailIndexMoreThanARingAheadBreaksTheQueueWhichThenTakesNothing() {
+        guest.offer(0, BUFFERS, 100, 0);
+        // A driver can have at most a ring's worth outstanding; this one claims 1,000.
+        guest.ram.set(ValueLayout.JAVA_SHORT, TestGuest.AVAIL + 2, (short) 1_000);
+        Virtqueue tx = Virtqueue.start(guest.setup(1, 0, false), guest.memory, null, -1, new StringBuilder());
+
+        assertThat(tx.transmit(guest.memory, null, new byte[4096])).isEqualTo(-1);
+        assertThat(tx.isBroken()).isTrue();
+        assertThat(guest.usedIdx()).as("nothing taken from or returned into a broken ring").isZero();
+        guest.ram.set(ValueLayout.JAVA_SHORT, TestGuest.AVAIL + 2, (short) 1);
+        assertThat(tx.transmit(guest.memory, null, new byte[4096])).as("broken until the device is reset").isEqualTo(-1);
+    }
+
+    @Test
+    void aFullRingIsNotBroken() {
+        for (int i = 0; i < TestGuest.SIZE; i++) guest.offer(i, BUFFERS + 256L * i, 100, 0);
+        Virtqueue tx = Virtqueue.start(guest.setup(1, 0, false), guest.memory, null, -1, new StringBuilder());
+
+        for (int i = 0; i < TestGuest.SIZE; i++) assertThat(tx.transmit(guest.memory, null, new byte[4096])).isEqualTo(100);
+        assertThat(tx.isBroken()).isFalse();
+    }
 }
