@@ -4,6 +4,7 @@ import dev.ferry.board.BoardRequest.*;
 import dev.ferry.board.BoardResponse.*;
 import dev.ferry.board.NodeTable.Result;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,8 +31,20 @@ public final class Board {
     /** How often a request meets another board's change before it is left to its requester's retry. */
     private static final int MAX_ATTEMPTS = 16;
 
+    /**
+     * How long a record detached from every host (no lock, no standby) is kept: late requests about
+     * the VM still find it; after that it is forgotten, so records of VMs gone for good do not grow
+     * the table and every VNI's snapshot without bound.
+     */
+    public static final long FORGET_DETACHED_AFTER_MS = 10 * 60_000L;
+
     private final Store store;
     private final NodeTable table;
+    private final long forgetDetachedAfterMs;
+    /** Detached records, and when this board first saw each detached (board's clock). */
+    private final Map<VmKey, Long> detachedSince = new HashMap<>();
+    private long lastDetachedScan = Long.MIN_VALUE;
+    private long recordsForgotten;
     private final BoardListener listener;
     private final Map<Integer, Set<Integer>> watchers = new TreeMap<>();
     private final Map<Long, BoardResponse> answered = new LinkedHashMap<>(1024, 0.75f, false) {
@@ -48,6 +61,13 @@ public final class Board {
     private String storeFailure;
 
     public Board(Store store, BoardListener listener) {
+        this(store, listener, FORGET_DETACHED_AFTER_MS);
+    }
+
+    /** A board that forgets detached records after {@code forgetDetachedAfterMs}. */
+    public Board(Store store, BoardListener listener, long forgetDetachedAfterMs) {
+        if (forgetDetachedAfterMs <= 0) throw new IllegalArgumentException("forgetDetachedAfterMs must be positive, was " + forgetDetachedAfterMs);
+        this.forgetDetachedAfterMs = forgetDetachedAfterMs;
         this.store = store;
         this.table = new NodeTable(store);
         this.listener = listener;
@@ -211,6 +231,7 @@ public final class Board {
         for (StoreListener.Change<NodeRecord> c : changes.records()) {
             NodeRecord before = c.before(), after = c.after();
             table.changedElsewhere(before, after);
+            if (after == null) continue; // another board forgot a detached record
             if (before == null || after.version() != before.version()) publish(after);
             if (!after.isLocked()) continue;
             for (PendingUpdate p : after.pending()) {
@@ -242,6 +263,7 @@ public final class Board {
             log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
             store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
         }
+        forgetDetached(now);
         try {
             if (commit()) committed();
         } catch (Store.Conflict c) {
@@ -251,6 +273,31 @@ public final class Board {
         } catch (Store.Unavailable u) {
             takeBack(); // the store is away: the next tick looks again
         }
+    }
+
+    /** Once a second: forgets records detached for longer than the grace period (in the tick's commit). */
+    private void forgetDetached(long now) {
+        if (lastDetachedScan != Long.MIN_VALUE && now - lastDetachedScan < 1_000) return;
+        lastDetachedScan = now;
+        Set<VmKey> detached = new HashSet<>();
+        List<NodeRecord> expired = new ArrayList<>();
+        for (NodeRecord r : store.records()) {
+            if (r.isAttached() || r.isLocked() || !r.standbys().isEmpty()) continue;
+            detached.add(r.key());
+            if (now - detachedSince.computeIfAbsent(r.key(), k -> now) >= forgetDetachedAfterMs) expired.add(r);
+        }
+        detachedSince.keySet().retainAll(detached);
+        for (NodeRecord r : expired) {
+            table.forget(r);
+            detachedSince.remove(r.key());
+            recordsForgotten++;
+            log.debug("{} forgotten: detached for {} ms", r.key(), forgetDetachedAfterMs);
+        }
+    }
+
+    /** Detached records forgotten after their grace period, for the board's metrics. */
+    public synchronized long recordsForgotten() {
+        return recordsForgotten;
     }
 
     /**

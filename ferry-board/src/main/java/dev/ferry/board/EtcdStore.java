@@ -75,6 +75,8 @@ public final class EtcdStore implements Store, AutoCloseable {
     // The view of etcd this board works on, and the mod revision each value had there.
     private final Map<VmKey, NodeRecord> records = new LinkedHashMap<>();
     private final Map<VmKey, Long> recordRevs = new HashMap<>();
+    /** Records this board forgot, and the etcd revision of the deletion: an older write's echo must not bring them back. */
+    private final Map<VmKey, Long> forgottenAt = new HashMap<>();
     private final Map<Integer, HostRecord> hosts = new HashMap<>();
     private final Map<Integer, Long> hostRevs = new HashMap<>();
     private long revision;
@@ -237,6 +239,14 @@ public final class EtcdStore implements Store, AutoCloseable {
         records.put(record.key(), record);
     }
 
+    @Override
+    public void remove(VmKey key) {
+        NodeRecord previous = records.get(key);
+        if (previous == null) return;
+        recordsBefore.putIfAbsent(key, previous);
+        records.remove(key);
+    }
+
     private static boolean renewsOnly(NodeRecord before, NodeRecord after) {
         return before.isLocked() && after.isLocked() && before.lock().migrationId() == after.lock().migrationId()
                 && before.withLock(after.lock(), before.pending()).equals(after);
@@ -357,6 +367,11 @@ public final class EtcdStore implements Store, AutoCloseable {
                 VmKey key = e.getKey();
                 NodeRecord before = e.getValue(), after = records.get(key);
                 conditions.add(unchanged(recordKey(key), recordRevs.getOrDefault(key, 0L)));
+                if (after == null) {
+                    // Only unlocked records are forgotten: there is no lock key to delete with it.
+                    ops.add(Op.delete(recordKey(key), DeleteOption.DEFAULT));
+                    continue;
+                }
                 ops.add(Op.put(recordKey(key), bytes(encode(after)), PutOption.DEFAULT));
                 Lock was = before == null ? null : before.lock(), is = after.lock();
                 if (is != null && (was == null || was.migrationId() != is.migrationId())) {
@@ -406,6 +421,15 @@ public final class EtcdStore implements Store, AutoCloseable {
             }
             long at = answer.getHeader().getRevision();
             for (VmKey key : recordsBefore.keySet()) {
+                if (records.get(key) == null) {
+                    // Gone from etcd: a record made again later is made where no key is (mod revision 0).
+                    recordRevs.remove(key);
+                    forgottenAt.put(key, at);
+                    lockLeases.remove(key);
+                    lapsedLocks.remove(key);
+                    continue;
+                }
+                forgottenAt.remove(key);
                 recordRevs.put(key, at);
                 if (records.get(key).lock() == null) lockLeases.remove(key);
                 lapsedLocks.remove(key);
@@ -517,7 +541,7 @@ public final class EtcdStore implements Store, AutoCloseable {
         for (WatchEvent event : response.getEvents()) {
             KeyValue kv = event.getKeyValue();
             if (event.getEventType() == WatchEvent.EventType.DELETE) {
-                dropped(kv, event.getPrevKV());
+                dropped(kv, event.getPrevKV(), seen);
             } else {
                 observe(kv, seen);
             }
@@ -546,7 +570,8 @@ public final class EtcdStore implements Store, AutoCloseable {
         switch (part[0]) {
             case "record" -> {
                 VmKey key = vmKey(part);
-                if (rev <= recordRevs.getOrDefault(key, 0L)) return;
+                if (rev <= recordRevs.getOrDefault(key, 0L) || rev <= forgottenAt.getOrDefault(key, 0L)) return;
+                forgottenAt.remove(key);
                 NodeRecord before = records.get(key), after = decodeRecord(key, kv.getValue());
                 records.put(key, after);
                 recordRevs.put(key, rev);
@@ -579,9 +604,18 @@ public final class EtcdStore implements Store, AutoCloseable {
     }
 
     /** etcd dropped a key: for a lock or an agent's liveness, its lease ran out (or the lock was released). */
-    private void dropped(KeyValue kv, KeyValue previous) {
+    private void dropped(KeyValue kv, KeyValue previous, Seen seen) {
         String[] part = parts(kv);
         switch (part[0]) {
+            case "record" -> {
+                // Another board forgot a detached record; this board's own deletion finds it gone already.
+                VmKey key = vmKey(part);
+                NodeRecord before = records.get(key);
+                if (before == null || kv.getModRevision() <= recordRevs.getOrDefault(key, 0L)) return;
+                records.remove(key);
+                recordRevs.remove(key);
+                seen.records.add(new StoreListener.Change<>(before, null));
+            }
             case "lock" -> {
                 VmKey key = vmKey(part);
                 lockLeases.remove(key);

@@ -34,6 +34,7 @@ public final class InMemoryStore implements Store {
 
     @Override public NodeRecord get(VmKey key) { return records.get(key); }
     @Override public void put(NodeRecord record) { records.put(record.key(), record); }
+    @Override public void remove(VmKey key) { records.remove(key); }
     @Override public Collection<NodeRecord> records() { return Collections.unmodifiableCollection(records.values()); }
     @Override public HostRecord host(int hostId) { return hosts.get(hostId); }
     @Override public void putHost(HostRecord host) { hosts.put(host.hostId(), host); }

@@ -114,6 +114,12 @@ final class NodeTable {
         return new Result.Applied(applyDetach(r, hostId));
     }
 
+    /** Forgets a record detached from every host (the board's grace period has passed). */
+    void forget(NodeRecord r) {
+        store.remove(r.key());
+        index(r, null);
+    }
+
     Result lock(VmKey key, long migrationId, int owner, long leaseMs, long now) {
         NodeRecord r = store.get(key);
         if (r == null) {
@@ -201,7 +207,7 @@ final class NodeTable {
         if (before != null) {
             for (int ip : before.ips()) byIp.remove(ipKey(before.key().vni(), ip), before.key());
         }
-        if (after.isAttached()) {
+        if (after != null && after.isAttached()) {
             for (int ip : after.ips()) byIp.put(ipKey(after.key().vni(), ip), after.key());
         }
     }

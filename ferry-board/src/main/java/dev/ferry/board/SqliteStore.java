@@ -146,6 +146,12 @@ public final class SqliteStore implements Store, AutoCloseable {
         dirtyRecords.add(record.key());
     }
 
+    @Override
+    public void remove(VmKey key) {
+        records.remove(key);
+        dirtyRecords.add(key);
+    }
+
     @Override public Collection<NodeRecord> records() { return Collections.unmodifiableCollection(records.values()); }
 
     @Override public HostRecord host(int hostId) { return hosts.get(hostId); }
@@ -199,9 +205,19 @@ public final class SqliteStore implements Store, AutoCloseable {
         if (dirtyRecords.isEmpty()) return;
         try (PreparedStatement up = db.prepareStatement("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
              PreparedStatement clear = db.prepareStatement("DELETE FROM pending WHERE vni = ? AND mac = ?");
-             PreparedStatement add = db.prepareStatement("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) {
+             PreparedStatement add = db.prepareStatement("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+             PreparedStatement forget = db.prepareStatement("DELETE FROM records WHERE vni = ? AND mac = ?")) {
             for (VmKey key : dirtyRecords) {
                 NodeRecord r = records.get(key);
+                clear.setInt(1, key.vni());
+                clear.setLong(2, key.mac());
+                clear.addBatch();
+                if (r == null) {
+                    forget.setInt(1, key.vni());
+                    forget.setLong(2, key.mac());
+                    forget.addBatch();
+                    continue;
+                }
                 up.setInt(1, key.vni());
                 up.setLong(2, key.mac());
                 up.setString(3, r.vmId());
@@ -219,9 +235,6 @@ public final class SqliteStore implements Store, AutoCloseable {
                     up.setLong(11, l.expiresAt());
                 }
                 up.addBatch();
-                clear.setInt(1, key.vni());
-                clear.setLong(2, key.mac());
-                clear.addBatch();
                 int seq = 0;
                 for (PendingUpdate p : r.pending()) {
                     add.setInt(1, key.vni());
@@ -243,6 +256,7 @@ public final class SqliteStore implements Store, AutoCloseable {
             up.executeBatch();
             clear.executeBatch();
             add.executeBatch();
+            forget.executeBatch();
         }
     }
 

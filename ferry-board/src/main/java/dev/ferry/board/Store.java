@@ -14,6 +14,9 @@ public interface Store {
 
     void put(NodeRecord record);
 
+    /** Forgets a record: one detached from every host for longer than the board's grace period. */
+    void remove(VmKey key);
+
     Collection<NodeRecord> records();
 
     HostRecord host(int hostId);

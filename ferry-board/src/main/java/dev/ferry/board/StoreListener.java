@@ -20,6 +20,6 @@ public interface StoreListener {
         }
     }
 
-    /** One value before ({@code null} when new) and after a change. */
+    /** One value before ({@code null} when new) and after ({@code null} when removed) a change. */
     record Change<T>(T before, T after) {}
 }

@@ -376,6 +376,46 @@ class BoardTest {
         assertThat(answers).hasSize(2).allMatch(Refused.class::isInstance);
     }
 
+    @Test
+    void aRecordDetachedFromEveryHostIsForgottenAfterTheGracePeriodAndItsIpWithIt() {
+        Board forgetful = new Board(new InMemoryStore(), (host, event) -> {}, 5_000);
+        forgetful.handle(new RegisterHost(++ids, SRC, "127.0.0.1:6081", Set.of(5001), 60_000), now);
+        forgetful.handle(new Attach(++ids, VM, "vm1", List.of(0xC6120001), SRC, true), now);
+        forgetful.handle(new Detach(++ids, VM, SRC, false), now);
+        long detachedVersion = forgetful.record(VM).version();
+
+        forgetful.tick(now);
+        forgetful.tick(now + 4_000);
+        assertThat(forgetful.record(VM)).as("kept within the grace period").isNotNull();
+        forgetful.tick(now + 5_000);
+        assertThat(forgetful.record(VM)).isNull();
+        assertThat(forgetful.recordsForgotten()).isEqualTo(1);
+        assertThat(((Ok) forgetful.handle(new LookupIp(++ids, 5001, 0xC6120001), now + 5_000)).record()).isNull();
+
+        forgetful.handle(new Attach(++ids, VM, "vm1", List.of(0xC6120001), SRC, true), now + 5_000);
+        assertThat(forgetful.record(VM).version()).as("a VM attached again is newer than what caches hold").isGreaterThan(detachedVersion);
+    }
+
+    @Test
+    void aDetachedRecordWithAStandbyOrALockOrAttachedAgainWithinTheGraceIsKept() {
+        Board forgetful = new Board(new InMemoryStore(), (host, event) -> {}, 5_000);
+        forgetful.handle(new RegisterHost(++ids, SRC, "127.0.0.1:6081", Set.of(5001), 60_000), now);
+        VmKey standby = new VmKey(5001, 0x525400000002L), back = new VmKey(5001, 0x525400000003L);
+        forgetful.handle(new Attach(++ids, standby, "vm2", List.of(), SRC, false), now);
+        forgetful.handle(new Attach(++ids, back, "vm3", List.of(), SRC, true), now);
+        forgetful.handle(new Detach(++ids, back, SRC, false), now);
+        forgetful.tick(now);
+        forgetful.handle(new Attach(++ids, back, "vm3", List.of(), SRC, true), now + 1_000);
+        forgetful.tick(now + 2_000);
+        forgetful.handle(new Detach(++ids, back, SRC, false), now + 3_000);
+
+        forgetful.tick(now + 6_000);
+        assertThat(forgetful.record(standby)).as("a standby waits on it").isNotNull();
+        assertThat(forgetful.record(back)).as("its grace started again when it was detached again").isNotNull();
+        forgetful.tick(now + 12_000);
+        assertThat(forgetful.record(back)).isNull();
+    }
+
     /** A store whose commits fail while {@code failing}, and which counts them. */
     private static final class FailingStore implements Store {
         private final InMemoryStore inner = new InMemoryStore();
@@ -384,6 +424,7 @@ class BoardTest {
 
         @Override public NodeRecord get(VmKey key) { return inner.get(key); }
         @Override public void put(NodeRecord record) { inner.put(record); }
+        @Override public void remove(VmKey key) { inner.remove(key); }
         @Override public java.util.Collection<NodeRecord> records() { return inner.records(); }
         @Override public HostRecord host(int hostId) { return inner.host(hostId); }
         @Override public void putHost(HostRecord host) { inner.putHost(host); }

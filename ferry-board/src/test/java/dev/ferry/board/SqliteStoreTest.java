@@ -148,6 +148,24 @@ class SqliteStoreTest {
         assertThat(store.host(SRC).isAlive()).isFalse();
     }
 
+    @Test
+    void aForgottenRecordStaysForgottenOnTheReopenedBoard() throws Exception {
+        open();
+        register(SRC);
+        VmKey other = new VmKey(5001, 0x525400000002L);
+        board.handle(new Attach(++ids, VM, "vm1", List.of(0xC6120001), SRC, true), clock.get());
+        board.handle(new Attach(++ids, other, "vm2", List.of(0xC6120002), SRC, true), clock.get());
+        board.handle(new BoardRequest.Detach(++ids, VM, SRC, false), clock.get());
+        board.tick(clock.get());
+        board.tick(clock.addAndGet(Board.FORGET_DETACHED_AFTER_MS));
+        assertThat(board.record(VM)).isNull();
+
+        reopen(50);
+
+        assertThat(board.record(VM)).isNull();
+        assertThat(board.record(other)).as("the rest as it was").isNotNull();
+    }
+
     private void open() throws Exception {
         store = SqliteStore.open(dir, clock::get, 1);
         board = new Board(store, (host, event) -> {});

@@ -42,7 +42,16 @@ import org.slf4j.LoggerFactory;
 public final class BoardServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BoardServer.class);
 
-    private final Map<Integer, Set<StreamObserver<Event>>> streams = new ConcurrentHashMap<>();
+    /**
+     * Pushes one agent's stream may have waiting while its transport is not ready: past either, the
+     * reader is cut off (etcd cancels a slow watcher the same way); its agent reconnects and takes a
+     * snapshot. A reader that stops reading would otherwise grow the board without bound.
+     */
+    static final int STREAM_QUEUE_EVENTS = 8_192;
+    static final long STREAM_QUEUE_BYTES = 16L << 20;
+
+    private final Map<Integer, Set<Subscriber>> streams = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong slowReadersCut = new java.util.concurrent.atomic.AtomicLong();
     private final Board board;
     private final Server server;
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -77,6 +86,11 @@ public final class BoardServer implements AutoCloseable {
 
     public Board board() {
         return board;
+    }
+
+    /** Event streams cut off because their reader let {@link #STREAM_QUEUE_EVENTS} or {@link #STREAM_QUEUE_BYTES} wait. */
+    public long slowReadersCut() {
+        return slowReadersCut.get();
     }
 
     /** Agents' event streams open now. */
@@ -127,15 +141,71 @@ public final class BoardServer implements AutoCloseable {
 
     /** Called by the board under its own lock, so one stream never sees two pushes at once. */
     private void push(int hostId, BoardEvent event) {
-        Set<StreamObserver<Event>> observers = streams.get(hostId);
-        if (observers == null || observers.isEmpty()) return;
+        Set<Subscriber> subscribers = streams.get(hostId);
+        if (subscribers == null || subscribers.isEmpty()) return;
         Event e = Convert.event(event);
-        for (StreamObserver<Event> o : observers) {
-            try {
-                o.onNext(e);
-            } catch (RuntimeException closed) {
-                observers.remove(o);
+        for (Subscriber s : subscribers) s.push(e);
+    }
+
+    /**
+     * One agent's event stream. gRPC buffers whatever {@code onNext} is given; this sends only while
+     * the transport is ready and keeps the rest in a bounded queue, sent from gRPC's on-ready callback.
+     */
+    private final class Subscriber {
+        private final ServerCallStreamObserver<Event> out;
+        private final Set<Subscriber> set;
+        private final int host;
+        private final java.util.ArrayDeque<Event> queue = new java.util.ArrayDeque<>();
+        private long queuedBytes;
+        private boolean gone;
+
+        Subscriber(ServerCallStreamObserver<Event> out, Set<Subscriber> set, int host) {
+            this.out = out;
+            this.set = set;
+            this.host = host;
+        }
+
+        synchronized void push(Event e) {
+            if (gone) return;
+            queue.add(e);
+            queuedBytes += e.getSerializedSize();
+            if (queue.size() > STREAM_QUEUE_EVENTS || queuedBytes > STREAM_QUEUE_BYTES) {
+                cut();
+                return;
             }
+            drain();
+        }
+
+        synchronized void drain() {
+            try {
+                while (!gone && !queue.isEmpty() && out.isReady()) {
+                    Event e = queue.poll();
+                    queuedBytes -= e.getSerializedSize();
+                    out.onNext(e);
+                }
+            } catch (RuntimeException closed) {
+                end();
+            }
+        }
+
+        private void cut() {
+            slowReadersCut.incrementAndGet();
+            log.warn("board: host {}'s event stream cut off: {} events ({} bytes) waited for it to read (bounds {} and {});"
+                    + " it reconnects and takes a snapshot", host, queue.size(), queuedBytes, STREAM_QUEUE_EVENTS, STREAM_QUEUE_BYTES);
+            end();
+            try {
+                out.onError(Status.RESOURCE_EXHAUSTED.withDescription("slow reader: " + STREAM_QUEUE_EVENTS
+                        + " events waited; reconnect and resynchronise").asRuntimeException());
+            } catch (RuntimeException closed) {
+                // already gone
+            }
+        }
+
+        synchronized void end() {
+            gone = true;
+            queue.clear();
+            queuedBytes = 0;
+            set.remove(this);
         }
     }
 
@@ -171,15 +241,18 @@ public final class BoardServer implements AutoCloseable {
         @Override
         public void events(EventsRequest request, StreamObserver<Event> out) {
             int host = request.getHostId();
-            Set<StreamObserver<Event>> set = streams.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet());
-            ((ServerCallStreamObserver<Event>) out).setOnCancelHandler(() -> set.remove(out));
+            Set<Subscriber> set = streams.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet());
+            ServerCallStreamObserver<Event> stream = (ServerCallStreamObserver<Event>) out;
+            Subscriber subscriber = new Subscriber(stream, set, host);
+            stream.setOnCancelHandler(subscriber::end);
+            stream.setOnReadyHandler(subscriber::drain);
             // Pushes made before this stream opened reached nobody: a host that registered while
             // this agent was (re)connecting would stay unknown to it. So the stream starts with
             // every host, then carries changes. Under the board's lock, as pushes are, so the
             // two never interleave on one stream and none falls between them.
             synchronized (board) {
-                set.add(out);
-                for (HostRecord h : board.hosts()) out.onNext(Convert.event(new BoardEvent.HostChanged(h)));
+                set.add(subscriber);
+                for (HostRecord h : board.hosts()) subscriber.push(Convert.event(new BoardEvent.HostChanged(h)));
             }
         }
     }

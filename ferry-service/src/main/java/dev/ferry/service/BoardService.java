@@ -44,6 +44,12 @@ public final class BoardService implements AutoCloseable {
                 .callback(cb -> cb.call(board.watches())).register(registry);
         GaugeWithCallback.builder().name("ferry_board_event_streams").help("Agents' event streams open now")
                 .callback(cb -> cb.call(server.eventStreams())).register(registry);
+        io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("ferry_board_records_forgotten")
+                .help("Records detached from every host for longer than the grace period (10 min), forgotten")
+                .callback(cb -> cb.call(server.board().recordsForgotten())).register(registry);
+        io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("ferry_board_slow_readers_cut")
+                .help("Agents' event streams cut off because too many pushes waited for them to read (they reconnect and take a snapshot)")
+                .callback(cb -> cb.call(server.slowReadersCut())).register(registry);
         GaugeWithCallback.builder().name("ferry_board_hosts").help("Registered hosts, by lease state").labelNames("state")
                 .callback(cb -> {
                     long alive = board.hosts().stream().filter(HostRecord::isAlive).count();

@@ -66,10 +66,14 @@ class ReplicatedBoardTest {
     }
 
     private Replica replica() throws Exception {
+        return replica(Board.FORGET_DETACHED_AFTER_MS);
+    }
+
+    private Replica replica(long forgetDetachedAfterMs) throws Exception {
         EtcdStore store = EtcdStore.open(etcd.endpoints(), prefix, 1_000);
         stores.add(store);
         List<Pushed> pushed = new CopyOnWriteArrayList<>();
-        return new Replica(new Board(store, (host, event) -> pushed.add(new Pushed(host, event))), pushed);
+        return new Replica(new Board(store, (host, event) -> pushed.add(new Pushed(host, event)), forgetDetachedAfterMs), pushed);
     }
 
     private static long id() {
@@ -83,6 +87,36 @@ class ReplicatedBoardTest {
 
     private static void attach(Replica r, int host) {
         assertThat(r.call(new BoardRequest.Attach(id(), VM, "vm-b", List.of(0x0a000002), host, true))).isInstanceOf(BoardResponse.Ok.class);
+    }
+
+    @Test
+    void aRecordOneReplicaForgetsIsGoneFromEtcdAndFromTheOtherAndCanBeMadeAgain() throws Exception {
+        Replica a = replica(1_000), b = replica();
+        register(a, 2, 10_000);
+        attach(a, 2);
+        assertThat(a.call(new BoardRequest.Detach(id(), VM, 2, false))).isInstanceOf(BoardResponse.Ok.class);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (b.board().record(VM) == null || b.board().record(VM).isAttached()) {
+            assertThat(System.nanoTime()).as("the other replica sees the detach").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+
+        while (a.board().record(VM) != null || b.board().record(VM) != null) {
+            a.board().tick(System.nanoTime() / 1_000_000);
+            assertThat(System.nanoTime()).as("forgotten by the first, and the other hears of it").isLessThan(deadline);
+            Thread.sleep(50);
+        }
+        assertThat(a.board().recordsForgotten()).isEqualTo(1);
+        Replica fresh = replica();
+        assertThat(fresh.board().record(VM)).as("gone from etcd").isNull();
+
+        attach(b, 2);
+        assertThat(b.board().record(VM).hostId()).isEqualTo(2);
+        deadline = System.nanoTime() + 10_000_000_000L;
+        while (a.board().record(VM) == null) {
+            assertThat(System.nanoTime()).as("made again, and the first replica hears of it").isLessThan(deadline);
+            Thread.sleep(20);
+        }
     }
 
     @Test
