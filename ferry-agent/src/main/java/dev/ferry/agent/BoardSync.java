@@ -105,9 +105,42 @@ final class BoardSync {
         for (VirtualNetwork net : networks.values()) {
             // One watch at a time per VNI: the outstanding one is resent until answered.
             if (net.watchOutstanding) continue;
-            net.watchOutstanding = calls.call(id -> new BoardRequest.Watch(id, self, net.vni, net.watchedVersion),
-                    r -> net.watchOutstanding = false, now);
+            net.pages = null;
+            watchPage(net, net.watchedVersion, null, now);
         }
+    }
+
+    /** One page of a VNI's snapshot; the answer asks for the next until the last has come. */
+    private void watchPage(VirtualNetwork net, long since, VmKey after, long now) {
+        net.watchOutstanding = calls.call(id -> new BoardRequest.Watch(id, self, net.vni, since, after), r -> {
+            if (!(r instanceof BoardResponse.Snapshot s)) {
+                net.watchOutstanding = false;
+                return;
+            }
+            learnPage(net, s);
+            if (s.next() != null) watchPage(net, since, s.next(), clock.now());
+            else net.watchOutstanding = false;
+        }, now);
+    }
+
+    /**
+     * Takes in one page of a snapshot. The last page ends it: the VNI is watched from the first
+     * page's version on (later pages are newer still), and a whole snapshot's absent records, older
+     * than it, were forgotten by the board.
+     */
+    private void learnPage(VirtualNetwork net, BoardResponse.Snapshot s) {
+        if (net.pages == null) net.pages = new VirtualNetwork.SnapshotPages(s.version(), s.whole());
+        boolean first = !net.snapshotSeen;
+        for (NodeRecord r : s.records()) {
+            learn(net, r, first);
+            if (net.pages.whole()) net.pages.seen().add(r.key().mac());
+        }
+        if (s.next() != null) return;
+        VirtualNetwork.SnapshotPages pages = net.pages;
+        net.pages = null;
+        if (pages.whole()) net.cache.forgetAllBut(pages.seen(), pages.version());
+        net.snapshotSeen = true;
+        net.watchedVersion = Math.max(net.watchedVersion, pages.version());
     }
 
     void attach(VmKey key, Port port, boolean active, long now) {
@@ -132,15 +165,8 @@ final class BoardSync {
     }
 
     void onResponse(BoardResponse response) {
-        if (response instanceof BoardResponse.Snapshot s) {
-            VirtualNetwork net = networks.get(s.vni());
-            if (net != null) {
-                boolean first = !net.snapshotSeen;
-                net.snapshotSeen = true;
-                for (NodeRecord r : s.records()) learn(net, r, first);
-                net.watchedVersion = Math.max(net.watchedVersion, s.version());
-            }
-        } else if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
+        // A snapshot is taken in by its watch's answer, page by page.
+        if (response instanceof BoardResponse.Ok ok && ok.record() != null) {
             VirtualNetwork net = networks.get(ok.record().key().vni());
             if (net != null) {
                 learn(net, ok.record(), false);

@@ -41,6 +41,21 @@ public final class LocationCache {
         return true;
     }
 
+    /**
+     * Forgets every VM not in {@code kept} whose location is older than {@code version}: a whole
+     * snapshot as of that version did not show it, so the board forgot its (detached) record. One
+     * learned since, from a push, is newer and stays.
+     */
+    void forgetAllBut(org.agrona.collections.LongHashSet kept, long version) {
+        var gone = new java.util.ArrayList<Long>();
+        byMac.forEach((mac, loc) -> {
+            if (!kept.contains(mac) && loc.version < version) gone.add(mac);
+        });
+        for (long mac : gone) {
+            for (int ip : byMac.remove(mac).ips) macByIp.remove(ip & 0xFFFFFFFFL);
+        }
+    }
+
     public int size() {
         return byMac.size();
     }

@@ -43,6 +43,16 @@ public final class VirtualNetwork {
     long watchedVersion;
     /** A watch of this VNI is unanswered: no second one is asked for meanwhile. */
     boolean watchOutstanding;
+
+    /** A snapshot arriving in pages: the first page's version, whether it is whole, the MACs seen so far when it is. */
+    record SnapshotPages(long version, boolean whole, org.agrona.collections.LongHashSet seen) {
+        SnapshotPages(long version, boolean whole) {
+            this(version, whole, new org.agrona.collections.LongHashSet());
+        }
+    }
+
+    /** The snapshot whose pages are arriving, or null. */
+    SnapshotPages pages;
     /** This process has had a snapshot of the VNI: later ones cannot show what an earlier process left. */
     boolean snapshotSeen;
 

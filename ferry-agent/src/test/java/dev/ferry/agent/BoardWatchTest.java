@@ -36,6 +36,50 @@ class BoardWatchTest {
         assertThat(h.agent.location(new VmKey(AgentHarness.VNI, 0x0A)).host).isEqualTo(3);
     }
 
+    @Test
+    void aVniLargerThanOnePageIsLearnedPageByPageAndWatchedFromTheFirstPagesVersion() {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        int vms = 2 * BoardResponse.Snapshot.PAGE_RECORDS + 100;
+        for (int i = 0; i < vms; i++) {
+            h.boardChangeUnheard(new BoardRequest.Attach((1L << 50) + i, new VmKey(AgentHarness.VNI, 0x1000 + i), "vm" + i,
+                    List.of(0xC6130000 + i), 2, true));
+        }
+        long before = revision(h);
+
+        h.agent.resynchronise(h.now);
+        h.pump();
+
+        List<BoardRequest.Watch> pages = watches(h).subList(1, watches(h).size());
+        assertThat(pages).hasSize(3);
+        assertThat(pages.getFirst().after()).isNull();
+        assertThat(pages.get(1).after()).isNotNull();
+        for (int i = 0; i < vms; i++) assertThat(h.agent.location(new VmKey(AgentHarness.VNI, 0x1000 + i)).host).isEqualTo(2);
+        h.agent.resynchronise(h.now);
+        h.pump();
+        assertThat(watches(h).getLast().sinceVersion()).isEqualTo(before);
+    }
+
+    @Test
+    void aRecordTheBoardForgotWhileTheAgentDidNotHearIsForgottenByTheAgentsNextWatch() {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        VmKey gone = new VmKey(AgentHarness.VNI, 0x0A), stays = new VmKey(AgentHarness.VNI, 0x0B);
+        h.remoteVm(0x0A, 2);
+        h.remoteVm(0x0B, 2);
+        // Unheard by this agent: the VM was detached, and after the grace period the board forgot it.
+        h.boardChangeUnheard(new BoardRequest.Detach(1L << 50, gone, 2, false));
+        long later = h.now / AgentHarness.MS + dev.ferry.board.Board.FORGET_DETACHED_AFTER_MS;
+        h.board.tick(h.now / AgentHarness.MS);
+        h.board.tick(later);
+        assertThat(h.board.record(gone)).isNull();
+        assertThat(h.agent.location(gone).host).as("before the watch").isEqualTo(2);
+
+        h.agent.resynchronise(h.now);
+        h.pump();
+
+        assertThat(h.agent.location(gone)).isNull();
+        assertThat(h.agent.location(stays).host).isEqualTo(2);
+    }
+
     private static List<BoardRequest.Watch> watches(AgentHarness h) {
         return h.asked.stream().filter(BoardRequest.Watch.class::isInstance).map(BoardRequest.Watch.class::cast).toList();
     }

@@ -45,13 +45,20 @@ public sealed interface BoardRequest {
     /**
      * Subscribes {@code hostId} to every change in {@code vni}; answered with a snapshot of the records
      * changed after {@code sinceVersion} (all of them for 0): a watcher that reconnects resumes from the
-     * last version it saw instead of reloading the VNI. Records are never deleted (a detached one
-     * points nowhere), so the changed ones are all it missed.
+     * last version it saw instead of reloading the VNI. When the board has forgotten records since
+     * (detached ones, after their grace period), the answer is the whole VNI instead, marked so. A
+     * snapshot comes in pages ({@link BoardResponse.Snapshot#next}): the next page is asked with
+     * {@code after} the last key of this one, {@code null} for the first.
      */
-    record Watch(long requestId, int hostId, int vni, long sinceVersion) implements BoardRequest {
+    record Watch(long requestId, int hostId, int vni, long sinceVersion, VmKey after) implements BoardRequest {
         /** A first watch: the whole VNI. */
         public Watch(long requestId, int hostId, int vni) {
             this(requestId, hostId, vni, 0);
+        }
+
+        /** The first page of the records changed after {@code sinceVersion}. */
+        public Watch(long requestId, int hostId, int vni, long sinceVersion) {
+            this(requestId, hostId, vni, sinceVersion, null);
         }
     }
 
@@ -60,9 +67,14 @@ public sealed interface BoardRequest {
 
     /**
      * Every record of {@code vni}, or of all VNIs when {@code vni} is {@link #ALL_VNIS}, without
-     * subscribing; answered with a {@link BoardResponse.Snapshot}.
+     * subscribing; answered with a {@link BoardResponse.Snapshot} in pages, as a watch is.
      */
-    record ListNodes(long requestId, int vni) implements BoardRequest {}
+    record ListNodes(long requestId, int vni, VmKey after) implements BoardRequest {
+        /** The first page. */
+        public ListNodes(long requestId, int vni) {
+            this(requestId, vni, null);
+        }
+    }
 
     /** {@link ListNodes#vni()} meaning every VNI. */
     int ALL_VNIS = -1;

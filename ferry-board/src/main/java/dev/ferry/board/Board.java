@@ -45,6 +45,15 @@ public final class Board {
     private final Map<VmKey, Long> detachedSince = new HashMap<>();
     private long lastDetachedScan = Long.MIN_VALUE;
     private long recordsForgotten;
+    /**
+     * The newest version a forgotten record had (or, for a board that started on a store it did not
+     * fill, the store's revision then: what was forgotten before is unknown). A watch from before it
+     * may have missed a deletion, and is answered with the whole VNI.
+     */
+    private long forgottenUpTo;
+
+    /** The most IPs one VM's record may carry, and the longest name: what bounds a snapshot's page. */
+    public static final int MAX_IPS = 64, MAX_VM_ID = 253;
     private final BoardListener listener;
     private final Map<Integer, Set<Integer>> watchers = new TreeMap<>();
     private final Map<Long, BoardResponse> answered = new LinkedHashMap<>(1024, 0.75f, false) {
@@ -71,6 +80,7 @@ public final class Board {
         this.store = store;
         this.table = new NodeTable(store);
         this.listener = listener;
+        this.forgottenUpTo = store.revision();
         store.listen(this::changedElsewhere);
     }
 
@@ -188,6 +198,10 @@ public final class Board {
                 yield new Ok(r.requestId(), null);
             }
             case Heartbeat h -> heartbeat(h, now);
+            case Attach a when a.ips().size() > MAX_IPS ->
+                    new Refused(a.requestId(), "ips: a VM may have at most " + MAX_IPS + ", this one has " + a.ips().size(), null);
+            case Attach a when a.vmId() != null && a.vmId().length() > MAX_VM_ID ->
+                    new Refused(a.requestId(), "vmId: at most " + MAX_VM_ID + " characters, this one has " + a.vmId().length(), null);
             case Attach a -> answer(a.requestId(), table.attach(a.key(), a.vmId(), a.ips(), a.hostId(), a.active()), a.hostId());
             case Detach d -> answer(d.requestId(), table.detach(d.key(), d.hostId(), d.standby()), d.hostId());
             case Lookup l -> new Ok(l.requestId(), table.get(l.key()));
@@ -200,15 +214,26 @@ public final class Board {
             }
             case Watch w -> {
                 watchers.computeIfAbsent(w.vni(), v -> new HashSet<>()).add(w.hostId());
-                // A version beyond the board's own comes from a board that lost changes: send everything.
-                long since = w.sinceVersion() > store.revision() ? 0 : w.sinceVersion();
-                yield new Snapshot(w.requestId(), w.vni(), store.revision(),
-                        table.records(w.vni()).stream().filter(r -> r.version() > since).toList());
+                // A version beyond the board's own comes from a board that lost changes, one from
+                // before a record was forgotten may have missed its deletion: send everything.
+                boolean whole = w.sinceVersion() == 0 || w.sinceVersion() > store.revision() || w.sinceVersion() < forgottenUpTo;
+                long since = whole ? 0 : w.sinceVersion();
+                yield page(w.requestId(), w.vni(), table.records(w.vni()).stream().filter(r -> r.version() > since), w.after(), whole);
             }
             case ListHosts l -> new Hosts(l.requestId(), hostsById());
-            case ListNodes l -> new Snapshot(l.requestId(), l.vni(), store.revision(),
-                    l.vni() == BoardRequest.ALL_VNIS ? List.copyOf(store.records()) : table.records(l.vni()));
+            case ListNodes l -> page(l.requestId(), l.vni(),
+                    l.vni() == BoardRequest.ALL_VNIS ? store.records().stream() : table.records(l.vni()).stream(), l.after(), true);
         };
+    }
+
+    /** The page of {@code records} after key {@code after} (from the first for null), in key order. */
+    private Snapshot page(long requestId, int vni, java.util.stream.Stream<NodeRecord> records, VmKey after, boolean whole) {
+        java.util.Comparator<VmKey> order = java.util.Comparator.comparingInt(VmKey::vni).thenComparingLong(VmKey::mac);
+        List<NodeRecord> page = records.filter(r -> after == null || order.compare(r.key(), after) > 0)
+                .sorted(java.util.Comparator.comparing(NodeRecord::key, order)).limit(Snapshot.PAGE_RECORDS + 1L).toList();
+        if (page.size() <= Snapshot.PAGE_RECORDS) return new Snapshot(requestId, vni, store.revision(), page, null, whole);
+        List<NodeRecord> first = page.subList(0, Snapshot.PAGE_RECORDS);
+        return new Snapshot(requestId, vni, store.revision(), List.copyOf(first), first.getLast().key(), whole);
     }
 
     /** The request's changes were taken back by the store: so are its pushes and index entries. */
@@ -231,7 +256,11 @@ public final class Board {
         for (StoreListener.Change<NodeRecord> c : changes.records()) {
             NodeRecord before = c.before(), after = c.after();
             table.changedElsewhere(before, after);
-            if (after == null) continue; // another board forgot a detached record
+            if (after == null) {
+                // Another board forgot a detached record.
+                forgottenUpTo = Math.max(forgottenUpTo, before.version());
+                continue;
+            }
             if (before == null || after.version() != before.version()) publish(after);
             if (!after.isLocked()) continue;
             for (PendingUpdate p : after.pending()) {
@@ -289,6 +318,7 @@ public final class Board {
         detachedSince.keySet().retainAll(detached);
         for (NodeRecord r : expired) {
             table.forget(r);
+            forgottenUpTo = Math.max(forgottenUpTo, r.version());
             detachedSince.remove(r.key());
             recordsForgotten++;
             log.debug("{} forgotten: detached for {} ms", r.key(), forgetDetachedAfterMs);

@@ -261,8 +261,14 @@ final class CtlCommand {
         public Integer call() {
             return ctl.run(() -> {
                 int which = vni == null ? BoardRequest.ALL_VNIS : vni;
-                List<NodeRecord> records = new ArrayList<>(((BoardResponse.Snapshot) ctl.askBoard(
-                        id -> new BoardRequest.ListNodes(id, which))).records());
+                List<NodeRecord> records = new ArrayList<>();
+                dev.ferry.board.VmKey after = null;
+                do {
+                    dev.ferry.board.VmKey from = after;
+                    BoardResponse.Snapshot page = (BoardResponse.Snapshot) ctl.askBoard(id -> new BoardRequest.ListNodes(id, which, from));
+                    records.addAll(page.records());
+                    after = page.next();
+                } while (after != null);
                 records.sort(java.util.Comparator.comparingInt((NodeRecord r) -> r.key().vni()).thenComparingLong(r -> r.key().mac()));
                 ctl.print(records.stream().map(CtlCommand::recordJson).toList(), recordTable(records).toString());
                 return 0;

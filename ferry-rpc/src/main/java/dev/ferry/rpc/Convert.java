@@ -66,11 +66,16 @@ final class Convert {
                     .setMigrationId(l.migrationId()).setOwner(l.owner()).setLeaseMs(l.leaseMs()));
             case BoardRequest.Unlock u -> b.setUnlock(Unlock.newBuilder().setKey(key(u.key())).setMigrationId(u.migrationId())
                     .setOutcome(u.outcome() == BoardRequest.Outcome.COMPLETED ? Unlock.Outcome.COMPLETED : Unlock.Outcome.ABORTED));
-            case BoardRequest.Watch w -> b.setWatch(Watch.newBuilder().setHostId(w.hostId()).setVni(w.vni()).setSinceVersion(w.sinceVersion()));
+            case BoardRequest.Watch w -> {
+                var n = Watch.newBuilder().setHostId(w.hostId()).setVni(w.vni()).setSinceVersion(w.sinceVersion());
+                if (w.after() != null) n.setAfter(key(w.after()));
+                b.setWatch(n);
+            }
             case BoardRequest.ListHosts l -> b.setListHosts(ListHosts.getDefaultInstance());
             case BoardRequest.ListNodes l -> {
                 var n = ListNodes.newBuilder();
                 if (l.vni() != BoardRequest.ALL_VNIS) n.setVni(l.vni());
+                if (l.after() != null) n.setAfter(key(l.after()));
                 b.setListNodes(n);
             }
         }
@@ -93,10 +98,12 @@ final class Convert {
                     r.getLock().getOwner(), r.getLock().getLeaseMs());
             case UNLOCK -> new BoardRequest.Unlock(id, key(r.getUnlock().getKey()), r.getUnlock().getMigrationId(),
                     r.getUnlock().getOutcome() == Unlock.Outcome.COMPLETED ? BoardRequest.Outcome.COMPLETED : BoardRequest.Outcome.ABORTED);
-            case WATCH -> new BoardRequest.Watch(id, r.getWatch().getHostId(), r.getWatch().getVni(), r.getWatch().getSinceVersion());
+            case WATCH -> new BoardRequest.Watch(id, r.getWatch().getHostId(), r.getWatch().getVni(), r.getWatch().getSinceVersion(),
+                    r.getWatch().hasAfter() ? key(r.getWatch().getAfter()) : null);
             case LIST_HOSTS -> new BoardRequest.ListHosts(id);
             case LIST_NODES -> new BoardRequest.ListNodes(id,
-                    r.getListNodes().hasVni() ? r.getListNodes().getVni() : BoardRequest.ALL_VNIS);
+                    r.getListNodes().hasVni() ? r.getListNodes().getVni() : BoardRequest.ALL_VNIS,
+                    r.getListNodes().hasAfter() ? key(r.getListNodes().getAfter()) : null);
             case KIND_NOT_SET -> throw new IllegalArgumentException("request " + id + " names no operation");
         };
     }
@@ -115,9 +122,13 @@ final class Convert {
                 if (f.record() != null) o.setRecord(record(f.record()));
                 b.setRefused(o);
             }
-            case BoardResponse.Snapshot s -> b.setSnapshot(Snapshot.newBuilder().setVersion(s.version())
-                    .setVni(s.vni() == BoardRequest.ALL_VNIS ? 0 : s.vni()).setAllVnis(s.vni() == BoardRequest.ALL_VNIS)
-                    .addAllRecords(s.records().stream().map(Convert::record).toList()));
+            case BoardResponse.Snapshot s -> {
+                var n = Snapshot.newBuilder().setVersion(s.version())
+                        .setVni(s.vni() == BoardRequest.ALL_VNIS ? 0 : s.vni()).setAllVnis(s.vni() == BoardRequest.ALL_VNIS)
+                        .addAllRecords(s.records().stream().map(Convert::record).toList()).setWhole(s.whole());
+                if (s.next() != null) n.setNext(key(s.next()));
+                b.setSnapshot(n);
+            }
             case BoardResponse.Hosts h -> b.setHosts(Hosts.newBuilder().addAllHosts(h.hosts().stream().map(Convert::host).toList()));
         }
         return b.build();
@@ -132,7 +143,8 @@ final class Convert {
                     r.getRefused().hasRecord() ? record(r.getRefused().getRecord()) : null);
             case SNAPSHOT -> new BoardResponse.Snapshot(id,
                     r.getSnapshot().getAllVnis() ? BoardRequest.ALL_VNIS : r.getSnapshot().getVni(), r.getSnapshot().getVersion(),
-                    r.getSnapshot().getRecordsList().stream().map(Convert::record).toList());
+                    r.getSnapshot().getRecordsList().stream().map(Convert::record).toList(),
+                    r.getSnapshot().hasNext() ? key(r.getSnapshot().getNext()) : null, r.getSnapshot().getWhole());
             case HOSTS -> new BoardResponse.Hosts(id, r.getHosts().getHostsList().stream().map(Convert::host).toList());
             case KIND_NOT_SET -> new BoardResponse.Refused(id, "empty answer", null);
         };

@@ -51,6 +51,42 @@ class BoardServerTest {
     }
 
     @Test
+    void aVniOfTheLargestRecordsComesInPagesEachUnderGrpcsMessageLimitAndTogetherWhole() throws Exception {
+        int vms = BoardResponse.Snapshot.PAGE_RECORDS * 2 + 7;
+        String longest = "v".repeat(dev.ferry.board.Board.MAX_VM_ID);
+        List<Integer> ips = java.util.stream.IntStream.range(0, dev.ferry.board.Board.MAX_IPS).map(i -> 0xC6130000 + i).boxed().toList();
+        for (int i = 0; i < vms; i++) {
+            assertThat(server.board().handle(new BoardRequest.Attach(100 + i, new VmKey(5001, 0x1000 + i), longest, ips, 1, true), 0))
+                    .isInstanceOf(BoardResponse.Ok.class);
+        }
+        java.util.Set<Long> seen = new java.util.HashSet<>();
+        VmKey after = null;
+        int pages = 0;
+        do {
+            BoardRequest.Watch page = new BoardRequest.Watch(10_000 + pages, 1, 5001, 0, after);
+            assertThat(Convert.response(server.board().handle(page, 0)).getSerializedSize()).isLessThan(4 << 20);
+            BoardResponse.Snapshot s = (BoardResponse.Snapshot) ask(page);
+            assertThat(s.whole()).isTrue();
+            s.records().forEach(r -> assertThat(seen.add(r.key().mac())).as("each record once").isTrue());
+            after = s.next();
+            pages++;
+        } while (after != null);
+
+        assertThat(pages).isEqualTo(3);
+        assertThat(seen).hasSize(vms);
+    }
+
+    @Test
+    void anAttachWithMoreIpsOrALongerNameThanARecordMayHoldIsRefusedNamingTheField() throws Exception {
+        List<Integer> tooMany = java.util.stream.IntStream.range(0, dev.ferry.board.Board.MAX_IPS + 1).boxed().toList();
+        BoardResponse r = ask(new BoardRequest.Attach(2, VM, "vm1", tooMany, 1, true));
+        assertThat(r).isInstanceOf(BoardResponse.Refused.class);
+        assertThat(((BoardResponse.Refused) r).reason()).startsWith("ips:");
+        r = ask(new BoardRequest.Attach(3, VM, "v".repeat(dev.ferry.board.Board.MAX_VM_ID + 1), List.of(), 1, true));
+        assertThat(((BoardResponse.Refused) r).reason()).startsWith("vmId:");
+    }
+
+    @Test
     void aRequestIsAnsweredWithTheRecordAsItStands() throws Exception {
         ask(new BoardRequest.RegisterHost(1, 1, "127.0.0.1:6081", Set.of(5001), 3_000));
         BoardResponse r = ask(new BoardRequest.Attach(2, VM, "vm1", List.of(0xC6120001), 1, true));
