@@ -20,6 +20,7 @@ TARGETS=(
   "ferry-agent AgentFuzzTest#underlayDatagram"
   "ferry-agent AgentFuzzTest#guestFrame"
   "ferry-agent VirtqueueFuzzTest#hostileRings"
+  "ferry-agent VhostUserMessageFuzzTest#frontEndMessages"
   "ferry-service ServiceFuzzTest#qmpLine"
   "ferry-service ServiceFuzzTest#adminPortRequest"
   "ferry-service ServiceFuzzTest#agentYaml"

@@ -63,9 +63,17 @@ final class GuestMemory implements AutoCloseable {
         return m;
     }
 
-    /** A shared read-write mapping of {@code length} bytes of the file behind {@code fd}. */
+    /**
+     * A shared read-write mapping of {@code length} bytes of the file behind {@code fd}. A region that
+     * is not within the file is refused: mapping it would grow the file (the guest's memory) or, for
+     * a file that cannot grow, fault on the first access past its end.
+     */
     static MemorySegment mapShared(int fd, long offset, long length, Arena arena) throws IOException {
         try (FileChannel file = FileChannel.open(Path.of("/proc/self/fd/" + fd), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            long size = file.size();
+            if (offset < 0 || length <= 0 || offset > size || length > size - offset) {
+                throw new IOException("region of " + length + " bytes at offset " + offset + " is not within its file of " + size + " bytes");
+            }
             return file.map(FileChannel.MapMode.READ_WRITE, offset, length, arena);
         }
     }

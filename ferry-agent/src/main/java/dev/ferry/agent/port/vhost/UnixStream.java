@@ -49,7 +49,8 @@ final class UnixStream implements AutoCloseable {
     private final MemorySegment io = arena.allocate(4096, 8);
     private volatile int fd;
 
-    private UnixStream(int fd) {
+    /** Over a connected stream socket the caller opened; this closes it. */
+    UnixStream(int fd) {
         this.fd = fd;
     }
 

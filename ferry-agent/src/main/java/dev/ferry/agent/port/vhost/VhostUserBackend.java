@@ -39,6 +39,8 @@ final class VhostUserBackend implements AutoCloseable {
     private static final int FLAG_NEED_REPLY = 0x8;
     private static final int HEADER = 12;
     private static final int MAX_PAYLOAD = 4096 - HEADER;
+    /** Room for one message, header and payload. */
+    static final int MESSAGE_BYTES = HEADER + MAX_PAYLOAD;
     private static final long NO_FD = 0x100;
     private static final int QUEUES = 2;
     private static final long RETRY_MILLIS = 100;
@@ -99,7 +101,7 @@ final class VhostUserBackend implements AutoCloseable {
             state = "connected";
             log.info("port {}: vhost-user connected to QEMU at {}", vmId, socket);
             try (Arena arena = Arena.ofConfined()) {
-                serve(s, arena.allocate(HEADER + MAX_PAYLOAD, 8));
+                serve(s, arena.allocate(MESSAGE_BYTES, 8));
             } catch (IOException | RuntimeException e) {
                 if (!closed) log.warn("port {}: vhost-user session ended: {}", vmId, e.toString());
             } finally {
@@ -116,7 +118,8 @@ final class VhostUserBackend implements AutoCloseable {
         }
     }
 
-    private void serve(UnixStream s, MemorySegment msg) throws IOException {
+    /** Answers QEMU's messages on {@code s} until it ends; {@code msg} holds one message. The session's loop, and the fuzz target's. */
+    void serve(UnixStream s, MemorySegment msg) throws IOException {
         int[] fds = new int[UnixStream.MAX_FDS];
         MemorySegment payload = msg.asSlice(HEADER);
         for (;;) {
@@ -125,15 +128,27 @@ final class VhostUserBackend implements AutoCloseable {
             int request = msg.get(ValueLayout.JAVA_INT, 0);
             int flags = msg.get(ValueLayout.JAVA_INT, 4);
             int size = msg.get(ValueLayout.JAVA_INT, 8);
-            if (size < 0 || size > MAX_PAYLOAD) throw new IOException("message " + request + " of " + size + " bytes");
+            int[] received = java.util.Arrays.copyOf(fds, nfds);
+            if (size < 0 || size > MAX_PAYLOAD) {
+                closeAll(received);
+                throw new IOException("message " + request + " of " + size + " bytes");
+            }
             if (size > 0) {
                 int[] late = new int[UnixStream.MAX_FDS];
-                int more = s.receive(payload, size, late);
+                int more;
+                try {
+                    more = s.receive(payload, size, late);
+                } catch (IOException e) {
+                    closeAll(received);
+                    throw e;
+                }
                 // Descriptors come with the header; any sent with the payload belong to no request.
                 closeAll(java.util.Arrays.copyOf(late, Math.max(more, 0)));
-                if (more < 0) return;
+                if (more < 0) {
+                    closeAll(received);
+                    return;
+                }
             }
-            int[] received = java.util.Arrays.copyOf(fds, nfds);
             if (!takesDescriptors(request)) {
                 // A message that carries none may still be sent with some: they would leak.
                 closeAll(received);
@@ -263,10 +278,11 @@ final class VhostUserBackend implements AutoCloseable {
 
     private long setVringKick(long u, int[] fds) throws IOException {
         int index = (int) (u & 0xFF);
-        Ring r = ring(index);
+        int fd = theDescriptor(u, fds);
+        Ring r = ringOrClose(index, fd);
         if (r.kickFd >= 0) Libc.close(r.kickFd);
         // The agent polls the rings and asks the guest not to kick; the eventfd is kept, unread.
-        r.kickFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+        r.kickFd = fd;
         r.started = true;
         maybeStart(index);
         return NO_ANSWER;
@@ -274,9 +290,10 @@ final class VhostUserBackend implements AutoCloseable {
 
     private long setVringCall(long u, int[] fds) throws IOException {
         int index = (int) (u & 0xFF);
-        Ring r = ring(index);
+        int fd = theDescriptor(u, fds);
+        Ring r = ringOrClose(index, fd);
         int old = r.callFd;
-        r.callFd = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+        r.callFd = fd;
         if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
         if (old >= 0) Libc.close(old);
         return NO_ANSWER;
@@ -303,6 +320,16 @@ final class VhostUserBackend implements AutoCloseable {
         log.debug("port {}: QEMU asks for the VM's announcement", vmId);
         device.post(new DeviceCommand.Announce(m));
         return NO_ANSWER;
+    }
+
+    /** Ring {@code index}; for a queue this back-end does not have, {@code fd} is closed and the message refused. */
+    private Ring ringOrClose(int index, int fd) throws IOException {
+        try {
+            return ring(index);
+        } catch (IOException e) {
+            if (fd >= 0) Libc.close(fd);
+            throw e;
+        }
     }
 
     private Ring ring(int index) throws IOException {
@@ -341,7 +368,8 @@ final class VhostUserBackend implements AutoCloseable {
         }
     }
 
-    private void disconnected() {
+    /** QEMU went: every ring and descriptor of the session goes, and the device is reset. */
+    void disconnected() {
         resetRings();
         protocolFeatures = false;
         if (!closed) device.apply(new DeviceCommand.Reset(), 0);
@@ -353,6 +381,13 @@ final class VhostUserBackend implements AutoCloseable {
         msg.set(ValueLayout.JAVA_INT, 8, 8);
         if (answer != STATE_ANSWER) msg.set(ValueLayout.JAVA_LONG_UNALIGNED, HEADER, answer);
         s.send(msg, HEADER + 8);
+    }
+
+    /** The one descriptor a ring's kick or call message carries, -1 with its no-descriptor flag; any others are closed. */
+    private static int theDescriptor(long u, int[] fds) {
+        int kept = (u & NO_FD) == 0 && fds.length > 0 ? fds[0] : -1;
+        for (int fd : fds) if (fd != kept) Libc.close(fd);
+        return kept;
     }
 
     private static void closeAll(int[] fds) {
