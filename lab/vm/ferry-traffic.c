@@ -6,6 +6,13 @@
 //   ferry-traffic geneve NAME VNI REMOTE PORT MAC
 //                                                creates the kernel's Geneve device NAME (rtnetlink:
 //                                                busybox's ip cannot), then "geneve NAME created"
+//   ferry-traffic hostile KIND COUNT VICTIM_IP VICTIM_MAC
+//                                                what a hostile guest sends on eth0 (raw frames, bounded
+//                                                by COUNT), then "hostile KIND sent N errors=E". KIND:
+//                                                big (16,000-byte frames: raise eth0's MTU first),
+//                                                spoof-mac (from VICTIM_MAC), spoof-ip (from VICTIM_IP),
+//                                                arp-poison (gratuitous ARP claiming VICTIM_IP),
+//                                                flood (to random unicast MACs)
 //
 // Each datagram is 64 bytes and starts with its sequence number (8 bytes, big-endian). The receiver
 // reports, as they happen: "hole first=A last=B" for sequence numbers skipped, "gap ms=X at=N" for
@@ -25,6 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -162,11 +172,100 @@ static int do_geneve(const char *name, unsigned vni, const char *remote, int por
   return 0;
 }
 
+static int parse_mac(const char *text, unsigned char *mac) {
+  return sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6;
+}
+
+static void put16(unsigned char *b, int v) { b[0] = v >> 8; b[1] = v; }
+
+static uint16_t ip_checksum(const unsigned char *h, int n) {
+  uint32_t sum = 0;
+  for (int i = 0; i < n; i += 2) sum += (h[i] << 8) | h[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return ~sum;
+}
+
+// An IPv4/UDP frame from src (MAC, IP) to dst (MAC, IP) with a payload of `payload` bytes.
+static int udp_frame(unsigned char *f, const unsigned char *dst, const unsigned char *src, uint32_t sip, uint32_t dip,
+                     int payload) {
+  memcpy(f, dst, 6);
+  memcpy(f + 6, src, 6);
+  put16(f + 12, 0x0800);
+  unsigned char *ip = f + 14;
+  memset(ip, 0, 28);
+  ip[0] = 0x45;
+  put16(ip + 2, 28 + payload);
+  ip[8] = 64;
+  ip[9] = 17;
+  memcpy(ip + 12, &sip, 4);
+  memcpy(ip + 16, &dip, 4);
+  put16(ip + 10, ip_checksum(ip, 20));
+  put16(ip + 20, 40000);
+  put16(ip + 22, 9);
+  put16(ip + 24, 8 + payload);
+  memset(ip + 28, 0xAB, payload);
+  return 14 + 28 + payload;
+}
+
+static int do_hostile(const char *kind, long count, const char *victim_ip, const char *victim_mac) {
+  int fd = socket(AF_PACKET, SOCK_RAW, 0);
+  struct ifreq ifr = {0};
+  strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+  if (fd < 0 || ioctl(fd, SIOCGIFINDEX, &ifr) != 0) { perror("hostile: eth0"); return 2; }
+  int index = ifr.ifr_ifindex;
+  if (ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) { perror("hostile: eth0 address"); return 2; }
+  unsigned char own[6], victim[6], bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  memcpy(own, ifr.ifr_hwaddr.sa_data, 6);
+  uint32_t own_ip = 0;
+  ifr.ifr_addr.sa_family = AF_INET;
+  if (ioctl(fd, SIOCGIFADDR, &ifr) == 0) own_ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+  struct in_addr vip;
+  if (inet_pton(AF_INET, victim_ip, &vip) != 1 || !parse_mac(victim_mac, victim)) { fprintf(stderr, "hostile: bad victim\n"); return 2; }
+  struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = index, .sll_halen = 6};
+  static unsigned char f[16384];
+  long sent = 0, errors = 0;
+  unsigned seed = 1;
+  for (long i = 0; i < count; i++) {
+    int n;
+    if (!strcmp(kind, "big")) {
+      n = udp_frame(f, victim, own, vip.s_addr, vip.s_addr, 16000 - 42);
+    } else if (!strcmp(kind, "spoof-mac")) {
+      n = udp_frame(f, bcast, victim, vip.s_addr, vip.s_addr, 64);
+    } else if (!strcmp(kind, "spoof-ip")) {
+      n = udp_frame(f, victim, own, vip.s_addr, vip.s_addr, 64);
+    } else if (!strcmp(kind, "arp-poison")) {
+      memcpy(f, bcast, 6);
+      memcpy(f + 6, own, 6);
+      put16(f + 12, 0x0806);
+      unsigned char *a = f + 14;
+      put16(a, 1); put16(a + 2, 0x0800); a[4] = 6; a[5] = 4; put16(a + 6, 1);
+      memcpy(a + 8, own, 6); memcpy(a + 14, &vip.s_addr, 4);
+      memset(a + 18, 0, 6); memcpy(a + 24, &vip.s_addr, 4);
+      n = 14 + 28;
+    } else if (!strcmp(kind, "flood")) {
+      unsigned char dst[6] = {0x52, 0x54, 0x01, 0, 0, 0};
+      seed = seed * 1103515245 + 12345;
+      dst[3] = seed >> 16; dst[4] = seed >> 8; dst[5] = seed;
+      n = udp_frame(f, dst, own, own_ip, vip.s_addr, 64);
+    } else {
+      fprintf(stderr, "hostile: kind %s is not big, spoof-mac, spoof-ip, arp-poison or flood\n", kind);
+      return 2;
+    }
+    memcpy(to.sll_addr, f, 6);
+    if (sendto(fd, f, n, 0, (struct sockaddr *)&to, sizeof to) == n) sent++;
+    else errors++;
+  }
+  printf("hostile %s sent %ld errors=%ld\n", kind, sent, errors);
+  fflush(stdout);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 6 && !strcmp(argv[1], "send")) return do_send(argv[2], atoi(argv[3]), atof(argv[4]), atol(argv[5]));
   if (argc == 5 && !strcmp(argv[1], "recv")) return do_recv(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if (argc == 7 && !strcmp(argv[1], "geneve")) return do_geneve(argv[2], (unsigned)atol(argv[3]), argv[4], atoi(argv[5]), argv[6]);
+  if (argc == 6 && !strcmp(argv[1], "hostile")) return do_hostile(argv[2], atol(argv[3]), argv[4], argv[5]);
   fprintf(stderr, "usage: ferry-traffic send DST_IP PORT RATE COUNT | recv PORT IDLE_MS MAX_S"
-                  " | geneve NAME VNI REMOTE PORT MAC\n");
+                  " | geneve NAME VNI REMOTE PORT MAC | hostile KIND COUNT VICTIM_IP VICTIM_MAC\n");
   return 2;
 }

@@ -31,6 +31,8 @@ final class FerryNetwork implements LabNetwork {
     /** Where the vhost-user sockets of QEMU are. */
     private final Path sockets;
     private int copies;
+    /** VMs plugged with port security switched off (a lab that shows what it stops). */
+    private final java.util.Set<String> unsecured = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     FerryNetwork(String mode) throws IOException {
         this(mode, PortType.VHOST_USER);
@@ -55,16 +57,22 @@ final class FerryNetwork implements LabNetwork {
         };
     }
 
+    /** Plugs {@code name}'s copies from now on without port security. */
+    void withoutPortSecurity(String name) {
+        unsecured.add(name);
+    }
+
     @Override
     public void plug(String name, int host, String ip, QemuVm.Nic nic, QemuVm vm) throws Exception {
+        Boolean security = unsecured.contains(name) ? Boolean.FALSE : null;
         AgentService agent = agents.get(host - 1);
         String mac = Ethernet.format(nic.mac());
         String qmp = vm.agentQmpSocket().toString();
         PortSpec spec = switch (nic) {
             case QemuVm.VhostUser v -> new PortSpec(name, "vhost-user", VNI, mac, List.of(ip), null, null, null, null, null, qmp,
-                    v.socket().toString(), null, null);
+                    v.socket().toString(), null, security);
             case QemuVm.Dgram d -> new PortSpec(name, "qemu-socket", VNI, mac, List.of(ip), "127.0.0.1:" + d.agentSide().getPort(),
-                    "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null, null, null);
+                    "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null, null, security);
             default -> throw new IllegalArgumentException("Ferry has no port for " + nic);
         };
         agent.addPort(spec.validate(name));
