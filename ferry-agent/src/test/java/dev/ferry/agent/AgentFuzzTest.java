@@ -53,13 +53,17 @@ class AgentFuzzTest {
         assertThat(h.count(Counter.UNDERLAY_IN)).isEqualTo(inputs);
     }
 
+    private static final int[] ETHER_TYPES = {0x0800, 0x0806, 0x8035, 0x86DD, 0x8100, 0x88A8};
+
     /** A frame from a guest: any bytes, any length up to 64 KiB, to any of the MACs the agent knows and some it does not. */
     @FuzzTest(maxDuration = "5s")
     void guestFrame(FuzzedDataProvider data) {
         TestPort from = data.consumeBoolean() ? a : b;
         byte[] frame = data.consumeBytes(65_535);
         if (frame.length >= 12 && data.consumeBoolean()) {
-            dev.ferry.wire.Ethernet.writeHeader(frame, 0, data.pickValue(MACS), from.key.mac(), frame.length >= 14 ? data.consumeInt(0, 0xFFFF) : 0);
+            // Biased to the types port security reads into (IPv4, ARP, RARP, IPv6, VLAN tags).
+            int type = data.consumeBoolean() ? data.pickValue(ETHER_TYPES) : data.consumeInt(0, 0xFFFF);
+            dev.ferry.wire.Ethernet.writeHeader(frame, 0, data.pickValue(MACS), from.key.mac(), frame.length >= 14 ? type : 0);
         }
         if (data.consumeBoolean()) h.event(pickEvent(data, from));
         h.agent.onPortFrame(h.agent.localPort(from.key), frame, 0, frame.length, h.now);
