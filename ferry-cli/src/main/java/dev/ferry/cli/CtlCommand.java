@@ -339,14 +339,17 @@ final class CtlCommand {
         public Integer call() {
             return ctl.run(() -> {
                 JsonNode ports = ctl.askAgent("GET", "/v1/status", null).path("ports");
-                Table t = new Table("ID", "TYPE", "VNI", "MAC", "IPS", "STANDBY", "IN", "OUT", "IN_DROPPED", "OUT_DROPPED", "WHERE");
+                Table t = new Table("ID", "TYPE", "VNI", "MAC", "IPS", "STANDBY", "IN", "OUT", "IN_DROPPED", "OUT_DROPPED", "SPOOFED",
+                        "WHERE");
                 for (JsonNode p : ports) {
                     List<String> ips = new ArrayList<>();
                     p.path("ips").forEach(i -> ips.add(i.asText()));
+                    long spoofed = 0;
+                    for (JsonNode n : p.path("spoofed")) spoofed += n.asLong();
                     t.row(p.path("id").asText(), p.path("type").asText(), p.path("vni").asInt(), p.path("mac").asText(),
                             String.join(",", ips), p.path("standby").asBoolean() ? "yes" : "no", p.path("framesIn").asLong(),
                             p.path("framesOut").asLong(), p.path("inDropped").asLong(), p.path("outDropped").asLong(),
-                            p.path("where").asText());
+                            p.path("security").asBoolean() ? spoofed : "off", p.path("where").asText());
                 }
                 ctl.print(ports, t.toString());
                 return 0;
