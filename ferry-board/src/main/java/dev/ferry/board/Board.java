@@ -46,9 +46,10 @@ public final class Board {
     private long lastDetachedScan = Long.MIN_VALUE;
     private long recordsForgotten;
     /**
-     * The newest version a forgotten record had (or, for a board that started on a store it did not
-     * fill, the store's revision then: what was forgotten before is unknown). A watch from before it
-     * may have missed a deletion, and is answered with the whole VNI.
+     * The newest version a forgotten record had, by this board or another replica. A watch from
+     * before it may have missed a deletion, and is answered with the whole VNI, marked so. Kept in
+     * memory: a restarted board starts from none, and does not send whole snapshots to agents still
+     * filling it again (they would forget VMs whose agents have not attached them again yet).
      */
     private long forgottenUpTo;
 
@@ -80,7 +81,6 @@ public final class Board {
         this.store = store;
         this.table = new NodeTable(store);
         this.listener = listener;
-        this.forgottenUpTo = store.revision();
         store.listen(this::changedElsewhere);
     }
 
@@ -214,10 +214,11 @@ public final class Board {
             }
             case Watch w -> {
                 watchers.computeIfAbsent(w.vni(), v -> new HashSet<>()).add(w.hostId());
-                // A version beyond the board's own comes from a board that lost changes, one from
-                // before a record was forgotten may have missed its deletion: send everything.
-                boolean whole = w.sinceVersion() == 0 || w.sinceVersion() > store.revision() || w.sinceVersion() < forgottenUpTo;
-                long since = whole ? 0 : w.sinceVersion();
+                // A version beyond the board's own comes from a board that lost changes: send
+                // everything. One from before a record was forgotten may have missed its deletion:
+                // send everything, and say so, for the watcher to forget what the pages do not show.
+                boolean whole = w.sinceVersion() < forgottenUpTo;
+                long since = whole || w.sinceVersion() > store.revision() ? 0 : w.sinceVersion();
                 yield page(w.requestId(), w.vni(), table.records(w.vni()).stream().filter(r -> r.version() > since), w.after(), whole);
             }
             case ListHosts l -> new Hosts(l.requestId(), hostsById());

@@ -66,7 +66,6 @@ class BoardServerTest {
             BoardRequest.Watch page = new BoardRequest.Watch(10_000 + pages, 1, 5001, 0, after);
             assertThat(Convert.response(server.board().handle(page, 0)).getSerializedSize()).isLessThan(4 << 20);
             BoardResponse.Snapshot s = (BoardResponse.Snapshot) ask(page);
-            assertThat(s.whole()).isTrue();
             s.records().forEach(r -> assertThat(seen.add(r.key().mac())).as("each record once").isTrue());
             after = s.next();
             pages++;
