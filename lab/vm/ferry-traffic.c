@@ -1,6 +1,8 @@
 // ferry-traffic: the test VM's sequenced UDP stream, bounded in count and time.
 //
-//   ferry-traffic send DST_IP PORT RATE COUNT    RATE datagrams/s, COUNT in all, then "sent N"
+//   ferry-traffic send DST_IP PORT RATE COUNT [SIZE]
+//                                                RATE datagrams/s, COUNT in all, each SIZE bytes (64 by
+//                                                default, at most 9,000), then "sent N"
 //   ferry-traffic recv PORT IDLE_MS MAX_S        until IDLE_MS without a datagram (after the first)
 //                                                or MAX_S seconds, then one summary line
 //   ferry-traffic geneve NAME VNI REMOTE PORT MAC
@@ -14,10 +16,10 @@
 //                                                arp-poison (gratuitous ARP claiming VICTIM_IP),
 //                                                flood (to random unicast MACs)
 //
-// Each datagram is 64 bytes and starts with its sequence number (8 bytes, big-endian). The receiver
+// Each datagram starts with its sequence number (8 bytes, big-endian). The receiver
 // reports, as they happen: "hole first=A last=B" for sequence numbers skipped, "gap ms=X at=N" for
 // an arrival more than 20 ms after the previous one, and at the end
-// "recv received=R lost=L dup=D reordered=O max_gap_ms=G last=N". Lost counts sequence numbers
+// "recv received=R lost=L dup=D reordered=O max_gap_ms=G last=N max_bytes=B" (B: the longest datagram). Lost counts sequence numbers
 // never received up to the highest seen; a late arrival of a skipped one counts as reordered and
 // not lost.
 #define _GNU_SOURCE
@@ -44,11 +46,12 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static int do_send(const char *ip, int port, double rate, long count) {
+static int do_send(const char *ip, int port, double rate, long count, int size) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
   if (fd < 0 || inet_pton(AF_INET, ip, &to.sin_addr) != 1) { fprintf(stderr, "send: bad address %s\n", ip); return 2; }
-  unsigned char buf[64] = {0};
+  static unsigned char buf[9000];
+  if (size < 8 || size > (int)sizeof buf) { fprintf(stderr, "send: size %d is not 8..9000\n", size); return 2; }
   double t0 = now_ms(), interval = 1000.0 / rate;
   long sent = 0, errors = 0;
   for (long seq = 0; seq < count; seq++) {
@@ -58,7 +61,7 @@ static int do_send(const char *ip, int port, double rate, long count) {
       if (wait > 1) usleep((useconds_t)(wait * 1000 - 500));
     }
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(seq >> (56 - 8 * i));
-    if (sendto(fd, buf, sizeof buf, 0, (struct sockaddr *)&to, sizeof to) == sizeof buf) sent++;
+    if (sendto(fd, buf, size, 0, (struct sockaddr *)&to, sizeof to) == size) sent++;
     else errors++;
   }
   printf("sent %ld errors=%ld\n", sent, errors);
@@ -74,7 +77,7 @@ static int do_recv(int port, int idle_ms, int max_s) {
   // One bit per sequence number up to a bound: enough for the lab's runs (minutes at 10k/s).
   const long cap = 16L << 20;
   unsigned char *seen = calloc(cap / 8, 1);
-  long received = 0, dup = 0, reordered = 0, next = 0, lost_now = 0;
+  long received = 0, dup = 0, reordered = 0, next = 0, lost_now = 0, max_bytes = 0;
   double last = 0, max_gap = 0, start = now_ms();
   printf("recv listening %d\n", port);
   fflush(stdout);
@@ -85,9 +88,10 @@ static int do_recv(int port, int idle_ms, int max_s) {
     if (r == 0 && received) break;
     if (now_ms() - start > max_s * 1000.0) break;
     if (r <= 0) continue;
-    unsigned char buf[2048];
+    static unsigned char buf[65536];
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 8) continue;
+    if (n > max_bytes) max_bytes = n;
     uint64_t seq = 0;
     for (int i = 0; i < 8; i++) seq = seq << 8 | buf[i];
     double t = now_ms();
@@ -111,8 +115,8 @@ static int do_recv(int port, int idle_ms, int max_s) {
     }
     fflush(stdout);
   }
-  printf("recv received=%ld lost=%ld dup=%ld reordered=%ld max_gap_ms=%.1f last=%ld\n", received, lost_now, dup,
-         reordered, max_gap, next - 1);
+  printf("recv received=%ld lost=%ld dup=%ld reordered=%ld max_gap_ms=%.1f last=%ld max_bytes=%ld\n", received, lost_now, dup,
+         reordered, max_gap, next - 1, max_bytes);
   fflush(stdout);
   return 0;
 }
@@ -261,11 +265,12 @@ static int do_hostile(const char *kind, long count, const char *victim_ip, const
 }
 
 int main(int argc, char **argv) {
-  if (argc == 6 && !strcmp(argv[1], "send")) return do_send(argv[2], atoi(argv[3]), atof(argv[4]), atol(argv[5]));
+  if ((argc == 6 || argc == 7) && !strcmp(argv[1], "send"))
+    return do_send(argv[2], atoi(argv[3]), atof(argv[4]), atol(argv[5]), argc == 7 ? atoi(argv[6]) : 64);
   if (argc == 5 && !strcmp(argv[1], "recv")) return do_recv(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if (argc == 7 && !strcmp(argv[1], "geneve")) return do_geneve(argv[2], (unsigned)atol(argv[3]), argv[4], atoi(argv[5]), argv[6]);
   if (argc == 6 && !strcmp(argv[1], "hostile")) return do_hostile(argv[2], atol(argv[3]), argv[4], argv[5]);
-  fprintf(stderr, "usage: ferry-traffic send DST_IP PORT RATE COUNT | recv PORT IDLE_MS MAX_S"
+  fprintf(stderr, "usage: ferry-traffic send DST_IP PORT RATE COUNT [SIZE] | recv PORT IDLE_MS MAX_S"
                   " | geneve NAME VNI REMOTE PORT MAC | hostile KIND COUNT VICTIM_IP VICTIM_MAC\n");
   return 2;
 }

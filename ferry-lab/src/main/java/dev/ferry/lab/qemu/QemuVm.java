@@ -56,9 +56,14 @@ public final class QemuVm implements AutoCloseable {
 
     /**
      * A vhost-user NIC: QEMU listens on {@code socket} and the Ferry agent, its back-end, connects and
-     * serves the virtio rings itself, in the VM's RAM, which is therefore a shared memfd.
+     * serves the virtio rings itself, in the VM's RAM, which is therefore a shared memfd. With
+     * {@code hostMtu} (0: none) QEMU gives the guest that MTU, and the guest offers buffers for it.
      */
-    public record VhostUser(long mac, Path socket) implements Nic {
+    public record VhostUser(long mac, Path socket, int hostMtu) implements Nic {
+        public VhostUser(long mac, Path socket) {
+            this(mac, socket, 0);
+        }
+
         @Override
         public String netdev() {
             return "vhost-user,id=n0,chardev=c0";
@@ -81,7 +86,7 @@ public final class QemuVm implements AutoCloseable {
          */
         @Override
         public String deviceOptions() {
-            return ",vectors=0";
+            return ",vectors=0" + (hostMtu > 0 ? ",host_mtu=" + hostMtu : "");
         }
     }
 

@@ -25,11 +25,16 @@ final class VhostUserBackend implements AutoCloseable {
             SET_VRING_CALL = 13, SET_VRING_ERR = 14, GET_PROTOCOL_FEATURES = 15, SET_PROTOCOL_FEATURES = 16, GET_QUEUE_NUM = 17,
             SET_VRING_ENABLE = 18, SEND_RARP = 19;
 
+    /** The device's MTU is in its config space (QEMU's {@code host_mtu}): the guest may take jumbo frames. */
+    static final long F_MTU = 1L << 3;
     static final long F_LOG_ALL = 1L << 26;
     static final long F_PROTOCOL_FEATURES = 1L << 30;
     static final long F_VERSION_1 = 1L << 32;
-    /** What this back-end offers: a modern virtio-net device without offloads, loggable for migration. */
-    static final long FEATURES = F_VERSION_1 | F_PROTOCOL_FEATURES | F_LOG_ALL;
+    /**
+     * What this back-end offers: a modern virtio-net device without offloads, loggable for migration,
+     * whose MTU QEMU may set ({@code host_mtu=9000}: the guest then offers buffers for jumbo frames).
+     */
+    static final long FEATURES = F_VERSION_1 | F_PROTOCOL_FEATURES | F_LOG_ALL | F_MTU;
     static final long PROTOCOL_F_LOG_SHMFD = 1L << 1;
     static final long PROTOCOL_F_RARP = 1L << 2;
     static final long PROTOCOL_FEATURES = PROTOCOL_F_LOG_SHMFD | PROTOCOL_F_RARP;

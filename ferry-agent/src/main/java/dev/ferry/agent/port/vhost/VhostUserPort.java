@@ -42,7 +42,11 @@ public final class VhostUserPort implements PolledPort {
      */
     private static final int WAITING_FRAMES = 16_384;
     /** No offload is negotiated, so no frame for the guest is longer than an MTU-sized one plus VLAN tags. */
-    private static final int MAX_FRAME = 2048;
+    /** The longest frame either way: a jumbo frame (the agent's bound, {@link dev.ferry.agent.Port#MAX_MTU}) with its header and a VLAN tag. */
+    private static final int MAX_FRAME = dev.ferry.agent.Port.MAX_MTU + 18;
+    /** Frames waiting for the VM take a slot of this size each; longer ones share {@link #WAITING_LONG_BYTES}. */
+    private static final int SLOT_BYTES = 2048;
+    private static final long WAITING_LONG_BYTES = 16L << 20;
     private static final int MAX_FRAMES_PER_POLL = 64;
     private static final long APPLY_TIMEOUT_MILLIS = 2_000;
     /** How long a command of a polled port is waited for at most. */
@@ -66,7 +70,7 @@ public final class VhostUserPort implements PolledPort {
     private DirtyLog dirtyLog;
     private boolean logging;
     private Virtqueue rx, tx;
-    private final FrameQueue waiting = new FrameQueue(WAITING_FRAMES, MAX_FRAME);
+    private final FrameQueue waiting = new FrameQueue(WAITING_FRAMES, SLOT_BYTES, MAX_FRAME, WAITING_LONG_BYTES);
     private final byte[] staged = new byte[Virtqueue.NET_HEADER + MAX_FRAME];
     private final byte[] sent = new byte[Virtqueue.NET_HEADER + 65_535];
     private final byte[] announcement = new byte[60];

@@ -120,6 +120,30 @@ class VhostUserPortTest {
     }
 
     /** The guest offers two buffers, and one frame goes into the first: the queue stops at 1. */
+    @Test
+    void aJumboFrameGoesWholeIntoABufferTheGuestOfferedForIt() {
+        guest.offer(0, TestGuest.BUFFERS, 9_100, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        byte[] jumbo = TestGuest.frame(9_018, 3);
+
+        assertThat(port.deliver(jumbo, 0, jumbo.length)).isTrue();
+
+        assertThat(guest.used(0)[1]).isEqualTo(Virtqueue.NET_HEADER + 9_018);
+        assertThat(guest.bytes(TestGuest.BUFFERS + Virtqueue.NET_HEADER, 9_018)).isEqualTo(jumbo);
+    }
+
+    @Test
+    void jumboFramesWaitingForTheGuestAreBoundedInBytesAndWaitInOrderWithTheRest() {
+        startReceiveQueue(0);
+        byte[] jumbo = TestGuest.frame(9_018, 4);
+        int fit = (int) ((16L << 20) / jumbo.length);
+        for (int i = 0; i < fit; i++) assertThat(port.deliver(jumbo, 0, jumbo.length)).isTrue();
+
+        assertThat(port.deliver(jumbo, 0, jumbo.length)).as("past 16 MiB of long frames waiting").isFalse();
+        assertThat(port.deliver(TestGuest.frame(60, 5), 0, 60)).as("a frame of a slot's size still waits").isTrue();
+        assertThat(port.waitingFull()).isEqualTo(1);
+    }
+
     private void oneOfTwoBuffersFilled() {
         guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
         guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
