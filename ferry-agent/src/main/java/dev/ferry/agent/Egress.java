@@ -139,7 +139,7 @@ final class Egress {
     private void awaitLookup(VirtualNetwork net, LocalPort port, byte[] b, int off, int len, long now) {
         long dst = Ethernet.dst(b, off);
         ArrayDeque<VirtualNetwork.AwaitingLookup> q = net.awaitingLookup.get(dst);
-        if (q == null && net.awaitingLookup.size() >= AWAITING_DESTINATIONS_MAX || net.awaitingBytes + len > AWAITING_BYTES_MAX) {
+        if (q == null && net.awaitingLookup.size() >= AWAITING_DESTINATIONS_MAX || net.awaitingBytes + Held.cost(len) > AWAITING_BYTES_MAX) {
             counters.inc(Counter.DROP_LOOKUP_WAIT_FULL);
             return;
         }
@@ -152,7 +152,7 @@ final class Egress {
             return;
         }
         q.add(new VirtualNetwork.AwaitingLookup(port, Arrays.copyOfRange(b, off, off + len), 0, now));
-        net.awaitingBytes += len;
+        net.awaitingBytes += Held.cost(len);
         board.lookup(net, dst, now);
     }
 
@@ -169,7 +169,7 @@ final class Egress {
         // Sent also if the VM has moved on since: it sent these while it ran here.
         for (VirtualNetwork.AwaitingLookup w : q) {
             if (w.frame() != null) {
-                net.awaitingBytes -= w.frame().length;
+                net.awaitingBytes -= Held.cost(w.frame().length);
                 send(w.port(), w.frame(), 0, w.frame().length, now);
             } else {
                 markers.sendQueued(net, w.port(), w.port().stream(mac), w.markerToken(), now);
@@ -185,7 +185,7 @@ final class Egress {
             while (!q.isEmpty() && now - q.peekFirst().sinceNanos() > config.bufferMillis() * MS) {
                 byte[] expired = q.pollFirst().frame();
                 if (expired != null) {
-                    net.awaitingBytes -= expired.length;
+                    net.awaitingBytes -= Held.cost(expired.length);
                     counters.inc(Counter.DROP_UNKNOWN_DESTINATION);
                 }
             }

@@ -15,7 +15,7 @@ final class HeldQueue {
 
     /** Keeps {@code h} at the tail; false (nothing kept) when {@code boundBytes} would be passed. */
     boolean offer(Held h, long boundBytes) {
-        if (bytes + h.frame().length > boundBytes) return false;
+        if (bytes + h.cost() > boundBytes) return false;
         add(h);
         return true;
     }
@@ -23,14 +23,14 @@ final class HeldQueue {
     /** Keeps {@code h} at the tail, whatever the bound: frames another queue of this host already kept. */
     void add(Held h) {
         frames.add(h);
-        bytes += h.frame().length;
+        bytes += h.cost();
     }
 
     /** Keeps {@code older}, in their order, ahead of everything kept so far. */
     void addAllFirst(List<Held> older) {
         for (int i = older.size() - 1; i >= 0; i--) {
             frames.addFirst(older.get(i));
-            bytes += older.get(i).frame().length;
+            bytes += older.get(i).cost();
         }
     }
 
@@ -46,7 +46,7 @@ final class HeldQueue {
     int expire(long now, long maxNanos) {
         int n = 0;
         while (!frames.isEmpty() && now - frames.peekFirst().sinceNanos() > maxNanos) {
-            bytes -= frames.pollFirst().frame().length;
+            bytes -= frames.pollFirst().cost();
             n++;
         }
         return n;

@@ -63,7 +63,7 @@ final class StreamOrder {
                 if (h.dst() == dst) {
                     hi.remove();
                     heldFrames--;
-                    heldBytes -= h.frame().length;
+                    heldBytes -= h.cost();
                     out.add(h);
                 }
             }
@@ -88,7 +88,7 @@ final class StreamOrder {
         }
         q.add(h);
         heldFrames++;
-        heldBytes += h.frame().length;
+        heldBytes += h.cost();
     }
 
     long heldBytes() { return heldBytes; }
@@ -108,7 +108,7 @@ final class StreamOrder {
             if (!passed && now - q.peekFirst().sinceNanos() < maxWaitNanos) continue;
             if (!passed) expired[0] += q.size();
             heldFrames -= q.size();
-            for (Held h : q) heldBytes -= h.frame().length;
+            for (Held h : q) heldBytes -= h.cost();
             out.addAll(q);
             it.remove();
         }

@@ -349,7 +349,7 @@ class ClassificationTest {
 
     @Test
     void aFullMigrationBufferDropsWithANamedCounter() {
-        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 100, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000, java.util.Map.of());
+        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 2 * Held.cost(40) + 50, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000, java.util.Map.of());
         AgentHarness tight = new AgentHarness(small);
         tight.localVm(A);
         tight.event(new Started(VNI, A, MIG));
