@@ -4,12 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.service.AgentStatus;
 import dev.ferry.wire.Ethernet;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -31,15 +26,12 @@ class HostileGuestTest {
             "recv received=(\\d+) lost=(-?\\d+) dup=(\\d+) reordered=(\\d+) max_gap_ms=([0-9.]+) last=(-?\\d+)");
     private static final Pattern SENT = Pattern.compile("hostile (\\S+) sent (\\d+) errors=(\\d+)");
 
-    private final List<QemuVm> vms = new ArrayList<>();
+    private FerryVms vms;
     private FerryNetwork network;
-    private Path dir;
 
     @AfterEach
     void close() {
-        for (QemuVm vm : vms) vm.close();
-        if (network != null) network.close();
-        if (dir != null) dev.ferry.lab.ScratchDir.remove(dir);
+        if (vms != null) vms.close();
     }
 
     @Test
@@ -83,14 +75,13 @@ class HostileGuestTest {
 
     /** Boots the three VMs, streams tx to rx, has evil send each of {@code attacks} in turn, and reads rx's summary. */
     private Run attack(boolean portSecurity, String... attacks) throws Exception {
-        dir = Files.createTempDirectory("ferry-hostile");
-        network = new FerryNetwork("ferry", FerryNetwork.PortType.VHOST_USER);
+        vms = new FerryVms();
+        network = vms.network;
         if (!portSecurity) network.withoutPortSecurity("evil");
-        VmImage image = VmImage.ensure();
-        QemuVm tx = start(image, "tx", 1, MAC_TX, IP_TX);
-        QemuVm evil = start(image, "evil", 1, MAC_EVIL, IP_EVIL);
-        QemuVm rx = start(image, "rx", 2, MAC_RX, IP_RX);
-        for (QemuVm vm : vms) vm.await(Pattern.compile("ferry-vm: ready"), 60_000);
+        QemuVm tx = vms.start("tx", 1, MAC_TX, IP_TX);
+        QemuVm evil = vms.start("evil", 1, MAC_EVIL, IP_EVIL);
+        QemuVm rx = vms.start("rx", 2, MAC_RX, IP_RX);
+        vms.awaitReady();
 
         rx.type("ferry-traffic recv " + PORT + " 5000 180 &");
         rx.await(Pattern.compile("recv listening"), 10_000);
@@ -110,14 +101,5 @@ class HostileGuestTest {
         Matcher summary = rx.await(SUMMARY, 180_000);
         long received = Long.parseLong(summary.group(1));
         return new Run(received, FRAMES - received, Long.parseLong(summary.group(3)), Long.parseLong(summary.group(4)), sent);
-    }
-
-    private QemuVm start(VmImage image, String name, int host, long mac, String ip) throws Exception {
-        QemuVm.Nic nic = network.nic(name, host, mac);
-        QemuVm vm = QemuVm.start(image, name, ip + "/24", nic, dir, 0);
-        vms.add(vm);
-        network.plug(name, host, ip, nic, vm);
-        vm.awaitQmp();
-        return vm;
     }
 }

@@ -2,11 +2,7 @@ package dev.ferry.lab.qemu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -24,26 +20,20 @@ class JumboFrameTest {
     private static final Pattern SUMMARY = Pattern.compile(
             "recv received=(\\d+) lost=(-?\\d+) dup=(\\d+) reordered=(\\d+) max_gap_ms=([0-9.]+) last=(-?\\d+) max_bytes=(\\d+)");
 
-    private final List<QemuVm> vms = new ArrayList<>();
-    private FerryNetwork network;
-    private Path dir;
+    private FerryVms vms;
 
     @AfterEach
     void close() {
-        for (QemuVm vm : vms) vm.close();
-        if (network != null) network.close();
-        if (dir != null) dev.ferry.lab.ScratchDir.remove(dir);
+        if (vms != null) vms.close();
     }
 
     @Test
     void eightThousandByteDatagramsCrossTheOverlayWholeBetweenGuestsWithAJumboMtu() throws Exception {
-        dir = Files.createTempDirectory("ferry-jumbo");
-        network = new FerryNetwork("ferry", FerryNetwork.PortType.VHOST_USER);
-        VmImage image = VmImage.ensure();
-        QemuVm tx = start(image, "tx", 1, MAC_TX, IP_TX);
-        QemuVm rx = start(image, "rx", 2, MAC_RX, IP_RX);
-        for (QemuVm vm : vms) vm.await(Pattern.compile("ferry-vm: ready"), 60_000);
-        for (QemuVm vm : vms) {
+        vms = new FerryVms();
+        QemuVm tx = vms.start("tx", 1, MAC_TX, IP_TX, 9_000);
+        QemuVm rx = vms.start("rx", 2, MAC_RX, IP_RX, 9_000);
+        vms.awaitReady();
+        for (QemuVm vm : vms.all()) {
             vm.type("echo mtu=$(cat /sys/class/net/eth0/mtu)");
             assertThat(vm.await(Pattern.compile("mtu=(\\d+)"), 10_000).group(1)).as(vm.name() + "'s MTU").isEqualTo("9000");
         }
@@ -66,15 +56,5 @@ class JumboFrameTest {
         String[] values = vm.await(Pattern.compile("ipsnmp Ip: ([0-9 ]+)"), 10_000).group(1).trim().split(" +");
         assertThat(values.length).as(Arrays.toString(values)).isGreaterThan(index);
         return Long.parseLong(values[index]);
-    }
-
-    private QemuVm start(VmImage image, String name, int host, long mac, String ip) throws Exception {
-        QemuVm.VhostUser plain = (QemuVm.VhostUser) network.nic(name, host, mac);
-        QemuVm.Nic nic = new QemuVm.VhostUser(mac, plain.socket(), 9_000);
-        QemuVm vm = QemuVm.start(image, name, ip + "/24", nic, dir, 0);
-        vms.add(vm);
-        network.plug(name, host, ip, nic, vm);
-        vm.awaitQmp();
-        return vm;
     }
 }
