@@ -26,6 +26,11 @@ public enum Counter {
     MARKERS_ABANDONED,
     /** Board requests not sent: too many were unanswered already (the board away for long). */
     BOARD_CALLS_REFUSED,
+    /**
+     * Consumed MARKER tokens not remembered: the VNI already remembers {@link StreamOrder#MAX_TOKENS}
+     * (someone planting tokens). Frames awaiting such a token wait out their bounded hold.
+     */
+    MARKER_TOKENS_REFUSED,
     /** Streams and consumed MARKER tokens left out of a HANDOVER_ACK, more than one carries (order may be lost for them). */
     HANDOVER_ENTRIES_CAPPED,
     DROP_MALFORMED, DROP_UNKNOWN_VNI, DROP_BUFFER_FULL, DROP_BUFFER_EXPIRED, DROP_HOLD_FULL,

@@ -174,7 +174,7 @@ final class Markers {
         int origin = f.origin;
         long src = f.src();
         long token = f.token;
-        net.order.markSeen(token, p.mac, now);
+        if (!net.order.markSeen(token, p.mac, now)) counters.inc(Counter.MARKER_TOKENS_REFUSED);
         wire.sendControl(net, origin, new ControlMessage.MarkerAck(src, p.mac, token));
         releaseHeld(net, now);
     }

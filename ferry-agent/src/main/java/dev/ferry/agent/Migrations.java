@@ -591,7 +591,9 @@ final class Migrations implements ModePolicy {
         for (StreamToken s : a.streams()) {
             port.stream(s.dstMac()).awaitToken = s.token();
         }
-        for (long token : a.consumed()) net.order.markSeen(token, e.key.mac(), now);
+        for (long token : a.consumed()) {
+            if (!net.order.markSeen(token, e.key.mac(), now)) counters.inc(Counter.MARKER_TOKENS_REFUSED);
+        }
         if (e.outgoing != null && e.outgoing.is(Phase.HANDED_OVER)) net.keepReturned(e.outgoing, e.migrationId);
         e.moveTo(Phase.RUNNING);
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.

@@ -24,6 +24,12 @@ final class StreamOrder {
     private final Long2LongHashMap acked = new Long2LongHashMap(Long.MIN_VALUE);
     /** Awaited token to the packets waiting for it, in arrival order. */
     private final Long2ObjectHashMap<ArrayDeque<Held>> held = new Long2ObjectHashMap<>();
+    /**
+     * Tokens remembered per VNI, consumed and acknowledged each: a sender on the underlay can plant
+     * one with every MARKER or flagged frame, and each is kept for {@link #forgetAfterNanos}.
+     */
+    static final int MAX_TOKENS = 65_536;
+
     private final long forgetAfterNanos;
     private int heldFrames;
     private long heldBytes;
@@ -36,11 +42,13 @@ final class StreamOrder {
         return seen.get(token) != Long.MIN_VALUE;
     }
 
-    void markSeen(long token, long dst, long now) {
-        if (seen.get(token) == Long.MIN_VALUE) {
-            seen.put(token, now);
-            seenDst.put(token, dst);
-        }
+    /** Remembers a consumed MARKER's token; false (not remembered) when {@link #MAX_TOKENS} are already. */
+    boolean markSeen(long token, long dst, long now) {
+        if (seen.get(token) != Long.MIN_VALUE) return true;
+        if (seen.size() >= MAX_TOKENS) return false;
+        seen.put(token, now);
+        seenDst.put(token, dst);
+        return true;
     }
 
     /** Tokens of MARKERs to {@code dst} consumed here (and not yet forgotten). */
@@ -76,6 +84,8 @@ final class StreamOrder {
     boolean ackDue(long token, long now, long intervalNanos) {
         long last = acked.get(token);
         if (last != Long.MIN_VALUE && now - last < intervalNanos) return false;
+        // Full: no acknowledgement (the sender resends its MARKER, or gives up, counted there).
+        if (last == Long.MIN_VALUE && acked.size() >= MAX_TOKENS) return false;
         acked.put(token, now);
         return true;
     }

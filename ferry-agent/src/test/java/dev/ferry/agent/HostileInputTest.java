@@ -125,4 +125,16 @@ class HostileInputTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> base.withVniMtu(java.util.Map.of(7, 1_500)).validate())
                 .hasMessageContaining("vniMtu").hasMessageContaining("VNI 7");
     }
+
+    @Test
+    void aSenderPlantingMoreMarkerTokensThanAVniRemembersIsCountedAndGrowsNothing() {
+        TestPort a = h.localVm(A);
+        h.remoteVm(R, 2);
+        int planted = StreamOrder.MAX_TOKENS + 1_000;
+        for (int i = 1; i <= planted; i++) h.receiveMarker(2, R, A, i, 0);
+
+        assertThat(h.count(Counter.MARKER_TOKENS_REFUSED)).isEqualTo(1_000);
+        h.receive(2, R, A, 9, 0, 0);
+        assertThat(a.seqs()).as("the VM is served on").containsExactly(9L);
+    }
 }
