@@ -108,7 +108,11 @@ public final class VhostUserPort implements PolledPort {
             undeliverable++;
             return false;
         }
-        if (waiting.isEmpty() && rx != null && put(buf, offset, length)) return true;
+        if (waiting.isEmpty() && rx != null) {
+            int put = put(buf, offset, length);
+            // One the guest's buffers cannot hold is the agent's to count too (drop_port_full).
+            if (put != WAIT) return put == PUT;
+        }
         if (waiting.offer(buf, offset, length)) {
             overflowing = false;
             return true;
@@ -119,22 +123,26 @@ public final class VhostUserPort implements PolledPort {
         return false;
     }
 
-    /** Into the guest's next buffer; false when there is none (the frame should wait). */
-    private boolean put(byte[] buf, int offset, int length) {
-        if (length > MAX_FRAME) {
-            undeliverable++;
-            return true;
-        }
+    /** What {@link #put} did with a frame: in the guest's buffer, waits (no buffer yet), or refused (counted). */
+    private static final int PUT = 0, WAIT = 1, REFUSED = 2;
+
+    /** Into the guest's next buffer, or {@link #WAIT} when there is none; {@link #REFUSED} when no buffer of this guest holds it. */
+    private int put(byte[] buf, int offset, int length) {
         System.arraycopy(buf, offset, staged, Virtqueue.NET_HEADER, length);
         int r = rx.receive(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length);
         switch (r) {
-            case Virtqueue.DELIVERED -> framesOut++;
-            case Virtqueue.NO_BUFFER -> {
-                return false;
+            case Virtqueue.DELIVERED -> {
+                framesOut++;
+                return PUT;
             }
-            default -> undeliverable++;
+            case Virtqueue.NO_BUFFER -> {
+                return WAIT;
+            }
+            default -> {
+                undeliverable++;
+                return REFUSED;
+            }
         }
-        return true;
     }
 
     @Override
@@ -151,7 +159,7 @@ public final class VhostUserPort implements PolledPort {
             p.done().complete(answer);
         }
         if (rx != null) {
-            while (!waiting.isEmpty() && put(waiting.first(), 0, waiting.firstLength())) waiting.remove();
+            while (!waiting.isEmpty() && put(waiting.first(), 0, waiting.firstLength()) != WAIT) waiting.remove();
             rx.signal();
             if (rx.isBroken() && rxReported != rx) rxReported = brokenRing(rx, "receive");
         }

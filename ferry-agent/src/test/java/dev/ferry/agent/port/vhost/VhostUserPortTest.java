@@ -133,6 +133,18 @@ class VhostUserPortTest {
     }
 
     @Test
+    void aFrameNoBufferOfTheGuestCanHoldIsRefusedSoTheAgentCountsIt() {
+        guest.offer(0, TestGuest.BUFFERS, 1_000, TestGuest.F_WRITE);
+        startReceiveQueue(0);
+        byte[] jumbo = TestGuest.frame(9_018, 6);
+
+        assertThat(port.deliver(jumbo, 0, jumbo.length)).isFalse();
+        assertThat(port.outDropped()).isEqualTo(1);
+        assertThat(port.deliver(TestGuest.frame(60, 7), 0, 60)).as("the buffer is still there for the next").isTrue();
+        assertThat(guest.usedIdx()).isEqualTo(1);
+    }
+
+    @Test
     void jumboFramesWaitingForTheGuestAreBoundedInBytesAndWaitInOrderWithTheRest() {
         startReceiveQueue(0);
         byte[] jumbo = TestGuest.frame(9_018, 4);
