@@ -46,6 +46,13 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--transport", description = "Underlay socket: auto (default: epoll where it loads, else nio), epoll or nio.")
     String transport;
 
+    @Option(names = "--tls-dir", paramLabel = "DIR",
+            description = "Mutual TLS to the board: the cluster CA's ca.crt and this agent's agent-N.crt and agent-N.key (ferry pki).")
+    java.nio.file.Path tlsDir;
+
+    @Option(names = "--tls-name", description = "The certificate's name in --tls-dir (default agent-HOSTID).")
+    String tlsName;
+
     @Option(names = "--port", description = "A port: id=NAME,type=vhost-user|qemu-socket|tap,vni=N,mac=M,ips=A;B,socket=PATH,local=H:P,remote=H:P,device=D,qmp=PATH")
     List<String> ports = new ArrayList<>();
 
@@ -60,6 +67,14 @@ final class AgentCommand implements Callable<Integer> {
         } catch (ConfigException e) {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;
+        }
+        if (tlsDir != null) {
+            try {
+                settings = settings.withTls(dev.ferry.rpc.Tls.inDir(tlsDir, tlsName != null ? tlsName : "agent-" + settings.config().hostId()));
+            } catch (java.io.IOException e) {
+                System.err.println("ferry agent: --tls-dir: " + e.getMessage());
+                return 2;
+            }
         }
         AgentService service;
         try {

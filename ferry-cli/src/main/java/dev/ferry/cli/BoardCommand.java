@@ -34,6 +34,13 @@ final class BoardCommand implements Callable<Integer> {
             description = "Where the board keeps its table (default: $XDG_STATE_HOME/ferry/board, else ~/.local/state/ferry/board).")
     Path data;
 
+    @Option(names = "--tls-dir", paramLabel = "DIR",
+            description = "Mutual TLS: the cluster CA's ca.crt and this board's NAME.crt and NAME.key (ferry pki); only members are answered, each as its certificate allows.")
+    Path tlsDir;
+
+    @Option(names = "--tls-name", defaultValue = "board", description = "The certificate's name in --tls-dir (default ${DEFAULT-VALUE}).")
+    String tlsName;
+
     @Option(names = "--in-memory", description = "Keep the table in memory only: nothing survives a restart.")
     boolean inMemory;
 
@@ -92,7 +99,18 @@ final class BoardCommand implements Callable<Integer> {
             System.err.println("ferry board: " + (etcd != null ? "--store" : "--data") + ": " + e.getMessage());
             return 2;
         }
-        try (BoardService service = new BoardService(address, metricsAddress, store)) {
+        dev.ferry.rpc.Tls tls = null;
+        if (tlsDir != null) {
+            try {
+                tls = dev.ferry.rpc.Tls.inDir(tlsDir, tlsName);
+            } catch (IOException e) {
+                System.err.println("ferry board: --tls-dir: " + e.getMessage());
+                return 2;
+            }
+        } else {
+            System.err.println("ferry board: WARNING: plaintext gRPC, no member authenticated (give --tls-dir to require certificates)");
+        }
+        try (BoardService service = new BoardService(address, metricsAddress, store, tls)) {
             System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")");
             if (service.metricsAddress() != null) {
                 System.out.println("metrics on http://" + Endpoints.format(service.metricsAddress()) + "/metrics");

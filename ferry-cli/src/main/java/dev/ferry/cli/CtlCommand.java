@@ -58,6 +58,14 @@ final class CtlCommand {
             description = "An agent's admin host:port (default ${DEFAULT-VALUE}; env FERRY_AGENT).")
     String agent;
 
+    @Option(names = "--tls-dir", defaultValue = "${FERRY_TLS_DIR}", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
+            description = "Mutual TLS to the board: ca.crt and NAME.crt, NAME.key of an operator (ferry pki; env FERRY_TLS_DIR).")
+    java.nio.file.Path tlsDir;
+
+    @Option(names = "--tls-name", defaultValue = "operator", scope = CommandLine.ScopeType.INHERIT,
+            description = "The operator certificate's name in --tls-dir (default ${DEFAULT-VALUE}).")
+    String tlsName;
+
     @Option(names = "--json", scope = CommandLine.ScopeType.INHERIT, description = "Print JSON instead of a table.")
     boolean json;
 
@@ -83,7 +91,13 @@ final class CtlCommand {
 
     /** Asks the board; a refusal or an unreachable board prints why and gives the exit code. */
     BoardResponse askBoard(java.util.function.LongFunction<BoardRequest> request) {
-        try (BoardQueries q = new BoardQueries(board)) {
+        dev.ferry.rpc.Tls tls;
+        try {
+            tls = tlsDir == null ? null : dev.ferry.rpc.Tls.inDir(tlsDir, tlsName);
+        } catch (java.io.IOException e) {
+            throw new AgentError(2, "--tls-dir: " + e.getMessage());
+        }
+        try (BoardQueries q = new BoardQueries(board, tls)) {
             return q.call(request);
         }
     }

@@ -31,6 +31,33 @@ class BoardProcessTest {
         }
     }
 
+    /**
+     * With --tls-dir the board answers only the cluster's members: an agent with its host's
+     * certificate registers, ferry ctl with an operator's reads, and ctl without one is not answered.
+     */
+    @Test
+    void aBoardWithMutualTlsAnswersMembersAndNoOneElse(@TempDir Path pki) throws Exception {
+        dev.ferry.security.ClusterCa ca = dev.ferry.security.ClusterCa.init(pki, "test", java.time.Duration.ofDays(1));
+        ca.issue(new dev.ferry.security.Identity.Board(), "board", List.of("127.0.0.1"), java.time.Duration.ofDays(1)).write(pki, "board");
+        ca.issue(new dev.ferry.security.Identity.Host(1), "agent-1", List.of(), java.time.Duration.ofDays(1)).write(pki, "agent-1");
+        ca.issue(new dev.ferry.security.Identity.Operator(), "operator", List.of(), java.time.Duration.ofDays(1)).write(pki, "operator");
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory", "--tls-dir", pki.toString())) {
+            String target = board.awaitLine("board listening on ", 30).substring("board listening on ".length()).split(" ")[0];
+            try (FerryProcess agent = new FerryProcess("agent", "--host-id", "1", "--listen", "127.0.0.1:0", "--board", target,
+                    "--admin", "127.0.0.1:0", "--vni", "100", "--tls-dir", pki.toString())) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                String hosts = "";
+                while (!hosts.contains("127.0.0.1:") && System.nanoTime() < deadline) {
+                    hosts = Ctl.ok("--board", target, "--tls-dir", pki.toString(), "hosts");
+                    Thread.sleep(100);
+                }
+                assertThat(hosts).as("host 1 registered over mutual TLS").contains("127.0.0.1:");
+                Ctl plain = Ctl.run("--board", target, "hosts");
+                assertThat(plain.exitCode()).as("ctl without a certificate: " + plain.err()).isNotZero();
+            }
+        }
+    }
+
     @Test
     void aBadListenAddressIsRefusedNamingTheOption() throws Exception {
         try (FerryProcess board = new FerryProcess("board", "--listen", "nonsense", "--in-memory")) {

@@ -22,8 +22,13 @@ public final class BoardQueries implements AutoCloseable {
 
     /** {@code boards}: the board's "host:port", or its replicas' comma-separated (the first that answers is asked). */
     public BoardQueries(String boards) {
+        this(boards, null);
+    }
+
+    /** The same, with {@code tls} mutual TLS (an operator's certificate; null: plaintext). */
+    public BoardQueries(String boards, Tls tls) {
         this.target = boards;
-        this.channel = NettyChannelBuilder.forTarget(BoardReplicas.target(boards)).usePlaintext().build();
+        this.channel = GrpcBoardClient.channel(boards, tls).build();
         this.stub = BoardGrpc.newBlockingStub(channel);
     }
 

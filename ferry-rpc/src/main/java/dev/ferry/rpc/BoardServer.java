@@ -12,7 +12,19 @@ import dev.ferry.rpc.v1.Event;
 import dev.ferry.rpc.v1.EventsRequest;
 import dev.ferry.rpc.v1.Request;
 import dev.ferry.rpc.v1.Response;
+import dev.ferry.security.Identity;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -51,6 +63,7 @@ public final class BoardServer implements AutoCloseable {
     static final long STREAM_QUEUE_BYTES = 16L << 20;
 
     private final Map<Integer, Set<Subscriber>> streams = new ConcurrentHashMap<>();
+    private final Map<String, java.util.concurrent.atomic.AtomicLong> refused = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicLong slowReadersCut = new java.util.concurrent.atomic.AtomicLong();
     private final Board board;
     private final Server server;
@@ -69,12 +82,26 @@ public final class BoardServer implements AutoCloseable {
     private volatile boolean closed;
 
     public BoardServer(InetSocketAddress listen, Store store) throws IOException {
+        this(listen, store, null);
+    }
+
+    /**
+     * A board that, with {@code tls}, speaks mutual TLS only and answers each member as its
+     * certificate allows ({@link Authority}); with null, plaintext to anyone.
+     */
+    public BoardServer(InetSocketAddress listen, Store store, Tls tls) throws IOException {
         this.board = new Board(store, new BoardListener() {
             @Override public void push(int hostId, BoardEvent event) { BoardServer.this.push(hostId, event); }
             @Override public void pushToAll(Collection<Integer> registered, BoardEvent event) { BoardServer.this.pushToAll(registered, event); }
         });
         // Handlers only queue the request: one thread answers what has arrived, committed together.
-        this.server = NettyServerBuilder.forAddress(listen).directExecutor().addService(new Service()).build().start();
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(listen).directExecutor();
+        if (tls != null) {
+            builder.sslContext(tls.server()).addService(ServerInterceptors.intercept(new Service(), new IdentityInterceptor()));
+        } else {
+            builder.addService(new Service());
+        }
+        this.server = builder.build().start();
         answering = Thread.ofPlatform().name("board").daemon().start(this::answer);
         ticker.scheduleAtFixedRate(() -> board.tick(nowMillis()), 100, 100, TimeUnit.MILLISECONDS);
         log.info("board serving on {}", listen);
@@ -91,6 +118,39 @@ public final class BoardServer implements AutoCloseable {
     /** Event streams cut off because their reader let {@link #STREAM_QUEUE_EVENTS} or {@link #STREAM_QUEUE_BYTES} wait. */
     public long slowReadersCut() {
         return slowReadersCut.get();
+    }
+
+    /** Requests and streams refused to a member, by what was asked (or {@code no_identity}): {@code ferry_board_refused_total{reason}}. */
+    public Map<String, Long> refusals() {
+        Map<String, Long> out = new java.util.TreeMap<>();
+        refused.forEach((k, v) -> out.put(k, v.get()));
+        return out;
+    }
+
+    private void refuse(String reason) {
+        refused.computeIfAbsent(reason, k -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+    }
+
+    /** The identity of the caller's certificate, for {@link Authority}; a call without one is refused before it is read. */
+    private static final Context.Key<Identity> IDENTITY = Context.key("ferry-identity");
+
+    private final class IdentityInterceptor implements ServerInterceptor {
+        @Override
+        public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+            Identity who = null;
+            SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
+            try {
+                if (session != null && session.getPeerCertificates()[0] instanceof X509Certificate c) who = Identity.of(c).orElse(null);
+            } catch (SSLPeerUnverifiedException e) {
+                who = null;
+            }
+            if (who == null) {
+                refuse("no_identity");
+                call.close(Status.UNAUTHENTICATED.withDescription("the client's certificate names no Ferry identity"), new Metadata());
+                return new ServerCall.Listener<>() {};
+            }
+            return Contexts.interceptCall(Context.current().withValue(IDENTITY, who), call, headers, next);
+        }
     }
 
     /** Agents' event streams open now. */
@@ -233,6 +293,14 @@ public final class BoardServer implements AutoCloseable {
                 out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
                 return;
             }
+            Identity who = IDENTITY.get();
+            String no = who == null ? null : Authority.refusal(who, r, board);
+            if (no != null) {
+                refuse(Authority.kind(r));
+                log.warn("board: refused {} from {}: {}", Authority.kind(r), who.uri(), no);
+                respond(out, new BoardResponse.Refused(r.requestId(), "not allowed: " + no, null));
+                return;
+            }
             if (!calls.offer(new Call(r, out))) {
                 out.onError(Status.RESOURCE_EXHAUSTED.withDescription("the board has " + QUEUE + " requests waiting").asRuntimeException());
             }
@@ -241,6 +309,13 @@ public final class BoardServer implements AutoCloseable {
         @Override
         public void events(EventsRequest request, StreamObserver<Event> out) {
             int host = request.getHostId();
+            Identity who = IDENTITY.get();
+            if (who != null && !(who instanceof Identity.Host h && h.hostId() == host)) {
+                refuse("events");
+                out.onError(Status.PERMISSION_DENIED.withDescription(who.uri() + " may not follow host " + host + "'s pushes")
+                        .asRuntimeException());
+                return;
+            }
             Set<Subscriber> set = streams.computeIfAbsent(host, h -> ConcurrentHashMap.newKeySet());
             ServerCallStreamObserver<Event> stream = (ServerCallStreamObserver<Event>) out;
             Subscriber subscriber = new Subscriber(stream, set, host);

@@ -52,14 +52,31 @@ public final class GrpcBoardClient implements BoardClient, AutoCloseable {
      */
     public GrpcBoardClient(String boards, int hostId, Consumer<BoardResponse> onResponse, Consumer<BoardEvent> onEvent,
                            Runnable onReconnect) {
+        this(boards, hostId, onResponse, onEvent, onReconnect, null);
+    }
+
+    /** The same, with {@code tls} mutual TLS to the board (null: plaintext). */
+    public GrpcBoardClient(String boards, int hostId, Consumer<BoardResponse> onResponse, Consumer<BoardEvent> onEvent,
+                           Runnable onReconnect, Tls tls) {
         // Callbacks only hand answers and events to the agent's queue: no need for a pool between.
-        this.channel = NettyChannelBuilder.forTarget(BoardReplicas.target(boards)).usePlaintext().directExecutor().build();
+        this.channel = channel(boards, tls).directExecutor().build();
         this.stub = BoardGrpc.newStub(channel);
         this.hostId = hostId;
         this.onResponse = onResponse;
         this.onEvent = onEvent;
         this.onReconnect = onReconnect;
         openEvents();
+    }
+
+    /** A channel to the board or its replicas: mutual TLS with {@code tls}, else plaintext. */
+    static NettyChannelBuilder channel(String boards, Tls tls) {
+        NettyChannelBuilder b = NettyChannelBuilder.forTarget(BoardReplicas.target(boards));
+        if (tls == null) return b.usePlaintext();
+        try {
+            return b.sslContext(tls.client());
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
     }
 
     @Override

@@ -68,7 +68,7 @@ public final class AgentService implements AutoCloseable {
         this.boardClient = new GrpcBoardClient(settings.board(), config.hostId(),
                 response -> loop.post((a, now) -> a.onBoardResponse(response, now)),
                 event -> loop.post((a, now) -> a.onBoardEvent(event, now)),
-                () -> loop.post((a, now) -> a.resynchronise(now)));
+                () -> loop.post((a, now) -> a.resynchronise(now)), settings.tls());
         this.agent = new Agent(config, underlay, boardClient, System.currentTimeMillis() & 0xFFFF);
         loop.start(agent);
         AdminServer started = null;

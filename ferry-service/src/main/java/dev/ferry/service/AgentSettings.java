@@ -52,7 +52,12 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
 
     /** What a validated configuration yields. */
     public record Validated(AgentConfig config, InetSocketAddress listen, Transport transport, String board,
-                            InetSocketAddress admin, List<PortSpec.Port> ports) {}
+                            InetSocketAddress admin, List<PortSpec.Port> ports, dev.ferry.rpc.Tls tls) {
+        /** These settings speaking mutual TLS to the board with {@code tls} (null: plaintext). */
+        public Validated withTls(dev.ferry.rpc.Tls tls) {
+            return new Validated(config, listen, transport, board, admin, ports, tls);
+        }
+    }
 
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
@@ -183,7 +188,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             }
             validPorts.add(p);
         }
-        return new Validated(config, l, tr, board, adminAddress, List.copyOf(validPorts));
+        return new Validated(config, l, tr, board, adminAddress, List.copyOf(validPorts), null);
     }
 
     private static long or(Long value, long otherwise) {

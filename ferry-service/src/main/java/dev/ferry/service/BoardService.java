@@ -18,7 +18,12 @@ public final class BoardService implements AutoCloseable {
     private final HttpEndpoint metrics;
 
     public BoardService(InetSocketAddress listen, InetSocketAddress metricsAddress, Store store) throws IOException {
-        server = new BoardServer(listen, store);
+        this(listen, metricsAddress, store, null);
+    }
+
+    /** A board speaking mutual TLS with {@code tls} (null: plaintext, to anyone). */
+    public BoardService(InetSocketAddress listen, InetSocketAddress metricsAddress, Store store, dev.ferry.rpc.Tls tls) throws IOException {
+        server = new BoardServer(listen, store, tls);
         HttpEndpoint http = null;
         if (metricsAddress != null) {
             try {
@@ -44,6 +49,9 @@ public final class BoardService implements AutoCloseable {
                 .callback(cb -> cb.call(board.watches())).register(registry);
         GaugeWithCallback.builder().name("ferry_board_event_streams").help("Agents' event streams open now")
                 .callback(cb -> cb.call(server.eventStreams())).register(registry);
+        io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("ferry_board_refused")
+                .help("Requests and event streams refused to a member (mutual TLS), by what was asked, or no_identity").labelNames("reason")
+                .callback(cb -> server.refusals().forEach((reason, n) -> cb.call(n, reason))).register(registry);
         io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("ferry_board_records_forgotten")
                 .help("Records detached from every host for longer than the grace period (10 min), forgotten")
                 .callback(cb -> cb.call(server.board().recordsForgotten())).register(registry);
