@@ -208,8 +208,24 @@ public final class QemuVm implements AutoCloseable {
 
     /** The lab's QMP session, opened on first use; events go to {@code events}. */
     public synchronized QmpClient qmp(Consumer<QmpClient.Event> events) throws IOException {
-        if (qmp == null) qmp = QmpClient.connect(qmpSocket, events);
+        if (qmp == null) {
+            try {
+                qmp = QmpClient.connect(qmpSocket, events);
+            } catch (IOException e) {
+                throw new IOException(name + ": no QMP at " + qmpSocket + " (" + e.getMessage() + "); " + state(), e);
+            }
+        }
         return qmp;
+    }
+
+    /** Whether QEMU still runs, how it ended if not, and the last of what it printed: for a lab that lost one. */
+    public String state() {
+        String how = process.isAlive() ? "QEMU still runs" : "QEMU exited with status " + process.exitValue();
+        List<String> lines;
+        synchronized (transcript) {
+            lines = List.copyOf(transcript.subList(Math.max(0, transcript.size() - 15), transcript.size()));
+        }
+        return how + "; its last output:\n  " + String.join("\n  ", lines);
     }
 
     /**
