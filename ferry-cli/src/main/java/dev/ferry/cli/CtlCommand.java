@@ -111,7 +111,8 @@ final class CtlCommand {
 
     /** An agent's admin API: the JSON answer, or an {@link AgentError} with the agent's own message. */
     JsonNode askAgent(String method, String path, Object body) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + agent + path)).timeout(Duration.ofSeconds(10));
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + agent + path)).timeout(Duration.ofSeconds(10))
+                .header("X-Ferry-Request", "1").header("Content-Type", "application/json");
         try {
             b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                     : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));

@@ -56,10 +56,23 @@ final class HttpEndpoint implements AutoCloseable {
         server.start();
     }
 
+    /**
+     * The header every request that changes something must carry ({@code ferry ctl} sends it). A
+     * browser sends no custom header across origins without a CORS preflight, which this endpoint
+     * never grants: a web page cannot make an agent plug a port or step a migration (CSRF).
+     */
+    static final String CHANGE_HEADER = "X-Ferry-Request";
+
     /** Adds a JSON route under {@code path} (prefix match, as the JDK server does). */
     void route(String path, Route route) {
         server.createContext(path, exchange -> {
             try (exchange) {
+                String refused = refusedChange(exchange);
+                if (refused != null) {
+                    log.warn("{} {} refused: {}", exchange.getRequestMethod(), exchange.getRequestURI().getPath(), refused);
+                    sendJson(exchange, 403, Map.of("error", refused));
+                    return;
+                }
                 Object result;
                 try {
                     result = route.handle(exchange);
@@ -81,6 +94,22 @@ final class HttpEndpoint implements AutoCloseable {
 
     InetSocketAddress address() {
         return server.getAddress();
+    }
+
+    /** Why a request that changes state is refused, or null: reads (GET) are anyone's who reaches the endpoint. */
+    static String refusedChange(HttpExchange exchange) {
+        String method = exchange.getRequestMethod();
+        if (method.equals("GET") || method.equals("HEAD")) return null;
+        String origin = exchange.getRequestHeaders().getFirst("Origin");
+        if (origin != null) return "a request from a web page (Origin: " + origin + ") changes nothing";
+        if (!"1".equals(exchange.getRequestHeaders().getFirst(CHANGE_HEADER))) {
+            return "a change needs the header " + CHANGE_HEADER + ": 1 (ferry ctl sends it)";
+        }
+        String type = exchange.getRequestHeaders().getFirst("Content-Type");
+        if (type != null && !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+            return "a change is sent as application/json, not " + type;
+        }
+        return null;
     }
 
     private static void sendJson(HttpExchange exchange, int status, Object body) throws IOException {
