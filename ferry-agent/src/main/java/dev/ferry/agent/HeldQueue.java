@@ -13,9 +13,14 @@ final class HeldQueue {
     private final ArrayDeque<Held> frames = new ArrayDeque<>();
     private long bytes;
 
+    /** Whether a frame of {@code frameLength} bytes fits under {@code boundBytes}: asked before copying one. */
+    boolean fits(int frameLength, long boundBytes) {
+        return bytes + Held.cost(frameLength) <= boundBytes;
+    }
+
     /** Keeps {@code h} at the tail; false (nothing kept) when {@code boundBytes} would be passed. */
     boolean offer(Held h, long boundBytes) {
-        if (bytes + h.cost() > boundBytes) return false;
+        if (!fits(h.frame().length, boundBytes)) return false;
         add(h);
         return true;
     }

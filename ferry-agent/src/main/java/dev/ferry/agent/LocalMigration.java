@@ -35,7 +35,7 @@ final class LocalMigration {
     /** Keeps a frame at the tail; false (nothing kept) when {@code boundBytes} would be passed. */
     boolean hold(byte[] b, int off, int len, long now, long boundBytes) {
         // Checked before copying: a frame that does not fit costs nothing.
-        if (held.bytes() + len > boundBytes) return false;
+        if (!held.fits(len, boundBytes)) return false;
         held.add(new Held(java.util.Arrays.copyOfRange(b, off, off + len), 0, 0, 0, 0, 0, now));
         return true;
     }

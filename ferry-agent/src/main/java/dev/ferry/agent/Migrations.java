@@ -632,7 +632,7 @@ final class Migrations implements ModePolicy {
         if (m == null || m.role != Role.DESTINATION || m.is(Phase.RUNNING)) return false;
         if (m.is(Phase.INCOMING)) destinationResumed(net, m, now);
         // Checked before copying: a frame that does not fit costs nothing.
-        if (m.egressHold.bytes() + len > config.bufferBytes()) {
+        if (!m.egressHold.fits(len, config.bufferBytes())) {
             counters.inc(Counter.DROP_EGRESS_HOLD_FULL);
             return true;
         }
