@@ -79,6 +79,11 @@ public sealed interface BoardRequest {
     /** {@link ListNodes#vni()} meaning every VNI. */
     int ALL_VNIS = -1;
 
+    /** A request that only reads: it changes nothing, so asking it again is harmless and anyone may. */
+    static boolean isRead(BoardRequest r) {
+        return r instanceof ListHosts || r instanceof ListNodes || r instanceof Lookup || r instanceof LookupIp;
+    }
+
     /** How a migration ended, as its source reports it at unlock. */
     enum Outcome { COMPLETED, ABORTED }
 }

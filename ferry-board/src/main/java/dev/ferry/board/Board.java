@@ -97,7 +97,7 @@ public final class Board {
         for (int attempt = 1; ; attempt++) {
             store.begin();
             BoardResponse response = apply(request, now);
-            if (isRead(request)) return response; // asking again is harmless, and their answers can be large
+            if (BoardRequest.isRead(request)) return response; // asking again is harmless, and their answers can be large
             try {
                 if (!commit()) return storeFailed(request.requestId());
             } catch (Store.Conflict c) {
@@ -144,7 +144,7 @@ public final class Board {
             }
             BoardResponse response = apply(request, now);
             out.add(response);
-            if (!isRead(request)) applied.put(request.requestId(), response);
+            if (!BoardRequest.isRead(request)) applied.put(request.requestId(), response);
         }
         if (applied.isEmpty()) return out; // reads only: nothing to commit, as for one read alone
         try {
@@ -180,10 +180,6 @@ public final class Board {
             }
         }
         return out;
-    }
-
-    private static boolean isRead(BoardRequest request) {
-        return request instanceof ListHosts || request instanceof ListNodes || request instanceof Lookup || request instanceof LookupIp;
     }
 
     private BoardResponse apply(BoardRequest request, long now) {

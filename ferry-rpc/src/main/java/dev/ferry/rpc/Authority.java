@@ -17,7 +17,7 @@ final class Authority {
 
     /** Why {@code who} may not ask {@code request}, or null when it may. */
     static String refusal(Identity who, BoardRequest request, Board board) {
-        if (isRead(request)) return null;
+        if (BoardRequest.isRead(request)) return null;
         return switch (who) {
             case Identity.Operator o -> request instanceof BoardRequest.RegisterHost r && r.leaseMs() == 0 ? null
                     : "an operator may read, and register static VTEPs (lease 0), not " + kind(request);
@@ -48,11 +48,6 @@ final class Authority {
             case BoardRequest.Watch r -> r.hostId() == host ? null : self + "watch for itself only, not for host " + r.hostId();
             default -> null;
         };
-    }
-
-    static boolean isRead(BoardRequest r) {
-        return r instanceof BoardRequest.Lookup || r instanceof BoardRequest.LookupIp || r instanceof BoardRequest.ListHosts
-                || r instanceof BoardRequest.ListNodes;
     }
 
     /** The refusal's label for {@code ferry_board_refused_total{reason}}. */
