@@ -65,8 +65,8 @@ public record AgentConfig(int hostId, String endpoint, Set<Integer> vnis, Mode m
         require(leaseMillis > 2 * retryMillis, "leaseMillis", "must exceed twice retryMillis, was " + leaseMillis);
         vniMtu.forEach((vni, mtu) -> {
             require(vnis.contains(vni), "vniMtu", "names VNI " + vni + ", which is not one of vnis " + vnis);
-            require(mtu >= PortPolicy.MIN_MTU && mtu <= Port.MAX_MTU, "vniMtu",
-                    "of VNI " + vni + " is " + mtu + ", not in " + PortPolicy.MIN_MTU + ".." + Port.MAX_MTU);
+            String problem = PortPolicy.mtuProblem(mtu);
+            require(problem == null, "vniMtu", "of VNI " + vni + ": " + problem);
         });
         require(resyncMillis > 0, "resyncMillis", "must be positive, was " + resyncMillis);
         return this;

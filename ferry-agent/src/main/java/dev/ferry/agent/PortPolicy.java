@@ -17,9 +17,13 @@ public record PortPolicy(int mtu, boolean portSecurity) {
     public static final int MIN_MTU = 68;
 
     public PortPolicy {
-        if (mtu < MIN_MTU || mtu > Port.MAX_MTU) {
-            throw new IllegalArgumentException("mtu " + mtu + " is not in " + MIN_MTU + ".." + Port.MAX_MTU);
-        }
+        String problem = mtuProblem(mtu);
+        if (problem != null) throw new IllegalArgumentException("mtu " + problem);
+    }
+
+    /** Why {@code mtu} is not one a port or a VNI may have ("9001 is not in 68..9000"), or null when it is. */
+    public static String mtuProblem(Integer mtu) {
+        return mtu != null && mtu >= MIN_MTU && mtu <= Port.MAX_MTU ? null : mtu + " is not in " + MIN_MTU + ".." + Port.MAX_MTU;
     }
 
     /** Jumbo frames, and port security on when the port has IPs (as OVN does once addresses are known). */

@@ -144,9 +144,8 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             String where = "vni-mtu." + e.getKey();
             if (!vnis.contains(e.getKey())) throw new ConfigException(where + ": VNI " + e.getKey() + " is not one of this agent's vnis " + vnis);
             Integer mtu = e.getValue();
-            if (mtu == null || mtu < PortPolicy.MIN_MTU || mtu > dev.ferry.agent.Port.MAX_MTU) {
-                throw new ConfigException(where + ": " + mtu + " is not in " + PortPolicy.MIN_MTU + ".." + dev.ferry.agent.Port.MAX_MTU);
-            }
+            String problem = PortPolicy.mtuProblem(mtu);
+            if (problem != null) throw new ConfigException(where + ": " + problem);
         }
         Mode m;
         try {

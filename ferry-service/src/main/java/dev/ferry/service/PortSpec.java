@@ -167,9 +167,7 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
             throw new ConfigException(where + ".migration: a standby port needs its migration's id (a positive number)");
         }
         if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
-        if (mtu != null && (mtu < PortPolicy.MIN_MTU || mtu > dev.ferry.agent.Port.MAX_MTU)) {
-            throw new ConfigException(where + ".mtu: " + mtu + " is not in " + PortPolicy.MIN_MTU + ".." + dev.ferry.agent.Port.MAX_MTU);
-        }
+        if (mtu != null && PortPolicy.mtuProblem(mtu) != null) throw new ConfigException(where + ".mtu: " + PortPolicy.mtuProblem(mtu));
         PortPolicy defaults = PortPolicy.defaultsFor(addresses);
         PortPolicy policy = new PortPolicy(mtu == null ? defaults.mtu() : mtu, security == null ? defaults.portSecurity() : security);
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
