@@ -18,8 +18,7 @@ import java.util.Arrays;
  */
 final class Egress {
     private static final long MS = 1_000_000L;
-    /** Frames to one unknown destination kept while the board is asked. */
-    /** Frames kept for one destination the cache does not know yet. */
+    /** Frames kept for one destination the cache does not know yet, while the board is asked. */
     private static final int AWAITING_LOOKUP_MAX = 1_024;
     /**
      * Per VNI: destinations waiting for a look-up at once, and the bytes kept for them. A guest that

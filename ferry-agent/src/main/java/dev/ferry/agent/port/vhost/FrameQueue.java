@@ -28,10 +28,6 @@ final class FrameQueue {
         this.maxLongBytes = maxLongBytes;
     }
 
-    FrameQueue(int capacity, int slotBytes) {
-        this(capacity, slotBytes, slotBytes, 0);
-    }
-
     /** Copies a frame in; false when the queue is full or the frame too long (or the long ones' bytes at their bound). */
     boolean offer(byte[] b, int off, int len) {
         if (count == slots.length || len > maxFrame) return false;
