@@ -4,6 +4,8 @@ import dev.ferry.board.BoardClient;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;
+import dev.ferry.agent.seal.Seal;
+import dev.ferry.agent.seal.SealKey;
 import dev.ferry.wire.ControlCodec;
 import dev.ferry.wire.ControlMessage;
 import dev.ferry.wire.Ethernet;
@@ -43,6 +45,12 @@ public final class Agent implements Migrations.Ports {
     private final GeneveFrame rx = new GeneveFrame();
     private final Frame received = new Frame();
     private final Wire wire;
+    private final Seal seal;
+    private final KeyWait keyWait = new KeyWait(counters);
+    /** A VNI each sealing host shares with this one, to greet it on; and when it was last greeted. */
+    private final org.agrona.collections.Int2IntHashMap greetVni = new org.agrona.collections.Int2IntHashMap(-1);
+    private final org.agrona.collections.Long2LongHashMap lastGreeting = new org.agrona.collections.Long2LongHashMap(Long.MIN_VALUE);
+    private static final ControlMessage HELLO = new ControlMessage.Hello();
     private final BoardSync board;
     private final Markers markers;
     private final Ingress ingress;
@@ -64,8 +72,9 @@ public final class Agent implements Migrations.Ports {
             networks.put(vni, new VirtualNetwork(vni, config.mtuOf(vni), 30_000 * MS));
         }
         Wire.Clock clock = () -> lastNow;
-        this.wire = new Wire(self, underlay, counters, clock);
-        this.board = new BoardSync(config, underlay, boardClient, counters, incarnation, networks, clock);
+        this.seal = new Seal(self, config.plaintextUnderlay() ? null : SealKey.generate(new java.security.SecureRandom()));
+        this.wire = new Wire(self, underlay, seal, keyWait, counters, clock);
+        this.board = new BoardSync(config, underlay, seal, boardClient, counters, incarnation, networks, clock);
         this.markers = new Markers(config, incarnation, counters, wire);
         ModePolicy baseline = switch (config.mode()) {
             case FERRY -> null;
@@ -79,6 +88,7 @@ public final class Agent implements Migrations.Ports {
         this.policy = protocol ? migrations : baseline;
         markers.classifier(ingress);
         board.learned(egress::learned);
+        board.keysLearned(this::keyLearned);
         if (protocol) board.records(migrations::recordSeen);
         wire.loopback(this::onControl);
     }
@@ -167,13 +177,41 @@ public final class Agent implements Migrations.Ports {
 
     // ---------------------------------------------------------------- what arrives
 
-    /** One datagram from the underlay. Never throws for what the datagram holds. */
-    public void onUnderlay(byte[] buf, int offset, int length, long now) {
+    /**
+     * One datagram from the underlay, sent from the endpoint host {@code from} registered
+     * ({@link Underlay#UNKNOWN_HOST}: an endpoint no host registered). It is opened (design §7b) before
+     * anything reads it; a control message's origin is the host it authenticated as, never its header.
+     * Never throws for what the datagram holds.
+     */
+    public void onUnderlay(int from, byte[] buf, int offset, int length, long now) {
         lastNow = now;
         counters.inc(Counter.UNDERLAY_IN);
+        switch (seal.open(from, buf, offset, length)) {
+            case OPENED -> {
+                buf = seal.opened();
+                offset = 0;
+                length = seal.openedLength();
+            }
+            case PLAIN -> {}
+            case UNKNOWN_PEER -> { counters.inc(Counter.DROP_UNKNOWN_PEER); return; }
+            case UNSEALED -> { counters.inc(Counter.DROP_UNSEALED); return; }
+            case UNKNOWN_KEY -> { keyWait.hold(from, true, buf, offset, length, now); return; }
+            case STALE_KEY -> {
+                counters.inc(Counter.DROP_SEAL_STALE_KEY);
+                greet(from, now); // it seals to this agent's earlier process: tell it there is a new one
+                return;
+            }
+            case FORGED -> { counters.inc(Counter.DROP_SEAL_FORGED); return; }
+            case REPLAYED -> { counters.inc(Counter.DROP_SEAL_REPLAYED); return; }
+        }
         Malformed bad = rx.wrap(buf, offset, length);
         if (bad != null) {
             counters.countMalformed(bad);
+            return;
+        }
+        // What was not relayed names its sender as its origin; a relayed frame keeps its stream's.
+        if (rx.hasFerryOption() && rx.origin() != from && !rx.hasFlag(Geneve.FLAG_FORWARDED)) {
+            counters.inc(Counter.DROP_ORIGIN_MISMATCH);
             return;
         }
         VirtualNetwork net = networks.get(rx.vni());
@@ -188,7 +226,7 @@ public final class Agent implements Migrations.Ports {
                 return;
             }
             counters.inc(Counter.CONTROL_IN);
-            onControl(net, rx.origin(), m, now);
+            onControl(net, from, m, now);
             return;
         }
         Frame f = received.of(rx);
@@ -200,6 +238,40 @@ public final class Agent implements Migrations.Ports {
         ingress.classify(net, f, now);
     }
 
+    /**
+     * The board told this agent a host's new underlay key: what waited for it goes on, in order, and
+     * the host is greeted, so that it learns this agent's key as soon (it may know an earlier one).
+     */
+    private void keyLearned(dev.ferry.board.HostRecord h) {
+        int host = h.hostId();
+        greetVni.remove(host);
+        for (int vni : h.vnis()) {
+            if (networks.containsKey(vni)) {
+                greetVni.put(host, vni);
+                break;
+            }
+        }
+        lastGreeting.remove(host);
+        greet(host, lastNow);
+        for (KeyWait.Waiting w : keyWait.release(host)) {
+            if (w.incoming()) {
+                counters.add(Counter.UNDERLAY_IN, -1); // counted when it first arrived
+                onUnderlay(host, w.datagram(), 0, w.datagram().length, lastNow);
+            } else {
+                wire.out(host, w.datagram(), w.datagram().length);
+            }
+        }
+    }
+
+    /** Sends {@code host} a HELLO, at most once per retry interval; only to a sealing host that shares a VNI. */
+    private void greet(int host, long now) {
+        if (!seal.sealing() || !greetVni.containsKey(host)) return;
+        long last = lastGreeting.get(host);
+        if (last != lastGreeting.missingValue() && now - last < config.retryMillis() * MS) return;
+        lastGreeting.put(host, now);
+        wire.sendControl(networks.get(greetVni.get(host)), host, HELLO);
+    }
+
     private void onControl(VirtualNetwork net, int origin, ControlMessage m, long now) {
         if (log.isTraceEnabled()) log.trace("{} agent {} from {}: {}", Wire.ms(now), self, origin, m);
         switch (m) {
@@ -209,6 +281,8 @@ public final class Agent implements Migrations.Ports {
             case ControlMessage.HandoverAck a -> migrations.onHandoverAck(net, a, now);
             case ControlMessage.MarkerAck a -> markers.onAck(net, a);
             case ControlMessage.LocationHint h -> board.lookup(net, h.mac(), now);
+            case ControlMessage.Hello h -> {} // its seal was the message: the key it opened under is known here now
+
         }
     }
 
@@ -267,6 +341,7 @@ public final class Agent implements Migrations.Ports {
         if (!started) return;
         board.tick(now);
         markers.tick(now);
+        keyWait.expire(now);
         boolean forget = now - lastForget > FORGET_NANOS;
         for (VirtualNetwork net : networks.values()) {
             egress.tick(net, now);
@@ -284,6 +359,8 @@ public final class Agent implements Migrations.Ports {
     // ---------------------------------------------------------------- inspection
 
     public int hostId() { return self; }
+    /** The underlay's seal: this boot's key, and what it knows of the other hosts'. */
+    public Seal seal() { return seal; }
     public AgentConfig config() { return config; }
     public Counters counters() { return counters; }
 

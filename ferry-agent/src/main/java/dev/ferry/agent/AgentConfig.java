@@ -16,10 +16,12 @@ import java.util.Set;
  * @param leaseMillis     lease of this host's registration and of the locks it holds
  * @param resyncMillis    how often the location cache is refreshed from the board in full
  * @param vniMtu          MTU of each VNI that has one (68..9,000); a VNI not listed carries jumbo frames ({@link Port#MAX_MTU})
+ * @param plaintextUnderlay its datagrams to other agents travel unsealed (design §7b): only for a cluster
+ *                        whose underlay is protected otherwise, or to read it with tshark
  */
 public record AgentConfig(int hostId, String endpoint, Set<Integer> vnis, Mode mode, long bufferBytes, long bufferMillis,
                           long holdBytes, long holdMillis, long graceMillis, long retryMillis, long leaseMillis,
-                          long resyncMillis, Map<Integer, Integer> vniMtu) {
+                          long resyncMillis, Map<Integer, Integer> vniMtu, boolean plaintextUnderlay) {
 
     public AgentConfig {
         vnis = Set.copyOf(vnis);
@@ -32,22 +34,27 @@ public record AgentConfig(int hostId, String endpoint, Set<Integer> vnis, Mode m
     }
 
     public static AgentConfig defaults(int hostId, Set<Integer> vnis, Mode mode) {
-        return new AgentConfig(hostId, "in-process", vnis, mode, 64L << 20, 2_000, 16L << 20, 500, 1_000, 20, 3_000, 1_000, Map.of());
+        return new AgentConfig(hostId, "in-process", vnis, mode, 64L << 20, 2_000, 16L << 20, 500, 1_000, 20, 3_000, 1_000, Map.of(), false);
     }
 
     public AgentConfig withTimings(long retryMillis, long holdMillis, long graceMillis, long resyncMillis) {
         return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
-                retryMillis, leaseMillis, resyncMillis, vniMtu);
+                retryMillis, leaseMillis, resyncMillis, vniMtu, plaintextUnderlay);
     }
 
     public AgentConfig withEndpoint(String endpoint) {
         return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
-                retryMillis, leaseMillis, resyncMillis, vniMtu);
+                retryMillis, leaseMillis, resyncMillis, vniMtu, plaintextUnderlay);
     }
 
     public AgentConfig withVniMtu(Map<Integer, Integer> vniMtu) {
         return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
-                retryMillis, leaseMillis, resyncMillis, vniMtu);
+                retryMillis, leaseMillis, resyncMillis, vniMtu, plaintextUnderlay);
+    }
+
+    public AgentConfig withPlaintextUnderlay(boolean plaintextUnderlay) {
+        return new AgentConfig(hostId, endpoint, vnis, mode, bufferBytes, bufferMillis, holdBytes, holdMillis, graceMillis,
+                retryMillis, leaseMillis, resyncMillis, vniMtu, plaintextUnderlay);
     }
 
     /** Returns this config, or throws IllegalArgumentException naming the first bad field. */

@@ -4,6 +4,7 @@ import dev.ferry.board.BoardClient;
 import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
+import dev.ferry.agent.seal.Seal;
 import dev.ferry.board.HostRecord;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.VmKey;
@@ -31,6 +32,8 @@ final class BoardSync {
     private final AgentConfig config;
     private final int self;
     private final Underlay underlay;
+    private final Seal seal;
+    private final Counters counters;
     private final BoardCalls calls;
     private final Int2ObjectHashMap<VirtualNetwork> networks;
     private final Wire.Clock clock;
@@ -38,17 +41,20 @@ final class BoardSync {
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private Learned learned;
     private Records records = (net, r, newer, first, now) -> {};
+    private Consumer<HostRecord> keysLearned = host -> {};
     private long lastHeartbeat;
     private boolean heartbeatOutstanding;
     private long lastResync;
     private long lastHostListing;
     private long unknownHostsSeen;
 
-    BoardSync(AgentConfig config, Underlay underlay, BoardClient client, Counters counters, long incarnation,
+    BoardSync(AgentConfig config, Underlay underlay, Seal seal, BoardClient client, Counters counters, long incarnation,
               Int2ObjectHashMap<VirtualNetwork> networks, Wire.Clock clock) {
         this.config = config;
         this.self = config.hostId();
         this.underlay = underlay;
+        this.seal = seal;
+        this.counters = counters;
         this.networks = networks;
         this.clock = clock;
         this.retryNanos = config.retryMillis() * MS;
@@ -85,7 +91,8 @@ final class BoardSync {
     }
 
     void register(long now) {
-        calls.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis()),
+        calls.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis(),
+                        seal.publicKey()),
                 r -> {}, now);
         listHosts(now);
     }
@@ -95,7 +102,7 @@ final class BoardSync {
         lastHostListing = now;
         calls.call(BoardRequest.ListHosts::new, r -> {
             if (r instanceof BoardResponse.Hosts hosts) {
-                for (HostRecord h : hosts.hosts()) underlay.learnHost(h.hostId(), h.endpoint());
+                for (HostRecord h : hosts.hosts()) learnHost(h);
             }
         }, now);
     }
@@ -184,8 +191,19 @@ final class BoardSync {
             }
             case BoardEvent.LockWaiter w -> log.debug("agent {}: host {} waits behind migration {} of {}", self,
                     w.waitingHost(), w.migrationId(), w.key());
-            case BoardEvent.HostChanged h -> underlay.learnHost(h.host().hostId(), h.host().endpoint());
+            case BoardEvent.HostChanged h -> learnHost(h.host());
         }
+    }
+
+    /** Where a host is and its underlay key: the endpoint first, so that what waited for the key can go. */
+    private void learnHost(HostRecord h) {
+        underlay.learnHost(h.hostId(), h.endpoint());
+        if (seal.learn(h, clock.now())) keysLearned.accept(h);
+    }
+
+    /** Told of each host whose underlay key (or its absence) this agent learned anew. */
+    void keysLearned(Consumer<HostRecord> keysLearned) {
+        this.keysLearned = keysLearned;
     }
 
     private void learn(VirtualNetwork net, NodeRecord r, boolean first) {
@@ -211,7 +229,9 @@ final class BoardSync {
         }
         // A push can be missed (a host that registered while this agent was connecting): sending to
         // a host whose endpoint is not known here asks the board again, at most once per retry.
-        long unknown = underlay.unknownHosts();
+        // So does a host whose key is not known here, or not the one it seals with now (it restarted).
+        long unknown = underlay.unknownHosts() + counters.get(Counter.KEY_WAITED)
+                + counters.get(Counter.DROP_SEAL_STALE_KEY) + counters.get(Counter.DROP_UNKNOWN_PEER);
         if (unknown != unknownHostsSeen && now - lastHostListing >= config.retryMillis() * MS) {
             unknownHostsSeen = unknown;
             listHosts(now);

@@ -52,7 +52,27 @@ public enum Counter {
     /** Port security: ARP or RARP from a VM claiming another MAC or IP (ARP poisoning). */
     DROP_SPOOFED_ARP,
     /** Port security: IPv6 neighbour discovery from a VM carrying another MAC. */
-    DROP_SPOOFED_ND;
+    DROP_SPOOFED_ND,
+    /** Underlay: a datagram from an endpoint no host registered at the board. */
+    DROP_UNKNOWN_PEER,
+    /** Underlay: a plaintext datagram from a host that must seal (only static VTEPs may send plaintext), or a sealed one from a host with no key. */
+    DROP_UNSEALED,
+    /** Underlay: sealed for a key of this agent's that is not its current one (an earlier process's), or an epoch out of reach. */
+    DROP_SEAL_STALE_KEY,
+    /** Underlay: a sealed datagram that failed authentication (forged, corrupted or cut). */
+    DROP_SEAL_FORGED,
+    /** Underlay: a sealed datagram whose counter was accepted already, or is older than the replay window. */
+    DROP_SEAL_REPLAYED,
+    /** Underlay: a datagram naming another host as its origin than the one it authenticated as (and not relayed). */
+    DROP_ORIGIN_MISMATCH,
+    /** Datagrams that waited for a host's underlay key (to a host, or from one, whose registration was not seen yet). */
+    KEY_WAITED,
+    /** Datagrams waiting for a host's key, refused: the wait holds {@link KeyWait#MAX_DATAGRAMS} or {@link KeyWait#MAX_BYTES}. */
+    DROP_KEY_WAIT_FULL,
+    /** Datagrams that waited for a host's key longer than {@link KeyWait#WAIT_NANOS}. */
+    DROP_KEY_WAIT_EXPIRED,
+    /** To send: the destination is an agent that registered no underlay key; one that seals does not speak to it. */
+    DROP_PEER_INSECURE;
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);

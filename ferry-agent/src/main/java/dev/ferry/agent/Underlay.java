@@ -2,6 +2,9 @@ package dev.ferry.agent;
 
 /** The agent's way out to other agents: one datagram per call, to an agent named by its host id. */
 public interface Underlay {
+    /** The sender of a datagram from an endpoint no host registered. */
+    int UNKNOWN_HOST = 0;
+
     /** Sends {@code length} bytes; the implementation copies or sends before returning. */
     void send(int toHost, byte[] buf, int offset, int length);
 

@@ -3,6 +3,7 @@ package dev.ferry.agent;
 import static dev.ferry.wire.Geneve.FLAG_FORWARDED;
 import static dev.ferry.wire.Geneve.FLAG_MARKER;
 
+import dev.ferry.agent.seal.Seal;
 import dev.ferry.wire.ControlCodec;
 import dev.ferry.wire.ControlMessage;
 import dev.ferry.wire.Ethernet;
@@ -27,6 +28,8 @@ final class Wire {
 
     private final int self;
     private final Underlay underlay;
+    private final Seal seal;
+    private final KeyWait keyWait;
     private final Counters counters;
     private final Clock clock;
     private final byte[] tx = new byte[65_536];
@@ -37,9 +40,11 @@ final class Wire {
         long now();
     }
 
-    Wire(int self, Underlay underlay, Counters counters, Clock clock) {
+    Wire(int self, Underlay underlay, Seal seal, KeyWait keyWait, Counters counters, Clock clock) {
         this.self = self;
         this.underlay = underlay;
+        this.seal = seal;
+        this.keyWait = keyWait;
         this.counters = counters;
         this.clock = clock;
     }
@@ -70,7 +75,7 @@ final class Wire {
         int at = GeneveWriter.writeHeader(tx, 0, net.vni, control, Geneve.PROTOCOL_ETHERNET, flags, f.origin, f.token, f.await, via);
         System.arraycopy(f.buf, f.off, tx, at, f.len);
         counters.inc(Counter.UNDERLAY_OUT);
-        underlay.send(to, tx, 0, at + f.len);
+        out(to, at + f.len);
     }
 
     void sendControl(VirtualNetwork net, int to, ControlMessage m) {
@@ -81,7 +86,29 @@ final class Wire {
         int at = GeneveWriter.writeHeader(tx, 0, net.vni, true, Geneve.PROTOCOL_FERRY_CONTROL, 0, self, 0, 0);
         int n = ControlCodec.encode(m, tx, at);
         counters.inc(Counter.CONTROL_OUT);
-        underlay.send(to, tx, 0, at + n);
+        out(to, at + n);
+    }
+
+    private void out(int to, int length) {
+        out(to, tx, length);
+    }
+
+    /**
+     * Seals a datagram for {@code to} (design §7b) and sends it; without {@code to}'s key it waits for
+     * it, and so does what follows it there.
+     */
+    void out(int to, byte[] datagram, int length) {
+        long now = clock.now();
+        if (keyWait.size() > 0 && keyWait.outgoingTo(to)) {
+            keyWait.hold(to, false, datagram, 0, length, now);
+            return;
+        }
+        switch (seal.seal(to, datagram, 0, length, now)) {
+            case SEALED -> underlay.send(to, seal.sealed(), 0, seal.sealedLength());
+            case PLAIN -> underlay.send(to, datagram, 0, length);
+            case NO_KEY -> keyWait.hold(to, false, datagram, 0, length, now);
+            case INSECURE_PEER -> counters.inc(Counter.DROP_PEER_INSECURE);
+        }
     }
 
     /** A trace line about a frame; the head of its payload identifies it (the lab's traffic puts flow and sequence there). */

@@ -48,7 +48,7 @@ class AgentFuzzTest {
             System.arraycopy(raw, 0, datagram, 0, Math.min(raw.length, datagram.length));
             length = Math.min(raw.length, datagram.length);
         }
-        h.agent.onUnderlay(datagram, 0, length, h.now);
+        h.agent.onUnderlay(data.consumeInt(0, 3), datagram, 0, length, h.now);
         afterEachInput(data);
         assertThat(h.count(Counter.UNDERLAY_IN)).isEqualTo(inputs);
     }

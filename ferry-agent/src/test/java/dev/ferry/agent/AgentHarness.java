@@ -113,7 +113,8 @@ final class AgentHarness {
             if (host == SELF) pushes.add(event);
         });
         left.accept(board);
-        agent = new Agent(config, new Underlay() {
+        // The harness plays every other agent itself, in plaintext: the seal has tests of its own (SealTest).
+        agent = new Agent(config.withPlaintextUnderlay(true), new Underlay() {
             @Override
             public void send(int to, byte[] buf, int off, int len) {
                 sent.add(new Sent(to, Arrays.copyOfRange(buf, off, off + len)));
@@ -199,7 +200,7 @@ final class AgentHarness {
         byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + frameLength];
         int at = GeneveWriter.writeHeader(b, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, flags, origin, 0, await);
         writeTraffic(b, at, dst, src, seq);
-        agent.onUnderlay(b, 0, b.length, now);
+        agent.onUnderlay(origin, b, 0, b.length, now);
         pump();
     }
 
@@ -207,7 +208,7 @@ final class AgentHarness {
         byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 14];
         int at = GeneveWriter.writeHeader(b, 0, VNI, true, Geneve.PROTOCOL_ETHERNET, Geneve.FLAG_MARKER | flags, origin, token, 0);
         Ethernet.writeHeader(b, at, dst, src, Agent.MARKER_ETHERTYPE);
-        agent.onUnderlay(b, 0, b.length, now);
+        agent.onUnderlay(origin, b, 0, b.length, now);
         pump();
     }
 
@@ -215,7 +216,7 @@ final class AgentHarness {
         byte[] b = new byte[256];
         int at = GeneveWriter.writeHeader(b, 0, VNI, true, Geneve.PROTOCOL_FERRY_CONTROL, 0, origin, 0, 0);
         int n = ControlCodec.encode(m, b, at);
-        agent.onUnderlay(b, 0, at + n, now);
+        agent.onUnderlay(origin, b, 0, at + n, now);
         pump();
     }
 

@@ -326,7 +326,7 @@ class ClassificationTest {
         byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 40];
         int at = GeneveWriter.writeHeader(b, 0, 777, false, Geneve.PROTOCOL_ETHERNET, 0, 2, 0, 0);
         AgentHarness.writeTraffic(b, at, A, R, 1);
-        h.agent.onUnderlay(b, 0, b.length, h.now);
+        h.agent.onUnderlay(2, b, 0, b.length, h.now);
         assertThat(h.count(Counter.DROP_UNKNOWN_VNI)).isEqualTo(1);
         assertThat(h.agent.counters().malformed(Malformed.UNKNOWN_VNI)).isEqualTo(1);
         assertThat(h.count(Counter.DELIVERED)).isZero();
@@ -340,7 +340,7 @@ class ClassificationTest {
         for (int i = 0; i < 50_000; i++) {
             r.nextBytes(b);
             int len = r.nextInt(b.length + 1);
-            assertThatCode(() -> h.agent.onUnderlay(b, 0, len, h.now)).doesNotThrowAnyException();
+            assertThatCode(() -> h.agent.onUnderlay(2, b, 0, len, h.now)).doesNotThrowAnyException();
         }
         assertThat(h.agent.counters().malformed(Malformed.TOO_SHORT)).isPositive();
         assertThat(h.agent.counters().malformed(Malformed.BAD_VERSION)).isPositive();
@@ -349,7 +349,7 @@ class ClassificationTest {
 
     @Test
     void aFullMigrationBufferDropsWithANamedCounter() {
-        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 2 * Held.cost(40) + 50, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000, java.util.Map.of());
+        AgentConfig small = new AgentConfig(SELF, "test", Set.of(VNI), Mode.FERRY, 2 * Held.cost(40) + 50, 2_000, 1 << 20, 500, 1_000, 20, 3_000, 1_000, java.util.Map.of(), true);
         AgentHarness tight = new AgentHarness(small);
         tight.localVm(A);
         tight.event(new Started(VNI, A, MIG));
@@ -375,7 +375,7 @@ class ClassificationTest {
         assertThatThrownBy(() -> AgentConfig.defaults(0, Set.of(VNI), Mode.FERRY).validate()).hasMessageContaining("hostId");
         assertThatThrownBy(() -> AgentConfig.defaults(1, Set.of(), Mode.FERRY).validate()).hasMessageContaining("vnis");
         assertThatThrownBy(() -> AgentConfig.defaults(1, Set.of(1 << 24), Mode.FERRY).validate()).hasMessageContaining("vnis");
-        assertThatThrownBy(() -> new AgentConfig(1, "x", Set.of(VNI), Mode.FERRY, 1, 1, 1, 1, 1, 20, 30, 1, java.util.Map.of()).validate())
+        assertThatThrownBy(() -> new AgentConfig(1, "x", Set.of(VNI), Mode.FERRY, 1, 1, 1, 1, 1, 20, 30, 1, java.util.Map.of(), true).validate())
                 .hasMessageContaining("leaseMillis");
     }
 }

@@ -2,6 +2,7 @@ package dev.ferry.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.agent.runtime.HostDirectory;
 import dev.ferry.agent.runtime.UnderlaySocket;
 import dev.ferry.agent.runtime.UnderlaySocket.Transport;
 import dev.ferry.wire.Geneve;
@@ -27,12 +28,31 @@ class UnderlaySocketTest {
         AgentHarness h = new AgentHarness(Mode.FERRY);
         AgentHarness.TestPort vm = h.localVm(VM_B);
         try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, transport);
-             DatagramChannel peer = DatagramChannel.open()) {
+             DatagramChannel peer = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            HostDirectory hosts = hostTwoAt(peer);
             for (long seq = 0; seq < 500; seq++) peer.send(ByteBuffer.wrap(dataPacket(seq, 40)), socket.localAddress());
-            receiveUntil(socket, h, () -> vm.delivered.size() >= 500);
+            receiveUntil(socket, hosts, h, () -> vm.delivered.size() >= 500);
 
             assertThat(vm.seqs()).containsExactlyElementsOf(LongStream.range(0, 500).boxed().toList());
             assertThat(socket.receiveErrors()).isZero();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Transport.class, names = {"EPOLL", "NIO"})
+    void aDatagramFromAnEndpointNoHostRegisteredIsDroppedAndCounted(Transport transport) throws Exception {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        AgentHarness.TestPort vm = h.localVm(VM_B);
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, transport);
+             DatagramChannel host2 = DatagramChannel.open().bind(ANY_LOOPBACK);
+             DatagramChannel stranger = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            HostDirectory hosts = hostTwoAt(host2);
+            for (long seq = 0; seq < 10; seq++) stranger.send(ByteBuffer.wrap(dataPacket(seq, 40)), socket.localAddress());
+            host2.send(ByteBuffer.wrap(dataPacket(10, 40)), socket.localAddress());
+            receiveUntil(socket, hosts, h, () -> !vm.delivered.isEmpty());
+
+            assertThat(vm.seqs()).containsExactly(10L);
+            assertThat(h.count(Counter.DROP_UNKNOWN_PEER)).isEqualTo(10);
         }
     }
 
@@ -58,10 +78,11 @@ class UnderlaySocketTest {
         AgentHarness h = new AgentHarness(Mode.FERRY);
         AgentHarness.TestPort vm = h.localVm(VM_B);
         try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, Transport.EPOLL);
-             DatagramChannel peer = DatagramChannel.open()) {
+             DatagramChannel peer = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            HostDirectory hosts = hostTwoAt(peer);
             peer.send(ByteBuffer.wrap(dataPacket(1, 20_000)), socket.localAddress());
             peer.send(ByteBuffer.wrap(dataPacket(2, 40)), socket.localAddress());
-            receiveUntil(socket, h, () -> !vm.delivered.isEmpty());
+            receiveUntil(socket, hosts, h, () -> !vm.delivered.isEmpty());
 
             assertThat(vm.seqs()).containsExactly(2L);
             assertThat(socket.receiveErrors()).isEqualTo(1);
@@ -89,11 +110,18 @@ class UnderlaySocketTest {
         return b;
     }
 
-    private static void receiveUntil(UnderlaySocket socket, AgentHarness h, java.util.function.BooleanSupplier done)
+    /** Host 2, whose datagrams the tests send, registered at {@code peer}'s address. */
+    private static HostDirectory hostTwoAt(DatagramChannel peer) throws java.io.IOException {
+        HostDirectory hosts = new HostDirectory();
+        hosts.put(2, (InetSocketAddress) peer.getLocalAddress());
+        return hosts;
+    }
+
+    private static void receiveUntil(UnderlaySocket socket, HostDirectory hosts, AgentHarness h, java.util.function.BooleanSupplier done)
             throws InterruptedException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (!done.getAsBoolean() && System.nanoTime() < deadline) {
-            if (socket.receive(h.agent, h.now) == 0) Thread.sleep(1);
+            if (socket.receive(h.agent, hosts, h.now) == 0) Thread.sleep(1);
         }
     }
 }

@@ -5,6 +5,9 @@ import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.LocalPort;
 
 import dev.ferry.agent.Port;
+import dev.ferry.agent.seal.Seal;
+import dev.ferry.agent.seal.SealKey;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.board.VmKey;
@@ -23,8 +26,10 @@ import org.openjdk.jmh.infra.Blackhole;
  * The agent's common paths, in process: a Geneve frame from the underlay for a local VM that is not
  * migrating (design §6.2, first row), and a frame from a local VM to a VM on another host. The
  * anchor, measured in the same run, is the least any receive path must do: copy the datagram once
- * and read its VNI and inner destination. Run with {@code -prof gc} for gc.alloc.rate.norm
- * (bench/packet-path.sh does).
+ * and read its VNI and inner destination. With {@code underlay=sealed} (design §7b) the frames are
+ * sealed and opened: the receive benchmark then includes the sending host's sealing of each datagram
+ * (a sealed datagram opens once; a replay is refused), and {@code sealDatagram} measures sealing alone.
+ * Run with {@code -prof gc} for gc.alloc.rate.norm (bench/packet-path.sh does).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -48,7 +53,11 @@ public class PacketPathBenchmark {
         @Override public boolean deliver(byte[] buf, int offset, int length) { frames++; bytes += length; return true; }
     }
 
+    @Param({"plaintext", "sealed"})
+    public String underlay;
+
     private Agent agent;
+    private Seal peer;
     private LocalPort port;
     private CountingPort sink;
     private long sentBytes;
@@ -59,9 +68,14 @@ public class PacketPathBenchmark {
 
     @Setup
     public void setUp() {
-        AgentConfig config = AgentConfig.defaults(1, Set.of(VNI), dev.ferry.agent.Mode.FERRY);
+        boolean sealed = underlay.equals("sealed");
+        AgentConfig config = AgentConfig.defaults(1, Set.of(VNI), dev.ferry.agent.Mode.FERRY).withPlaintextUnderlay(!sealed);
         agent = new Agent(config, (to, buf, off, len) -> sentBytes += len, request -> {}, 1);
         agent.start(0);
+        // Host 2, as its registration at the board tells host 1 (and host 1's tells it).
+        peer = new Seal(2, sealed ? SealKey.generate(new java.security.SecureRandom()) : null);
+        agent.seal().learn(new HostRecord(2, "198.18.0.2:6081", Set.of(VNI), 3_000, Long.MAX_VALUE - 1, peer.publicKey()), 0);
+        peer.learn(new HostRecord(1, "198.18.0.1:6081", Set.of(VNI), 3_000, Long.MAX_VALUE - 1, agent.seal().publicKey()), 0);
         sink = new CountingPort();
         port = agent.addPort(sink, 0);
         // Where the other VM is, as a board push would have said.
@@ -84,8 +98,18 @@ public class PacketPathBenchmark {
 
     @Benchmark
     public long receiveFrameForLocalVm() {
-        agent.onUnderlay(fromUnderlay, 0, fromUnderlay.length, 1);
+        if (peer.seal(1, fromUnderlay, 0, fromUnderlay.length, 1) == Seal.Sealed.SEALED) {
+            agent.onUnderlay(2, peer.sealed(), 0, peer.sealedLength(), 1);
+        } else {
+            agent.onUnderlay(2, fromUnderlay, 0, fromUnderlay.length, 1);
+        }
         return sink.frames;
+    }
+
+    @Benchmark
+    public int sealDatagram() {
+        peer.seal(1, fromUnderlay, 0, fromUnderlay.length, 1);
+        return peer.sealedLength();
     }
 
     @Benchmark

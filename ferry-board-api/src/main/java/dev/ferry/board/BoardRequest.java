@@ -13,8 +13,19 @@ public sealed interface BoardRequest {
     /**
      * An agent announces itself (again): its underlay endpoint, the VNIs it serves, its lease. Lease
      * 0 registers a static VTEP instead: a Geneve endpoint running no agent, which never lapses.
+     * {@code underlayKey}: as {@link HostRecord#underlayKey()}, empty for a plaintext underlay.
      */
-    record RegisterHost(long requestId, int hostId, String endpoint, Set<Integer> vnis, long leaseMs) implements BoardRequest {}
+    record RegisterHost(long requestId, int hostId, String endpoint, Set<Integer> vnis, long leaseMs, String underlayKey)
+            implements BoardRequest {
+        public RegisterHost {
+            underlayKey = underlayKey == null ? "" : underlayKey;
+        }
+
+        /** A host whose datagrams travel in plaintext. */
+        public RegisterHost(long requestId, int hostId, String endpoint, Set<Integer> vnis, long leaseMs) {
+            this(requestId, hostId, endpoint, vnis, leaseMs, "");
+        }
+    }
 
     /** Renews the host's lease and the leases of the locks it holds. */
     record Heartbeat(long requestId, int hostId) implements BoardRequest {}

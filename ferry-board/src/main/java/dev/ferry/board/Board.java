@@ -184,13 +184,19 @@ public final class Board {
 
     private BoardResponse apply(BoardRequest request, long now) {
         return switch (request) {
+            case RegisterHost r when r.leaseMs() == 0 && !r.underlayKey().isEmpty() ->
+                    new Refused(r.requestId(), "underlayKey: a static VTEP (lease 0) runs no agent and seals nothing; register it without a key", null);
+            case RegisterHost r when !r.underlayKey().isEmpty() && !isUnderlayKey(r.underlayKey()) ->
+                    new Refused(r.requestId(), "underlayKey: not base64 of a 32-byte X25519 public key", null);
             case RegisterHost r -> {
                 HostRecord before = store.host(r.hostId());
                 // Lease 0: a static VTEP (a Geneve endpoint that is not a Ferry agent), never expiring.
                 HostRecord host = new HostRecord(r.hostId(), r.endpoint(), r.vnis(), r.leaseMs(),
-                        r.leaseMs() == 0 ? HostRecord.STATIC : now + r.leaseMs());
+                        r.leaseMs() == 0 ? HostRecord.STATIC : now + r.leaseMs(), r.underlayKey());
                 store.putHost(host);
-                if (before == null || !before.endpoint().equals(r.endpoint())) pushes.add(() -> hostChanged(host));
+                if (before == null || !before.endpoint().equals(r.endpoint()) || !before.underlayKey().equals(r.underlayKey())) {
+                    pushes.add(() -> hostChanged(host));
+                }
                 yield new Ok(r.requestId(), null);
             }
             case Heartbeat h -> heartbeat(h, now);
@@ -268,7 +274,10 @@ public final class Board {
             }
         }
         for (StoreListener.Change<HostRecord> c : changes.hosts()) {
-            if (c.before() == null || !c.before().endpoint().equals(c.after().endpoint())) hostChanged(c.after());
+            if (c.before() == null || !c.before().endpoint().equals(c.after().endpoint())
+                    || !c.before().underlayKey().equals(c.after().underlayKey())) {
+                hostChanged(c.after());
+            }
         }
     }
 
@@ -287,7 +296,7 @@ public final class Board {
         }
         for (HostRecord h : store.expiredHosts(now)) {
             log.warn("host {} ({}) lease lapsed", h.hostId(), h.endpoint());
-            store.putHost(new HostRecord(h.hostId(), h.endpoint(), h.vnis(), h.leaseMs(), HostRecord.LAPSED));
+            store.putHost(h.expiring(HostRecord.LAPSED));
         }
         forgetDetached(now);
         try {
@@ -389,12 +398,20 @@ public final class Board {
         return h != null && h.isAlive();
     }
 
+    private static boolean isUnderlayKey(String key) {
+        try {
+            return key.length() == 44 && java.util.Base64.getDecoder().decode(key).length == 32;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
     private BoardResponse heartbeat(Heartbeat h, long now) {
         HostRecord host = store.host(h.hostId());
         if (host == null) {
             return new Refused(h.requestId(), "host " + h.hostId() + " is not registered", null);
         }
-        store.putHost(new HostRecord(host.hostId(), host.endpoint(), host.vnis(), host.leaseMs(), now + host.leaseMs()));
+        store.putHost(host.expiring(now + host.leaseMs()));
         table.renewLocks(h.hostId(), now);
         return new Ok(h.requestId(), null);
     }

@@ -267,6 +267,7 @@ public final class EtcdStore implements Store, AutoCloseable {
             Long lease = hostLeases.get(host.hostId());
             if (previous != null && lease != null && previous.isAlive() && !previous.isStatic() && host.isAlive()
                     && !host.isStatic() && previous.endpoint().equals(host.endpoint()) && previous.vnis().equals(host.vnis())
+                    && previous.underlayKey().equals(host.underlayKey())
                     && previous.leaseMs() == host.leaseMs()) {
                 renewals.add(lease);
                 hosts.put(host.hostId(), host);
@@ -762,6 +763,7 @@ public final class EtcdStore implements Store, AutoCloseable {
         o.put("endpoint", h.endpoint());
         h.vnis().forEach(o.putArray("vnis")::add);
         o.put("leaseMs", h.leaseMs());
+        if (h.sealed()) o.put("underlayKey", h.underlayKey());
         o.put("state", h.isStatic() ? "static" : h.isAlive() ? "alive" : "lapsed");
         return o.toString();
     }
@@ -774,7 +776,8 @@ public final class EtcdStore implements Store, AutoCloseable {
             // Its liveness is the alive/ key's lease; the time here only has to say "alive".
             default -> Long.MAX_VALUE - 1;
         };
-        return new HostRecord(id, o.get("endpoint").asText(), Set.copyOf(ints(o.get("vnis"))), o.get("leaseMs").asLong(), expires);
+        return new HostRecord(id, o.get("endpoint").asText(), Set.copyOf(ints(o.get("vnis"))), o.get("leaseMs").asLong(), expires,
+                o.path("underlayKey").asText(""));
     }
 
     private static JsonNode parse(ByteSequence value) {

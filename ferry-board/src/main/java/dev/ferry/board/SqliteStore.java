@@ -86,7 +86,14 @@ public final class SqliteStore implements Store, AutoCloseable {
                     + " lock_expires INTEGER, PRIMARY KEY (vni, mac))");
             st.execute("CREATE TABLE IF NOT EXISTS pending(vni INTEGER, mac INTEGER, seq INTEGER, kind TEXT, migration INTEGER,"
                     + " host_id INTEGER, vm_id TEXT, ips TEXT, PRIMARY KEY (vni, mac, seq))");
-            st.execute("CREATE TABLE IF NOT EXISTS hosts(host_id INTEGER PRIMARY KEY, endpoint TEXT, vnis TEXT, lease INTEGER, expires INTEGER)");
+            st.execute("CREATE TABLE IF NOT EXISTS hosts(host_id INTEGER PRIMARY KEY, endpoint TEXT, vnis TEXT, lease INTEGER, expires INTEGER,"
+                    + " underlay_key TEXT NOT NULL DEFAULT '')");
+            // A database written before underlay keys existed gains the column; its hosts stay plaintext until they register again.
+            boolean hasKey = false;
+            try (ResultSet rs = st.executeQuery("PRAGMA table_info(hosts)")) {
+                while (rs.next()) hasKey |= "underlay_key".equals(rs.getString("name"));
+            }
+            if (!hasKey) st.execute("ALTER TABLE hosts ADD COLUMN underlay_key TEXT NOT NULL DEFAULT ''");
             st.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER)");
         }
         db.setAutoCommit(false);
@@ -123,11 +130,12 @@ public final class SqliteStore implements Store, AutoCloseable {
                         Set.copyOf(ints(rs.getString(6))), rs.getLong(7), lock, pending.getOrDefault(key, List.of())));
             }
         }
-        try (Statement st = db.createStatement(); ResultSet rs = st.executeQuery("SELECT host_id, endpoint, vnis, lease, expires FROM hosts")) {
+        try (Statement st = db.createStatement(); ResultSet rs = st.executeQuery("SELECT host_id, endpoint, vnis, lease, expires, underlay_key FROM hosts")) {
             while (rs.next()) {
                 long expires = rs.getLong(5);
                 if (expires != HostRecord.STATIC && expires != HostRecord.LAPSED) expires += shift;
-                hosts.put(rs.getInt(1), new HostRecord(rs.getInt(1), rs.getString(2), Set.copyOf(ints(rs.getString(3))), rs.getLong(4), expires));
+                hosts.put(rs.getInt(1), new HostRecord(rs.getInt(1), rs.getString(2), Set.copyOf(ints(rs.getString(3))), rs.getLong(4), expires,
+                        rs.getString(6)));
             }
         }
         // Leases are now on the new clock: write them so, before anything else is. Records without a
@@ -262,7 +270,7 @@ public final class SqliteStore implements Store, AutoCloseable {
 
     private void writeHosts() throws SQLException {
         if (dirtyHosts.isEmpty()) return;
-        try (PreparedStatement up = db.prepareStatement("INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?, ?)")) {
+        try (PreparedStatement up = db.prepareStatement("INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?, ?, ?)")) {
             for (int id : dirtyHosts) {
                 HostRecord h = hosts.get(id);
                 up.setInt(1, id);
@@ -270,6 +278,7 @@ public final class SqliteStore implements Store, AutoCloseable {
                 up.setString(3, text(h.vnis()));
                 up.setLong(4, h.leaseMs());
                 up.setLong(5, h.expiresAt());
+                up.setString(6, h.underlayKey());
                 up.addBatch();
             }
             up.executeBatch();

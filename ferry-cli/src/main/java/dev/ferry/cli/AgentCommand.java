@@ -53,6 +53,11 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--tls-name", description = "The certificate's name in --tls-dir (default agent-HOSTID).")
     String tlsName;
 
+    @Option(names = "--plaintext-underlay",
+            description = "Send and take datagrams to and from other agents unsealed (not authenticated, not encrypted): only where the underlay is"
+                    + " protected otherwise. Every agent of the cluster must then run so. Default: sealed (README: Security).")
+    boolean plaintextUnderlay;
+
     @Option(names = "--port", description = "A port: id=NAME,type=vhost-user|qemu-socket|tap,vni=N,mac=M,ips=A;B,socket=PATH,local=H:P,remote=H:P,device=D,qmp=PATH")
     List<String> ports = new ArrayList<>();
 
@@ -68,6 +73,7 @@ final class AgentCommand implements Callable<Integer> {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;
         }
+        settings = settings.withPlaintextUnderlay(plaintextUnderlay);
         if (tlsDir != null) {
             try {
                 settings = settings.withTls(dev.ferry.rpc.Tls.inDir(tlsDir, tlsName != null ? tlsName : "agent-" + settings.config().hostId()));

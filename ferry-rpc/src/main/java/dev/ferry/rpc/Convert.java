@@ -54,7 +54,7 @@ final class Convert {
         var b = Request.newBuilder().setRequestId(r.requestId());
         switch (r) {
             case BoardRequest.RegisterHost h -> b.setRegisterHost(RegisterHost.newBuilder().setHostId(h.hostId())
-                    .setEndpoint(h.endpoint()).addAllVnis(h.vnis()).setLeaseMs(h.leaseMs()));
+                    .setEndpoint(h.endpoint()).addAllVnis(h.vnis()).setLeaseMs(h.leaseMs()).setUnderlayKey(h.underlayKey()));
             case BoardRequest.Heartbeat h -> b.setHeartbeat(Heartbeat.newBuilder().setHostId(h.hostId()));
             case BoardRequest.Attach a -> b.setAttach(Attach.newBuilder().setKey(key(a.key())).setVmId(a.vmId())
                     .addAllIps(a.ips()).setHostId(a.hostId()).setActive(a.active()));
@@ -87,7 +87,8 @@ final class Convert {
         long id = r.getRequestId();
         return switch (r.getKindCase()) {
             case REGISTER_HOST -> new BoardRequest.RegisterHost(id, r.getRegisterHost().getHostId(), r.getRegisterHost().getEndpoint(),
-                    new HashSet<>(r.getRegisterHost().getVnisList()), r.getRegisterHost().getLeaseMs());
+                    new HashSet<>(r.getRegisterHost().getVnisList()), r.getRegisterHost().getLeaseMs(),
+                    r.getRegisterHost().getUnderlayKey());
             case HEARTBEAT -> new BoardRequest.Heartbeat(id, r.getHeartbeat().getHostId());
             case ATTACH -> new BoardRequest.Attach(id, key(r.getAttach().getKey()), r.getAttach().getVmId(),
                     List.copyOf(r.getAttach().getIpsList()), r.getAttach().getHostId(), r.getAttach().getActive());
@@ -171,11 +172,11 @@ final class Convert {
 
     static Host host(HostRecord h) {
         return Host.newBuilder().setHostId(h.hostId()).setEndpoint(h.endpoint()).addAllVnis(h.vnis()).setLeaseMs(h.leaseMs())
-                .setExpiresAt(h.expiresAt()).setAlive(h.isAlive()).build();
+                .setExpiresAt(h.expiresAt()).setAlive(h.isAlive()).setUnderlayKey(h.underlayKey()).build();
     }
 
     static HostRecord host(Host h) {
         return new HostRecord(h.getHostId(), h.getEndpoint(), new HashSet<>(h.getVnisList()), h.getLeaseMs(),
-                h.getAlive() ? h.getExpiresAt() : HostRecord.LAPSED);
+                h.getAlive() ? h.getExpiresAt() : HostRecord.LAPSED, h.getUnderlayKey());
     }
 }

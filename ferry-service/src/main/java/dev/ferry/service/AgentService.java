@@ -10,6 +10,7 @@ import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.port.QemuSocketPort;
 import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.board.Endpoints;
+import dev.ferry.agent.runtime.HostDirectory;
 import dev.ferry.agent.runtime.UdpUnderlay;
 import dev.ferry.service.qmp.QmpDetector;
 import dev.ferry.board.VmKey;
@@ -58,7 +59,7 @@ public final class AgentService implements AutoCloseable {
     private AgentService(AgentSettings.Validated settings) throws IOException {
         this.settings = settings;
         this.loop = new AgentLoop(settings.listen(), settings.transport(), "agent-" + settings.config().hostId());
-        this.underlay = new UdpUnderlay(loop.socket(), UdpUnderlay.newDirectory());
+        this.underlay = new UdpUnderlay(loop.socket(), new HostDirectory());
         var config = settings.config();
         if (settings.listen().getPort() == 0) {
             // Port 0 picks a free one: tell the others the port the kernel chose.
@@ -69,8 +70,12 @@ public final class AgentService implements AutoCloseable {
                 response -> loop.post((a, now) -> a.onBoardResponse(response, now)),
                 event -> loop.post((a, now) -> a.onBoardEvent(event, now)),
                 () -> loop.post((a, now) -> a.resynchronise(now)), settings.tls());
+        if (config.plaintextUnderlay()) {
+            log.warn("the underlay is plaintext (--plaintext-underlay): anyone who can send to {} can forge frames and migration messages;"
+                    + " run so only where the underlay is protected otherwise", Endpoints.format(loop.localAddress()));
+        }
         this.agent = new Agent(config, underlay, boardClient, System.currentTimeMillis() & 0xFFFF);
-        loop.start(agent);
+        loop.start(agent, underlay.directory());
         AdminServer started = null;
         try {
             for (PortSpec.Port p : settings.ports()) addPort(p);
@@ -349,6 +354,7 @@ public final class AgentService implements AutoCloseable {
             under.put("send_failures", underlay.sendFailures());
             under.put("receive_errors", loop.socket().receiveErrors());
             under.put("unknown_hosts", underlay.unknownHosts());
+            under.put("sealed", a.seal().sealing() ? 1L : 0L);
             under.put("commands_dropped", loop.commandsDropped());
             under.put("loop_errors", loop.errors());
             under.put("ports_faulted", loop.portsFaulted());

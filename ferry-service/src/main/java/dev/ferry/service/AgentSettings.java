@@ -57,6 +57,11 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         public Validated withTls(dev.ferry.rpc.Tls tls) {
             return new Validated(config, listen, transport, board, admin, ports, tls);
         }
+
+        /** These settings with the underlay's datagrams unsealed (design §7b): only where the underlay is protected otherwise. */
+        public Validated withPlaintextUnderlay(boolean plaintext) {
+            return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, ports, tls);
+        }
     }
 
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
@@ -165,7 +170,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
                 or(t.bufferBytes(), defaults.bufferBytes()), or(t.bufferMillis(), defaults.bufferMillis()),
                 or(t.holdBytes(), defaults.holdBytes()), or(t.holdMillis(), defaults.holdMillis()),
                 or(t.graceMillis(), defaults.graceMillis()), or(t.retryMillis(), 100L),
-                or(t.leaseMillis(), defaults.leaseMillis()), or(t.resyncMillis(), defaults.resyncMillis()), mtus);
+                or(t.leaseMillis(), defaults.leaseMillis()), or(t.resyncMillis(), defaults.resyncMillis()), mtus, false);
         try {
             config.validate();
         } catch (IllegalArgumentException e) {

@@ -8,7 +8,7 @@ import java.util.List;
 public final class ControlCodec {
     private ControlCodec() {}
 
-    private static final int PREPARE = 1, PREPARE_ACK = 2, HANDOVER = 3, HANDOVER_ACK = 4, MARKER_ACK = 5, HINT = 6;
+    private static final int PREPARE = 1, PREPARE_ACK = 2, HANDOVER = 3, HANDOVER_ACK = 4, MARKER_ACK = 5, HINT = 6, HELLO = 7;
     /**
      * The most streams and consumed tokens one HANDOVER_ACK carries: with both full it is 45,075
      * bytes, inside one UDP datagram. A sender caps its lists here (and counts what it left out);
@@ -58,6 +58,7 @@ public final class ControlCodec {
                 p += 20;
             }
             case LocationHint x -> { b[p++] = HINT; Bytes.put48(b, p, x.mac()); p += 6; }
+            case Hello x -> b[p++] = HELLO;
         }
         return p - at;
     }
@@ -91,6 +92,7 @@ public final class ControlCodec {
             }
             case MARKER_ACK -> n < 20 ? null : new MarkerAck(Bytes.u48(b, p), Bytes.u48(b, p + 6), Bytes.i64(b, p + 12));
             case HINT -> n < 6 ? null : new LocationHint(Bytes.u48(b, p));
+            case HELLO -> new Hello();
             default -> null;
         };
     }

@@ -39,6 +39,13 @@ public sealed interface ControlMessage {
     /** An old location tells an origin agent that {@code mac} has moved; the receiver looks it up. */
     record LocationHint(long mac) implements ControlMessage {}
 
+    /**
+     * An agent greets another whose key it has just learned (it started, or the other did), sealed
+     * under its own key of this boot: a receiver that does not know that key yet asks the board for
+     * it at once, instead of sealing to an earlier process of the sender (design §7b). Carries nothing.
+     */
+    record Hello() implements ControlMessage {}
+
     /** A stream (VM to VM) whose old path ended with the MARKER carrying {@code token}. */
     record StreamToken(long dstMac, long token) {}
 }

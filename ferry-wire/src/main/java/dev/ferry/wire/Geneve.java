@@ -42,4 +42,20 @@ public final class Geneve {
     public static final int FLAG_AWAIT = 0x04;
 
     public static final int MAX_VNI = 0xFFFFFF;
+
+    /**
+     * Ferry's seal option, first after the base header of every datagram between agents that seal
+     * their underlay (design §7b). Critical: a Geneve endpoint that cannot open it must drop the packet
+     * rather than take ciphertext for a frame. Its 20 bytes of data are {@code sender key id(32) |
+     * receiver key id(32) | epoch(32) | counter(64)}; the 12-byte AES-GCM nonce is epoch and counter.
+     * Everything before the payload (base header and every option) is authenticated; the payload is
+     * encrypted and followed by the {@link #SEAL_TAG_LENGTH}-byte tag.
+     */
+    public static final int SEAL_OPTION_TYPE = CRITICAL_OPTION | 0x47;
+    public static final int SEAL_OPTION_DATA_WORDS = 5;
+    /** Option header (4 bytes) plus 20 bytes of data. */
+    public static final int SEAL_OPTION_LENGTH = 24;
+    public static final int SEAL_TAG_LENGTH = 16;
+    /** What sealing adds to a datagram. */
+    public static final int SEAL_OVERHEAD = SEAL_OPTION_LENGTH + SEAL_TAG_LENGTH;
 }

@@ -30,6 +30,7 @@ public final class AgentLoop implements AutoCloseable {
     private final List<Polled> polled = new ArrayList<>();
     private final Thread thread;
     private volatile Agent agent;
+    private volatile HostDirectory hosts;
     private volatile boolean running = true;
     private long lastTick;
     private long commandsDropped;
@@ -57,8 +58,10 @@ public final class AgentLoop implements AutoCloseable {
         return socket;
     }
 
-    public void start(Agent agent) {
+    /** Runs {@code agent}; a datagram's sender is the host {@code hosts} has at its source endpoint. */
+    public void start(Agent agent, HostDirectory hosts) {
         this.agent = agent;
+        this.hosts = hosts;
         post((a, now) -> a.start(now));
         thread.start();
     }
@@ -117,7 +120,7 @@ public final class AgentLoop implements AutoCloseable {
             }
         });
         try {
-            work += socket.receive(a, now);
+            work += socket.receive(a, hosts, now);
         } catch (RuntimeException e) {
             error("the underlay's receive", e);
         }

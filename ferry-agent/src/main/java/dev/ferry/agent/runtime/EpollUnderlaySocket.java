@@ -42,6 +42,7 @@ final class EpollUnderlaySocket implements UnderlaySocket {
     private final byte[] rx = new byte[MAX_DATAGRAM];
     private boolean owned;
     private Agent agent;
+    private HostDirectory hosts;
     private long now;
     private int received;
     private long receiveErrors;
@@ -77,9 +78,10 @@ final class EpollUnderlaySocket implements UnderlaySocket {
     }
 
     @Override
-    public int receive(Agent agent, long now) {
+    public int receive(Agent agent, HostDirectory hosts, long now) {
         own();
         this.agent = agent;
+        this.hosts = hosts;
         this.now = now;
         received = 0;
         loop.runNow();
@@ -131,7 +133,7 @@ final class EpollUnderlaySocket implements UnderlaySocket {
                 }
                 content.getBytes(content.readerIndex(), rx, 0, length);
                 received++;
-                agent.onUnderlay(rx, 0, length, now);
+                agent.onUnderlay(hosts.hostAt(packet.sender()), rx, 0, length, now);
             } finally {
                 packet.release();
             }

@@ -47,18 +47,20 @@ final class NioUnderlaySocket implements UnderlaySocket {
     }
 
     @Override
-    public int receive(Agent agent, long now) {
+    public int receive(Agent agent, HostDirectory hosts, long now) {
         int n = 0;
         for (; n < MAX_DATAGRAMS_PER_TURN; n++) {
             rx.clear();
+            java.net.SocketAddress from;
             try {
-                if (channel.receive(rx) == null) break;
+                from = channel.receive(rx);
+                if (from == null) break;
             } catch (IOException e) {
                 receiveErrors++;
                 log.warn("underlay receive failed: {}", e.toString());
                 break;
             }
-            agent.onUnderlay(rx.array(), 0, rx.position(), now);
+            agent.onUnderlay(hosts.hostAt((InetSocketAddress) from), rx.array(), 0, rx.position(), now);
         }
         return n;
     }

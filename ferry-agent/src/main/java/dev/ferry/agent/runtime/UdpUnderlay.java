@@ -5,8 +5,6 @@ import dev.ferry.agent.Underlay;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,19 +15,19 @@ import org.slf4j.LoggerFactory;
 public final class UdpUnderlay implements Underlay {
     private static final Logger log = LoggerFactory.getLogger(UdpUnderlay.class);
     private final UnderlaySocket socket;
-    private final Map<Integer, InetSocketAddress> directory;
+    private final HostDirectory directory;
     private final ByteBuffer tx = ByteBuffer.allocateDirect(65_536);
     private long sendFailures;
     private long unknownHosts;
 
-    public UdpUnderlay(UnderlaySocket socket, Map<Integer, InetSocketAddress> directory) {
+    public UdpUnderlay(UnderlaySocket socket, HostDirectory directory) {
         this.socket = socket;
         this.directory = directory;
     }
 
-    /** A directory that other threads may fill (from the board's host table, or a static list). */
-    public static Map<Integer, InetSocketAddress> newDirectory() {
-        return new ConcurrentHashMap<>();
+    /** Where the hosts are, as this underlay learned. */
+    public HostDirectory directory() {
+        return directory;
     }
 
     @Override

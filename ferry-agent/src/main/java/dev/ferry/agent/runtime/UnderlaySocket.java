@@ -45,10 +45,10 @@ public sealed interface UnderlaySocket extends AutoCloseable permits EpollUnderl
     InetSocketAddress localAddress();
 
     /**
-     * Hands every datagram waiting now (a bounded batch) to {@code agent.onUnderlay}; returns how
-     * many there were.
+     * Hands every datagram waiting now (a bounded batch) to {@code agent.onUnderlay}, with the host
+     * {@code hosts} has at its source endpoint; returns how many there were.
      */
-    int receive(Agent agent, long now);
+    int receive(Agent agent, HostDirectory hosts, long now);
 
     /**
      * Sends the bytes between position and limit of a direct buffer. Returns false when the kernel

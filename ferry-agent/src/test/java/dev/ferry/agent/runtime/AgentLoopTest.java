@@ -63,7 +63,7 @@ class AgentLoopTest {
             @Override public void learnHost(int hostId, String endpoint) {}
             @Override public long unknownHosts() { return 0; }
         };
-        loop.start(new Agent(AgentConfig.defaults(1, Set.of(VNI), Mode.FERRY), nowhere, request -> {}, 1));
+        loop.start(new Agent(AgentConfig.defaults(1, Set.of(VNI), Mode.FERRY), nowhere, request -> {}, 1), new HostDirectory());
         return loop;
     }
 

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class HostDirectoryResolutionTest {
     @Test
     void anIpEndpointIsLearnedAtOnceAndANameOnceResolved() throws Exception {
-        Map<Integer, InetSocketAddress> directory = UdpUnderlay.newDirectory();
+        HostDirectory directory = new HostDirectory();
         UdpUnderlay underlay = new UdpUnderlay(null, directory);
 
         underlay.learnHost(2, "198.18.0.2:6081");

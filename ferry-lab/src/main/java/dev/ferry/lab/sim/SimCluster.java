@@ -112,7 +112,7 @@ public final class SimCluster implements ClusterDriver {
                     if (isTraffic(copy, 0, copy.length)) lostWhileDown++;
                     return;
                 }
-                agents.get(to - 1).onUnderlay(copy, 0, copy.length, scheduler.now());
+                agents.get(to - 1).onUnderlay(from, copy, 0, copy.length, scheduler.now());
             });
         };
     }
@@ -120,6 +120,18 @@ public final class SimCluster implements ClusterDriver {
     /** A VM's frame, relayed or not: neither control nor MARKER. */
     private static boolean isTraffic(byte[] buf, int off, int len) {
         GeneveFrame g = new GeneveFrame();
+        if (len >= Geneve.BASE_HEADER_LENGTH + Geneve.SEAL_OVERHEAD
+                && (buf[off + Geneve.BASE_HEADER_LENGTH + 2] & 0xFF) == Geneve.SEAL_OPTION_TYPE) {
+            // Sealed: its headers are in the clear (authenticated, not encrypted); read them without the seal.
+            byte[] unsealed = new byte[len - Geneve.SEAL_OVERHEAD];
+            unsealed[0] = (byte) (buf[off] - Geneve.SEAL_OPTION_LENGTH / 4);
+            System.arraycopy(buf, off + 1, unsealed, 1, Geneve.BASE_HEADER_LENGTH - 1);
+            System.arraycopy(buf, off + Geneve.BASE_HEADER_LENGTH + Geneve.SEAL_OPTION_LENGTH, unsealed, Geneve.BASE_HEADER_LENGTH,
+                    unsealed.length - Geneve.BASE_HEADER_LENGTH);
+            buf = unsealed;
+            off = 0;
+            len = unsealed.length;
+        }
         return g.wrap(buf, off, len) == null && !g.isControl() && g.protocol() == Geneve.PROTOCOL_ETHERNET
                 && (g.flags() & Geneve.FLAG_MARKER) == 0;
     }

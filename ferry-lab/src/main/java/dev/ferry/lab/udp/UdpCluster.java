@@ -4,6 +4,7 @@ import dev.ferry.agent.Agent;
 import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.Mode;
 import dev.ferry.agent.runtime.AgentLoop;
+import dev.ferry.agent.runtime.HostDirectory;
 import dev.ferry.agent.runtime.UdpUnderlay;
 import dev.ferry.lab.ClusterDriver;
 import java.io.IOException;
@@ -40,7 +41,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
     public UdpCluster(int hosts, Mode mode, Set<Integer> vnis, BoardConnector board) throws IOException {
         this.board = board;
         hostIds = new int[hosts];
-        Map<Integer, InetSocketAddress> directory = UdpUnderlay.newDirectory();
+        HostDirectory directory = new HostDirectory();
         for (int i = 0; i < hosts; i++) {
             int id = i + 1;
             hostIds[i] = id;
@@ -57,7 +58,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
             Agent agent = new Agent(config, underlay, board.connect(hostIds[i], loop), incarnation);
             agents.add(agent);
             underlays.add(underlay);
-            loop.start(agent);
+            loop.start(agent, directory);
         }
     }
 

@@ -1,0 +1,76 @@
+package dev.ferry.agent;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * Datagrams waiting for a host's underlay key (design §7b): to a host whose registration this agent
+ * has not seen yet, or from a host that sealed them under a key this agent does not know yet (it
+ * started, or restarted, a moment ago; the board's push is on its way). They wait, in order, until
+ * the key arrives, and go on then; bounded in count and bytes and in time, and counted when that
+ * runs out. Without the wait, every agent start would lose what the first milliseconds carried.
+ * Agent's thread only.
+ */
+final class KeyWait {
+    static final int MAX_DATAGRAMS = 1_024;
+    static final long MAX_BYTES = 4L << 20;
+    static final long WAIT_NANOS = 2_000_000_000L;
+
+    /** One waiting datagram: to {@code host}, or (incoming) from it. */
+    record Waiting(int host, boolean incoming, byte[] datagram, long since) {}
+
+    private final ArrayDeque<Waiting> queue = new ArrayDeque<>();
+    private final Counters counters;
+    private long bytes;
+
+    KeyWait(Counters counters) {
+        this.counters = counters;
+    }
+
+    /** Keeps a copy of the datagram; false (counted) when the wait is full. */
+    boolean hold(int host, boolean incoming, byte[] buf, int off, int len, long now) {
+        if (queue.size() >= MAX_DATAGRAMS || bytes + len + Held.OVERHEAD_BYTES > MAX_BYTES) {
+            counters.inc(Counter.DROP_KEY_WAIT_FULL);
+            return false;
+        }
+        queue.add(new Waiting(host, incoming, Arrays.copyOfRange(buf, off, off + len), now));
+        bytes += len + Held.OVERHEAD_BYTES;
+        counters.inc(Counter.KEY_WAITED);
+        return true;
+    }
+
+    /** Whether anything waits to go to {@code host}: what is sent to it after must queue behind. */
+    boolean outgoingTo(int host) {
+        for (Waiting w : queue) if (w.host == host && !w.incoming) return true;
+        return false;
+    }
+
+    /** Takes out, in order, everything waiting for {@code host}'s key. */
+    List<Waiting> release(int host) {
+        List<Waiting> out = new ArrayList<>();
+        for (Iterator<Waiting> it = queue.iterator(); it.hasNext(); ) {
+            Waiting w = it.next();
+            if (w.host != host) continue;
+            it.remove();
+            bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+            out.add(w);
+        }
+        return out;
+    }
+
+    /** Drops, counted, what waited longer than {@link #WAIT_NANOS}. */
+    void expire(long now) {
+        while (!queue.isEmpty() && now - queue.peek().since > WAIT_NANOS) {
+            Waiting w = queue.poll();
+            bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+            counters.inc(Counter.DROP_KEY_WAIT_EXPIRED);
+        }
+    }
+
+    int size() {
+        return queue.size();
+    }
+}
