@@ -197,7 +197,7 @@ final class BoardSync {
 
     /** Where a host is and its underlay key: the endpoint first, so that what waited for the key can go. */
     private void learnHost(HostRecord h) {
-        underlay.learnHost(h.hostId(), h.endpoint());
+        underlay.learnHost(h);
         if (seal.learn(h, clock.now())) keysLearned.accept(h);
     }
 

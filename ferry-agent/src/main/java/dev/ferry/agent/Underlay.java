@@ -14,6 +14,11 @@ public interface Underlay {
      */
     default void learnHost(int hostId, String endpoint) {}
 
+    /** As above, from the host's record at the board: a static VTEP sends from ports of its choosing. */
+    default void learnHost(dev.ferry.board.HostRecord host) {
+        learnHost(host.hostId(), host.endpoint());
+    }
+
     /** Datagrams not sent so far because the host's endpoint is not known here (0 where all are). */
     default long unknownHosts() { return 0; }
 }

@@ -2,7 +2,11 @@ package dev.ferry.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.agent.seal.Seal;
+import dev.ferry.agent.seal.SealKey;
+import dev.ferry.board.BoardRequest;
 import dev.ferry.board.Endpoints;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.InMemoryStore;
 import dev.ferry.service.BoardService;
 import dev.ferry.wire.Ethernet;
@@ -41,6 +45,11 @@ import java.util.concurrent.TimeUnit;
  * (Geneve in, VM frame out) are measured apart: two agents on a core each forward at the slower
  * one's rate. A last stage sends through both agents, sharing one core, and counts what the second
  * hands to its VM.
+ *
+ * <p>Every stage runs once per underlay asked for: sealed (the default, design §7b) and plaintext
+ * ({@code --plaintext-underlay}). To be decapsulated, a datagram must come from a registered host:
+ * the blaster registers itself as host {@link #BLASTER} at its socket (with a key of its own when
+ * sealed, and then seals each datagram it sends, on its own core).
  */
 public final class UnderlayBench {
     /** The agents under test are {@code ferry agent} processes, started from the classpath this bench runs on. */
@@ -49,8 +58,11 @@ public final class UnderlayBench {
     private static final long MAC_A = 0x02_00_00_00_00_0aL;
     private static final long MAC_B = 0x02_00_00_00_00_0bL;
     private static final int TRAFFIC_ETHERTYPE = 0x88B6;
+    /** The host id the decapsulation blaster registers as. */
+    private static final int BLASTER = 9;
 
-    public record Options(List<Integer> sizes, int seconds, int warmup, int reps, Path anchors, String transport) {}
+    /** {@code underlays}: "sealed", "plaintext", or both, in the order to run them. */
+    public record Options(List<Integer> sizes, int seconds, int warmup, int reps, Path anchors, String transport, List<String> underlays) {}
 
     private final Options o;
     private final PrintStream out;
@@ -74,42 +86,46 @@ public final class UnderlayBench {
         Map<String, Map<Integer, List<Double>>> figures = new LinkedHashMap<>();
         try (BoardService board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore())) {
             String boardAt = "127.0.0.1:" + board.port();
-            // B advertises a socket nobody reads: the encapsulating agent's Geneve ends there.
-            try (DatagramChannel nowhere = discard(); DatagramChannel vmA = bound(); DatagramChannel vmB = discard();
-                 DatagramChannel hostA = bound()) {
-                Agent a = agent(1, boardAt, null, "a", MAC_A, vmA, 1);
-                Agent b = agent(2, boardAt, address(nowhere), "b", MAC_B, vmB, 0);
-                for (int size : o.sizes) {
-                    for (int rep = 0; rep < o.reps; rep++) {
-                        pin(a.pid, 1);
-                        pin(b.pid, 0);
-                        byte[] frame = frame(size);
-                        double encap = measure(vmA, a.port, frame, () -> counter(a, "counters", "underlay_out"));
-                        add(figures, "encap", size, encap);
-                        pin(b.pid, 1);
-                        pin(a.pid, 0);
-                        byte[] geneve = geneve(frame);
-                        double decap = measure(hostA, b.listen, geneve, () -> counter(b, "counters", "delivered"));
-                        add(figures, "decap", size, decap);
-                        progress("encap %d B: %.0f/s, decap %d B: %.0f/s", size, encap, size, decap);
+            int hosts = 0;
+            for (String underlay : o.underlays) {
+                boolean sealed = underlay.equals("sealed");
+                // B advertises a socket nobody reads: the encapsulating agent's Geneve ends there.
+                try (DatagramChannel nowhere = discard(); DatagramChannel vmA = bound(); DatagramChannel vmB = discard();
+                     DatagramChannel hostA = bound()) {
+                    Agent a = agent(++hosts, boardAt, null, "a", MAC_A, vmA, 1, sealed);
+                    Agent b = agent(++hosts, boardAt, address(nowhere), "b", MAC_B, vmB, 0, sealed);
+                    Seal blaster = registerBlaster(board, address(hostA), sealed);
+                    for (int size : o.sizes) {
+                        for (int rep = 0; rep < o.reps; rep++) {
+                            pin(a.pid, 1);
+                            pin(b.pid, 0);
+                            byte[] frame = frame(size);
+                            double encap = measure(vmA, a.port, frame, null, 0, () -> counter(a, "counters", "underlay_out"));
+                            add(figures, underlay + " encap", size, encap);
+                            pin(b.pid, 1);
+                            pin(a.pid, 0);
+                            double decap = measure(hostA, b.listen, geneve(frame), blaster, hosts, () -> counter(b, "counters", "delivered"));
+                            add(figures, underlay + " decap", size, decap);
+                            progress("%s: encap %d B: %.0f/s, decap %d B: %.0f/s", underlay, size, encap, size, decap);
+                        }
                     }
+                    stop(a);
+                    stop(b);
                 }
-                stop(a);
-                stop(b);
-            }
-            // Both agents for real, sharing CPU 1: what B hands to its VM's socket.
-            try (DatagramChannel vmA = bound(); DatagramChannel vmB = discard()) {
-                Agent a = agent(3, boardAt, null, "a2", MAC_A, vmA, 1);
-                Agent b = agent(4, boardAt, null, "b2", MAC_B, vmB, 1);
-                for (int size : o.sizes) {
-                    for (int rep = 0; rep < o.reps; rep++) {
-                        double chain = measure(vmA, a.port, frame(size), () -> counter(b, "counters", "delivered"));
-                        add(figures, "chain", size, chain);
-                        progress("chain %d B: %.0f/s delivered", size, chain);
+                // Both agents for real, sharing CPU 1: what B hands to its VM's socket.
+                try (DatagramChannel vmA = bound(); DatagramChannel vmB = discard()) {
+                    Agent a = agent(++hosts, boardAt, null, "a2", MAC_A, vmA, 1, sealed);
+                    Agent b = agent(++hosts, boardAt, null, "b2", MAC_B, vmB, 1, sealed);
+                    for (int size : o.sizes) {
+                        for (int rep = 0; rep < o.reps; rep++) {
+                            double chain = measure(vmA, a.port, frame(size), null, 0, () -> counter(b, "counters", "delivered"));
+                            add(figures, underlay + " chain", size, chain);
+                            progress("%s: chain %d B: %.0f/s delivered", underlay, size, chain);
+                        }
                     }
+                    stop(a);
+                    stop(b);
                 }
-                stop(a);
-                stop(b);
             }
         } finally {
             for (Process p : started) if (p.isAlive()) p.destroy();
@@ -118,31 +134,51 @@ public final class UnderlayBench {
     }
 
     private int report(Map<Integer, Double> anchor, Map<String, Map<Integer, List<Double>>> figures) {
-        StringBuilder head = new StringBuilder(String.format("%-58s", "frames per second"));
+        StringBuilder head = new StringBuilder(String.format("%-66s", "frames per second"));
         for (int size : o.sizes) head.append(String.format("%22s", size + "-byte frames"));
         out.println();
         out.println(head);
         row("C relay anchor (udp_relay, single-sat, 1 core)", size -> anchor.get(size), null);
-        row("Ferry agent, encapsulating: VM frame -> Geneve", size -> median(figures, "encap", size), anchor);
-        row("Ferry agent, decapsulating: Geneve -> VM frame", size -> median(figures, "decap", size), anchor);
-        row("Ferry, two agents on a core each (the slower one)", size -> Math.min(median(figures, "encap", size),
-                median(figures, "decap", size)), anchor);
-        row("Ferry, VM -> agent -> agent -> VM, both on CPU 1", size -> median(figures, "chain", size), anchor);
-        if (anchor.isEmpty()) {
-            out.println("\nno anchor in this run, so no ratio; target: the two agents at >= 0.5x the anchor");
-            return 0;
+        for (String u : o.underlays) {
+            row("Ferry agent, " + u + ", encapsulating: VM frame -> Geneve", size -> median(figures, u + " encap", size), anchor);
+            row("Ferry agent, " + u + ", decapsulating: Geneve -> VM frame", size -> median(figures, u + " decap", size), anchor);
+            row("Ferry, " + u + ", two agents on a core each (the slower one)", size -> slower(figures, u, size), anchor);
+            row("Ferry, " + u + ", VM -> agent -> agent -> VM, both on CPU 1", size -> median(figures, u + " chain", size), anchor);
         }
         boolean met = true;
+        if (o.underlays.contains("sealed") && o.underlays.contains("plaintext")) {
+            out.println();
+            StringBuilder cost = new StringBuilder(String.format("%-66s", "sealed / plaintext, two agents on a core each"));
+            StringBuilder chainCost = new StringBuilder(String.format("%-66s", "sealed / plaintext, both agents on CPU 1"));
+            for (int size : o.sizes) {
+                double ratio = slower(figures, "sealed", size) / slower(figures, "plaintext", size);
+                cost.append(String.format("%22s", String.format("%.2fx", ratio)));
+                chainCost.append(String.format("%22s", String.format("%.2fx",
+                        median(figures, "sealed chain", size) / median(figures, "plaintext chain", size))));
+                if (size >= 1400 && ratio < 0.7) met = false;
+            }
+            out.println(cost);
+            out.println(chainCost);
+            out.println("target (sealed >= 0.7x plaintext for frames of 1400 bytes and more): " + (met ? "met" : "NOT met"));
+        }
+        if (anchor.isEmpty()) {
+            out.println("\nno anchor in this run, so no ratio; target: the two agents at >= 0.5x the anchor");
+            return met ? 0 : 1;
+        }
         for (int size : o.sizes) {
-            double two = Math.min(median(figures, "encap", size), median(figures, "decap", size));
+            double two = slower(figures, o.underlays.get(o.underlays.size() - 1), size);
             if (anchor.get(size) == null || two < 0.5 * anchor.get(size)) met = false;
         }
-        out.println("\ntarget (two agents >= 0.5x anchor at every size): " + (met ? "met" : "NOT met"));
+        out.println("target (two agents >= 0.5x anchor at every size): " + (met ? "met" : "NOT met"));
         return met ? 0 : 1;
     }
 
+    private static double slower(Map<String, Map<Integer, List<Double>>> figures, String underlay, int size) {
+        return Math.min(median(figures, underlay + " encap", size), median(figures, underlay + " decap", size));
+    }
+
     private void row(String label, java.util.function.IntFunction<Double> value, Map<Integer, Double> anchor) {
-        StringBuilder line = new StringBuilder(String.format("%-58s", label));
+        StringBuilder line = new StringBuilder(String.format("%-66s", label));
         for (int size : o.sizes) {
             Double v = value.apply(size);
             String cell = v == null ? "-" : String.format("%.1f k", v / 1000);
@@ -200,7 +236,7 @@ public final class UnderlayBench {
     private record Agent(long pid, Process process, InetSocketAddress listen, InetSocketAddress port, String admin) {}
 
     private Agent agent(int hostId, String board, InetSocketAddress advertise, String vm, long mac, DatagramChannel vmSocket,
-                        int cpu) throws Exception {
+                        int cpu, boolean sealed) throws Exception {
         InetSocketAddress listen = freePort();
         InetSocketAddress port = freePort();
         String java = ProcessHandle.current().info().command().orElse("java");
@@ -213,6 +249,7 @@ public final class UnderlayBench {
                 "--port", "id=" + vm + ",type=qemu-socket,vni=" + VNI + ",mac=" + Ethernet.format(mac)
                         + ",local=" + format(port) + ",remote=" + format(address(vmSocket))));
         if (advertise != null) cmd.addAll(List.of("--advertise", format(advertise)));
+        if (!sealed) cmd.add("--plaintext-underlay");
         if (!hasTaskset()) cmd.subList(0, 3).clear();
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         started.add(p);
@@ -254,10 +291,10 @@ public final class UnderlayBench {
      * Blasts {@code datagram} at {@code to} for warm-up plus the measured seconds (bounded in count
      * too), and returns the rate of {@code count} over the measured window.
      */
-    private double measure(DatagramChannel from, InetSocketAddress to, byte[] datagram,
+    private double measure(DatagramChannel from, InetSocketAddress to, byte[] datagram, Seal seal, int sealFor,
                            java.util.function.LongSupplier count) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(o.warmup + o.seconds) + 500_000_000L;
-        Thread blaster = new Thread(() -> blast(from, to, datagram, deadline), "blaster");
+        Thread blaster = new Thread(() -> blast(from, to, datagram, seal, sealFor, deadline), "blaster");
         blaster.start();
         Thread.sleep(o.warmup * 1000L);
         long c0 = count.getAsLong();
@@ -270,15 +307,22 @@ public final class UnderlayBench {
         return (c1 - c0) * 1e9 / (t1 - t0);
     }
 
-    private static void blast(DatagramChannel from, InetSocketAddress to, byte[] datagram, long deadline) {
-        ByteBuffer buf = ByteBuffer.allocateDirect(datagram.length);
-        buf.put(datagram).flip();
+    /** Sends {@code datagram} again and again, numbered; sealed for host {@code sealFor} when {@code seal} is given. */
+    private static void blast(DatagramChannel from, InetSocketAddress to, byte[] datagram, Seal seal, int sealFor, long deadline) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(datagram.length + Geneve.SEAL_OVERHEAD);
         int seqAt = datagram.length - 8;
         long limit = 200_000_000L;
         try {
             for (long seq = 0; seq < limit; seq++) {
-                buf.putLong(seqAt, seq);
+                dev.ferry.wire.Bytes.put64(datagram, seqAt, seq);
                 buf.clear();
+                if (seal != null) {
+                    seal.seal(sealFor, datagram, 0, datagram.length, System.nanoTime());
+                    buf.put(seal.sealed(), 0, seal.sealedLength());
+                } else {
+                    buf.put(datagram);
+                }
+                buf.flip();
                 from.send(buf, to);
                 if ((seq & 1023) == 0 && System.nanoTime() > deadline) return;
             }
@@ -294,12 +338,28 @@ public final class UnderlayBench {
         return f;
     }
 
-    /** The Geneve datagram agent A would send for {@code frame}. */
+    /** The Geneve datagram the blaster, as host {@link #BLASTER}, sends for {@code frame}. */
     private static byte[] geneve(byte[] frame) {
         byte[] d = new byte[Geneve.FERRY_HEADER_LENGTH + frame.length];
-        int at = GeneveWriter.writeHeader(d, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, 0, 1, 0, 0);
+        int at = GeneveWriter.writeHeader(d, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, 0, BLASTER, 0, 0);
         System.arraycopy(frame, 0, d, at, frame.length);
         return d;
+    }
+
+    /**
+     * Registers the decapsulation blaster as host {@link #BLASTER} at {@code at}, with a key of its own
+     * when sealed; returns its seal (null when plaintext), which knows the decapsulating agent's key.
+     */
+    private static Seal registerBlaster(BoardService board, InetSocketAddress at, boolean sealed) throws InterruptedException {
+        Seal seal = new Seal(BLASTER, sealed ? SealKey.generate(new java.security.SecureRandom()) : null);
+        long now = System.nanoTime() / 1_000_000;
+        board.board().handle(new BoardRequest.RegisterHost((long) BLASTER << 48 | now, BLASTER, format(at), java.util.Set.of(VNI),
+                3_600_000, seal.publicKey()), now);
+        Thread.sleep(300); // the agents hear of it by a push
+        if (sealed) {
+            for (HostRecord h : board.board().hosts()) seal.learn(h, System.nanoTime());
+        }
+        return sealed ? seal : null;
     }
 
     // --- plumbing -----------------------------------------------------------------------------------

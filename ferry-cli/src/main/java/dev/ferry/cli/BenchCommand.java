@@ -38,6 +38,10 @@ final class BenchCommand {
         @Option(names = "--transport", defaultValue = "auto", description = "The agents' underlay socket: auto, epoll or nio (default: ${DEFAULT-VALUE}).")
         String transport;
 
+        @Option(names = "--underlay", split = ",", defaultValue = "sealed,plaintext",
+                description = "The agents' underlay: sealed (as they run by default), plaintext (--plaintext-underlay), or both (default: ${DEFAULT-VALUE}).")
+        List<String> underlays;
+
         @Override
         public Integer call() throws Exception {
             if (seconds < 1 || seconds > 60 || warmup < 0 || warmup > 30 || reps < 1 || reps > 20) {
@@ -50,8 +54,14 @@ final class BenchCommand {
                     return 2;
                 }
             }
+            for (String u : underlays) {
+                if (!u.equals("sealed") && !u.equals("plaintext")) {
+                    System.err.println("ferry bench underlay: --underlay: '" + u + "' is not sealed or plaintext");
+                    return 2;
+                }
+            }
             Path dir = noAnchor ? null : anchors != null ? anchors : defaultAnchors();
-            return new UnderlayBench(new UnderlayBench.Options(sizes, seconds, warmup, reps, dir, transport), System.out).run();
+            return new UnderlayBench(new UnderlayBench.Options(sizes, seconds, warmup, reps, dir, transport, List.copyOf(underlays)), System.out).run();
         }
 
         private static Path defaultAnchors() {

@@ -53,17 +53,26 @@ public final class UdpUnderlay implements Underlay {
      */
     @Override
     public void learnHost(int hostId, String endpoint) {
+        learnHost(hostId, endpoint, false);
+    }
+
+    @Override
+    public void learnHost(dev.ferry.board.HostRecord host) {
+        learnHost(host.hostId(), host.endpoint(), host.isStatic());
+    }
+
+    private void learnHost(int hostId, String endpoint, boolean staticVtep) {
         if (Endpoints.namesAHost(endpoint)) {
-            Thread.ofVirtual().name("resolve-host-" + hostId).start(() -> learn(hostId, endpoint));
+            Thread.ofVirtual().name("resolve-host-" + hostId).start(() -> learn(hostId, endpoint, staticVtep));
         } else {
-            learn(hostId, endpoint);
+            learn(hostId, endpoint, staticVtep);
         }
     }
 
-    private void learn(int hostId, String endpoint) {
+    private void learn(int hostId, String endpoint, boolean staticVtep) {
         try {
             InetSocketAddress address = Endpoints.parse(endpoint);
-            if (!address.equals(directory.put(hostId, address))) log.info("host {} is at {}", hostId, address);
+            if (!address.equals(directory.put(hostId, address, staticVtep))) log.info("host {} is at {}", hostId, address);
         } catch (IllegalArgumentException e) {
             log.warn("host {} registered an endpoint this agent cannot use: {}", hostId, e.getMessage());
         }

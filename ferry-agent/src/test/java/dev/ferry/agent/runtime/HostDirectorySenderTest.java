@@ -31,6 +31,14 @@ class HostDirectorySenderTest {
     }
 
     @Test
+    void aStaticVtepSharingAnAddressWithAgentsIsKnownByItsAddressOnPortsNoAgentHas() {
+        hosts.put(1, new InetSocketAddress("127.0.0.1", 7001));
+        hosts.put(9, new InetSocketAddress("127.0.0.1", 7009), true);
+        assertThat(hosts.hostAt(new InetSocketAddress("127.0.0.1", 51_000))).isEqualTo(9);
+        assertThat(hosts.hostAt(new InetSocketAddress("127.0.0.1", 7001))).isEqualTo(1);
+    }
+
+    @Test
     void aHostThatMovedIsNoLongerKnownAtItsOldEndpoint() {
         hosts.put(2, new InetSocketAddress("198.18.0.2", 6081));
         hosts.put(2, new InetSocketAddress("198.18.0.22", 6081));
