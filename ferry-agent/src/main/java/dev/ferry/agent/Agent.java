@@ -89,6 +89,7 @@ public final class Agent implements Migrations.Ports {
         markers.classifier(ingress);
         board.learned(egress::learned);
         board.keysLearned(this::keyLearned);
+        board.earlierProcessSeen(this::greetEveryone);
         if (protocol) board.records(migrations::recordSeen);
         wire.loopback(this::onControl);
     }
@@ -239,8 +240,8 @@ public final class Agent implements Migrations.Ports {
     }
 
     /**
-     * The board told this agent a host's new underlay key: what waited for it goes on, in order, and
-     * the host is greeted, so that it learns this agent's key as soon (it may know an earlier one).
+     * The board told this agent a host's new underlay key: what waited for it goes on, in order. The
+     * VNI to greet it on, should it seal to an earlier process of this agent, is noted.
      */
     private void keyLearned(dev.ferry.board.HostRecord h) {
         int host = h.hostId();
@@ -251,8 +252,6 @@ public final class Agent implements Migrations.Ports {
                 break;
             }
         }
-        lastGreeting.remove(host);
-        greet(host, lastNow);
         for (KeyWait.Waiting w : keyWait.release(host)) {
             if (w.incoming()) {
                 counters.add(Counter.UNDERLAY_IN, -1); // counted when it first arrived
@@ -261,6 +260,14 @@ public final class Agent implements Migrations.Ports {
                 wire.out(host, w.datagram(), w.datagram().length);
             }
         }
+    }
+
+    /**
+     * This agent's earlier process registered another key: every host that knew it may seal to that
+     * one still. Each is greeted, so that it asks the board for this process's key at once (§7b).
+     */
+    private void greetEveryone() {
+        for (var it = greetVni.keySet().iterator(); it.hasNext(); ) greet(it.nextValue(), lastNow);
     }
 
     /** Sends {@code host} a HELLO, at most once per retry interval; only to a sealing host that shares a VNI. */
@@ -400,7 +407,8 @@ public final class Agent implements Migrations.Ports {
 
     /**
      * Frames this agent keeps now, wherever: migration buffers and egress holds (every entry of every
-     * chain), frames held behind MARKERs, frames waiting for a look-up, local migrations' holds.
+     * chain), frames held behind MARKERs, frames waiting for a look-up, local migrations' holds,
+     * datagrams waiting for a host's key.
      * What a process that dies loses with it.
      */
     public long framesHeld() {
@@ -413,7 +421,7 @@ public final class Agent implements Migrations.Ports {
             for (var waiting : net.awaitingLookup.values()) n += waiting.stream().filter(w -> w.frame() != null).count();
             for (LocalPort p : net.localMigrations.values()) n += p.local.heldFrames();
         }
-        return n;
+        return n + keyWait.size();
     }
 
     public int outstandingBoardCalls() {

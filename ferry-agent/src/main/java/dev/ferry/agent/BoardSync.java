@@ -42,6 +42,7 @@ final class BoardSync {
     private Learned learned;
     private Records records = (net, r, newer, first, now) -> {};
     private Consumer<HostRecord> keysLearned = host -> {};
+    private Runnable earlierProcessSeen = () -> {};
     private long lastHeartbeat;
     private boolean heartbeatOutstanding;
     private long lastResync;
@@ -102,7 +103,13 @@ final class BoardSync {
         lastHostListing = now;
         calls.call(BoardRequest.ListHosts::new, r -> {
             if (r instanceof BoardResponse.Hosts hosts) {
-                for (HostRecord h : hosts.hosts()) learnHost(h);
+                boolean earlierProcess = false;
+                for (HostRecord h : hosts.hosts()) {
+                    learnHost(h);
+                    // This host, registered with another key: an earlier process of this agent, whose key the others may still seal to.
+                    earlierProcess |= h.hostId() == self && h.sealed() && !h.underlayKey().equals(seal.publicKey());
+                }
+                if (earlierProcess) earlierProcessSeen.run();
             }
         }, now);
     }
@@ -199,6 +206,11 @@ final class BoardSync {
     private void learnHost(HostRecord h) {
         underlay.learnHost(h);
         if (seal.learn(h, clock.now())) keysLearned.accept(h);
+    }
+
+    /** Told when the board shows this host registered by an earlier process of this agent, with another key. */
+    void earlierProcessSeen(Runnable earlierProcessSeen) {
+        this.earlierProcessSeen = earlierProcessSeen;
     }
 
     /** Told of each host whose underlay key (or its absence) this agent learned anew. */

@@ -57,7 +57,7 @@ public enum Counter {
     DROP_UNKNOWN_PEER,
     /** Underlay: a plaintext datagram from a host that must seal (only static VTEPs may send plaintext), or a sealed one from a host with no key. */
     DROP_UNSEALED,
-    /** Underlay: sealed for a key of this agent's that is not its current one (an earlier process's), or an epoch out of reach. */
+    /** Underlay: sealed for or by an earlier process (of this agent, or of the sender), or under an epoch out of reach. */
     DROP_SEAL_STALE_KEY,
     /** Underlay: a sealed datagram that failed authentication (forged, corrupted or cut). */
     DROP_SEAL_FORGED,

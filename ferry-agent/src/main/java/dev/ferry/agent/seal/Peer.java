@@ -16,6 +16,8 @@ final class Peer {
     final boolean staticVtep;
     final String publicKey;
     final int keyId;
+    /** The key id of the host's process before this one (0: none known): what it sealed can never be opened. */
+    int previousKeyId;
 
     // Transmit: the epoch's key and the chain of the next one.
     SecretKeySpec txKey;

@@ -56,7 +56,10 @@ public final class Seal {
         UNSEALED,
         /** Sealed by a key of the sender's this agent does not know (yet): it registered it a moment ago. */
         UNKNOWN_KEY,
-        /** Sealed for a key of this agent's that is not its current one (an earlier process's), or an epoch out of reach. */
+        /**
+         * Sealed for a key of this agent's that is not its current one (an earlier process's), or by the
+         * sender's earlier process, or under an epoch out of reach: it can never be opened.
+         */
         STALE_KEY,
         /** Failed authentication: forged, corrupted, or cut. */
         FORGED,
@@ -141,7 +144,9 @@ public final class Seal {
             return known != null;
         }
         if (known != null) log.info("host {} has a new underlay key (it restarted)", h.hostId());
-        peers.put(h.hostId(), Peer.sealed(h.hostId(), h.underlayKey(), SealKey.idOf(theirs), tx, rx, now));
+        Peer p = Peer.sealed(h.hostId(), h.underlayKey(), SealKey.idOf(theirs), tx, rx, now);
+        if (known != null) p.previousKeyId = known.plaintext ? 0 : known.keyId;
+        peers.put(h.hostId(), p);
         return true;
     }
 
@@ -216,7 +221,9 @@ public final class Seal {
             return Opened.FORGED;
         }
         if (Bytes.i32(buf, o + 8) != key.id()) return Opened.STALE_KEY;
-        if (p.plaintext || Bytes.i32(buf, o + 4) != p.keyId) return Opened.UNKNOWN_KEY;
+        int senderKey = Bytes.i32(buf, o + 4);
+        if (!p.plaintext && senderKey != p.keyId && senderKey == p.previousKeyId) return Opened.STALE_KEY;
+        if (p.plaintext || senderKey != p.keyId) return Opened.UNKNOWN_KEY;
         int epoch = Bytes.i32(buf, o + 12);
         long counter = Bytes.i64(buf, o + 16);
         SecretKeySpec k = p.rxKeyOf(epoch);

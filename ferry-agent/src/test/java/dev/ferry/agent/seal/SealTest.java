@@ -195,7 +195,8 @@ class SealTest {
         assertThat(one.open(2, fromNew, 0, fromNew.length)).isEqualTo(Opened.UNKNOWN_KEY);
         assertThat(one.learn(record(2, restarted), 0)).isTrue();
         assertThat(one.open(2, fromNew, 0, fromNew.length)).isEqualTo(Opened.OPENED);
-        assertThat(one.open(2, fromOldProcess, 0, fromOldProcess.length)).isEqualTo(Opened.UNKNOWN_KEY);
+        assertThat(one.open(2, fromOldProcess, 0, fromOldProcess.length)).as("from the process before: never to be opened")
+                .isEqualTo(Opened.STALE_KEY);
     }
 
     @Test
