@@ -250,6 +250,7 @@ public final class UnderlayBench {
                         + ",local=" + format(port) + ",remote=" + format(address(vmSocket))));
         if (advertise != null) cmd.addAll(List.of("--advertise", format(advertise)));
         if (!sealed) cmd.add("--plaintext-underlay");
+        cmd.add("--insecure"); // the bench's board is in process, without TLS: the board is not what is measured
         if (!hasTaskset()) cmd.subList(0, 3).clear();
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         started.add(p);

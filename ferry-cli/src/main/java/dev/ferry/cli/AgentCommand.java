@@ -47,8 +47,12 @@ final class AgentCommand implements Callable<Integer> {
     String transport;
 
     @Option(names = "--tls-dir", paramLabel = "DIR",
-            description = "Mutual TLS to the board: the cluster CA's ca.crt and this agent's agent-N.crt and agent-N.key (ferry pki).")
+            description = {"Mutual TLS to the board: the cluster CA's ca.crt and this agent's agent-N.crt and agent-N.key (ferry pki).",
+                    "Default: this machine's own CA ($FERRY_TLS_DIR or ~/.local/state/ferry/pki), which the board made; the agent issues itself a certificate."})
     java.nio.file.Path tlsDir;
+
+    @Option(names = "--insecure", description = "Plaintext gRPC to a board run with --insecure.")
+    boolean insecure;
 
     @Option(names = "--tls-name", description = "The certificate's name in --tls-dir (default agent-HOSTID).")
     String tlsName;
@@ -74,9 +78,13 @@ final class AgentCommand implements Callable<Integer> {
             return 2;
         }
         settings = settings.withPlaintextUnderlay(plaintextUnderlay);
-        if (tlsDir != null) {
+        if (insecure) {
+            System.err.println("ferry agent: WARNING: --insecure: plaintext gRPC to the board, which cannot tell this agent from anyone");
+        } else {
             try {
-                settings = settings.withTls(dev.ferry.rpc.Tls.inDir(tlsDir, tlsName != null ? tlsName : "agent-" + settings.config().hostId()));
+                int host = settings.config().hostId();
+                settings = settings.withTls(LocalTls.resolve(tlsDir, tlsName != null ? tlsName : "agent-" + host,
+                        new dev.ferry.security.Identity.Host(host), false));
             } catch (java.io.IOException e) {
                 System.err.println("ferry agent: --tls-dir: " + e.getMessage());
                 return 2;

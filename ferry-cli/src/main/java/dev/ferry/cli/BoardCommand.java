@@ -35,8 +35,13 @@ final class BoardCommand implements Callable<Integer> {
     Path data;
 
     @Option(names = "--tls-dir", paramLabel = "DIR",
-            description = "Mutual TLS: the cluster CA's ca.crt and this board's NAME.crt and NAME.key (ferry pki); only members are answered, each as its certificate allows.")
+            description = {"Mutual TLS: the cluster CA's ca.crt and this board's NAME.crt and NAME.key (ferry pki); only members are answered,"
+                    + " each as its certificate allows.",
+                    "Default: this machine's own CA in $FERRY_TLS_DIR or ~/.local/state/ferry/pki, made on first start (a cluster on one machine)."})
     Path tlsDir;
+
+    @Option(names = "--insecure", description = "Plaintext gRPC: every client is answered, none authenticated. Only for a board no untrusted host can reach.")
+    boolean insecure;
 
     @Option(names = "--tls-name", defaultValue = "board", description = "The certificate's name in --tls-dir (default ${DEFAULT-VALUE}).")
     String tlsName;
@@ -100,18 +105,20 @@ final class BoardCommand implements Callable<Integer> {
             return 2;
         }
         dev.ferry.rpc.Tls tls = null;
-        if (tlsDir != null) {
+        if (insecure) {
+            System.err.println("ferry board: WARNING: --insecure: plaintext gRPC, no member authenticated; anyone who reaches "
+                    + address.getHostString() + " can move any VM");
+        } else {
             try {
-                tls = dev.ferry.rpc.Tls.inDir(tlsDir, tlsName);
+                tls = LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Board(), true);
             } catch (IOException e) {
                 System.err.println("ferry board: --tls-dir: " + e.getMessage());
                 return 2;
             }
-        } else {
-            System.err.println("ferry board: WARNING: plaintext gRPC, no member authenticated (give --tls-dir to require certificates)");
         }
         try (BoardService service = new BoardService(address, metricsAddress, store, tls)) {
-            System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")");
+            System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")"
+                    + (tls != null ? ", mutual TLS with certificates in " + tls.ca().getParent() : ", plaintext"));
             if (service.metricsAddress() != null) {
                 System.out.println("metrics on http://" + Endpoints.format(service.metricsAddress()) + "/metrics");
             }

@@ -58,9 +58,13 @@ final class CtlCommand {
             description = "An agent's admin host:port (default ${DEFAULT-VALUE}; env FERRY_AGENT).")
     String agent;
 
-    @Option(names = "--tls-dir", defaultValue = "${FERRY_TLS_DIR}", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
-            description = "Mutual TLS to the board: ca.crt and NAME.crt, NAME.key of an operator (ferry pki; env FERRY_TLS_DIR).")
+    @Option(names = "--tls-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
+            description = "Mutual TLS to the board: ca.crt and NAME.crt, NAME.key of an operator (ferry pki). Default: this machine's own CA"
+                    + " ($FERRY_TLS_DIR or ~/.local/state/ferry/pki), which the board made; ctl issues itself an operator certificate.")
     java.nio.file.Path tlsDir;
+
+    @Option(names = "--insecure", scope = CommandLine.ScopeType.INHERIT, description = "Plaintext gRPC to a board run with --insecure.")
+    boolean insecure;
 
     @Option(names = "--tls-name", defaultValue = "operator", scope = CommandLine.ScopeType.INHERIT,
             description = "The operator certificate's name in --tls-dir (default ${DEFAULT-VALUE}).")
@@ -93,7 +97,7 @@ final class CtlCommand {
     BoardResponse askBoard(java.util.function.LongFunction<BoardRequest> request) {
         dev.ferry.rpc.Tls tls;
         try {
-            tls = tlsDir == null ? null : dev.ferry.rpc.Tls.inDir(tlsDir, tlsName);
+            tls = insecure ? null : LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Operator(), false);
         } catch (java.io.IOException e) {
             throw new AgentError(2, "--tls-dir: " + e.getMessage());
         }

@@ -18,8 +18,22 @@ import org.junit.jupiter.api.io.TempDir;
 class BoardProcessTest {
 
     @Test
-    void aBoardProcessAnswersAgentsOverGrpc() throws Exception {
+    void aBoardStartedWithoutTlsFlagsAnswersNoClientWithoutACertificate() throws Exception {
         try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory")) {
+            String line = board.awaitLine("board listening on ", 30);
+            assertThat(line).contains("mutual TLS with certificates in");
+            String target = line.substring("board listening on ".length()).split(" ")[0];
+            LinkedBlockingQueue<BoardResponse> answers = new LinkedBlockingQueue<>();
+            try (GrpcBoardClient client = new GrpcBoardClient(target, 1, answers::add, e -> {}, () -> {})) {
+                client.send(new BoardRequest.Attach(1, new VmKey(5001, 1), "vm1", List.of(), 1, true));
+                assertThat(answers.poll(3, TimeUnit.SECONDS)).as("an answer to a plaintext client").isNull();
+            }
+        }
+    }
+
+    @Test
+    void aBoardProcessAnswersAgentsOverGrpc() throws Exception {
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory", "--insecure")) {
             String target = board.awaitLine("board listening on ", 30).substring("board listening on ".length()).split(" ")[0];
             LinkedBlockingQueue<BoardResponse> answers = new LinkedBlockingQueue<>();
             try (GrpcBoardClient client = new GrpcBoardClient(target, 1, answers::add, e -> {}, () -> {})) {

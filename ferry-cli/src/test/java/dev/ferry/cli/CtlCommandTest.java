@@ -33,7 +33,7 @@ class CtlCommandTest {
         Ctl.ok("--agent", admin1, "port", "add", "--id", "web1", "--type", "qemu-socket", "--vni", "100", "--mac",
                 "52:54:00:00:00:01", "--ip", "198.18.0.1", "--local", "127.0.0.1:" + freePort(), "--remote", "127.0.0.1:" + freePort());
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!Ctl.run("--board", boardAddr, "nodes").out().contains("web1") && System.nanoTime() < deadline) Thread.sleep(50);
+        while (!Ctl.run("--insecure", "--board", boardAddr, "nodes").out().contains("web1") && System.nanoTime() < deadline) Thread.sleep(50);
     }
 
     private static AgentService agent(int id) throws Exception {
@@ -56,14 +56,14 @@ class CtlCommandTest {
 
     @Test
     void hostsListsEveryAgentWithItsEndpoint() {
-        String out = Ctl.ok("--board", boardAddr, "hosts");
+        String out = Ctl.ok("--insecure", "--board", boardAddr, "hosts");
         assertThat(out.lines().findFirst().orElseThrow()).startsWith("HOST").contains("ENDPOINT").contains("STATE");
         assertThat(out).contains(agent1.endpoint()).contains(agent2.endpoint()).contains("alive");
     }
 
     @Test
     void hostsAsJsonNamesIdsAndEndpoints() throws Exception {
-        JsonNode hosts = JSON.readTree(Ctl.ok("--board", boardAddr, "--json", "hosts"));
+        JsonNode hosts = JSON.readTree(Ctl.ok("--insecure", "--board", boardAddr, "--json", "hosts"));
         assertThat(hosts.size()).isEqualTo(2);
         assertThat(hosts.get(0).path("host").asInt()).isEqualTo(1);
         assertThat(hosts.get(0).path("endpoint").asText()).isEqualTo(agent1.endpoint());
@@ -73,43 +73,43 @@ class CtlCommandTest {
     void aStaticVtepIsListedAsSuchAndTheVmBehindItIsFoundThere() throws Exception {
         try (BoardService own = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore())) {
             String at = "127.0.0.1:" + own.port();
-            assertThat(Ctl.ok("--board", at, "vtep", "add", "--id", "900", "--endpoint", "127.0.0.1:6081", "--vni", "100"))
+            assertThat(Ctl.ok("--insecure", "--board", at, "vtep", "add", "--id", "900", "--endpoint", "127.0.0.1:6081", "--vni", "100"))
                     .contains("static VTEP 900");
-            Ctl.ok("--board", at, "vtep", "vm", "--id", "900", "--vni", "100", "--mac", "52:54:00:00:00:09", "--ip", "198.18.0.9");
-            assertThat(Ctl.ok("--board", at, "hosts")).contains("127.0.0.1:6081").contains("static VTEP");
-            JsonNode r = JSON.readTree(Ctl.ok("--board", at, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.9"));
+            Ctl.ok("--insecure", "--board", at, "vtep", "vm", "--id", "900", "--vni", "100", "--mac", "52:54:00:00:00:09", "--ip", "198.18.0.9");
+            assertThat(Ctl.ok("--insecure", "--board", at, "hosts")).contains("127.0.0.1:6081").contains("static VTEP");
+            JsonNode r = JSON.readTree(Ctl.ok("--insecure", "--board", at, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.9"));
             assertThat(r.path("host").asInt()).isEqualTo(900);
         }
     }
 
     @Test
     void aStaticVtepWithABadEndpointIsRefusedNamingTheField() {
-        Ctl c = Ctl.run("--board", boardAddr, "vtep", "add", "--id", "900", "--endpoint", "nowhere", "--vni", "100");
+        Ctl c = Ctl.run("--insecure", "--board", boardAddr, "vtep", "add", "--id", "900", "--endpoint", "nowhere", "--vni", "100");
         assertThat(c.exitCode()).isEqualTo(picocli.CommandLine.ExitCode.USAGE);
         assertThat(c.err()).contains("--endpoint");
     }
 
     @Test
     void nodesShowsTheRecordWithItsHost() {
-        String row = Ctl.ok("--board", boardAddr, "nodes").lines().filter(l -> l.contains("web1")).findFirst().orElseThrow();
+        String row = Ctl.ok("--insecure", "--board", boardAddr, "nodes").lines().filter(l -> l.contains("web1")).findFirst().orElseThrow();
         assertThat(row).contains("52:54:00:00:00:01").contains("198.18.0.1").contains("100");
     }
 
     @Test
     void nodesOfAnotherVniIsEmpty() {
-        assertThat(Ctl.ok("--board", boardAddr, "nodes", "--vni", "7").lines().count()).isEqualTo(1);
+        assertThat(Ctl.ok("--insecure", "--board", boardAddr, "nodes", "--vni", "7").lines().count()).isEqualTo(1);
     }
 
     @Test
     void lookupByIpFindsTheVm() throws Exception {
-        JsonNode r = JSON.readTree(Ctl.ok("--board", boardAddr, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.1"));
+        JsonNode r = JSON.readTree(Ctl.ok("--insecure", "--board", boardAddr, "--json", "lookup", "--vni", "100", "--ip", "198.18.0.1"));
         assertThat(r.path("vm").asText()).isEqualTo("web1");
         assertThat(r.path("host").asInt()).isEqualTo(1);
     }
 
     @Test
     void lookupOfAnUnknownMacIsRefused() {
-        Ctl c = Ctl.run("--board", boardAddr, "lookup", "--vni", "100", "--mac", "52:54:00:00:00:99");
+        Ctl c = Ctl.run("--insecure", "--board", boardAddr, "lookup", "--vni", "100", "--mac", "52:54:00:00:00:99");
         assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);
         assertThat(c.err()).contains("no VM with MAC 52:54:00:00:00:99");
     }
