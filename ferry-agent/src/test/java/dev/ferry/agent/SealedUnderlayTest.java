@@ -115,7 +115,7 @@ class SealedUnderlayTest {
 
         for (long seq = 0; seq < 50; seq++) send(one, a, VM_B, seq);
         assertThat(b.delivered).isEmpty();
-        assertThat(one.counters().get(Counter.KEY_WAITED)).as("50 frames, and host 2's greeting").isEqualTo(51);
+        assertThat(one.counters().get(Counter.KEY_WAITED)).isEqualTo(50);
 
         hostOneDeaf = false;
         tick(200); // the agent asks the board for the hosts again
@@ -140,7 +140,7 @@ class SealedUnderlayTest {
         // Host 2 registered again without a key: host 1 would not speak to it anyway.
         assertThat(b.delivered).isEmpty();
         assertThat(one.counters().get(Counter.DROP_KEY_WAIT_EXPIRED) + one.counters().get(Counter.DROP_PEER_INSECURE))
-                .as("the 10 frames, and host 2's greetings").isGreaterThanOrEqualTo(10);
+                .as("the 10 frames").isEqualTo(10);
     }
 
     @Test

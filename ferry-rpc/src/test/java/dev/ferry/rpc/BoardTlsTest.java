@@ -145,6 +145,49 @@ class BoardTlsTest {
         assertThat(server.board().hosts()).isEmpty();
     }
 
+    /** One request of every kind, numbered {@code id}, for host 1 and its VM. */
+    private static List<BoardRequest> everyKind(java.util.function.LongSupplier id) {
+        return List.of(new BoardRequest.RegisterHost(id.getAsLong(), 1, "127.0.0.1:6081", Set.of(5001), 3_000),
+                new BoardRequest.Heartbeat(id.getAsLong(), 1), new BoardRequest.Attach(id.getAsLong(), VM1, "vm1", List.of(), 1, true),
+                new BoardRequest.Detach(id.getAsLong(), VM1, 1, false), new BoardRequest.Lookup(id.getAsLong(), VM1),
+                new BoardRequest.LookupIp(id.getAsLong(), 5001, 1), new BoardRequest.LockRecord(id.getAsLong(), VM1, 7, 1, 3_000),
+                new BoardRequest.Unlock(id.getAsLong(), VM1, 7, BoardRequest.Outcome.ABORTED),
+                new BoardRequest.Watch(id.getAsLong(), 1, 5001, 0, null), new BoardRequest.ListHosts(id.getAsLong()),
+                new BoardRequest.ListNodes(id.getAsLong(), 5001, null));
+    }
+
+    @Test
+    void noRequestOfAnyKindIsAnsweredWithoutACertificateOrWithAnotherClustersOne() throws Exception {
+        try (BoardQueries plain = new BoardQueries("127.0.0.1:" + server.port())) {
+            for (BoardRequest r : everyKind(() -> 1)) {
+                assertThatThrownBy(() -> plain.call(id -> r)).as("%s without a certificate", r.getClass().getSimpleName())
+                        .isInstanceOf(IllegalStateException.class);
+            }
+        }
+        Agent stranger = new Agent(1, Tls.inDir(dir.resolve("other"), "agent-1"));
+        for (BoardRequest r : everyKind(stranger::id)) {
+            stranger.client.send(r);
+        }
+        assertThat(stranger.answers.poll(3, TimeUnit.SECONDS)).as("an answer to another cluster's certificate").isNull();
+        assertThat(server.board().hosts()).isEmpty();
+        assertThat(server.board().record(VM1)).isNull();
+    }
+
+    @Test
+    void noChangeOfAnyKindIsTakenFromAnotherHostsCertificate() throws Exception {
+        Agent one = agent(1), two = agent(2);
+        one.ask(new BoardRequest.RegisterHost(one.id(), 1, "127.0.0.1:6081", Set.of(5001), 3_000));
+        one.ask(new BoardRequest.Attach(one.id(), VM1, "vm1", List.of(), 1, true));
+        one.ask(new BoardRequest.LockRecord(one.id(), VM1, 7, 1, 3_000));
+        for (BoardRequest r : everyKind(two::id)) {
+            BoardResponse answer = two.ask(r);
+            if (BoardRequest.isRead(r)) continue;
+            assertThat(answer).as("%s for host 1 from host 2", r.getClass().getSimpleName()).isInstanceOf(BoardResponse.Refused.class);
+        }
+        assertThat(server.board().record(VM1).hostId()).isEqualTo(1);
+        assertThat(server.board().record(VM1).lock().migrationId()).isEqualTo(7);
+    }
+
     @Test
     void aServerThatIsNotABoardIsNotBelieved() throws Exception {
         server.close();
