@@ -21,6 +21,7 @@ TARGETS=(
   "ferry-agent AgentFuzzTest#guestFrame"
   "ferry-agent VirtqueueFuzzTest#hostileRings"
   "ferry-agent VhostUserMessageFuzzTest#frontEndMessages"
+  "ferry-agent SealFuzzTest#openAnything"
   "ferry-service ServiceFuzzTest#qmpLine"
   "ferry-service ServiceFuzzTest#adminPortRequest"
   "ferry-service ServiceFuzzTest#agentYaml"
