@@ -1,5 +1,13 @@
 package dev.ferry.cli;
 
+import static dev.ferry.cli.ProcessTests.await;
+import static dev.ferry.cli.ProcessTests.counter;
+import static dev.ferry.cli.ProcessTests.freeUdpPort;
+import static dev.ferry.cli.ProcessTests.sh;
+import static dev.ferry.cli.ProcessTests.startTraffic;
+
+import dev.ferry.cli.ProcessTests.Traffic;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -7,16 +15,12 @@ import dev.ferry.board.Endpoints;
 import dev.ferry.lab.DgramVm;
 import dev.ferry.lab.FlowStats;
 import dev.ferry.lab.etcd.EtcdCluster;
-import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -93,14 +97,6 @@ class ClusterProcessTest {
         admin[id] = line.substring(line.indexOf("admin ") + "admin ".length());
     }
 
-    private static int freeUdpPort() throws Exception {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
-            return s.getLocalPort();
-        }
-    }
-
-    /** The VMs of a test, their flows and the thread that streams them. */
-    private record Traffic(DgramVm a, DgramVm b, FlowStats ab, FlowStats ba, AtomicBoolean stop, Thread thread) {}
 
     /** Agents 1-3, vm-a on agent 1 and vm-b on agent 2, 1,000 frames/s each way between them. */
     private Traffic startClusterAndTraffic() throws Exception {
@@ -117,31 +113,6 @@ class ClusterProcessTest {
         await("both VMs on the board", 10, () -> Ctl.ok("--board", board, "nodes").contains("vm-a")
                 && Ctl.ok("--board", board, "nodes").contains("vm-b"));
         return startTraffic(a, b, ab, ba);
-    }
-
-    /** 1,000 frames/s each way between {@code a} and {@code b}, for at most 60 s. */
-    private static Traffic startTraffic(DgramVm a, DgramVm b, FlowStats ab, FlowStats ba) throws InterruptedException {
-        AtomicBoolean stop = new AtomicBoolean();
-        Thread thread = new Thread(() -> {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            long next = System.nanoTime();
-            try {
-                for (int i = 0; i < 120_000 && !stop.get() && System.nanoTime() < deadline; i++) {
-                    a.send(MAC_B, ab);
-                    b.send(MAC_A, ba);
-                    a.poll();
-                    b.poll();
-                    next += 1_000_000; // 1,000 frames/s each way
-                    long wait = next - System.nanoTime();
-                    if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
-                }
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, "traffic");
-        thread.start();
-        Thread.sleep(500);
-        return new Traffic(a, b, ab, ba, stop, thread);
     }
 
     /** Stops the traffic and checks that every frame of both flows arrived once and in order, vm-b on {@code host}. */
@@ -372,11 +343,6 @@ class ClusterProcessTest {
         assertThat(completed).as("migrations handed over, each once").isEqualTo(4);
     }
 
-    private static long counter(String stats, String name) {
-        return stats.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> Long.parseLong(l.substring(name.length()).strip()))
-                .sum();
-    }
-
     /**
      * Agent 3 runs in a network namespace of its own with two links to the host: its underlay (and
      * its VM's socket) on one, its way to the board on the other. The board link goes down for 6 s
@@ -438,14 +404,6 @@ class ClusterProcessTest {
         assertNothingLostAndVmBOn(t, 1);
     }
 
-    private static void sh(String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new AssertionError(String.join(" ", cmd) + " failed:\n" + out);
-        }
-    }
-
     /** Plugs a copy of {@code vm} into agent {@code host}; standby when {@code migration > 0}. */
     private DgramVm.Copy plug(DgramVm vm, int host, long migration) throws Exception {
         return plug(vm, host, migration, vm.newCopy(new InetSocketAddress("127.0.0.1", freeUdpPort())));
@@ -482,11 +440,4 @@ class ClusterProcessTest {
         Ctl.ok("--agent", admin[from], "port", "remove", "--vm", vm.id);
     }
 
-    private static void await(String what, int seconds, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!done.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
-            Thread.sleep(100);
-        }
-    }
 }

@@ -1,5 +1,10 @@
 package dev.ferry.cli;
 
+import static dev.ferry.cli.ProcessTests.await;
+import static dev.ferry.cli.ProcessTests.counter;
+import static dev.ferry.cli.ProcessTests.freeUdpPort;
+import static dev.ferry.cli.ProcessTests.sh;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -14,7 +19,6 @@ import dev.ferry.wire.Ethernet;
 import dev.ferry.wire.Geneve;
 import dev.ferry.wire.GeneveWriter;
 import java.io.IOException;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -25,8 +29,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -146,8 +148,7 @@ class UnderlayAttackTest {
                 "-f", "udp and src host 198.18.12.1 and dst port " + underlay[2].getPort())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("tshark.log").toFile()).start();
         Thread.sleep(1_500); // tshark is listening
-        AtomicBoolean stop = new AtomicBoolean();
-        Thread traffic = stream(a, vb, ab, ba, stop);
+        ProcessTests.Traffic traffic = ProcessTests.startTraffic(a, vb, ab, ba);
         assertThat(capture.waitFor(15, TimeUnit.SECONDS)).as("the capture ended").isTrue();
         List<byte[]> recorded = udpPayloads(pcap);
         assertThat(recorded).as("datagrams agent 1 sent agent 2").hasSizeGreaterThanOrEqualTo(50)
@@ -177,8 +178,8 @@ class UnderlayAttackTest {
         assertThat(attacker.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(said).contains("sent " + lines.size());
         Thread.sleep(1_000);
-        stop.set(true);
-        traffic.join(10_000);
+        traffic.stop().set(true);
+        traffic.thread().join(10_000);
         Thread.sleep(300);
         a.poll();
         vb.poll();
@@ -239,29 +240,6 @@ class UnderlayAttackTest {
         return copy;
     }
 
-    /** 1,000 frames/s each way until stopped, for at most 60 s. */
-    private static Thread stream(DgramVm a, DgramVm b, FlowStats ab, FlowStats ba, AtomicBoolean stop) {
-        Thread t = new Thread(() -> {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            long next = System.nanoTime();
-            try {
-                for (int i = 0; i < 60_000 && !stop.get() && System.nanoTime() < deadline; i++) {
-                    a.send(MAC_B, ab);
-                    b.send(MAC_A, ba);
-                    a.poll();
-                    b.poll();
-                    next += 1_000_000;
-                    long wait = next - System.nanoTime();
-                    if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
-                }
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, "traffic");
-        t.start();
-        return t;
-    }
-
     /** The UDP payloads of a classic pcap file of IPv4 packets captured on Linux's loopback (Ethernet framing). */
     static List<byte[]> udpPayloads(Path pcap) throws IOException {
         byte[] file = Files.readAllBytes(pcap);
@@ -290,34 +268,8 @@ class UnderlayAttackTest {
         return counter(after, counter) - counter(before, counter);
     }
 
-    private static long counter(String stats, String name) {
-        return stats.lines().filter(l -> l.startsWith(name + " ")).mapToLong(l -> Long.parseLong(l.substring(name.length()).strip()))
-                .sum();
-    }
-
     private static String hex(byte[] d) {
         return HexFormat.of().formatHex(d);
     }
 
-    private static int freeUdpPort() throws Exception {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static void await(String what, int seconds, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!done.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
-            Thread.sleep(100);
-        }
-    }
-
-    private static void sh(String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new AssertionError(String.join(" ", cmd) + " failed:\n" + out);
-        }
-    }
 }
