@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import org.agrona.collections.Int2IntHashMap;
 
 /**
  * Datagrams waiting for a host's underlay key (design §7b): to a host whose registration this agent
@@ -23,6 +24,8 @@ final class KeyWait {
     record Waiting(int host, boolean incoming, byte[] datagram, long since) {}
 
     private final ArrayDeque<Waiting> queue = new ArrayDeque<>();
+    /** How many datagrams wait to go to each host: asked on every send, so not found by walking the queue. */
+    private final Int2IntHashMap outgoing = new Int2IntHashMap(0);
     private final Counters counters;
     private long bytes;
 
@@ -38,14 +41,14 @@ final class KeyWait {
         }
         queue.add(new Waiting(host, incoming, Arrays.copyOfRange(buf, off, off + len), now));
         bytes += len + Held.OVERHEAD_BYTES;
+        if (!incoming) outgoing.put(host, outgoing.get(host) + 1);
         counters.inc(Counter.KEY_WAITED);
         return true;
     }
 
     /** Whether anything waits to go to {@code host}: what is sent to it after must queue behind. */
     boolean outgoingTo(int host) {
-        for (Waiting w : queue) if (w.host == host && !w.incoming) return true;
-        return false;
+        return outgoing.get(host) > 0;
     }
 
     /** Takes out, in order, everything waiting for {@code host}'s key. */
@@ -55,7 +58,7 @@ final class KeyWait {
             Waiting w = it.next();
             if (w.host != host) continue;
             it.remove();
-            bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+            forget(w);
             out.add(w);
         }
         return out;
@@ -64,10 +67,17 @@ final class KeyWait {
     /** Drops, counted, what waited longer than {@link #WAIT_NANOS}. */
     void expire(long now) {
         while (!queue.isEmpty() && now - queue.peek().since > WAIT_NANOS) {
-            Waiting w = queue.poll();
-            bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+            forget(queue.poll());
             counters.inc(Counter.DROP_KEY_WAIT_EXPIRED);
         }
+    }
+
+    /** What a datagram taken out of the queue counted for. */
+    private void forget(Waiting w) {
+        bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+        if (w.incoming) return;
+        int left = outgoing.get(w.host) - 1;
+        if (left > 0) outgoing.put(w.host, left); else outgoing.remove(w.host);
     }
 
     int size() {

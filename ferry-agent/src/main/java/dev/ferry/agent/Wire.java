@@ -99,7 +99,7 @@ final class Wire {
      */
     void out(int to, byte[] datagram, int length) {
         long now = clock.now();
-        if (keyWait.size() > 0 && keyWait.outgoingTo(to)) {
+        if (keyWait.outgoingTo(to)) {
             keyWait.hold(to, false, datagram, 0, length, now);
             return;
         }
