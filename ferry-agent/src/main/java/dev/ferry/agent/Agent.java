@@ -187,6 +187,11 @@ public final class Agent implements Migrations.Ports {
     public void onUnderlay(int from, byte[] buf, int offset, int length, long now) {
         lastNow = now;
         counters.inc(Counter.UNDERLAY_IN);
+        receive(from, buf, offset, length, now);
+    }
+
+    /** A datagram from host {@code from}, counted already: as it arrived, or once it waited for the host's key. */
+    private void receive(int from, byte[] buf, int offset, int length, long now) {
         switch (seal.open(from, buf, offset, length)) {
             case OPENED -> {
                 buf = seal.opened();
@@ -254,8 +259,7 @@ public final class Agent implements Migrations.Ports {
         }
         for (KeyWait.Waiting w : keyWait.release(host)) {
             if (w.incoming()) {
-                counters.add(Counter.UNDERLAY_IN, -1); // counted when it first arrived
-                onUnderlay(host, w.datagram(), 0, w.datagram().length, lastNow);
+                receive(host, w.datagram(), 0, w.datagram().length, lastNow);
             } else {
                 wire.out(host, w.datagram(), w.datagram().length);
             }
@@ -289,7 +293,6 @@ public final class Agent implements Migrations.Ports {
             case ControlMessage.MarkerAck a -> markers.onAck(net, a);
             case ControlMessage.LocationHint h -> board.lookup(net, h.mac(), now);
             case ControlMessage.Hello h -> {} // its seal was the message: the key it opened under is known here now
-
         }
     }
 
