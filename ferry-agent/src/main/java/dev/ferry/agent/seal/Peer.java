@@ -29,7 +29,7 @@ final class Peer {
     // Receive: the current epoch and the one before (for datagrams still on their way), and the next.
     int rxEpoch;
     SecretKeySpec rxKey;
-    final ReplayWindow rxWindow = new ReplayWindow();
+    ReplayWindow rxWindow = new ReplayWindow();
     SecretKeySpec rxPreviousKey;
     ReplayWindow rxPreviousWindow;
     SecretKeySpec rxNextKey;
@@ -90,19 +90,17 @@ final class Peer {
     void rxAdvance(int epoch, SecretKeySpec key) {
         byte[] chain = rxNextChain;
         for (int i = rxEpoch + 1; i < epoch; i++) chain = SealKey.step(chain, 2);
-        rxPreviousKey = epoch == rxEpoch + 1 ? rxKey : null;
-        rxPreviousWindow = epoch == rxEpoch + 1 ? copyOf(rxWindow) : null;
-        rxWindow.reset();
+        boolean next = epoch == rxEpoch + 1;
+        rxPreviousKey = next ? rxKey : null;
+        // The window of the epoch before goes with it; the one kept before that serves the new epoch.
+        ReplayWindow spare = rxPreviousWindow != null ? rxPreviousWindow : new ReplayWindow();
+        rxPreviousWindow = next ? rxWindow : null;
+        spare.reset();
+        rxWindow = spare;
         rxKey = key;
         rxEpoch = epoch;
         rxNextChain = SealKey.step(chain, 2);
         rxNextKey = aes(SealKey.step(rxNextChain, 1));
-    }
-
-    private static ReplayWindow copyOf(ReplayWindow w) {
-        ReplayWindow c = new ReplayWindow();
-        c.copyFrom(w);
-        return c;
     }
 
     private static SecretKeySpec aes(byte[] key) {

@@ -39,11 +39,6 @@ public final class ReplayWindow {
         top = -1;
     }
 
-    void copyFrom(ReplayWindow other) {
-        System.arraycopy(other.bits, 0, bits, 0, WORDS);
-        top = other.top;
-    }
-
     private static int word(long counter) {
         return (int) ((counter >> 6) & (WORDS - 1));
     }

@@ -11,7 +11,6 @@ import static dev.ferry.wire.Geneve.SEAL_TAG_LENGTH;
 import dev.ferry.board.HostRecord;
 import dev.ferry.wire.Bytes;
 import java.security.GeneralSecurityException;
-import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
@@ -136,15 +135,14 @@ public final class Seal {
             return true;
         }
         byte[] theirs = SealKey.decode(h.underlayKey());
-        byte[] tx = theirs == null ? null : key.root(self, key.raw(), h.hostId(), theirs, theirs);
-        byte[] rx = theirs == null ? null : key.root(h.hostId(), theirs, self, key.raw(), theirs);
-        if (tx == null || rx == null) {
+        byte[][] roots = theirs == null ? null : key.roots(self, h.hostId(), theirs);
+        if (roots == null) {
             log.warn("host {} registered an underlay key that cannot be used; its datagrams are refused", h.hostId());
             peers.remove(h.hostId());
             return known != null;
         }
         if (known != null) log.info("host {} has a new underlay key (it restarted)", h.hostId());
-        Peer p = Peer.sealed(h.hostId(), h.underlayKey(), SealKey.idOf(theirs), tx, rx, now);
+        Peer p = Peer.sealed(h.hostId(), h.underlayKey(), SealKey.idOf(theirs), roots[0], roots[1], now);
         if (known != null) p.previousKeyId = known.plaintext ? 0 : known.keyId;
         peers.put(h.hostId(), p);
         return true;
@@ -157,8 +155,8 @@ public final class Seal {
      * On {@link Sealed#SEALED} the datagram is {@link #sealed()}, {@link #sealedLength()} bytes.
      */
     public Sealed seal(int to, byte[] buf, int off, int len, long now) {
-        Peer p = peers.get(to);
         if (key == null) return Sealed.PLAIN;
+        Peer p = peers.get(to);
         if (p == null) return Sealed.NO_KEY;
         if (p.plaintext) return p.staticVtep ? Sealed.PLAIN : Sealed.INSECURE_PEER;
         if (p.txCounter >= rekeyAfterMessages || now - p.txEpochStart >= rekeyAfterNanos) p.rekey(now);
@@ -240,10 +238,8 @@ public final class Seal {
             decrypt.init(Cipher.DECRYPT_MODE, k, new GCMParameterSpec(TAG_BITS, nonce));
             decrypt.updateAAD(buf, off, header);
             openedLength = BASE_HEADER_LENGTH + rest + decrypt.doFinal(buf, off + header, len - header, opened, BASE_HEADER_LENGTH + rest);
-        } catch (AEADBadTagException e) {
-            return Opened.FORGED;
         } catch (GeneralSecurityException | IllegalArgumentException e) {
-            return Opened.FORGED;
+            return Opened.FORGED; // AEADBadTagException above all
         }
         if (window == null) {
             p.rxAdvance(epoch, k);

@@ -61,8 +61,6 @@ public final class SealKey {
     /** The public key's id on the wire: the first 4 bytes of its SHA-256. */
     public int id() { return id; }
 
-    byte[] raw() { return raw; }
-
     /** The raw bytes of a registered public key, or null when it is not one. */
     static byte[] decode(String publicKey) {
         try {
@@ -81,24 +79,32 @@ public final class SealKey {
         }
     }
 
-    /** The chain root of direction {@code from}→{@code to}, from this key and the peer's; null if the peer's key is unusable. */
-    byte[] root(int from, byte[] fromKey, int to, byte[] toKey, byte[] peerKey) {
+    /**
+     * The two chain roots with a peer, from one X25519 agreement: {@code [this host to the peer, the
+     * peer to this host]}; null if the peer's key is unusable (an all-zero shared secret, a low-order
+     * point, is refused by the JDK).
+     */
+    byte[][] roots(int self, int peer, byte[] peerKey) {
         try {
             KeyAgreement ka = KeyAgreement.getInstance("X25519");
             ka.init(pair.getPrivate());
             ka.doPhase(publicKeyOf(peerKey), true);
             byte[] shared = ka.generateSecret();
-            Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(new SecretKeySpec(shared, "HmacSHA256"));
-            mac.update(LABEL);
-            mac.update(ByteBuffer.allocate(8).putInt(from).putInt(to).array());
-            mac.update(fromKey);
-            mac.update(toKey);
-            return mac.doFinal();
+            return new byte[][] {root(shared, self, raw, peer, peerKey), root(shared, peer, peerKey, self, raw)};
         } catch (GeneralSecurityException | RuntimeException e) {
-            // An all-zero shared secret (a low-order point) is refused by the JDK: such a peer gets no key.
             return null;
         }
+    }
+
+    /** The chain root of direction {@code from}→{@code to}. */
+    private static byte[] root(byte[] shared, int from, byte[] fromKey, int to, byte[] toKey) throws GeneralSecurityException {
+        Mac mac = Mac.getInstance("HmacSHA256");
+        mac.init(new SecretKeySpec(shared, "HmacSHA256"));
+        mac.update(LABEL);
+        mac.update(ByteBuffer.allocate(8).putInt(from).putInt(to).array());
+        mac.update(fromKey);
+        mac.update(toKey);
+        return mac.doFinal();
     }
 
     /** {@code HMAC(chain, step)}: step 1 the epoch's key, step 2 the next chain. */
