@@ -363,12 +363,7 @@ class ClusterProcessTest {
         String[][] links = {{"fcd" + tag, "198.18.10"}, {"fcc" + tag, "198.18.11"}};
         for (String[] l : links) {
             cleanups.add(() -> sh("ip", "link", "del", l[0] + "h"));
-            sh("ip", "link", "add", l[0] + "h", "type", "veth", "peer", "name", l[0] + "n");
-            sh("ip", "link", "set", l[0] + "n", "netns", ns);
-            sh("ip", "addr", "add", l[1] + ".1/24", "dev", l[0] + "h");
-            sh("ip", "link", "set", l[0] + "h", "up");
-            sh("ip", "-n", ns, "addr", "add", l[1] + ".2/24", "dev", l[0] + "n");
-            sh("ip", "-n", ns, "link", "set", l[0] + "n", "up");
+            ProcessTests.vethInto(ns, l[0], l[1]);
         }
         startBoardOn("198.18.11.1:0", "--in-memory");
         for (int id = 1; id <= 2; id++) startAgent(id, List.of(), "198.18.10.1:0", "127.0.0.1:0");

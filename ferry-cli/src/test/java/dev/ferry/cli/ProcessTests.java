@@ -22,6 +22,20 @@ final class ProcessTests {
         }
     }
 
+    /**
+     * A veth pair {@code NAMEh}/{@code NAMEn}, the second end moved into namespace {@code ns}: the
+     * host's end gets {@code SUBNET.1/24}, the namespace's {@code SUBNET.2/24}, both up. Deleting
+     * {@code NAMEh} removes both (the caller's cleanup).
+     */
+    static void vethInto(String ns, String name, String subnet) throws Exception {
+        sh("ip", "link", "add", name + "h", "type", "veth", "peer", "name", name + "n");
+        sh("ip", "link", "set", name + "n", "netns", ns);
+        sh("ip", "addr", "add", subnet + ".1/24", "dev", name + "h");
+        sh("ip", "link", "set", name + "h", "up");
+        sh("ip", "-n", ns, "addr", "add", subnet + ".2/24", "dev", name + "n");
+        sh("ip", "-n", ns, "link", "set", name + "n", "up");
+    }
+
     static void await(String what, int seconds, BooleanSupplier done) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (!done.getAsBoolean()) {

@@ -70,12 +70,7 @@ class UnderlayAttackTest {
         sh("ip", "-n", ns, "link", "set", "lo", "up");
         for (String[] l : new String[][] {{"fka" + tag, "198.18.12"}, {"fkb" + tag, "198.18.13"}}) {
             cleanups.add(new String[] {"ip", "link", "del", l[0] + "h"});
-            sh("ip", "link", "add", l[0] + "h", "type", "veth", "peer", "name", l[0] + "n");
-            sh("ip", "link", "set", l[0] + "n", "netns", ns);
-            sh("ip", "addr", "add", l[1] + ".1/24", "dev", l[0] + "h");
-            sh("ip", "link", "set", l[0] + "h", "up");
-            sh("ip", "-n", ns, "addr", "add", l[1] + ".2/24", "dev", l[0] + "n");
-            sh("ip", "-n", ns, "link", "set", l[0] + "n", "up");
+            ProcessTests.vethInto(ns, l[0], l[1]);
         }
         sh("ip", "-n", ns, "addr", "add", "198.18.12.1/32", "dev", "lo");
         sh("sysctl", "-qw", "net.ipv4.conf.fkb" + tag + "h.accept_local=1");
