@@ -65,6 +65,11 @@ public final class Agent implements Migrations.Ports {
     private long lastForget;
     private boolean started;
 
+    /**
+     * @param incarnation a number this process of the host draws at random (a simulation, from its
+     *     seed): the board's request ids and MARKER tokens count up from it, so a restarted agent's
+     *     ids meet none of its earlier process's and nobody else can guess them
+     */
     public Agent(AgentConfig config, Underlay underlay, BoardClient boardClient, long incarnation) {
         this.config = config.validate();
         this.self = config.hostId();

@@ -15,6 +15,7 @@ import org.agrona.collections.Long2ObjectHashMap;
  */
 final class BoardCalls {
     static final int MAX_OUTSTANDING = 4_096;
+    private static final long ID_BITS = (1L << 48) - 1;
     private static final long SLOW_AFTER_NANOS = 1_000_000_000L, SLOW_RETRY_NANOS = 1_000_000_000L;
 
     private static final class Call {
@@ -33,7 +34,7 @@ final class BoardCalls {
 
     private final BoardClient client;
     private final Counters counters;
-    private final long idBase;
+    private final long hostBits;
     private final long retryNanos;
     private final Long2ObjectHashMap<Call> outstanding = new Long2ObjectHashMap<>();
     private long nextId;
@@ -41,8 +42,12 @@ final class BoardCalls {
     BoardCalls(BoardClient client, Counters counters, int hostId, long incarnation, long retryNanos) {
         this.client = client;
         this.counters = counters;
-        // Ids unique across hosts and restarts of one host: host in the top 16 bits, incarnation next.
-        this.idBase = ((long) hostId << 48) | ((incarnation & 0xFFFF) << 32);
+        // The board keeps answers by request id and hands a repeated id the earlier answer, so ids
+        // must not repeat across restarts of one host: host in the top 16 bits (the board checks it
+        // against the caller's certificate), then 48 bits counting up from the process's random
+        // incarnation, which also makes them unguessable to anyone else.
+        this.hostBits = (long) hostId << 48;
+        this.nextId = incarnation;
         this.retryNanos = retryNanos;
     }
 
@@ -52,7 +57,7 @@ final class BoardCalls {
             counters.inc(Counter.BOARD_CALLS_REFUSED);
             return false;
         }
-        BoardRequest request = make.apply(idBase | (++nextId & 0xFFFF_FFFFL));
+        BoardRequest request = make.apply(hostBits | (++nextId & ID_BITS));
         outstanding.put(request.requestId(), new Call(request, onAnswer, now));
         client.send(request);
         return true;

@@ -47,7 +47,8 @@ final class Markers {
         this.counters = counters;
         this.wire = wire;
         this.retryNanos = config.retryMillis() * MS;
-        this.tokenSeq = (long) self << 48 | (incarnation & 0xFFFF) << 32;
+        // Unique across restarts (the random incarnation), so a token of a dead process matches nothing.
+        this.tokenSeq = (long) self << 48 | (Long.rotateLeft(incarnation, 24) & 0xFFFF_FFFF_FFFFL);
     }
 
     void classifier(Classifier classifier) {

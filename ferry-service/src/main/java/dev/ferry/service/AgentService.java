@@ -74,7 +74,7 @@ public final class AgentService implements AutoCloseable {
             log.warn("the underlay is plaintext (--plaintext-underlay): anyone who can send to {} can forge frames and migration messages;"
                     + " run so only where the underlay is protected otherwise", Endpoints.format(loop.localAddress()));
         }
-        this.agent = new Agent(config, underlay, boardClient, System.currentTimeMillis() & 0xFFFF);
+        this.agent = new Agent(config, underlay, boardClient, new java.security.SecureRandom().nextLong());
         loop.start(agent, underlay.directory());
         AdminServer started = null;
         try {

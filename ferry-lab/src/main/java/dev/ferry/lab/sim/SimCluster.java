@@ -33,6 +33,8 @@ public final class SimCluster implements ClusterDriver {
     private final Random random;
     /** For the aimed losses alone, so that schedules without them draw exactly what they always drew. */
     private final Random aimed;
+    /** Each agent process's incarnation, drawn as a real process draws it, apart from the faults' stream. */
+    private final Random incarnations;
     private final Faults faults;
     private Board board;
     private final List<Agent> agents = new ArrayList<>();
@@ -54,6 +56,7 @@ public final class SimCluster implements ClusterDriver {
     public SimCluster(int hosts, Mode mode, Set<Integer> vnis, long seed, Faults faults) {
         this.random = new Random(seed);
         this.aimed = new Random(~seed);
+        this.incarnations = new Random(seed ^ 0x1C4A_7105L);
         this.faults = faults;
         this.board = new Board(new InMemoryStore(), this::push);
         this.hostIds = new int[hosts];
@@ -64,7 +67,7 @@ public final class SimCluster implements ClusterDriver {
         this.pathTail = new long[hosts + 1][hosts + 1];
         for (int i = 0; i < hosts; i++) {
             hostIds[i] = i + 1;
-            agents.add(newAgent(i + 1, 1));
+            agents.add(newAgent(i + 1, incarnations.nextLong()));
         }
         for (Agent a : agents) a.start(0);
         scheduleTicks();
@@ -150,7 +153,7 @@ public final class SimCluster implements ClusterDriver {
             down[host] = true;
         });
         scheduler.at(atNanos + downNanos, () -> {
-            Agent fresh = newAgent(host, restarted.size() + 1);
+            Agent fresh = newAgent(host, incarnations.nextLong());
             agents.set(host - 1, fresh);
             down[host] = false;
             dead[host] = null;

@@ -49,7 +49,7 @@ public final class UdpCluster implements ClusterDriver, AutoCloseable {
             directory.put(id, loop.localAddress());
             loops.add(loop);
         }
-        long incarnation = System.nanoTime() & 0xFFFF;
+        long incarnation = new java.security.SecureRandom().nextLong();
         for (int i = 0; i < hosts; i++) {
             AgentLoop loop = loops.get(i);
             UdpUnderlay underlay = new UdpUnderlay(loop.socket(), directory);
