@@ -39,7 +39,8 @@ public final class BoardQueries implements AutoCloseable {
             return Convert.response(stub.withDeadlineAfter(5, TimeUnit.SECONDS).call(Convert.request(request.apply(id))));
         } catch (StatusRuntimeException e) {
             throw new IllegalStateException("board at " + target + ": " + e.getStatus().getCode()
-                    + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")"));
+                    + (e.getStatus().getDescription() == null ? "" : " (" + e.getStatus().getDescription() + ")")
+                    + (e.getStatus().getCause() == null ? "" : ": " + e.getStatus().getCause().getMessage()));
         }
     }
 

@@ -1,30 +1,55 @@
 package dev.ferry.rpc;
 
+import dev.ferry.security.Identity;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
-import dev.ferry.security.Identity;
+import io.grpc.util.AdvancedTlsX509KeyManager;
+import io.grpc.util.AdvancedTlsX509TrustManager;
 import java.io.IOException;
-import java.security.GeneralSecurityException;
-import java.security.KeyStore;
-import java.security.cert.CertificateException;
-import java.security.cert.X509Certificate;
-import javax.net.ssl.TrustManagerFactory;
-import javax.net.ssl.X509TrustManager;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedKeyManager;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * A member's mutual TLS material, as {@code ferry pki} writes it: the cluster CA's certificate, and
  * the member's certificate and key. Both ends present a certificate and accept only the cluster's;
  * TLS 1.3 only.
  *
- * @param ca   the cluster CA's certificate ({@code ca.crt})
+ * <p>The files are read again when they change, looked at every {@link #RELOAD} (into gRPC's
+ * {@code AdvancedTls} managers, shared by every connection of the process that uses the same files):
+ * a certificate renewed or a CA rolled in place is used by the next handshake, without a restart. Connections already open keep the
+ * certificate they were made with.
+ *
+ * @param ca   the cluster CA's certificate ({@code ca.crt}); it may hold several, during a CA roll
  * @param cert this member's certificate
  * @param key  its private key (PKCS#8 PEM)
  */
 public record Tls(Path ca, Path cert, Path key) {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Tls.class);
     private static final String[] PROTOCOLS = {"TLSv1.3"};
+    /** How often the files are looked at again (only their modification times, unless they changed). */
+    public static final Duration RELOAD = Duration.ofSeconds(5);
+
+    private static final ScheduledExecutorService RELOADER = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "tls-reload");
+        t.setDaemon(true);
+        return t;
+    });
+    private static final Map<Tls, Loaded> LOADED = new ConcurrentHashMap<>();
 
     /** {@code dir/ca.crt}, {@code dir/NAME.crt}, {@code dir/NAME.key}; an IOException names a missing one. */
     public static Tls inDir(Path dir, String name) throws IOException {
@@ -35,10 +60,135 @@ public record Tls(Path ca, Path cert, Path key) {
         return t;
     }
 
-    /** The server's context: it requires a client certificate from the cluster's CA. */
+    /**
+     * The key and trust managers of these files, loaded once per process and read again when a
+     * file's modification time changes (looked at every {@link #RELOAD}: gRPC's own periodic reload
+     * waits at least a minute, too long for an operator watching a rotation).
+     */
+    private static final class Loaded implements Runnable {
+        final Tls files;
+        final AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
+        final AdvancedTlsX509TrustManager cluster;
+        long keysChanged, caChanged;
+
+        Loaded(Tls files) throws IOException, GeneralSecurityException {
+            this.files = files;
+            cluster = AdvancedTlsX509TrustManager.newBuilder()
+                    .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION).build();
+            reload();
+            RELOADER.scheduleWithFixedDelay(this, RELOAD.toMillis(), RELOAD.toMillis(), TimeUnit.MILLISECONDS);
+        }
+
+        private void reload() throws IOException, GeneralSecurityException {
+            long k = Math.max(files.cert.toFile().lastModified(), files.key.toFile().lastModified());
+            long c = files.ca.toFile().lastModified();
+            if (k != keysChanged) {
+                keys.updateIdentityCredentials(files.cert.toFile(), files.key.toFile());
+                keysChanged = k;
+            }
+            if (c != caChanged) {
+                cluster.updateTrustCredentials(files.ca.toFile());
+                caChanged = c;
+            }
+        }
+
+        @Override
+        public void run() {
+            try {
+                reload();
+            } catch (IOException | GeneralSecurityException | RuntimeException e) {
+                // Half-written files (a rotation in progress) are tried again next time; until then the last good ones serve.
+                log.warn("TLS: reading {}, {}, {} again failed, still using what was read before: {}", files.cert, files.key, files.ca,
+                        e.toString());
+            }
+        }
+    }
+
+    private Loaded loaded() throws IOException {
+        try {
+            return LOADED.computeIfAbsent(this, t -> {
+                try {
+                    return new Loaded(t);
+                } catch (IOException | GeneralSecurityException e) {
+                    throw new IllegalStateException("TLS: " + t.cert + ", " + t.key + ", " + t.ca + ": " + e.getMessage(), e);
+                }
+            });
+        } catch (IllegalStateException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /** This member's certificate and key, as the files hold them now. */
+    public X509ExtendedKeyManager keyManager() throws IOException {
+        return loaded().keys;
+    }
+
+    /**
+     * Trusts what the cluster's CA issued (as {@code ca.crt} holds it now) and, of that, only a peer
+     * whose identity {@code allowed} accepts; {@code what} says who that is in the refusal.
+     */
+    public X509ExtendedTrustManager trustManager(Predicate<Identity> allowed, String what) throws IOException {
+        X509ExtendedTrustManager cluster = loaded().cluster;
+        return new X509ExtendedTrustManager() {
+            private void identity(X509Certificate[] chain) throws CertificateException {
+                Identity who = Identity.of(chain[0]).orElse(null);
+                if (who == null || !allowed.test(who)) {
+                    throw new CertificateException("the peer's certificate is not " + what + "'s (" + chain[0].getSubjectX500Principal() + ")");
+                }
+            }
+
+            @Override
+            public void checkClientTrusted(X509Certificate[] chain, String auth) throws CertificateException {
+                cluster.checkClientTrusted(chain, auth);
+                identity(chain);
+            }
+
+            @Override
+            public void checkClientTrusted(X509Certificate[] chain, String auth, Socket socket) throws CertificateException {
+                cluster.checkClientTrusted(chain, auth, socket);
+                identity(chain);
+            }
+
+            @Override
+            public void checkClientTrusted(X509Certificate[] chain, String auth, SSLEngine engine) throws CertificateException {
+                cluster.checkClientTrusted(chain, auth, engine);
+                identity(chain);
+            }
+
+            @Override
+            public void checkServerTrusted(X509Certificate[] chain, String auth) throws CertificateException {
+                cluster.checkServerTrusted(chain, auth);
+                identity(chain);
+            }
+
+            @Override
+            public void checkServerTrusted(X509Certificate[] chain, String auth, Socket socket) throws CertificateException {
+                cluster.checkServerTrusted(chain, auth, socket);
+                identity(chain);
+            }
+
+            @Override
+            public void checkServerTrusted(X509Certificate[] chain, String auth, SSLEngine engine) throws CertificateException {
+                cluster.checkServerTrusted(chain, auth, engine);
+                identity(chain);
+            }
+
+            @Override
+            public X509Certificate[] getAcceptedIssuers() {
+                return cluster.getAcceptedIssuers();
+            }
+        };
+    }
+
+    /** TLS 1.3 only, for every Ferry endpoint. */
+    public static String[] protocols() {
+        return PROTOCOLS.clone();
+    }
+
+    /** The server's context: it requires a client certificate of any member of the cluster (the board decides what each may ask). */
     SslContext server() throws IOException {
-        return GrpcSslContexts.forServer(cert.toFile(), key.toFile()).trustManager(ca.toFile()).clientAuth(ClientAuth.REQUIRE)
-                .protocols(PROTOCOLS).build();
+        return GrpcSslContexts.configure(io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder.forServer(keyManager())).trustManager(trustManager(who -> true, "a cluster member"))
+                .clientAuth(ClientAuth.REQUIRE).protocols(PROTOCOLS).build();
     }
 
     /**
@@ -47,41 +197,7 @@ public record Tls(Path ca, Path cert, Path key) {
      * name: replicas are reached by address, under one authority for all.
      */
     SslContext client() throws IOException {
-        return GrpcSslContexts.forClient().keyManager(cert.toFile(), key.toFile()).trustManager(boardsOnly())
+        return GrpcSslContexts.forClient().keyManager(keyManager()).trustManager(trustManager(who -> who instanceof Identity.Board, "a board"))
                 .endpointIdentificationAlgorithm(null).protocols(PROTOCOLS).build();
-    }
-
-    /** Trusts what the cluster's CA issued, and of that only a board's certificate. */
-    private X509TrustManager boardsOnly() throws IOException {
-        X509TrustManager cluster;
-        try {
-            KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-            store.load(null, null);
-            store.setCertificateEntry("ferry-ca", dev.ferry.security.ClusterCa.readCertificate(ca));
-            TrustManagerFactory f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-            f.init(store);
-            cluster = (X509TrustManager) f.getTrustManagers()[0];
-        } catch (GeneralSecurityException e) {
-            throw new IOException("TLS: " + ca + ": " + e.getMessage(), e);
-        }
-        return new X509TrustManager() {
-            @Override
-            public void checkClientTrusted(X509Certificate[] chain, String auth) throws CertificateException {
-                cluster.checkClientTrusted(chain, auth);
-            }
-
-            @Override
-            public void checkServerTrusted(X509Certificate[] chain, String auth) throws CertificateException {
-                cluster.checkServerTrusted(chain, auth);
-                if (!(Identity.of(chain[0]).orElse(null) instanceof Identity.Board)) {
-                    throw new CertificateException("the server's certificate is not a board's (" + chain[0].getSubjectX500Principal() + ")");
-                }
-            }
-
-            @Override
-            public X509Certificate[] getAcceptedIssuers() {
-                return cluster.getAcceptedIssuers();
-            }
-        };
     }
 }

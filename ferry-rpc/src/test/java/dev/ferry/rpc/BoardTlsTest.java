@@ -197,6 +197,45 @@ class BoardTlsTest {
                 .as("an agent's certificate posing as the board").isNull();
     }
 
+    @Test
+    void aCaRolledAndACertificateRenewedInPlaceAreUsedWithoutARestart() throws Exception {
+        Path next = dir.resolve("next");
+        ClusterCa nextCa = ClusterCa.init(next, "next", ClusterCa.CA_VALIDITY);
+        nextCa.issue(new Identity.Operator(), "operator", List.of(), Duration.ofDays(1)).write(next, "operator");
+        String oldCa = java.nio.file.Files.readString(dir.resolve("ca.crt")), newCa = java.nio.file.Files.readString(next.resolve("ca.crt"));
+        java.nio.file.Files.writeString(next.resolve("ca.crt"), oldCa + newCa); // the operator trusts both while the CA rolls
+        Tls operator = Tls.inDir(next, "operator");
+        assertThat(listsHosts(operator)).as("before the roll: a certificate of the next CA").isFalse();
+
+        java.nio.file.Files.writeString(dir.resolve("ca.crt"), oldCa + newCa);
+        assertThat(within(() -> listsHosts(operator))).as("the board trusts the next CA without a restart").isTrue();
+
+        nextCa.issue(new Identity.Board(), "board", List.of("127.0.0.1"), Duration.ofDays(1)).write(next, "board");
+        for (String file : List.of("board.key", "board.crt")) {
+            java.nio.file.Files.move(next.resolve(file), dir.resolve(file), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        java.nio.file.Files.writeString(next.resolve("ca.crt"), newCa); // the roll done: the old CA is trusted no more
+        assertThat(within(() -> listsHosts(operator))).as("the board presents its renewed certificate without a restart").isTrue();
+    }
+
+    private boolean listsHosts(Tls tls) {
+        try (BoardQueries q = new BoardQueries("127.0.0.1:" + server.port(), tls)) {
+            return q.call(id -> new BoardRequest.ListHosts(id)) instanceof BoardResponse.Hosts;
+        } catch (IllegalStateException refused) {
+            return false;
+        }
+    }
+
+    /** Whether {@code check} comes true within a few reload periods. */
+    private static boolean within(java.util.function.BooleanSupplier check) throws InterruptedException {
+        long deadline = System.nanoTime() + 4 * Tls.RELOAD.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (check.getAsBoolean()) return true;
+            Thread.sleep(200);
+        }
+        return check.getAsBoolean();
+    }
+
     private static void assertRefused(BoardResponse r, String why) {
         assertThat(r).isInstanceOf(BoardResponse.Refused.class);
         assertThat(((BoardResponse.Refused) r).reason()).contains(why);
