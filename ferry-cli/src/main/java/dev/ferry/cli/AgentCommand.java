@@ -1,7 +1,6 @@
 package dev.ferry.cli;
 
 import dev.ferry.agent.port.TapPort;
-import dev.ferry.board.Endpoints;
 import dev.ferry.service.AgentService;
 import dev.ferry.service.AgentSettings;
 import dev.ferry.service.ConfigException;
@@ -34,8 +33,17 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--board", description = "The board's host:port; for board replicas, all of theirs, comma-separated (the agent fails over).")
     String board;
 
-    @Option(names = "--admin", description = "Admin endpoint for ferry ctl and /metrics, host:port (default 127.0.0.1:9100).")
+    @Option(names = "--admin", paramLabel = "PATH|HOST:PORT",
+            description = {"Admin endpoint for ferry ctl: a Unix socket (default $FERRY_RUN_DIR or ~/.local/state/ferry/run, agent-HOSTID.sock;"
+                    + " only this user may open it), or host:port, then mutual TLS that admits operators' certificates only."})
     String admin;
+
+    @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Serve Prometheus /metrics (read only) on this host:port (default: none).")
+    String metrics;
+
+    @Option(names = "--metrics-token-file", paramLabel = "FILE",
+            description = "Then /metrics answers only requests with Authorization: Bearer TOKEN, TOKEN the file's first line.")
+    String metricsTokenFile;
 
     @Option(names = "--vni", split = ",", description = "Virtual networks served (repeat or comma-separate).")
     List<Integer> vnis;
@@ -51,7 +59,7 @@ final class AgentCommand implements Callable<Integer> {
                     "Default: this machine's own CA ($FERRY_TLS_DIR or ~/.local/state/ferry/pki), which the board made; the agent issues itself a certificate."})
     java.nio.file.Path tlsDir;
 
-    @Option(names = "--insecure", description = "Plaintext gRPC to a board run with --insecure.")
+    @Option(names = "--insecure", description = "Plaintext gRPC to a board run with --insecure; a TCP --admin then plaintext too.")
     boolean insecure;
 
     @Option(names = "--tls-name", description = "The certificate's name in --tls-dir (default agent-HOSTID).")
@@ -72,7 +80,8 @@ final class AgentCommand implements Callable<Integer> {
             AgentSettings file = config == null ? AgentSettings.empty() : AgentSettings.load(config);
             List<PortSpec> flagPorts = new ArrayList<>();
             for (int i = 0; i < ports.size(); i++) flagPorts.add(PortSpec.parseFlag(ports.get(i), "--port[" + i + "]"));
-            settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).withTransport(transport).validate();
+            settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).withTransport(transport)
+                    .withMetrics(metrics, metricsTokenFile).validate();
         } catch (ConfigException e) {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;
@@ -100,9 +109,9 @@ final class AgentCommand implements Callable<Integer> {
             System.err.println("ferry agent: cannot open a socket: " + e.getMessage());
             return 2;
         }
+        if (service.metricsAddress() != null) System.out.println("metrics on http://" + service.metricsAddress() + "/metrics");
         System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + " (" + service.transport()
-                + "), admin "
-                + Endpoints.format(service.adminAddress()));
+                + "), admin " + service.adminAddress());
         System.out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         // Closed by the hook itself: the JVM waits for hooks, not for this thread.

@@ -10,15 +10,14 @@ import dev.ferry.board.NodeRecord;
 import dev.ferry.board.PendingUpdate;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.BoardQueries;
+import dev.ferry.service.AdminClient;
 import dev.ferry.service.Addresses;
+import dev.ferry.service.ConfigException;
+import dev.ferry.service.HttpAddress;
 import dev.ferry.service.PortSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -54,8 +53,9 @@ final class CtlCommand {
             description = "The board's host:port, or its replicas' comma-separated (default ${DEFAULT-VALUE}; env FERRY_BOARD).")
     String board;
 
-    @Option(names = "--agent", defaultValue = "${FERRY_AGENT:-127.0.0.1:9100}", scope = CommandLine.ScopeType.INHERIT,
-            description = "An agent's admin host:port (default ${DEFAULT-VALUE}; env FERRY_AGENT).")
+    @Option(names = "--agent", defaultValue = "${FERRY_AGENT}", scope = CommandLine.ScopeType.INHERIT, paramLabel = "PATH|HOST:PORT|N",
+            description = {"An agent's admin endpoint: its Unix socket, or host:port (mutual TLS as an operator), or a host id N for"
+                    + " agent-N.sock in $FERRY_RUN_DIR or ~/.local/state/ferry/run. Default: env FERRY_AGENT, else the one agent socket there."})
     String agent;
 
     @Option(names = "--tls-dir", scope = CommandLine.ScopeType.INHERIT, paramLabel = "DIR",
@@ -115,26 +115,42 @@ final class CtlCommand {
 
     /** An agent's admin API: the JSON answer, or an {@link AgentError} with the agent's own message. */
     JsonNode askAgent(String method, String path, Object body) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + agent + path)).timeout(Duration.ofSeconds(10))
-                .header("X-Ferry-Request", "1").header("Content-Type", "application/json");
+        String target = agentTarget();
         try {
-            b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                    : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
-            HttpResponse<String> r;
-            try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build()) {
-                r = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
-            }
+            dev.ferry.rpc.Tls tls = insecure || target.contains("/") ? null
+                    : LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Operator(), false);
+            AdminClient.Answer r = new AdminClient(target, tls).call(method, path, body == null ? null : JSON.writeValueAsBytes(body),
+                    Duration.ofSeconds(10));
             JsonNode node = JSON.readTree(r.body());
-            if (r.statusCode() != 200) {
-                throw new AgentError(REFUSED, "agent at " + agent + " refused: " + node.path("error").asText(r.body()));
+            if (r.status() != 200) {
+                throw new AgentError(REFUSED, "agent at " + target + " refused: " + node.path("error").asText(r.text()));
             }
             return node;
+        } catch (ConfigException e) {
+            throw new AgentError(CommandLine.ExitCode.USAGE, "--" + e.getMessage());
         } catch (IOException e) {
-            throw new AgentError(UNREACHABLE, "agent at " + agent + " unreachable: " + e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AgentError(UNREACHABLE, "interrupted");
+            throw new AgentError(UNREACHABLE, "agent at " + target + " unreachable: " + e.getMessage());
         }
+    }
+
+    /**
+     * Which agent to ask: {@code --agent}, else the only agent socket of this machine's run directory;
+     * with none or several there, says what to give.
+     */
+    String agentTarget() {
+        java.nio.file.Path dir = HttpAddress.runDir();
+        if (agent != null && agent.matches("\\d{1,5}")) return HttpAddress.defaultAdmin(Integer.parseInt(agent)).toString();
+        if (agent != null && !agent.isBlank()) return agent;
+        List<String> sockets;
+        try (var list = java.nio.file.Files.list(dir)) {
+            sockets = list.map(java.nio.file.Path::toString).filter(p -> p.endsWith(".sock") && p.contains("agent-")).sorted().toList();
+        } catch (IOException e) {
+            sockets = List.of();
+        }
+        if (sockets.size() == 1) return sockets.getFirst();
+        throw new AgentError(CommandLine.ExitCode.USAGE, sockets.isEmpty()
+                ? "no agent socket in " + dir + ": give --agent PATH|HOST:PORT (the agent prints its admin endpoint when it starts)"
+                : "several agents on this machine (" + String.join(", ", sockets) + "): give --agent with one of them");
     }
 
     /** A failed call; {@code code} is the exit code. */

@@ -21,6 +21,7 @@ class CtlCommandTest {
     private static BoardService board;
     private static AgentService agent1, agent2;
     private static String boardAddr, admin1, admin2;
+    @org.junit.jupiter.api.io.TempDir static java.nio.file.Path sockets;
 
     @BeforeAll
     static void cluster() throws Exception {
@@ -28,8 +29,8 @@ class CtlCommandTest {
         boardAddr = "127.0.0.1:" + board.port();
         agent1 = agent(1);
         agent2 = agent(2);
-        admin1 = "127.0.0.1:" + agent1.adminAddress().getPort();
-        admin2 = "127.0.0.1:" + agent2.adminAddress().getPort();
+        admin1 = agent1.adminAddress().toString();
+        admin2 = agent2.adminAddress().toString();
         Ctl.ok("--agent", admin1, "port", "add", "--id", "web1", "--type", "qemu-socket", "--vni", "100", "--mac",
                 "52:54:00:00:00:01", "--ip", "198.18.0.1", "--local", "127.0.0.1:" + freePort(), "--remote", "127.0.0.1:" + freePort());
         long deadline = System.nanoTime() + 10_000_000_000L;
@@ -37,7 +38,7 @@ class CtlCommandTest {
     }
 
     private static AgentService agent(int id) throws Exception {
-        return AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, boardAddr, "127.0.0.1:0",
+        return AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, boardAddr, sockets.resolve("agent-" + id + ".sock").toString(),
                 List.of(100), null, List.of()).validate());
     }
 
@@ -190,16 +191,14 @@ class CtlCommandTest {
 
     @Test
     void anUnreachableAgentIsSaidSo() throws Exception {
-        Ctl c = Ctl.run("--agent", "127.0.0.1:" + freePort(), "stats");
+        Ctl c = Ctl.run("--agent", sockets.resolve("nobody.sock").toString(), "stats");
         assertThat(c.exitCode()).isEqualTo(CtlCommand.UNREACHABLE);
         assertThat(c.err()).contains("unreachable");
     }
 
     @Test
     void metricsExportCountersPortsAndDropReasons() throws Exception {
-        var client = java.net.http.HttpClient.newHttpClient();
-        String body = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + admin1 + "/metrics")).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        String body = new dev.ferry.service.AdminClient(admin1, null).call("GET", "/metrics", null, java.time.Duration.ofSeconds(10)).text();
         assertThat(body).contains("ferry_agent_frames_total{event=\"delivered\"}")
                 .contains("ferry_agent_drops_total{reason=\"buffer_full\"}")
                 .contains("ferry_agent_migrations_total{outcome=\"completed\"}")

@@ -59,6 +59,7 @@ class UnderlayAttackTest {
     private final String ns = "ferryatk" + tag;
     private String board;
     private final String[] admin = new String[3];
+    @TempDir Path sockets;
     private final InetSocketAddress[] underlay = new InetSocketAddress[3];
 
     @BeforeEach
@@ -217,7 +218,7 @@ class UnderlayAttackTest {
 
     private void startAgent(int id, String listen, boolean plaintext) throws Exception {
         List<String> args = new ArrayList<>(List.of("agent", "--host-id", String.valueOf(id), "--listen", listen, "--board", board,
-                "--admin", "127.0.0.1:0", "--vni", String.valueOf(VNI)));
+                "--admin", sockets.resolve("agent-" + id + ".sock").toString(), "--vni", String.valueOf(VNI)));
         if (plaintext) args.add("--plaintext-underlay");
         FerryProcess p = new FerryProcess(args.toArray(String[]::new));
         processes.add(p);

@@ -1,11 +1,8 @@
 package dev.ferry.service;
 
-import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -16,32 +13,35 @@ import java.util.Map;
  *   <li>{@code POST /v1/ports} (a {@link PortSpec} as JSON), {@code DELETE /v1/ports/ID};</li>
  *   <li>{@code POST /v1/migrate/STEP?vm=ID[&migration=N]}: a step of the API detector.</li>
  * </ul>
- * Bind it to loopback or a management network: it steers the agent and has no authentication.
+ * It steers the agent, so it is reached only by those allowed: on a Unix socket (the default) by
+ * its file's owner; on TCP only with mutual TLS, by an operator's certificate of the cluster's CA
+ * (plaintext TCP only for an agent run {@code --insecure}).
  */
 final class AdminServer implements AutoCloseable {
     private final HttpEndpoint http;
 
-    AdminServer(InetSocketAddress bind, AgentService service) throws IOException {
+    AdminServer(HttpAddress bind, io.netty.handler.ssl.SslContext tls, AgentService service) throws IOException {
         AgentMetrics metrics = new AgentMetrics(service::status);
-        http = new HttpEndpoint(bind, metrics.registry(), metrics::refresh);
-        http.route("/v1/status", exchange -> {
-            method(exchange, "GET");
+        http = new HttpEndpoint(bind, tls, null);
+        http.metrics(metrics.registry(), metrics::refresh);
+        http.route("/v1/status", request -> {
+            method(request, "GET");
             return service.status();
         });
-        http.route("/v1/ports", exchange -> {
-            String rest = exchange.getRequestURI().getPath().substring("/v1/ports".length());
+        http.route("/v1/ports", request -> {
+            String rest = request.path().substring("/v1/ports".length());
             if (rest.isEmpty() || rest.equals("/")) {
-                method(exchange, "POST");
-                return service.addPort(portSpec(exchange.getRequestBody().readNBytes(MAX_BODY + 1)));
+                method(request, "POST");
+                return service.addPort(portSpec(request.body()));
             }
-            method(exchange, "DELETE");
+            method(request, "DELETE");
             service.removePort(URLDecoder.decode(rest.substring(1), StandardCharsets.UTF_8));
             return null;
         });
-        http.route("/v1/migrate/", exchange -> {
-            method(exchange, "POST");
-            MigrationStep step = MigrationStep.parse(exchange.getRequestURI().getPath().substring("/v1/migrate/".length()));
-            Map<String, String> q = query(exchange);
+        http.route("/v1/migrate/", request -> {
+            method(request, "POST");
+            MigrationStep step = MigrationStep.parse(request.path().substring("/v1/migrate/".length()));
+            Map<String, String> q = request.query();
             String vm = q.get("vm");
             if (vm == null) throw new ConfigException("vm: missing (the port id of the migrating VM)");
             Long migration = null;
@@ -56,28 +56,14 @@ final class AdminServer implements AutoCloseable {
         });
     }
 
-    InetSocketAddress address() {
+    HttpAddress address() {
         return http.address();
     }
 
-    private static void method(HttpExchange exchange, String expected) {
-        if (!exchange.getRequestMethod().equals(expected)) {
-            throw new HttpEndpoint.NotFound(exchange.getRequestMethod() + " " + exchange.getRequestURI().getPath() + " is not served");
+    private static void method(HttpEndpoint.Request request, String expected) {
+        if (!request.method().equals(expected)) {
+            throw new HttpEndpoint.NotFound(request.method() + " " + request.path() + " is not served");
         }
-    }
-
-    private static Map<String, String> query(HttpExchange exchange) {
-        Map<String, String> out = new HashMap<>();
-        String raw = exchange.getRequestURI().getRawQuery();
-        if (raw == null) return out;
-        for (String pair : raw.split("&")) {
-            int eq = pair.indexOf('=');
-            if (eq > 0) {
-                out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
-                        URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
-            }
-        }
-        return out;
     }
 
     @Override
@@ -85,8 +71,8 @@ final class AdminServer implements AutoCloseable {
         http.close();
     }
 
-    /** The largest request body the admin API reads: a port description is a few hundred bytes. */
-    static final int MAX_BODY = 64 * 1024;
+    /** The largest request body the admin API reads. */
+    static final int MAX_BODY = HttpEndpoint.MAX_BODY;
 
     /**
      * A port description from a request body, validated; anything else is refused with a message

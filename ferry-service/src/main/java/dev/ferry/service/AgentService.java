@@ -49,6 +49,8 @@ public final class AgentService implements AutoCloseable {
     private final GrpcBoardClient boardClient;
     private final Agent agent;
     private final AdminServer admin;
+    /** Prometheus' own endpoint when asked for ({@code metrics: host:port}), else null. */
+    private final HttpEndpoint metrics;
     /** What QEMU's end of a QEMU socket port is given: as much as the agent's own sockets. */
     private static final int QEMU_RECEIVE_BUFFER = 4 << 20;
     /** By port id; touched on the loop's thread only. */
@@ -77,17 +79,41 @@ public final class AgentService implements AutoCloseable {
         this.agent = new Agent(config, underlay, boardClient, new java.security.SecureRandom().nextLong());
         loop.start(agent, underlay.directory());
         AdminServer started = null;
+        HttpEndpoint scraped = null;
         try {
             for (PortSpec.Port p : settings.ports()) addPort(p);
-            started = new AdminServer(settings.admin(), this);
+            started = new AdminServer(settings.admin(), adminTls(settings), this);
+            if (settings.metrics() != null) {
+                scraped = new HttpEndpoint(settings.metrics(), null, settings.metricsToken());
+                AgentMetrics m = new AgentMetrics(this::status);
+                scraped.metrics(m.registry(), m::refresh);
+            }
         } catch (IOException | RuntimeException e) {
+            if (started != null) started.close();
             close();
             throw e;
         }
         this.admin = started;
-        log.info("agent {} up: underlay {} ({}), board {}, admin {}, {} port(s)", config.hostId(), config.endpoint(),
+        this.metrics = scraped;
+        log.info("agent {} up: underlay {} ({}), board {}, admin {}, {} port(s){}", config.hostId(), config.endpoint(),
                 loop.socket().transport(),
-                settings.board(), admin.address(), settings.ports().size());
+                settings.board(), admin.address(), settings.ports().size(),
+                metrics == null ? "" : ", metrics on http://" + metrics.address() + "/metrics");
+    }
+
+    /**
+     * The admin endpoint's TLS: none on a Unix socket (its file's permissions guard it); on TCP,
+     * mutual TLS that admits operators' certificates only, or plaintext for an agent run insecure.
+     */
+    private static io.netty.handler.ssl.SslContext adminTls(AgentSettings.Validated settings) throws IOException {
+        if (!(settings.admin() instanceof HttpAddress.Tcp tcp)) return null;
+        if (settings.tls() == null) {
+            log.warn("the admin endpoint {} is plaintext TCP (--insecure): anyone who reaches it steers this agent", tcp);
+            return null;
+        }
+        return io.netty.handler.ssl.SslContextBuilder.forServer(settings.tls().keyManager())
+                .trustManager(settings.tls().trustManager(who -> who instanceof dev.ferry.security.Identity.Operator, "an operator"))
+                .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).protocols(dev.ferry.rpc.Tls.protocols()).build();
     }
 
     /** Starts an agent; throws (naming the port or address) when a port or socket cannot be opened. */
@@ -108,9 +134,14 @@ public final class AgentService implements AutoCloseable {
         return agent.config().endpoint();
     }
 
-    /** Where {@code ferry ctl} and Prometheus reach this agent. */
-    public InetSocketAddress adminAddress() {
+    /** Where {@code ferry ctl} reaches this agent: its socket's path, or host:port. */
+    public HttpAddress adminAddress() {
         return admin.address();
+    }
+
+    /** Where Prometheus scrapes this agent, or null when it was not asked for. */
+    public HttpAddress metricsAddress() {
+        return metrics == null ? null : metrics.address();
     }
 
     /**
@@ -437,6 +468,7 @@ public final class AgentService implements AutoCloseable {
     public void close() {
         for (String id : List.copyOf(detectors.keySet())) forget(id);
         if (admin != null) admin.close();
+        if (metrics != null) metrics.close();
         loop.close();
         for (Plugged p : ports.values()) p.port.close();
         boardClient.close();

@@ -31,7 +31,10 @@ import java.util.Set;
  * listen: 127.0.0.1:6081       # underlay: where Geneve from other agents arrives
  * advertise: 127.0.0.1:6081    # what other agents send to (default: listen)
  * board: 127.0.0.1:7070       # replicas: 10.0.0.1:7070,10.0.0.2:7070 (the agent fails over)
- * admin: 127.0.0.1:9101        # ferry ctl and Prometheus /metrics
+ * admin: /run/ferry/agent-1.sock  # ferry ctl: a Unix socket (default ~/.local/state/ferry/run/agent-ID.sock),
+ *                               # or host:port, then mutual TLS with operators' certificates only
+ * metrics: 127.0.0.1:9100      # Prometheus /metrics over plain HTTP, read only (default: none)
+ * metrics-token-file: /etc/ferry/metrics.token  # then /metrics wants Authorization: Bearer TOKEN
  * vnis: [100]
  * vni-mtu: { 100: 1500 }       # a VNI's MTU, 68..9000 (default 9000: jumbo frames); every agent of it the same
  * mode: ferry
@@ -42,7 +45,8 @@ import java.util.Set;
  */
 public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
                             String admin, List<Integer> vnis, String mode, String transport, Tuning tuning,
-                            List<PortSpec> ports, @JsonProperty("vni-mtu") Map<Integer, Integer> vniMtu) {
+                            List<PortSpec> ports, @JsonProperty("vni-mtu") Map<Integer, Integer> vniMtu, String metrics,
+                            @JsonProperty("metrics-token-file") String metricsTokenFile) {
 
     /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
@@ -52,15 +56,19 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
 
     /** What a validated configuration yields. */
     public record Validated(AgentConfig config, InetSocketAddress listen, Transport transport, String board,
-                            InetSocketAddress admin, List<PortSpec.Port> ports, dev.ferry.rpc.Tls tls) {
-        /** These settings speaking mutual TLS to the board with {@code tls} (null: plaintext). */
+                            HttpAddress admin, HttpAddress.Tcp metrics, String metricsToken, List<PortSpec.Port> ports,
+                            dev.ferry.rpc.Tls tls) {
+        /**
+         * These settings speaking mutual TLS with {@code tls} (null: plaintext, {@code --insecure}):
+         * to the board, and on a TCP admin endpoint.
+         */
         public Validated withTls(dev.ferry.rpc.Tls tls) {
-            return new Validated(config, listen, transport, board, admin, ports, tls);
+            return new Validated(config, listen, transport, board, admin, metrics, metricsToken, ports, tls);
         }
 
         /** These settings with the underlay's datagrams unsealed (design §7b): only where the underlay is protected otherwise. */
         public Validated withPlaintextUnderlay(boolean plaintext) {
-            return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, ports, tls);
+            return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, metrics, metricsToken, ports, tls);
         }
     }
 
@@ -97,7 +105,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     }
 
     public static AgentSettings empty() {
-        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null);
+        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This file's settings with every non-null argument in place of the file's (ports are added). */
@@ -108,13 +116,20 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
                 advertise != null ? advertise : this.advertise, board != null ? board : this.board,
                 admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
-                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu);
+                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu, metrics, metricsTokenFile);
+    }
+
+    /** These settings with Prometheus' endpoint and its token file in place of the file's, where not null. */
+    public AgentSettings withMetrics(String metrics, String metricsTokenFile) {
+        return new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu,
+                metrics != null ? metrics : this.metrics, metricsTokenFile != null ? metricsTokenFile : this.metricsTokenFile);
     }
 
     /** These settings with {@code transport} in place of the file's, unless it is null. */
     public AgentSettings withTransport(String transport) {
         return transport == null ? this
-                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu);
+                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu, metrics,
+                        metricsTokenFile);
     }
 
     /** The configuration, or a {@link ConfigException} naming the first field at fault. */
@@ -138,7 +153,19 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         } catch (IllegalArgumentException e) {
             throw new ConfigException("board: " + e.getMessage());
         }
-        InetSocketAddress adminAddress = Addresses.socket(admin == null ? "127.0.0.1:9100" : admin, "admin");
+        HttpAddress adminAddress = admin == null ? HttpAddress.defaultAdmin(hostId) : HttpAddress.parse(admin, "admin");
+        HttpAddress.Tcp metricsAddress = null;
+        if (metrics != null) {
+            if (!(HttpAddress.parse(metrics, "metrics") instanceof HttpAddress.Tcp t)) {
+                throw new ConfigException("metrics: " + metrics + " is not host:port (Prometheus scrapes over TCP)");
+            }
+            metricsAddress = t;
+        }
+        String metricsToken = null;
+        if (metricsTokenFile != null) {
+            if (metricsAddress == null) throw new ConfigException("metrics-token-file: given without metrics (host:port) to guard");
+            metricsToken = HttpEndpoint.readToken(Path.of(metricsTokenFile), "metrics-token-file");
+        }
         if (vnis == null || vnis.isEmpty()) throw new ConfigException("vnis: missing (the virtual networks this agent serves)");
         for (int i = 0; i < vnis.size(); i++) {
             Integer v = vnis.get(i);
@@ -192,7 +219,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             }
             validPorts.add(p);
         }
-        return new Validated(config, l, tr, board, adminAddress, List.copyOf(validPorts), null);
+        return new Validated(config, l, tr, board, adminAddress, metricsAddress, metricsToken, List.copyOf(validPorts), null);
     }
 
     private static long or(Long value, long otherwise) {

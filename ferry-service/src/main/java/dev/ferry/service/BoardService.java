@@ -27,7 +27,8 @@ public final class BoardService implements AutoCloseable {
         HttpEndpoint http = null;
         if (metricsAddress != null) {
             try {
-                http = new HttpEndpoint(metricsAddress, registry(server), () -> {});
+                http = new HttpEndpoint(new HttpAddress.Tcp(metricsAddress), null, null);
+                http.metrics(registry(server), () -> {});
             } catch (IOException | RuntimeException e) {
                 server.close();
                 throw e;
@@ -73,7 +74,7 @@ public final class BoardService implements AutoCloseable {
 
     /** Where /metrics is served, or null. */
     public InetSocketAddress metricsAddress() {
-        return metrics == null ? null : metrics.address();
+        return metrics == null ? null : ((HttpAddress.Tcp) metrics.address()).address();
     }
 
     public Board board() {

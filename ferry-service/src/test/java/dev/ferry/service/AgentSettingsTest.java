@@ -57,7 +57,7 @@ class AgentSettingsTest {
         assertThat(v.config().vnis()).containsExactlyInAnyOrder(100, 200);
         assertThat(v.config().bufferMillis()).isEqualTo(1500);
         assertThat(v.config().retryMillis()).isEqualTo(50);
-        assertThat(v.admin().getPort()).isEqualTo(9107);
+        assertThat(v.admin()).isEqualTo(new HttpAddress.Tcp(new java.net.InetSocketAddress("127.0.0.1", 9107)));
         assertThat(v.ports()).extracting(PortSpec.Port::id).containsExactly("web1", "db1");
         assertThat(v.ports().getFirst().key().mac()).isEqualTo(0x52_54_00_00_00_01L);
         assertThat(v.ports().getFirst().ips()).containsExactly(0xC6_12_00_01);

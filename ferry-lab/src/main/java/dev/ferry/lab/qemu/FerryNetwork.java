@@ -41,10 +41,16 @@ final class FerryNetwork implements LabNetwork {
     FerryNetwork(String mode, PortType portType) throws IOException {
         this.portType = portType;
         this.sockets = Files.createTempDirectory("ferry-vhost");
-        this.board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore());
+        // Everything on, as on a real cluster: a throwaway CA for this run, mutual TLS to the board, the underlay sealed.
+        Path pki = sockets.resolve("pki");
+        dev.ferry.security.ClusterCa ca = dev.ferry.security.ClusterCa.init(pki, "lab", java.time.Duration.ofDays(1));
+        ca.issue(new dev.ferry.security.Identity.Board(), "board", List.of("127.0.0.1"), java.time.Duration.ofDays(1)).write(pki, "board");
+        this.board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, new InMemoryStore(), dev.ferry.rpc.Tls.inDir(pki, "board"));
         for (int id = 1; id <= 3; id++) {
+            ca.issue(new dev.ferry.security.Identity.Host(id), "agent-" + id, List.of(), java.time.Duration.ofDays(1)).write(pki, "agent-" + id);
             agents.add(AgentService.start(AgentSettings.empty().override(id, "127.0.0.1:0", null, "127.0.0.1:" + board.port(),
-                    "127.0.0.1:0", List.of(VNI), mode, List.of()).validate()));
+                    sockets.resolve("agent-" + id + ".sock").toString(), List.of(VNI), mode, List.of()).validate()
+                    .withTls(dev.ferry.rpc.Tls.inDir(pki, "agent-" + id))));
         }
     }
 
