@@ -82,7 +82,7 @@ public final class BoardBench {
             EtcdCluster etcd = kind.equals("etcd") ? EtcdCluster.start(3) : null;
             Store store = switch (kind) {
                 case "sqlite" -> SqliteStore.open(dir, BoardServer::clockMillis, 1);
-                case "etcd" -> EtcdStore.open(etcd.endpoints(), "/bench/", 1);
+                case "etcd" -> EtcdStore.open(etcd.endpoints(), "/bench/", 1, etcd.sslContext());
                 default -> new InMemoryStore();
             };
             try (BoardService board = new BoardService(new InetSocketAddress("127.0.0.1", 0), null, store)) {

@@ -120,8 +120,18 @@ public final class EtcdStore implements Store, AutoCloseable {
      * when the cluster holds none yet.
      */
     public static EtcdStore open(List<URI> endpoints, String prefix, long firstRevision) throws IOException {
-        Client client = Client.builder().endpoints(endpoints.toArray(URI[]::new))
-                .retryMaxAttempts(2).retryDelay(100).retryMaxDelay(500).build();
+        return open(endpoints, prefix, firstRevision, null);
+    }
+
+    /**
+     * The same over etcd's client TLS with {@code tls} (its endpoints {@code https://}), or plaintext
+     * when it is null.
+     */
+    public static EtcdStore open(List<URI> endpoints, String prefix, long firstRevision, io.netty.handler.ssl.SslContext tls)
+            throws IOException {
+        var builder = Client.builder().endpoints(endpoints.toArray(URI[]::new)).retryMaxAttempts(2).retryDelay(100).retryMaxDelay(500);
+        if (tls != null) builder.sslContext(tls);
+        Client client = builder.build();
         EtcdStore store = new EtcdStore(client, prefix, firstRevision);
         try {
             store.load();

@@ -54,6 +54,18 @@ final class BoardCommand implements Callable<Integer> {
                     "run several boards as replicas and give agents all of their addresses."})
     String storeUri;
 
+    @Option(names = "--etcd-cacert", paramLabel = "FILE", description = "With --store etcd://: the CA that issued the etcd members' certificates.")
+    Path etcdCa;
+
+    @Option(names = "--etcd-cert", paramLabel = "FILE",
+            description = {"With --store etcd://: the board's client certificate for etcd (with --etcd-key; ferry pki issue --service makes one).",
+                    "Without the --etcd-* flags the board shows etcd its own certificate and trusts the cluster's CA;"
+                            + " only --insecure reaches etcd over plain http."})
+    Path etcdCert;
+
+    @Option(names = "--etcd-key", paramLabel = "FILE", description = "With --store etcd://: the key of --etcd-cert.")
+    Path etcdKey;
+
     @Option(names = "--etcd-prefix", defaultValue = "/ferry/",
             description = "With --store etcd://: the keys' prefix, one per Ferry cluster (default ${DEFAULT-VALUE}).")
     String etcdPrefix;
@@ -78,9 +90,28 @@ final class BoardCommand implements Callable<Integer> {
             System.err.println("ferry board: --data, --in-memory and --store exclude each other");
             return 2;
         }
+        dev.ferry.rpc.Tls tls = null;
+        if (insecure) {
+            System.err.println("ferry board: WARNING: --insecure: plaintext gRPC, no member authenticated; anyone who reaches "
+                    + address.getHostString() + " can move any VM");
+        } else {
+            try {
+                tls = LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Board(), true);
+            } catch (IOException e) {
+                System.err.println("ferry board: --tls-dir: " + e.getMessage());
+                return 2;
+            }
+        }
+        dev.ferry.rpc.Tls etcdTls;
+        try {
+            etcdTls = etcdTls(tls);
+        } catch (IllegalArgumentException | IOException e) {
+            System.err.println("ferry board: " + e.getMessage());
+            return 2;
+        }
         List<URI> etcd;
         try {
-            etcd = storeUri == null ? null : etcdEndpoints(storeUri);
+            etcd = storeUri == null ? null : etcdEndpoints(storeUri, etcdTls != null);
         } catch (IllegalArgumentException e) {
             System.err.println("ferry board: --store " + e.getMessage());
             return 2;
@@ -94,8 +125,9 @@ final class BoardCommand implements Callable<Integer> {
                 store = InMemoryStore.forBoardProcess();
                 where = "table in memory";
             } else if (etcd != null) {
-                store = EtcdStore.open(etcd, etcdPrefix, firstRevision);
-                where = "table in etcd " + storeUri.substring("etcd://".length()) + " under " + etcdPrefix;
+                store = EtcdStore.open(etcd, etcdPrefix, firstRevision, etcdTls == null ? null : etcdTls.etcdClient());
+                where = "table in etcd " + storeUri.substring("etcd://".length()) + " under " + etcdPrefix
+                        + (etcdTls == null ? ", plaintext" : ", client TLS");
             } else {
                 store = SqliteStore.open(dataDir, BoardServer::clockMillis, firstRevision);
                 where = "table in " + dataDir;
@@ -103,18 +135,6 @@ final class BoardCommand implements Callable<Integer> {
         } catch (IOException e) {
             System.err.println("ferry board: " + (etcd != null ? "--store" : "--data") + ": " + e.getMessage());
             return 2;
-        }
-        dev.ferry.rpc.Tls tls = null;
-        if (insecure) {
-            System.err.println("ferry board: WARNING: --insecure: plaintext gRPC, no member authenticated; anyone who reaches "
-                    + address.getHostString() + " can move any VM");
-        } else {
-            try {
-                tls = LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Board(), true);
-            } catch (IOException e) {
-                System.err.println("ferry board: --tls-dir: " + e.getMessage());
-                return 2;
-            }
         }
         try (BoardService service = new BoardService(address, metricsAddress, store, tls)) {
             System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")"
@@ -132,11 +152,30 @@ final class BoardCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** "etcd://host:port,host:port" to the members' client URLs. */
-    static List<URI> etcdEndpoints(String uri) {
+    /** "etcd://host:port,host:port" to the members' client URLs, https with {@code tls}. */
+    static List<URI> etcdEndpoints(String uri, boolean tls) {
         if (!uri.startsWith("etcd://")) throw new IllegalArgumentException("must start with etcd:// (got \"" + uri + "\")");
         return Endpoints.parseList(uri.substring("etcd://".length())).stream()
-                .map(member -> URI.create("http://" + Endpoints.format(member))).toList();
+                .map(member -> URI.create((tls ? "https://" : "http://") + Endpoints.format(member))).toList();
+    }
+
+    /**
+     * The files of etcd's client TLS: the three --etcd-* flags, else the board's own certificate (an
+     * etcd that trusts the cluster's CA); none for a board run --insecure without them.
+     */
+    private dev.ferry.rpc.Tls etcdTls(dev.ferry.rpc.Tls board) throws IOException {
+        int given = (etcdCa != null ? 1 : 0) + (etcdCert != null ? 1 : 0) + (etcdKey != null ? 1 : 0);
+        if (given != 0 && given != 3) throw new IllegalArgumentException("--etcd-cacert, --etcd-cert and --etcd-key go together");
+        if (given == 3) {
+            for (Path p : List.of(etcdCa, etcdCert, etcdKey)) {
+                if (!java.nio.file.Files.isReadable(p)) throw new IOException("--etcd-*: cannot read " + p);
+            }
+            return new dev.ferry.rpc.Tls(etcdCa, etcdCert, etcdKey);
+        }
+        if (storeUri != null && board == null) {
+            System.err.println("ferry board: WARNING: --insecure: etcd reached over plain http; anyone on the path reads and changes the table");
+        }
+        return board;
     }
 
     private Path dataDir() {

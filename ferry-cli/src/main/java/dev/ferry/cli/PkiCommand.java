@@ -46,9 +46,13 @@ final class PkiCommand {
             @Option(names = "--host-id", description = "An agent: the host id it speaks for (1..65535).") Integer hostId;
             @Option(names = "--board", description = "A board replica.") boolean board;
             @Option(names = "--operator", description = "An operator (ferry ctl).") boolean operator;
+            @Option(names = "--service", description = "No Ferry identity, only --san names: an etcd member the board reaches,"
+                    + " or the board's client certificate for etcd (no member of Ferry accepts it).") boolean service;
 
+            /** The identity it speaks for; null for a service. */
             Identity identity() {
                 if (hostId != null) return new Identity.Host(hostId);
+                if (service) return null;
                 return board ? new Identity.Board() : new Identity.Operator();
             }
         }
@@ -57,12 +61,18 @@ final class PkiCommand {
         public Integer call() {
             return run(() -> {
                 Identity identity = role.identity();
+                Path to = out != null ? out : dir;
+                if (identity == null) {
+                    if (name == null) throw new IllegalArgumentException("--service needs --name (etcd-1, board-etcd-client, ...)");
+                    ClusterCa.load(dir).issueService(name, hostNames, Duration.ofDays(days)).write(to, name);
+                    System.out.println("issued " + name + " " + hostNames + ": " + to.resolve(name + ".crt") + ", " + to.resolve(name + ".key"));
+                    return;
+                }
                 String file = name != null ? name : switch (identity) {
                     case Identity.Host h -> "agent-" + h.hostId();
                     case Identity.Board b -> "board";
                     case Identity.Operator o -> "operator";
                 };
-                Path to = out != null ? out : dir;
                 ClusterCa.load(dir).issue(identity, file, hostNames, Duration.ofDays(days)).write(to, file);
                 System.out.println("issued " + identity.uri() + ": " + to.resolve(file + ".crt") + ", " + to.resolve(file + ".key"));
             });

@@ -40,6 +40,8 @@ class ClusterProcessTest {
     private final List<DgramVm> vms = new ArrayList<>();
     private String board;
     private final String[] admin = new String[4];
+    /** The agents' admin sockets; agent 3 in its namespace answers on TCP instead, with mutual TLS. */
+    @TempDir Path sockets;
     private int boardPort;
 
     private EtcdCluster etcd;
@@ -84,7 +86,7 @@ class ClusterProcessTest {
     }
 
     private void startAgent(int id) throws Exception {
-        startAgent(id, List.of(), "127.0.0.1:0", "127.0.0.1:0");
+        startAgent(id, List.of(), "127.0.0.1:0", sockets.resolve("agent-" + id + ".sock").toString());
     }
 
     private void startAgent(int id, List<String> wrapper, String listen, String adminAddress) throws Exception {
@@ -303,9 +305,9 @@ class ClusterProcessTest {
     @Test
     void twoBoardReplicasOnThreeEtcdMembersLoseNothingWhileAReplicaAnEtcdMemberAndTheEtcdLeaderAreKilledInTurn() throws Exception {
         etcd = EtcdCluster.start(3);
-        startBoard(0, "--store", etcd.storeUri());
+        startBoard(0, etcd.boardArgs().toArray(String[]::new));
         String first = board;
-        startBoard(0, "--store", etcd.storeUri());
+        startBoard(0, etcd.boardArgs().toArray(String[]::new));
         String second = board;
         board = first + "," + second;
         Traffic t = startClusterAndTraffic();
@@ -366,7 +368,7 @@ class ClusterProcessTest {
             ProcessTests.vethInto(ns, l[0], l[1]);
         }
         startBoardOn("198.18.11.1:0", "--in-memory");
-        for (int id = 1; id <= 2; id++) startAgent(id, List.of(), "198.18.10.1:0", "127.0.0.1:0");
+        for (int id = 1; id <= 2; id++) startAgent(id, List.of(), "198.18.10.1:0", sockets.resolve("agent-" + id + ".sock").toString());
         startAgent(3, List.of("ip", "netns", "exec", ns), "198.18.10.2:0", "198.18.10.2:0");
 
         DgramVm a = new DgramVm("vm-a", MAC_A), b = new DgramVm("vm-b", MAC_B);

@@ -32,6 +32,19 @@ class PkiCommandTest {
     }
 
     @Test
+    void aServiceCertificateNamesItsAddressesAndSpeaksForNoMember() throws Exception {
+        assertThat(ferry("pki", "init", "--dir", dir.toString())).isZero();
+        assertThat(ferry("pki", "issue", "--dir", dir.toString(), "--service", "--san", "10.0.0.5")).as("no --name").isEqualTo(2);
+        assertThat(ferry("pki", "issue", "--dir", dir.toString(), "--service", "--name", "etcd-1", "--san", "10.0.0.5,etcd-1")).isZero();
+
+        var cert = ClusterCa.readCertificate(dir.resolve("etcd-1.crt"));
+        assertThat(Identity.of(cert)).isEmpty();
+        assertThat(cert.getSubjectAlternativeNames().stream().map(n -> String.valueOf(n.get(1))).toList())
+                .containsExactlyInAnyOrder("10.0.0.5", "etcd-1");
+        assertThat(ClusterCa.load(dir).issued(cert)).isTrue();
+    }
+
+    @Test
     void issuingWithoutACaOrWithTwoRolesOrABadHostIdIsRefused() {
         assertThat(ferry("pki", "issue", "--dir", dir.toString(), "--operator")).as("no CA").isEqualTo(2);
         assertThat(ferry("pki", "init", "--dir", dir.toString())).isZero();

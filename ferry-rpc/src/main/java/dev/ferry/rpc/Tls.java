@@ -180,6 +180,21 @@ public record Tls(Path ca, Path cert, Path key) {
         };
     }
 
+    /**
+     * A client context for etcd's own client TLS (the board's store): this certificate, and an etcd
+     * member's certificate of the CA in {@code ca.crt}, for the host name or address it is reached
+     * at (etcd's certificates name no Ferry identity). Reloaded like the rest.
+     */
+    public io.netty.handler.ssl.SslContext etcdClient() throws IOException {
+        Loaded l = loaded();
+        // etcd's client speaks gRPC, HTTP/2 negotiated by ALPN.
+        var alpn = new io.netty.handler.ssl.ApplicationProtocolConfig(io.netty.handler.ssl.ApplicationProtocolConfig.Protocol.ALPN,
+                io.netty.handler.ssl.ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                io.netty.handler.ssl.ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2");
+        return io.netty.handler.ssl.SslContextBuilder.forClient().keyManager(l.keys).trustManager(l.cluster)
+                .endpointIdentificationAlgorithm("HTTPS").protocols(PROTOCOLS).applicationProtocolConfig(alpn).build();
+    }
+
     /** TLS 1.3 only, for every Ferry endpoint. */
     public static String[] protocols() {
         return PROTOCOLS.clone();

@@ -127,6 +127,18 @@ public final class ClusterCa {
      * or agent is reached at).
      */
     public Issued issue(Identity identity, String name, List<String> hostNames, Duration validity) {
+        return issue((Identity) java.util.Objects.requireNonNull(identity, "identity"), name, hostNames, validity, true);
+    }
+
+    /**
+     * Issues a certificate naming no Ferry identity, only {@code hostNames}: for a service the board
+     * reaches, such as an etcd member, or a client of it. No board or agent accepts it as a member.
+     */
+    public Issued issueService(String name, List<String> hostNames, Duration validity) {
+        return issue(null, name, hostNames, validity, false);
+    }
+
+    private Issued issue(Identity identity, String name, List<String> hostNames, Duration validity, boolean member) {
         checkName(name);
         KeyPair pair = newKeyPair();
         Instant now = Instant.now();
@@ -136,13 +148,15 @@ public final class ClusterCa {
                     Date.from(now.plus(validity)), new X500Name("CN=" + name), pair.getPublic());
             JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
             List<GeneralName> names = new ArrayList<>();
-            names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity.uri()));
+            if (member) names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity.uri()));
             for (String h : hostNames) names.add(hostName(h));
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
             b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyAgreement));
             b.addExtension(Extension.extendedKeyUsage, false,
                     new ExtendedKeyUsage(new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}));
-            b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names.toArray(GeneralName[]::new)));
+            if (!names.isEmpty()) {
+                b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names.toArray(GeneralName[]::new)));
+            }
             b.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(pair.getPublic()));
             b.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
             return new Issued(sign(b, key), pair.getPrivate());

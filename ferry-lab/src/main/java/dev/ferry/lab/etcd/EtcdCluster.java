@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real etcd cluster (Debian's etcd-server) of N members on loopback, each its own process with its
- * data in a scratch directory: for the tests and the lab that run boards on etcd. Members can be
+ * data in a scratch directory, clients and peers on mutual TLS from a CA of its own: for the tests and the lab that run boards on etcd. Members can be
  * killed (SIGKILL) one by one; the leader is found by asking the members.
  */
 public final class EtcdCluster implements AutoCloseable {
@@ -38,12 +38,25 @@ public final class EtcdCluster implements AutoCloseable {
         }
 
         URI clientUrl() {
-            return URI.create("http://127.0.0.1:" + clientPort);
+            return URI.create("https://127.0.0.1:" + clientPort);
         }
     }
 
-    private EtcdCluster(Path dir) {
+    private final Path pki;
+    private final dev.ferry.security.ClusterCa ca;
+    /** The board's client certificate for etcd, from etcd's own CA. */
+    private final dev.ferry.rpc.Tls client;
+
+    /**
+     * Its own CA, as an operator gives etcd one: members' certificates for clients and peers
+     * (mutual TLS both), and one client certificate for the boards.
+     */
+    private EtcdCluster(Path dir) throws IOException {
         this.dir = dir;
+        this.pki = dir.resolve("pki");
+        this.ca = dev.ferry.security.ClusterCa.init(pki, "etcd", java.time.Duration.ofDays(1));
+        ca.issueService("board-client", List.of(), java.time.Duration.ofDays(1)).write(pki, "board-client");
+        this.client = dev.ferry.rpc.Tls.inDir(pki, "board-client");
     }
 
     /** Starts {@code size} members and waits until each serves clients. */
@@ -68,13 +81,20 @@ public final class EtcdCluster implements AutoCloseable {
         StringBuilder initial = new StringBuilder();
         for (Member o : members) {
             if (!initial.isEmpty()) initial.append(',');
-            initial.append(o.name).append("=http://127.0.0.1:").append(o.peerPort);
+            initial.append(o.name).append("=https://127.0.0.1:").append(o.peerPort);
         }
         Path data = dir.resolve(m.name);
+        if (!Files.exists(pki.resolve(m.name + ".crt"))) {
+            ca.issueService(m.name, List.of("127.0.0.1", "localhost"), java.time.Duration.ofDays(1)).write(pki, m.name);
+        }
+        String caFile = pki.resolve("ca.crt").toString(), cert = pki.resolve(m.name + ".crt").toString(),
+                key = pki.resolve(m.name + ".key").toString();
         ProcessBuilder pb = new ProcessBuilder(ETCD, "--name", m.name, "--data-dir", data.toString(),
                 "--listen-client-urls", m.clientUrl().toString(), "--advertise-client-urls", m.clientUrl().toString(),
-                "--listen-peer-urls", "http://127.0.0.1:" + m.peerPort,
-                "--initial-advertise-peer-urls", "http://127.0.0.1:" + m.peerPort,
+                "--listen-peer-urls", "https://127.0.0.1:" + m.peerPort,
+                "--initial-advertise-peer-urls", "https://127.0.0.1:" + m.peerPort,
+                "--client-cert-auth", "--trusted-ca-file", caFile, "--cert-file", cert, "--key-file", key,
+                "--peer-client-cert-auth", "--peer-trusted-ca-file", caFile, "--peer-cert-file", cert, "--peer-key-file", key,
                 "--initial-cluster", initial.toString(), "--initial-cluster-token", dir.getFileName().toString(),
                 "--initial-cluster-state", "new",
                 // Loopback is fast: elect within half a second, not a second, of losing the leader.
@@ -105,6 +125,17 @@ public final class EtcdCluster implements AutoCloseable {
         return members.stream().map(Member::clientUrl).toList();
     }
 
+    /** The boards' client TLS context for etcd (in-process stores). */
+    public io.netty.handler.ssl.SslContext sslContext() throws IOException {
+        return client.etcdClient();
+    }
+
+    /** {@code ferry board}'s flags for this cluster: {@code --store} and etcd's client TLS. */
+    public List<String> boardArgs() {
+        return List.of("--store", storeUri(), "--etcd-cacert", client.ca().toString(), "--etcd-cert", client.cert().toString(),
+                "--etcd-key", client.key().toString());
+    }
+
     /** The cluster as {@code ferry board --store} takes it: etcd://127.0.0.1:P1,127.0.0.1:P2,... */
     public String storeUri() {
         StringBuilder out = new StringBuilder("etcd://");
@@ -121,7 +152,7 @@ public final class EtcdCluster implements AutoCloseable {
 
     /** The index of the member that leads now, asked of the running members. */
     public int leader() throws IOException, InterruptedException {
-        try (Client client = Client.builder().endpoints(endpoints().toArray(URI[]::new)).build()) {
+        try (Client client = Client.builder().endpoints(endpoints().toArray(URI[]::new)).sslContext(sslContext()).build()) {
             for (int i = 0; i < members.size(); i++) {
                 Member m = members.get(i);
                 if (m.process == null || !m.process.isAlive()) continue;

@@ -52,7 +52,7 @@ class ReplicaRaceTest {
     }
 
     private Board replica() throws Exception {
-        EtcdStore store = EtcdStore.open(etcd.endpoints(), "/race/", 1_000);
+        EtcdStore store = EtcdStore.open(etcd.endpoints(), "/race/", 1_000, etcd.sslContext());
         stores.add(store);
         return new Board(store, (host, event) -> {});
     }

@@ -70,7 +70,7 @@ class ReplicatedBoardTest {
     }
 
     private Replica replica(long forgetDetachedAfterMs) throws Exception {
-        EtcdStore store = EtcdStore.open(etcd.endpoints(), prefix, 1_000);
+        EtcdStore store = EtcdStore.open(etcd.endpoints(), prefix, 1_000, etcd.sslContext());
         stores.add(store);
         List<Pushed> pushed = new CopyOnWriteArrayList<>();
         return new Replica(new Board(store, (host, event) -> pushed.add(new Pushed(host, event)), forgetDetachedAfterMs), pushed);
@@ -87,6 +87,22 @@ class ReplicatedBoardTest {
 
     private static void attach(Replica r, int host) {
         assertThat(r.call(new BoardRequest.Attach(id(), VM, "vm-b", List.of(0x0a000002), host, true))).isInstanceOf(BoardResponse.Ok.class);
+    }
+
+    @Test
+    void etcdAnswersNoBoardWithoutItsClientCertificateNorOverPlainHttp() throws Exception {
+        var withoutCertificate = io.netty.handler.ssl.SslContextBuilder.forClient()
+                .trustManager(java.nio.file.Path.of(etcd.boardArgs().get(3)).toFile())
+                .applicationProtocolConfig(new io.netty.handler.ssl.ApplicationProtocolConfig(
+                        io.netty.handler.ssl.ApplicationProtocolConfig.Protocol.ALPN,
+                        io.netty.handler.ssl.ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        io.netty.handler.ssl.ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2")).build();
+        List<URI> plain = etcd.endpoints().stream().map(u -> URI.create(u.toString().replace("https://", "http://"))).toList();
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> EtcdStore.open(etcd.endpoints(), prefix, 1_000, withoutCertificate))
+                .as("TLS without a client certificate").isInstanceOf(Exception.class);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> EtcdStore.open(plain, prefix, 1_000))
+                .as("plain http").isInstanceOf(Exception.class);
     }
 
     @Test
@@ -284,11 +300,11 @@ class ReplicatedBoardTest {
     void aReplicaWhoseWatchStartsBehindACompactionReadsEverythingAgainAndServesWhatChanged() throws Exception {
         Replica a = replica();
         register(a, 2, 60_000);
-        EtcdStore late = EtcdStore.open(etcd.endpoints(), prefix, 1_000); // its view: no record yet
+        EtcdStore late = EtcdStore.open(etcd.endpoints(), prefix, 1_000, etcd.sslContext()); // its view: no record yet
         stores.add(late);
         attach(a, 2);
         register(a, 3, 60_000); // a later revision to compact up to, so the attach's is gone
-        try (Client client = Client.builder().endpoints(etcd.endpoints().toArray(URI[]::new)).build()) {
+        try (Client client = Client.builder().endpoints(etcd.endpoints().toArray(URI[]::new)).sslContext(etcd.sslContext()).build()) {
             long now = client.getKVClient().get(ByteSequence.from(prefix, StandardCharsets.UTF_8)).get().getHeader().getRevision();
             client.getKVClient().compact(now).get();
         }
