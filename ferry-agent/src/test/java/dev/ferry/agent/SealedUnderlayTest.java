@@ -37,11 +37,14 @@ class SealedUnderlayTest {
     private boolean hostOneDeaf;
     private long now = 1_000 * MS;
 
+    /** Each process's incarnation, drawn as a real agent draws it (at random), from a seed. */
+    private final java.util.Random incarnations = new java.util.Random(14);
+
     private Agent start(int host) {
-        return start(host, 1);
+        return start(host, incarnations.nextLong());
     }
 
-    /** Starts host {@code host}'s agent; a later process of it has a later {@code incarnation}. */
+    /** Starts host {@code host}'s agent, a process of it drawn as {@code incarnation}. */
     private Agent start(int host, long incarnation) {
         AgentConfig config = AgentConfig.defaults(host, Set.of(VNI), Mode.FERRY).withEndpoint("198.18.0." + host + ":6081");
         Agent a = new Agent(config, (to, buf, off, len) -> {
@@ -170,7 +173,7 @@ class SealedUnderlayTest {
         start(2);
         TestPort a = vm(one, VM_A);
         tick(5);
-        Agent twoAgain = start(2, 2); // a new process: a new key
+        Agent twoAgain = start(2); // a new process: a new key
         TestPort b = vm(twoAgain, VM_B);
         tick(50);
 
