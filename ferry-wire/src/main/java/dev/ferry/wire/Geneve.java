@@ -47,7 +47,7 @@ public final class Geneve {
      * Ferry's seal option, first after the base header of every datagram between agents that seal
      * their underlay (design §7b). Critical: a Geneve endpoint that cannot open it must drop the packet
      * rather than take ciphertext for a frame. Its 20 bytes of data are {@code sender key id(32) |
-     * receiver key id(32) | epoch(32) | counter(64)}; the 12-byte AES-GCM nonce is epoch and counter.
+     * receiver key id(32) | epoch(32) | counter(64)}; the 12-byte ChaCha20-Poly1305 nonce is epoch and counter.
      * Everything before the payload (base header and every option) is authenticated; the payload is
      * encrypted and followed by the {@link #SEAL_TAG_LENGTH}-byte tag.
      */

@@ -1,6 +1,5 @@
 package dev.ferry.agent.seal;
 
-import javax.crypto.spec.SecretKeySpec;
 
 /**
  * What this agent keeps about one other host's underlay: the host's key for this boot, and the keys,
@@ -20,7 +19,7 @@ final class Peer {
     int previousKeyId;
 
     // Transmit: the epoch's key and the chain of the next one.
-    SecretKeySpec txKey;
+    ChaCha20Poly1305.Key txKey;
     byte[] txNextChain;
     int txEpoch;
     long txCounter;
@@ -28,11 +27,11 @@ final class Peer {
 
     // Receive: the current epoch and the one before (for datagrams still on their way), and the next.
     int rxEpoch;
-    SecretKeySpec rxKey;
+    ChaCha20Poly1305.Key rxKey;
     ReplayWindow rxWindow = new ReplayWindow();
-    SecretKeySpec rxPreviousKey;
+    ChaCha20Poly1305.Key rxPreviousKey;
     ReplayWindow rxPreviousWindow;
-    SecretKeySpec rxNextKey;
+    ChaCha20Poly1305.Key rxNextKey;
     byte[] rxNextChain;
 
     private Peer(int host, boolean plaintext, boolean staticVtep, String publicKey, int keyId) {
@@ -50,18 +49,18 @@ final class Peer {
     /** A sealing peer; {@code txRoot} and {@code rxRoot} are the chain roots of both directions. */
     static Peer sealed(int host, String publicKey, int keyId, byte[] txRoot, byte[] rxRoot, long now) {
         Peer p = new Peer(host, false, false, publicKey, keyId);
-        p.txKey = aes(SealKey.step(txRoot, 1));
+        p.txKey = key(SealKey.step(txRoot, 1));
         p.txNextChain = SealKey.step(txRoot, 2);
         p.txEpochStart = now;
-        p.rxKey = aes(SealKey.step(rxRoot, 1));
+        p.rxKey = key(SealKey.step(rxRoot, 1));
         p.rxNextChain = SealKey.step(rxRoot, 2);
-        p.rxNextKey = aes(SealKey.step(p.rxNextChain, 1));
+        p.rxNextKey = key(SealKey.step(p.rxNextChain, 1));
         return p;
     }
 
     /** Moves sending to the next epoch: its counter starts again at 0 under a new key. */
     void rekey(long now) {
-        txKey = aes(SealKey.step(txNextChain, 1));
+        txKey = key(SealKey.step(txNextChain, 1));
         txNextChain = SealKey.step(txNextChain, 2);
         txEpoch++;
         txCounter = 0;
@@ -69,7 +68,7 @@ final class Peer {
     }
 
     /** The receive key of {@code epoch}, deriving ahead at most {@link #MAX_EPOCH_SKIP}; null when there is none. */
-    SecretKeySpec rxKeyOf(int epoch) {
+    ChaCha20Poly1305.Key rxKeyOf(int epoch) {
         if (epoch == rxEpoch) return rxKey;
         if (epoch == rxEpoch - 1) return rxPreviousKey;
         if (epoch == rxEpoch + 1) return rxNextKey;
@@ -77,7 +76,7 @@ final class Peer {
         if (ahead <= 1 || ahead > MAX_EPOCH_SKIP) return null;
         byte[] chain = rxNextChain;
         for (int i = 1; i < ahead; i++) chain = SealKey.step(chain, 2);
-        return aes(SealKey.step(chain, 1));
+        return key(SealKey.step(chain, 1));
     }
 
     ReplayWindow rxWindowOf(int epoch) {
@@ -87,7 +86,7 @@ final class Peer {
     }
 
     /** A datagram of a later epoch authenticated: that epoch is now the current one, the one before it kept. */
-    void rxAdvance(int epoch, SecretKeySpec key) {
+    void rxAdvance(int epoch, ChaCha20Poly1305.Key key) {
         byte[] chain = rxNextChain;
         for (int i = rxEpoch + 1; i < epoch; i++) chain = SealKey.step(chain, 2);
         boolean next = epoch == rxEpoch + 1;
@@ -100,10 +99,10 @@ final class Peer {
         rxKey = key;
         rxEpoch = epoch;
         rxNextChain = SealKey.step(chain, 2);
-        rxNextKey = aes(SealKey.step(rxNextChain, 1));
+        rxNextKey = key(SealKey.step(rxNextChain, 1));
     }
 
-    private static SecretKeySpec aes(byte[] key) {
-        return new SecretKeySpec(key, "AES");
+    private static ChaCha20Poly1305.Key key(byte[] key) {
+        return new ChaCha20Poly1305.Key(key);
     }
 }

@@ -10,17 +10,13 @@ import static dev.ferry.wire.Geneve.SEAL_TAG_LENGTH;
 
 import dev.ferry.board.HostRecord;
 import dev.ferry.wire.Bytes;
-import java.security.GeneralSecurityException;
-import javax.crypto.Cipher;
-import javax.crypto.spec.GCMParameterSpec;
-import javax.crypto.spec.SecretKeySpec;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The underlay's seal (design §7b): every datagram between two agents is authenticated, and its
- * payload encrypted, with AES-256-GCM under keys of that pair of hosts and that direction, derived
+ * payload encrypted, with ChaCha20-Poly1305 under keys of that pair of hosts and that direction, derived
  * from both hosts' X25519 keys for this boot, which the board vouches for (only host N, proven by its
  * certificate, registers host N's key). A datagram is opened only with the keys of the host whose
  * registered endpoint sent it, so what opens is from that host; it is refused, and counted by reason,
@@ -32,16 +28,15 @@ import org.slf4j.LoggerFactory;
  * counter could wrap. A host that seals nothing (a static VTEP, registered so) is sent, and sends, in
  * plaintext; an agent registered without a key is not spoken to by one that seals.
  *
- * <p>Agent's thread only. Opening and sealing allocate nothing of Ferry's; the JDK's GCM allocates its
- * own state per datagram (design §7b says how much).
+ * <p>Agent's thread only. Opening and sealing allocate nothing ({@link ChaCha20Poly1305}: the JDK's
+ * AEADs build a new engine on every nonce).
  */
 public final class Seal {
     private static final Logger log = LoggerFactory.getLogger(Seal.class);
-    /** Datagrams under one key before the next epoch's: far below GCM's limits, and below any counter wrap. */
+    /** Datagrams under one key before the next epoch's: far below the AEAD's limits, and below any counter wrap. */
     public static final long REKEY_AFTER_MESSAGES = 1L << 32;
     /** And at least this often, as WireGuard does: a key stolen from memory opens two minutes at most. */
     public static final long REKEY_AFTER_NANOS = 120_000_000_000L;
-    private static final int TAG_BITS = SEAL_TAG_LENGTH * 8;
 
     /** What became of a received datagram. */
     public enum Opened {
@@ -81,8 +76,7 @@ public final class Seal {
     private final int self;
     private final SealKey key;
     private final Int2ObjectHashMap<Peer> peers = new Int2ObjectHashMap<>();
-    private final Cipher encrypt;
-    private final Cipher decrypt;
+    private final ChaCha20Poly1305 aead = new ChaCha20Poly1305();
     private final byte[] nonce = new byte[12];
     private final byte[] out = new byte[65_536 + SEAL_OVERHEAD];
     private final byte[] opened = new byte[65_536];
@@ -95,12 +89,6 @@ public final class Seal {
     public Seal(int self, SealKey key) {
         this.self = self;
         this.key = key;
-        try {
-            this.encrypt = Cipher.getInstance("AES/GCM/NoPadding");
-            this.decrypt = Cipher.getInstance("AES/GCM/NoPadding");
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("this JDK has no AES-GCM", e);
-        }
     }
 
     /** The host this seal is for. */
@@ -180,14 +168,8 @@ public final class Seal {
         Bytes.put32(nonce, 0, p.txEpoch);
         Bytes.put64(nonce, 4, p.txCounter);
         p.txCounter++;
-        try {
-            encrypt.init(Cipher.ENCRYPT_MODE, p.txKey, new GCMParameterSpec(TAG_BITS, nonce));
-            encrypt.updateAAD(out, 0, aad);
-            outLength = aad + encrypt.doFinal(buf, off + header, len - header, out, aad);
-            return Sealed.SEALED;
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("sealing failed", e); // a fresh nonce and a buffer large enough: cannot happen
-        }
+        outLength = aad + aead.seal(p.txKey, nonce, out, 0, aad, buf, off + header, len - header, out, aad);
+        return Sealed.SEALED;
     }
 
     public byte[] sealed() { return out; }
@@ -224,7 +206,7 @@ public final class Seal {
         if (p.plaintext || senderKey != p.keyId) return Opened.UNKNOWN_KEY;
         int epoch = Bytes.i32(buf, o + 12);
         long counter = Bytes.i64(buf, o + 16);
-        SecretKeySpec k = p.rxKeyOf(epoch);
+        ChaCha20Poly1305.Key k = p.rxKeyOf(epoch);
         if (k == null) return Opened.STALE_KEY;
         ReplayWindow window = p.rxWindowOf(epoch);
         if (counter < 0 || window != null && window.seen(counter)) return Opened.REPLAYED;
@@ -234,13 +216,9 @@ public final class Seal {
         System.arraycopy(buf, o + SEAL_OPTION_LENGTH, opened, BASE_HEADER_LENGTH, rest);
         Bytes.put32(nonce, 0, epoch);
         Bytes.put64(nonce, 4, counter);
-        try {
-            decrypt.init(Cipher.DECRYPT_MODE, k, new GCMParameterSpec(TAG_BITS, nonce));
-            decrypt.updateAAD(buf, off, header);
-            openedLength = BASE_HEADER_LENGTH + rest + decrypt.doFinal(buf, off + header, len - header, opened, BASE_HEADER_LENGTH + rest);
-        } catch (GeneralSecurityException | IllegalArgumentException e) {
-            return Opened.FORGED; // AEADBadTagException above all
-        }
+        int text = aead.open(k, nonce, buf, off, header, buf, off + header, len - header, opened, BASE_HEADER_LENGTH + rest);
+        if (text < 0) return Opened.FORGED;
+        openedLength = BASE_HEADER_LENGTH + rest + text;
         if (window == null) {
             p.rxAdvance(epoch, k);
             window = p.rxWindow;

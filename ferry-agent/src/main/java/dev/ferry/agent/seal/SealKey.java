@@ -23,7 +23,7 @@ import javax.crypto.spec.SecretKeySpec;
  * what a later boot's memory holds opens nothing an earlier boot sent.
  *
  * <p>The root of direction a→b is {@code HMAC-SHA256(X25519(a, B), "ferry underlay v1" | a | b | A | B)}
- * with host ids and raw public keys; each epoch's AES-256-GCM key is {@code HMAC(chain, 0x01)} and the
+ * with host ids and raw public keys; each epoch's ChaCha20-Poly1305 key is {@code HMAC(chain, 0x01)} and the
  * next chain {@code HMAC(chain, 0x02)}, a one-way ratchet: an epoch's key, once forgotten, cannot be
  * derived again from what comes after it.
  */
