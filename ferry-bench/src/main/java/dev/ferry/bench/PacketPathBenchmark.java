@@ -36,7 +36,7 @@ import org.openjdk.jmh.infra.Blackhole;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"})
+@Fork(value = 1, jvmArgsAppend = {"--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector"})
 public class PacketPathBenchmark {
     private static final int VNI = 5001;
     private static final long LOCAL = 0x52_54_00_00_00_01L;
@@ -111,6 +111,33 @@ public class PacketPathBenchmark {
             agent.onUnderlay(2, fromUnderlay, 0, fromUnderlay.length, 1);
         }
         return sink.frames;
+    }
+
+    private final javax.crypto.Cipher jdkGcm = jdkGcm();
+    private final javax.crypto.spec.SecretKeySpec gcmKey = new javax.crypto.spec.SecretKeySpec(new byte[32], "AES");
+    private final byte[] gcmNonce = new byte[12];
+    private final byte[] gcmOut = new byte[fromUnderlay.length + 16];
+    private long gcmCounter;
+
+    private static javax.crypto.Cipher jdkGcm() {
+        try {
+            return javax.crypto.Cipher.getInstance("AES/GCM/NoPadding");
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * A reference beside {@link #sealDatagram}: the same datagram under the JDK's AES-256-GCM (AES-NI,
+     * CLMUL), initialised per datagram as a fresh nonce requires; what the seal used before its own
+     * ChaCha20-Poly1305.
+     */
+    @Benchmark
+    public int referenceJdkAesGcm() throws java.security.GeneralSecurityException {
+        Bytes.put64(gcmNonce, 4, ++gcmCounter);
+        jdkGcm.init(javax.crypto.Cipher.ENCRYPT_MODE, gcmKey, new javax.crypto.spec.GCMParameterSpec(128, gcmNonce));
+        jdkGcm.updateAAD(fromUnderlay, 0, Geneve.FERRY_HEADER_LENGTH);
+        return jdkGcm.doFinal(fromUnderlay, Geneve.FERRY_HEADER_LENGTH, 1400, gcmOut, 0);
     }
 
     @Benchmark

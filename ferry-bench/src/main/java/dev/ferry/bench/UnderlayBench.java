@@ -241,7 +241,8 @@ public final class UnderlayBench {
         InetSocketAddress port = freePort();
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of("taskset", "-c", String.valueOf(cpu), java,
-                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+                "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow",
                 "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
                 "-cp", System.getProperty("java.class.path"), FERRY_MAIN, "agent",
                 "--host-id", String.valueOf(hostId), "--listen", format(listen), "--board", board, "--admin", "127.0.0.1:0",

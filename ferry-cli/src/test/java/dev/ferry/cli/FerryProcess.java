@@ -27,7 +27,7 @@ final class FerryProcess implements AutoCloseable {
     FerryProcess(List<String> wrapper, String... args) throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(wrapper);
-        cmd.addAll(List.of(java, "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+        cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
         cmd.addAll(List.of(args));
