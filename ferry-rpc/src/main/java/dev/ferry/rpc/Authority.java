@@ -2,13 +2,15 @@ package dev.ferry.rpc;
 
 import dev.ferry.board.Board;
 import dev.ferry.board.BoardRequest;
+import dev.ferry.board.HostRecord;
 import dev.ferry.board.NodeRecord;
 import dev.ferry.security.Identity;
 
 /**
  * What each member of the cluster may ask the board, decided from the identity in its certificate,
  * never from the request's own fields: an agent speaks for its own host only (registers itself,
- * attaches, detaches and locks what is on it, unlocks the locks it holds, watches for itself, and
+ * attaches, detaches and locks what is on it, unlocks the locks it holds, watches the VNIs it
+ * registered, and
  * numbers its requests with its host id so that no one else's answer can be replayed to it); an
  * operator reads everything and registers static VTEPs; anyone may read.
  */
@@ -45,7 +47,14 @@ final class Authority {
                 yield record.lock().owner() == host ? null
                         : self + "release its own locks only; migration " + r.migrationId() + "'s is host " + record.lock().owner() + "'s";
             }
-            case BoardRequest.Watch r -> r.hostId() == host ? null : self + "watch for itself only, not for host " + r.hostId();
+            case BoardRequest.Watch r -> {
+                if (r.hostId() != host) yield self + "watch for itself only, not for host " + r.hostId();
+                // The VNIs a host serves are those it registered; it follows no other network's moves.
+                HostRecord registered = board.hosts().stream().filter(h -> h.hostId() == host).findFirst().orElse(null);
+                if (registered == null) yield self + "watch once registered (RegisterHost first)";
+                yield registered.vnis().contains(r.vni()) ? null
+                        : self + "watch the VNIs it registered " + registered.vnis() + " only, not " + r.vni();
+            }
             default -> null;
         };
     }

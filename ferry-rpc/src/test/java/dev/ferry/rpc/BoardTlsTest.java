@@ -125,6 +125,16 @@ class BoardTlsTest {
     }
 
     @Test
+    void anAgentWatchesOnlyTheVnisItRegistered() throws Exception {
+        Agent one = agent(1);
+        assertRefused(one.ask(new BoardRequest.Watch(one.id(), 1, 5001, 0, null)), "once registered");
+        one.ask(new BoardRequest.RegisterHost(one.id(), 1, "127.0.0.1:6081", Set.of(5001), 3_000));
+
+        assertThat(one.ask(new BoardRequest.Watch(one.id(), 1, 5001, 0, null))).isInstanceOf(BoardResponse.Snapshot.class);
+        assertRefused(one.ask(new BoardRequest.Watch(one.id(), 1, 7007, 0, null)), "the VNIs it registered");
+    }
+
+    @Test
     void anAgentMayNotFollowAnotherHostsPushes() throws Exception {
         Agent twoAsOne = new Agent(1, Tls.inDir(dir, "agent-2"));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
