@@ -13,7 +13,9 @@ import org.agrona.collections.Int2IntHashMap;
  * started, or restarted, a moment ago; the board's push is on its way). They wait, in order, until
  * the key arrives, and go on then; bounded in count and bytes and in time, and counted when that
  * runs out. Without the wait, every agent start would lose what the first milliseconds carried.
- * Agent's thread only.
+ * Incoming and outgoing datagrams have a budget each: anyone who can send from a member's address can
+ * fill the incoming one with datagrams under made-up keys, and must not thereby stop this agent's own
+ * frames to a host that just joined. Agent's thread only.
  */
 final class KeyWait {
     static final int MAX_DATAGRAMS = 1_024;
@@ -27,20 +29,24 @@ final class KeyWait {
     /** How many datagrams wait to go to each host: asked on every send, so not found by walking the queue. */
     private final Int2IntHashMap outgoing = new Int2IntHashMap(0);
     private final Counters counters;
-    private long bytes;
+    /** Datagrams and bytes waiting, [0] outgoing, [1] incoming: a budget each. */
+    private final int[] count = new int[2];
+    private final long[] bytes = new long[2];
 
     KeyWait(Counters counters) {
         this.counters = counters;
     }
 
-    /** Keeps a copy of the datagram; false (counted) when the wait is full. */
+    /** Keeps a copy of the datagram; false (counted) when its direction's wait is full. */
     boolean hold(int host, boolean incoming, byte[] buf, int off, int len, long now) {
-        if (queue.size() >= MAX_DATAGRAMS || bytes + len + Held.OVERHEAD_BYTES > MAX_BYTES) {
+        int d = incoming ? 1 : 0;
+        if (count[d] >= MAX_DATAGRAMS || bytes[d] + len + Held.OVERHEAD_BYTES > MAX_BYTES) {
             counters.inc(Counter.DROP_KEY_WAIT_FULL);
             return false;
         }
         queue.add(new Waiting(host, incoming, Arrays.copyOfRange(buf, off, off + len), now));
-        bytes += len + Held.OVERHEAD_BYTES;
+        count[d]++;
+        bytes[d] += len + Held.OVERHEAD_BYTES;
         if (!incoming) outgoing.put(host, outgoing.get(host) + 1);
         counters.inc(Counter.KEY_WAITED);
         return true;
@@ -74,7 +80,9 @@ final class KeyWait {
 
     /** What a datagram taken out of the queue counted for. */
     private void forget(Waiting w) {
-        bytes -= w.datagram.length + Held.OVERHEAD_BYTES;
+        int d = w.incoming ? 1 : 0;
+        count[d]--;
+        bytes[d] -= w.datagram.length + Held.OVERHEAD_BYTES;
         if (w.incoming) return;
         int left = outgoing.get(w.host) - 1;
         if (left > 0) outgoing.put(w.host, left); else outgoing.remove(w.host);
