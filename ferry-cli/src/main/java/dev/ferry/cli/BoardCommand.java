@@ -30,6 +30,10 @@ final class BoardCommand implements Callable<Integer> {
     @Option(names = "--metrics", description = "Serve Prometheus /metrics on this host:port (default: none).")
     String metrics;
 
+    @Option(names = "--metrics-token-file", paramLabel = "FILE",
+            description = "Then /metrics answers only requests with Authorization: Bearer TOKEN, TOKEN the file's first line.")
+    Path metricsTokenFile;
+
     @Option(names = "--data", paramLabel = "DIR",
             description = "Where the board keeps its table (default: $XDG_STATE_HOME/ferry/board, else ~/.local/state/ferry/board).")
     Path data;
@@ -136,7 +140,18 @@ final class BoardCommand implements Callable<Integer> {
             System.err.println("ferry board: " + (etcd != null ? "--store" : "--data") + ": " + e.getMessage());
             return 2;
         }
-        try (BoardService service = new BoardService(address, metricsAddress, store, tls)) {
+        String metricsToken = null;
+        if (metricsTokenFile != null) {
+            try {
+                if (metricsAddress == null) throw new dev.ferry.service.ConfigException("metrics-token-file: given without --metrics to guard");
+                metricsToken = BoardService.readToken(metricsTokenFile, "--metrics-token-file");
+            } catch (dev.ferry.service.ConfigException e) {
+                System.err.println("ferry board: " + e.getMessage());
+                if (store instanceof AutoCloseable c) c.close();
+                return 2;
+            }
+        }
+        try (BoardService service = new BoardService(address, metricsAddress, metricsToken, store, tls)) {
             System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")"
                     + (tls != null ? ", mutual TLS with certificates in " + tls.ca().getParent() : ", plaintext"));
             if (service.metricsAddress() != null) {

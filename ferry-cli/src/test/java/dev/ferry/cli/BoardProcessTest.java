@@ -32,6 +32,25 @@ class BoardProcessTest {
     }
 
     @Test
+    void theBoardsMetricsAnswerOnlyWithTheirTokenWhenGivenOne(@TempDir Path dir) throws Exception {
+        Path token = dir.resolve("metrics.token");
+        Files.writeString(token, "board-scrape-token\n");
+        try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory", "--insecure",
+                "--metrics", "127.0.0.1:0", "--metrics-token-file", token.toString())) {
+            String url = board.awaitLine("metrics on ", 30).substring("metrics on ".length()).trim();
+            try (var http = java.net.http.HttpClient.newHttpClient()) {
+                var without = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                var with = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url))
+                        .header("Authorization", "Bearer board-scrape-token").build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertThat(without.statusCode()).isEqualTo(401);
+                assertThat(with.statusCode()).isEqualTo(200);
+                assertThat(with.body()).contains("ferry_board_records");
+            }
+        }
+    }
+
+    @Test
     void aBoardProcessAnswersAgentsOverGrpc() throws Exception {
         try (FerryProcess board = new FerryProcess("board", "--listen", "127.0.0.1:0", "--in-memory", "--insecure")) {
             String target = board.awaitLine("board listening on ", 30).substring("board listening on ".length()).split(" ")[0];

@@ -23,11 +23,17 @@ public final class BoardService implements AutoCloseable {
 
     /** A board speaking mutual TLS with {@code tls} (null: plaintext, to anyone). */
     public BoardService(InetSocketAddress listen, InetSocketAddress metricsAddress, Store store, dev.ferry.rpc.Tls tls) throws IOException {
+        this(listen, metricsAddress, null, store, tls);
+    }
+
+    /** The same, its {@code /metrics} answering only {@code Authorization: Bearer metricsToken} when that is not null. */
+    public BoardService(InetSocketAddress listen, InetSocketAddress metricsAddress, String metricsToken, Store store, dev.ferry.rpc.Tls tls)
+            throws IOException {
         server = new BoardServer(listen, store, tls);
         HttpEndpoint http = null;
         if (metricsAddress != null) {
             try {
-                http = new HttpEndpoint(new HttpAddress.Tcp(metricsAddress), null, null);
+                http = new HttpEndpoint(new HttpAddress.Tcp(metricsAddress), null, metricsToken);
                 http.metrics(registry(server), () -> {});
             } catch (IOException | RuntimeException e) {
                 server.close();
@@ -70,6 +76,11 @@ public final class BoardService implements AutoCloseable {
 
     public int port() {
         return server.port();
+    }
+
+    /** The first line of a token file, or a {@link ConfigException} naming {@code field}. */
+    public static String readToken(java.nio.file.Path file, String field) {
+        return HttpEndpoint.readToken(file, field);
     }
 
     /** Where /metrics is served, or null. */
