@@ -76,8 +76,9 @@ final class AgentCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         AgentSettings.Validated settings;
+        AgentSettings file;
         try {
-            AgentSettings file = config == null ? AgentSettings.empty() : AgentSettings.load(config);
+            file = config == null ? AgentSettings.empty() : AgentSettings.load(config);
             List<PortSpec> flagPorts = new ArrayList<>();
             for (int i = 0; i < ports.size(); i++) flagPorts.add(PortSpec.parseFlag(ports.get(i), "--port[" + i + "]"));
             settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).withTransport(transport)
@@ -86,13 +87,18 @@ final class AgentCommand implements Callable<Integer> {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;
         }
-        settings = settings.withPlaintextUnderlay(plaintextUnderlay);
-        if (insecure) {
+        AgentSettings.Security fromFile = file.securityOrDefault();
+        boolean plaintext = plaintextUnderlay || Boolean.TRUE.equals(fromFile.plaintextUnderlay());
+        boolean noTls = insecure || Boolean.TRUE.equals(fromFile.insecure());
+        java.nio.file.Path dir = tlsDir != null ? tlsDir : fromFile.tlsDir() != null ? java.nio.file.Path.of(fromFile.tlsDir()) : null;
+        String name = tlsName != null ? tlsName : fromFile.tlsName();
+        settings = settings.withPlaintextUnderlay(plaintext);
+        if (noTls) {
             System.err.println("ferry agent: WARNING: --insecure: plaintext gRPC to the board, which cannot tell this agent from anyone");
         } else {
             try {
                 int host = settings.config().hostId();
-                settings = settings.withTls(LocalTls.resolve(tlsDir, tlsName != null ? tlsName : "agent-" + host,
+                settings = settings.withTls(LocalTls.resolve(dir, name != null ? name : "agent-" + host,
                         new dev.ferry.security.Identity.Host(host), false));
             } catch (java.io.IOException e) {
                 System.err.println("ferry agent: --tls-dir: " + e.getMessage());

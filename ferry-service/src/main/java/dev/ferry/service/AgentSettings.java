@@ -35,6 +35,7 @@ import java.util.Set;
  *                               # or host:port, then mutual TLS with operators' certificates only
  * metrics: 127.0.0.1:9100      # Prometheus /metrics over plain HTTP, read only (default: none)
  * metrics-token-file: /etc/ferry/metrics.token  # then /metrics wants Authorization: Bearer TOKEN
+ * security: { tls-dir: /etc/ferry/pki, tls-name: agent-1, insecure: false, plaintext-underlay: false }
  * vnis: [100]
  * vni-mtu: { 100: 1500 }       # a VNI's MTU, 68..9000 (default 9000: jumbo frames); every agent of it the same
  * mode: ferry
@@ -46,7 +47,21 @@ import java.util.Set;
 public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
                             String admin, List<Integer> vnis, String mode, String transport, Tuning tuning,
                             List<PortSpec> ports, @JsonProperty("vni-mtu") Map<Integer, Integer> vniMtu, String metrics,
-                            @JsonProperty("metrics-token-file") String metricsTokenFile) {
+                            @JsonProperty("metrics-token-file") String metricsTokenFile, Security security) {
+
+    /**
+     * How the agent proves who it is and protects what it sends (README: Security); flags of the same
+     * names win over these. Unset: this machine's own CA, mutual TLS, a sealed underlay.
+     */
+    public record Security(@JsonProperty("tls-dir") String tlsDir, @JsonProperty("tls-name") String tlsName, Boolean insecure,
+                           @JsonProperty("plaintext-underlay") Boolean plaintextUnderlay) {
+        static final Security NONE = new Security(null, null, null, null);
+    }
+
+    /** What the file says of security, never null. */
+    public Security securityOrDefault() {
+        return security == null ? Security.NONE : security;
+    }
 
     /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
@@ -105,7 +120,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     }
 
     public static AgentSettings empty() {
-        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This file's settings with every non-null argument in place of the file's (ports are added). */
@@ -116,20 +131,20 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
                 advertise != null ? advertise : this.advertise, board != null ? board : this.board,
                 admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
-                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu, metrics, metricsTokenFile);
+                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu, metrics, metricsTokenFile, security);
     }
 
     /** These settings with Prometheus' endpoint and its token file in place of the file's, where not null. */
     public AgentSettings withMetrics(String metrics, String metricsTokenFile) {
         return new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu,
-                metrics != null ? metrics : this.metrics, metricsTokenFile != null ? metricsTokenFile : this.metricsTokenFile);
+                metrics != null ? metrics : this.metrics, metricsTokenFile != null ? metricsTokenFile : this.metricsTokenFile, security);
     }
 
     /** These settings with {@code transport} in place of the file's, unless it is null. */
     public AgentSettings withTransport(String transport) {
         return transport == null ? this
                 : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu, metrics,
-                        metricsTokenFile);
+                        metricsTokenFile, security);
     }
 
     /** The configuration, or a {@link ConfigException} naming the first field at fault. */

@@ -50,6 +50,20 @@ class AgentSettingsTest {
     }
 
     @Test
+    void theFileSaysWhereTheCertificatesAreAndWhetherToSealAndAnUnknownKeyInItIsRefused() throws Exception {
+        Path file = dir.resolve("agent.yaml");
+        Files.writeString(file, GOOD + "security: { tls-dir: /etc/ferry/pki, tls-name: web-host, plaintext-underlay: true }\n");
+        AgentSettings.Security security = AgentSettings.load(file).securityOrDefault();
+
+        assertThat(security.tlsDir()).isEqualTo("/etc/ferry/pki");
+        assertThat(security.tlsName()).isEqualTo("web-host");
+        assertThat(security.plaintextUnderlay()).isTrue();
+        assertThat(security.insecure()).isNull();
+        assertThat(AgentSettings.empty().securityOrDefault().tlsDir()).as("unset: this machine's own CA").isNull();
+        refused(GOOD + "security: { tls-dri: /etc/ferry/pki }\n", "security.tls-dri", "unknown field");
+    }
+
+    @Test
     void aGoodFileYieldsTheAgentItDescribes() throws Exception {
         AgentSettings.Validated v = load(GOOD);
         assertThat(v.config().hostId()).isEqualTo(7);
