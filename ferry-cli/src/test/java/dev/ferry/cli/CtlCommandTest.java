@@ -189,6 +189,31 @@ class CtlCommandTest {
         assertThat(c.err()).contains("no port 'ghost'");
     }
 
+    /** {@code ferry ctl ARGS} as its own process with {@code FERRY_RUN_DIR=runDir}: its exit code and output. */
+    private static String[] ctlIn(java.nio.file.Path runDir, String... args) throws Exception {
+        List<String> all = new java.util.ArrayList<>(List.of("ctl"));
+        all.addAll(List.of(args));
+        try (FerryProcess ctl = new FerryProcess(List.of("env", "FERRY_RUN_DIR=" + runDir), all.toArray(String[]::new))) {
+            int code = ctl.waitForExit(60);
+            return new String[] {String.valueOf(code), ctl.output()};
+        }
+    }
+
+    @Test
+    void withoutAgentCtlFindsTheOnlyAgentSocketOfTheMachineAndTakesAHostIdForItsSocket(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path elsewhere) throws Exception {
+        java.nio.file.Files.createSymbolicLink(elsewhere.resolve("agent-1.sock"), sockets.resolve("agent-1.sock"));
+
+        assertThat(ctlIn(elsewhere, "ports")).as("the only socket").satisfies(r -> {
+            assertThat(r[0]).isEqualTo("0");
+            assertThat(r[1]).contains("web1");
+        });
+        assertThat(ctlIn(sockets, "--agent", "2", "migrations")[0]).as("--agent 2: host 2's socket").isEqualTo("0");
+        String[] several = ctlIn(sockets, "ports");
+        assertThat(several[0]).isEqualTo("2");
+        assertThat(several[1]).contains("several agents on this machine").contains("agent-1.sock").contains("agent-2.sock");
+    }
+
     @Test
     void anUnreachableAgentIsSaidSo() throws Exception {
         Ctl c = Ctl.run("--agent", sockets.resolve("nobody.sock").toString(), "stats");
