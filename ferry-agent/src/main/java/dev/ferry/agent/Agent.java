@@ -402,6 +402,11 @@ public final class Agent implements Migrations.Ports {
         return out;
     }
 
+    /** The newest migrations' steps as this agent saw them (a copy; agent's thread only). */
+    public List<MigrationTimeline.Past> migrationHistory() {
+        return migrations.timeline.history();
+    }
+
     /** Where this agent believes the VM is (its location cache), or null. */
     public Location location(VmKey key) {
         return locate(key.vni(), key.mac());

@@ -135,8 +135,12 @@ final class Ingress implements Markers.Classifier {
     /** One queue, in arrival order, flags and all: whoever delivers these checks their MARKERs. */
     private void buffer(MigrationEntry m, Frame f, long now) {
         wire.trace("buffers", f);
-        if (!m.keep(f.keep(now), config.bufferBytes())) counters.inc(Counter.DROP_BUFFER_FULL);
-        else counters.inc(Counter.BUFFERED);
+        if (!m.keep(f.keep(now), config.bufferBytes())) {
+            counters.inc(Counter.DROP_BUFFER_FULL);
+        } else {
+            counters.inc(Counter.BUFFERED);
+            m.timeline.mark(MigrationTimeline.Step.FIRST_BUFFERED, now);
+        }
     }
 
     /** A frame for a VM neither here nor in the migration table: a stale sender's (design §6.2). */

@@ -100,6 +100,9 @@ public final class MigrationEntry {
     }
 
     /** Starts a SOURCE at PRECOPY, a DESTINATION at INCOMING. */
+    /** When its steps happened here (issue 15); every entry has one, made by {@link Migrations}. */
+    MigrationTimeline.Record timeline;
+
     static MigrationEntry source(long migrationId, VmKey key, long now) {
         return new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
     }

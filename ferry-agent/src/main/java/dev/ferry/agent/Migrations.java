@@ -44,6 +44,8 @@ final class Migrations implements ModePolicy {
     private final Ports ports;
     private final Wire.Clock clock;
     private final long retryNanos;
+    /** Every migration's steps, as this agent sees them (issue 15). */
+    final MigrationTimeline timeline = new MigrationTimeline();
 
     Migrations(AgentConfig config, Counters counters, Wire wire, Markers markers, Ingress ingress, Egress egress,
                BoardSync board, Ports ports, Wire.Clock clock) {
@@ -58,6 +60,18 @@ final class Migrations implements ModePolicy {
         this.ports = ports;
         this.clock = clock;
         this.retryNanos = config.retryMillis() * MS;
+    }
+
+    private MigrationEntry newSource(long migrationId, VmKey key, long now) {
+        MigrationEntry e = MigrationEntry.source(migrationId, key, now);
+        e.timeline = timeline.begin(migrationId, key, Role.SOURCE, now);
+        return e;
+    }
+
+    private MigrationEntry newDestination(long migrationId, VmKey key, long now) {
+        MigrationEntry e = MigrationEntry.destination(migrationId, key, now);
+        e.timeline = timeline.begin(migrationId, key, Role.DESTINATION, now);
+        return e;
     }
 
     @Override public boolean relaysStaleFrames() { return true; }
@@ -105,6 +119,7 @@ final class Migrations implements ModePolicy {
             case MigrationEvent.StandbyGone g -> {
                 if (e != null && e.role == Role.DESTINATION && e.migrationId == g.migrationId()) {
                     net.migrations.remove(e);
+                    e.timeline.end("aborted", now);
                     if (e.outgoing != null) net.migrations.put(e.outgoing);
                 }
                 ports.unplug(key);
@@ -160,7 +175,7 @@ final class Migrations implements ModePolicy {
                                         long now) {
         log.warn("agent {}: taking up migration {} of {} again after a restart (the copy here {})", self, migrationId, port.key(),
                 found.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
-        MigrationEntry e = MigrationEntry.source(migrationId, port.key(), now);
+        MigrationEntry e = newSource(migrationId, port.key(), now);
         e.port = port;
         e.lockHeld = true;
         e.residentVersion = version;
@@ -176,7 +191,7 @@ final class Migrations implements ModePolicy {
      */
     private void cameBack(VirtualNetwork net, LocalPort port, MigrationEntry source, long now) {
         net.migrations.remove(source);
-        MigrationEntry d = MigrationEntry.destination(0, port.key(), now);
+        MigrationEntry d = newDestination(0, port.key(), now);
         d.outgoing = source;
         d.port = port;
         net.migrations.put(d);
@@ -189,7 +204,7 @@ final class Migrations implements ModePolicy {
      */
     private void resumeDestination(VirtualNetwork net, LocalPort port, long migrationId, int source, long now) {
         log.warn("agent {}: taking up migration {} of {} from host {} again after a restart", self, migrationId, port.key(), source);
-        MigrationEntry d = MigrationEntry.destination(migrationId, port.key(), now);
+        MigrationEntry d = newDestination(migrationId, port.key(), now);
         d.port = port;
         d.peer = source;
         d.peerConfirmed = true;
@@ -328,7 +343,7 @@ final class Migrations implements ModePolicy {
         LocalPort port = ports.plug(s.port());
         boolean returning = e != null && e.hasLeft();
         if (e != null && !returning) return;
-        MigrationEntry d = MigrationEntry.destination(s.migrationId(), key, now);
+        MigrationEntry d = newDestination(s.migrationId(), key, now);
         d.outgoing = e;
         d.port = port;
         net.migrations.put(d);
@@ -337,6 +352,7 @@ final class Migrations implements ModePolicy {
                     && ok.record().hostId() != self && net.incoming(key.mac(), d.migrationId) == d) {
                 if (!d.peerConfirmed) d.peer = ok.record().hostId();
                 wire.sendControl(net, d.peer, new ControlMessage.Prepare(d.migrationId, key.mac()));
+                d.timeline.mark(MigrationTimeline.Step.PREPARE_SENT, clock.now());
             }
         }, now);
     }
@@ -346,7 +362,11 @@ final class Migrations implements ModePolicy {
         e.moveTo(Phase.RESUMED);
         e.resumedAt = now;
         e.lastRetryAt = now;
-        if (e.peer != 0) wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
+        e.timeline.mark(MigrationTimeline.Step.DESTINATION_RESUMED, now);
+        if (e.peer != 0) {
+            wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
+            e.timeline.mark(MigrationTimeline.Step.HANDOVER_SENT, now);
+        }
         ingress.flushLocally(net, e, now);
     }
 
@@ -362,6 +382,7 @@ final class Migrations implements ModePolicy {
         if (e == null || e.role != Role.SOURCE || e.migrationId != migrationId || e.is(Phase.HANDED_OVER)) return;
         net.migrations.remove(e);
         e.aborted = true;
+        e.timeline.end("aborted", now);
         counters.inc(Counter.MIGRATIONS_ABORTED);
         ingress.flushLocally(net, e, now);
         unlockAborted(e, now);
@@ -370,7 +391,7 @@ final class Migrations implements ModePolicy {
     /** A migration out; {@code newer} is the entry of the VM's return here, if it came back before this one began. */
     private MigrationEntry startSource(VirtualNetwork net, VmKey key, LocalPort port, long migrationId, MigrationEntry newer,
                                        long now) {
-        MigrationEntry src = MigrationEntry.source(migrationId, key, now);
+        MigrationEntry src = newSource(migrationId, key, now);
         src.port = port;
         if (newer == null) {
             net.migrations.put(src);
@@ -382,6 +403,7 @@ final class Migrations implements ModePolicy {
     }
 
     void requestLock(VirtualNetwork net, MigrationEntry e, long now) {
+        e.timeline.mark(MigrationTimeline.Step.LOCK_ASKED, now);
         board.call(id -> new BoardRequest.LockRecord(id, e.key, e.migrationId, self, config.leaseMillis()), r -> {
             if (e.aborted && r instanceof BoardResponse.Ok) {
                 // Granted after the migration was aborted (the unlock overtook it): release it again.
@@ -391,6 +413,7 @@ final class Migrations implements ModePolicy {
             if (net.source(e.key.mac(), e.migrationId) != e) return;
             if (r instanceof BoardResponse.Ok ok) {
                 e.lockHeld = true;
+                e.timeline.mark(MigrationTimeline.Step.LOCK_GRANTED, clock.now());
                 if (ok.record() != null) e.residentVersion = ok.record().version();
                 maybeHandOver(net, e, clock.now());
             } else {
@@ -420,6 +443,7 @@ final class Migrations implements ModePolicy {
     private void sourceStopped(VirtualNetwork net, MigrationEntry e, long now) {
         e.moveTo(Phase.STOPPED);
         e.stoppedAt = now;
+        e.timeline.mark(MigrationTimeline.Step.SOURCE_STOPPED, now);
         // Frames held here for the VM are older than any that will be buffered: they lead the buffer.
         e.append(net.order.takeHeldFor(e.key.mac()));
         takeBackUnread(net, e, now);
@@ -480,6 +504,7 @@ final class Migrations implements ModePolicy {
         }
         if (e != null) {
             e.peer = origin;
+            e.timeline.mark(MigrationTimeline.Step.PREPARE_RECEIVED, clock.now());
             wire.sendControl(net, origin, new ControlMessage.PrepareAck(e.migrationId, p.mac()));
         }
     }
@@ -489,6 +514,7 @@ final class Migrations implements ModePolicy {
         if (e == null) e = net.incoming(a.mac(), 0);
         if (e != null) {
             e.migrationId = a.migrationId();
+            e.timeline.migrationId = a.migrationId();
             e.peer = origin;
             e.peerConfirmed = true;
         }
@@ -502,6 +528,7 @@ final class Migrations implements ModePolicy {
         }
         e.peer = from;
         e.handoverAsked = true;
+        e.timeline.mark(MigrationTimeline.Step.HANDOVER_RECEIVED, now);
         // The destination runs, so the source has stopped even if its event has not reached us.
         if (e.is(Phase.PRECOPY)) sourceStopped(net, e, now);
         maybeHandOver(net, e, now);
@@ -551,8 +578,15 @@ final class Migrations implements ModePolicy {
             if (e.port != null) e.port.departed = true;
             e.handedOverAt = now;
             e.lastActivityAt = now;
+            e.timeline.mark(MigrationTimeline.Step.RELAY_FLUSHED, now);
+            e.timeline.mark(MigrationTimeline.Step.UNLOCK_ASKED, now);
+            e.timeline.relayed = e.relayed;
+            e.timeline.outcome = "completed";
             counters.inc(Counter.MIGRATIONS_COMPLETED);
-            board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.COMPLETED), r -> e.unlocked = true, now);
+            board.call(id -> new BoardRequest.Unlock(id, e.key, e.migrationId, Outcome.COMPLETED), r -> {
+                e.unlocked = true;
+                e.timeline.mark(MigrationTimeline.Step.UNLOCK_APPLIED, clock.now());
+            }, now);
         }
         if (e.is(Phase.HANDED_OVER)) {
             wire.sendControl(net, e.peer, new ControlMessage.HandoverAck(e.migrationId, e.key.mac(), e.streams, e.consumed));
@@ -596,6 +630,8 @@ final class Migrations implements ModePolicy {
         }
         if (e.outgoing != null && e.outgoing.is(Phase.HANDED_OVER)) net.keepReturned(e.outgoing, e.migrationId);
         e.moveTo(Phase.RUNNING);
+        e.timeline.mark(MigrationTimeline.Step.HANDOVER_ACK_RECEIVED, now);
+        e.timeline.end("completed", now);
         // The VM runs here now; the entry of its earlier migration out (e.outgoing) ends with this one.
         if (newer == null) {
             net.migrations.remove(e);
@@ -707,6 +743,7 @@ final class Migrations implements ModePolicy {
         log.warn("agent {}: migration {} of {} never handed over and its VM runs here again; ending it", self, src.migrationId,
                 src.key);
         src.aborted = true;
+        src.timeline.end("aborted", now);
         counters.inc(Counter.MIGRATIONS_ABORTED);
         ingress.flushLocally(net, src, now);
         if (src.lockHeld) unlockAborted(src, now);
@@ -714,6 +751,7 @@ final class Migrations implements ModePolicy {
 
     /** An entry leaves the table: what it still keeps can go nowhere any more, and is counted. */
     private void retire(MigrationEntry e) {
+        e.timeline.end(e.aborted ? "aborted" : e.timeline.outcome.equals("ongoing") ? "ended" : e.timeline.outcome, clock.now());
         int dropped = e.discard();
         if (dropped > 0) {
             log.warn("agent {}: migration {} of {} ends with {} frames kept; dropped (drop_migration_ended)", self, e.migrationId,

@@ -392,18 +392,46 @@ final class CtlCommand {
         }
     }
 
-    @Command(name = "migrations", description = "An agent's migration table: VMs migrating out of or into it.")
+    @Command(name = "migrations", description = "An agent's migration table: VMs migrating out of or into it; with --history, its newest migrations step by step.")
     static final class Migrations implements Callable<Integer> {
         @ParentCommand CtlCommand ctl;
+
+        @Option(names = "--history", description = "The newest migrations this agent took part in (up to 64), each step's time in ms after the first, on this host's clock.")
+        boolean history;
+
+        @Option(names = "--last", defaultValue = "10", description = "With --history: how many, newest last (default ${DEFAULT-VALUE}).")
+        int last;
 
         @Override
         public Integer call() {
             return ctl.run(() -> {
-                JsonNode list = ctl.askAgent("GET", "/v1/status", null).path("migrations");
-                ctl.print(list, migrationTable(list).toString());
+                JsonNode status = ctl.askAgent("GET", "/v1/status", null);
+                if (history) {
+                    List<JsonNode> rows = new ArrayList<>();
+                    status.path("history").forEach(rows::add);
+                    List<JsonNode> shown = rows.subList(Math.max(0, rows.size() - Math.max(0, last)), rows.size());
+                    ctl.print(shown, historyTable(shown));
+                } else {
+                    JsonNode list = status.path("migrations");
+                    ctl.print(list, migrationTable(list).toString());
+                }
                 return 0;
             });
         }
+    }
+
+    /** A block per migration: its line, then its steps in the order they happened. */
+    static String historyTable(List<JsonNode> rows) {
+        StringBuilder out = new StringBuilder();
+        Table t = new Table("MIGRATION", "VM", "MAC", "ROLE", "OUTCOME", "RELAYED", "STEPS (ms after the first)");
+        for (JsonNode m : rows) {
+            StringBuilder steps = new StringBuilder();
+            m.path("stepsMs").properties().forEach(e -> steps.append(steps.isEmpty() ? "" : ", ").append(e.getKey()).append(' ')
+                    .append(String.format(java.util.Locale.ROOT, "%.1f", e.getValue().asDouble())));
+            t.row(m.path("migrationId").asLong(), m.path("vm").asText(), m.path("mac").asText(), m.path("role").asText(),
+                    m.path("outcome").asText(), m.path("relayed").asLong(), steps);
+        }
+        return out.append(t).toString();
     }
 
     static Table migrationTable(JsonNode list) {

@@ -168,6 +168,22 @@ class CtlCommandTest {
     }
 
     @Test
+    void theHistoryShowsAnEndedMigrationStepByStep() throws Exception {
+        Ctl.ok("--agent", admin2, "port", "add", "--id", "wanderer", "--type", "qemu-socket", "--vni", "100", "--mac",
+                "52:54:00:00:00:06", "--local", "127.0.0.1:0", "--remote", "127.0.0.1:9");
+        Ctl.ok("--agent", admin2, "migrate", "begin", "--vm", "wanderer", "--migration", "78");
+        Ctl.ok("--agent", admin2, "migrate", "abort", "--vm", "wanderer");
+
+        String table = Ctl.ok("--agent", admin2, "migrations", "--history");
+        assertThat(table).contains("78").contains("wanderer").contains("aborted").contains("begun 0.0").contains("lock_asked");
+        JsonNode last = null;
+        for (JsonNode m : JSON.readTree(Ctl.ok("--agent", admin2, "--json", "migrations", "--history", "--last", "1"))) last = m;
+        assertThat(last.path("migrationId").asLong()).isEqualTo(78);
+        assertThat(last.path("stepsMs").has("ended")).isTrue();
+        Ctl.ok("--agent", admin2, "port", "remove", "--vm", "wanderer");
+    }
+
+    @Test
     void aStepReportedOnTheWrongAgentIsRefusedSayingWhere() {
         Ctl c = Ctl.run("--agent", admin1, "migrate", "stopped", "--vm", "web1");
         assertThat(c.exitCode()).isEqualTo(CtlCommand.REFUSED);

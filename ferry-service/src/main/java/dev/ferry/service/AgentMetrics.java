@@ -75,9 +75,43 @@ final class AgentMetrics {
         return registry;
     }
 
-    /** Takes the snapshot the next scrape reads. */
-    void refresh() {
+    /**
+     * How long each phase of a migration took on this agent, observed once per migration that ended
+     * (from the timeline the agent keeps: its own clock, each side apart).
+     */
+    private final io.prometheus.metrics.core.metrics.Histogram phases = io.prometheus.metrics.core.metrics.Histogram.builder()
+            .name("ferry_migration_phase_seconds")
+            .help("Phases of the migrations this agent took part in, on its own clock: source lock (asked to granted), precopy"
+                    + " (begun to stopped), stopped_to_handover, unlock (asked to applied); destination incoming (plugged to resumed),"
+                    + " resumed_to_settled (to the HANDOVER_ACK)")
+            .labelNames("phase").classicOnly()
+            .classicUpperBounds(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
+            .register(registry);
+    /** Migrations already observed (role, id, MAC), the newest few hundred: each is observed once. */
+    private final java.util.LinkedHashSet<String> observed = new java.util.LinkedHashSet<>();
+    private static final String[][] PHASES = {
+            {"source", "lock", "lock_asked", "lock_granted"},
+            {"source", "precopy", "begun", "source_stopped"},
+            {"source", "stopped_to_handover", "source_stopped", "handover_received"},
+            {"source", "unlock", "unlock_asked", "unlock_applied"},
+            {"destination", "incoming", "begun", "destination_resumed"},
+            {"destination", "resumed_to_settled", "destination_resumed", "handover_ack_received"}};
+
+    /** Takes the snapshot the next scrape reads, and observes the phases of migrations that ended since. */
+    synchronized void refresh() {
         current = snapshotSource.get();
+        if (current.history() == null) return;
+        for (AgentStatus.PastMigration m : current.history()) {
+            if (m.outcome().equals("ongoing")) continue;
+            if (!observed.add(m.role() + " " + m.migrationId() + " " + m.mac())) continue;
+            if (observed.size() > 4 * dev.ferry.agent.MigrationTimeline.KEPT) observed.removeFirst();
+            for (String[] p : PHASES) {
+                Double from = m.stepsMs().get(p[2]), to = m.stepsMs().get(p[3]);
+                if (p[0].equals(m.role()) && from != null && to != null && to >= from) {
+                    phases.labelValues(p[1]).observe((to - from) / 1_000.0);
+                }
+            }
+        }
     }
 
     private void each(java.util.function.Function<AgentStatus, Map<String, Long>> part,

@@ -395,14 +395,25 @@ public final class AgentService implements AutoCloseable {
             for (Plugged p : ports.values()) portList.add(portStatus(p, a));
             List<AgentStatus.MigrationStatus> migrations = new ArrayList<>();
             for (MigrationEntry m : a.migrations()) migrations.add(migrationStatus(m, vmName(m.key())));
+            List<AgentStatus.PastMigration> history = new ArrayList<>();
+            for (dev.ferry.agent.MigrationTimeline.Past m : a.migrationHistory()) history.add(pastMigration(m, vmName(m.key())));
             return new AgentStatus(a.hostId(), a.config().endpoint(), settings.board(), a.config().mode().name().toLowerCase(),
                     loop.socket().transport(),
-                    counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations);
+                    counters, malformed, under, a.outstandingBoardCalls(), held, portList, migrations, history);
         });
         // Read off the loop: a look into /proc is slower than the packet path should wait for. The
         // underlay's socket and every QEMU socket port's: datagrams lost before Ferry could count them.
         status.underlay().put("kernel_drops", dev.ferry.agent.runtime.KernelDrops.of(sockets));
         return status;
+    }
+
+    /** A migration's steps in the order they happened, in milliseconds after its first. */
+    private static AgentStatus.PastMigration pastMigration(dev.ferry.agent.MigrationTimeline.Past m, String vm) {
+        Map<String, Double> steps = new LinkedHashMap<>();
+        m.nanosAfterBegun().entrySet().stream().sorted(Map.Entry.comparingByValue())
+                .forEach(e -> steps.put(e.getKey().name().toLowerCase(java.util.Locale.ROOT), e.getValue() / 1e6));
+        return new AgentStatus.PastMigration(m.migrationId(), m.key().vni(), Addresses.formatMac(m.key().mac()), vm, m.role(),
+                m.outcome(), steps, m.relayed());
     }
 
     private String vmName(VmKey key) {

@@ -12,10 +12,11 @@ import java.util.Map;
  * @param transport    the underlay socket's transport: epoll or nio
  * @param underlay     the underlay socket's own counts: send failures, receive errors, unknown hosts,
  *                     commands dropped
+ * @param history      the newest migrations' steps (at most {@link dev.ferry.agent.MigrationTimeline#KEPT})
  */
 public record AgentStatus(int hostId, String endpoint, String board, String mode, String transport, Map<String, Long> counters,
                           Map<String, Long> malformed, Map<String, Long> underlay, int outstandingBoardCalls, int heldFrames,
-                          List<PortStatus> ports, List<MigrationStatus> migrations) {
+                          List<PortStatus> ports, List<MigrationStatus> migrations, List<PastMigration> history) {
 
     /**
      * One plugged port. {@code faults}: times the VM broke the port's protocol (a vhost-user ring),
@@ -25,6 +26,14 @@ public record AgentStatus(int hostId, String endpoint, String board, String mode
     public record PortStatus(String id, String type, int vni, String mac, List<String> ips, String where, boolean standby,
                              long framesIn, long framesOut, long inDropped, long outDropped, long faults, int mtu,
                              boolean security, Map<String, Long> spoofed) {}
+
+    /**
+     * One of the newest migrations as this agent saw them ({@code ferry ctl migrations --history}):
+     * each step's time in milliseconds after its first, on this host's clock, in the order they
+     * happened; {@code role} source or destination; {@code outcome} completed, aborted or ongoing.
+     */
+    public record PastMigration(long migrationId, int vni, String mac, String vm, String role, String outcome,
+                                Map<String, Double> stepsMs, long relayed) {}
 
     /** One row of the migration table. */
     public record MigrationStatus(long migrationId, int vni, String mac, String vm, String role, String phase, int peer,
