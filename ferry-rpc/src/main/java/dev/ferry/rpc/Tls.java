@@ -181,6 +181,24 @@ public record Tls(Path ca, Path cert, Path key) {
     }
 
     /**
+     * A Netty server context for Ferry's own HTTP endpoints (an agent's TCP admin): this certificate,
+     * and a client certificate of the cluster's CA required, whose identity {@code allowed} accepts.
+     */
+    public io.netty.handler.ssl.SslContext nettyServer(Predicate<Identity> allowed, String what) throws IOException {
+        return io.netty.handler.ssl.SslContextBuilder.forServer(keyManager()).trustManager(trustManager(allowed, what))
+                .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).protocols(PROTOCOLS).build();
+    }
+
+    /**
+     * A Netty client context for Ferry's own HTTP endpoints: this certificate, and a server certificate
+     * of the cluster's CA whose identity {@code allowed} accepts (known by identity, not host name).
+     */
+    public io.netty.handler.ssl.SslContext nettyClient(Predicate<Identity> allowed, String what) throws IOException {
+        return io.netty.handler.ssl.SslContextBuilder.forClient().keyManager(keyManager()).trustManager(trustManager(allowed, what))
+                .endpointIdentificationAlgorithm(null).protocols(PROTOCOLS).build();
+    }
+
+    /**
      * A client context for etcd's own client TLS (the board's store): this certificate, and an etcd
      * member's certificate of the CA in {@code ca.crt}, for the host name or address it is reached
      * at (etcd's certificates name no Ferry identity). Reloaded like the rest.
@@ -193,11 +211,6 @@ public record Tls(Path ca, Path cert, Path key) {
                 io.netty.handler.ssl.ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2");
         return io.netty.handler.ssl.SslContextBuilder.forClient().keyManager(l.keys).trustManager(l.cluster)
                 .endpointIdentificationAlgorithm("HTTPS").protocols(PROTOCOLS).applicationProtocolConfig(alpn).build();
-    }
-
-    /** TLS 1.3 only, for every Ferry endpoint. */
-    public static String[] protocols() {
-        return PROTOCOLS.clone();
     }
 
     /** The server's context: it requires a client certificate of any member of the cluster (the board decides what each may ask). */

@@ -24,7 +24,6 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
@@ -59,19 +58,12 @@ public final class AdminClient {
      */
     public AdminClient(String target, Tls tls) throws IOException {
         this.target = HttpAddress.parse(target, "agent");
-        this.tls = this.target instanceof HttpAddress.Tcp && tls != null ? clientContext(tls) : null;
+        this.tls = this.target instanceof HttpAddress.Tcp && tls != null ? tls.nettyClient(who -> who instanceof Identity.Host, "an agent") : null;
     }
 
     /** Where it asks. */
     public String target() {
         return target.toString();
-    }
-
-    /** The client's context: an operator's certificate, and only an agent's accepted in return. */
-    static SslContext clientContext(Tls tls) throws IOException {
-        return SslContextBuilder.forClient().keyManager(tls.keyManager())
-                .trustManager(tls.trustManager(who -> who instanceof Identity.Host, "an agent")).endpointIdentificationAlgorithm(null)
-                .protocols(Tls.protocols()).build();
     }
 
     /** Sends {@code method path} with {@code json} (or no body); throws IOException when the endpoint cannot be reached. */

@@ -111,9 +111,7 @@ public final class AgentService implements AutoCloseable {
             log.warn("the admin endpoint {} is plaintext TCP (--insecure): anyone who reaches it steers this agent", tcp);
             return null;
         }
-        return io.netty.handler.ssl.SslContextBuilder.forServer(settings.tls().keyManager())
-                .trustManager(settings.tls().trustManager(who -> who instanceof dev.ferry.security.Identity.Operator, "an operator"))
-                .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).protocols(dev.ferry.rpc.Tls.protocols()).build();
+        return settings.tls().nettyServer(who -> who instanceof dev.ferry.security.Identity.Operator, "an operator");
     }
 
     /** Starts an agent; throws (naming the port or address) when a port or socket cannot be opened. */
