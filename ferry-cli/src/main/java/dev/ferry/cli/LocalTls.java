@@ -46,15 +46,7 @@ final class LocalTls {
             throw new IOException("no " + name + ".crt and " + name + ".key in " + dir + ": issue them with ferry pki issue --dir CA_DIR "
                     + flagOf(who) + " --out " + dir + " (and copy ca.crt there)");
         }
-        if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir.getParent());
-            try {
-                Files.createDirectory(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                        java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
-            } catch (java.nio.file.FileAlreadyExistsException e) {
-                // another member of this machine made it a moment ago
-            }
-        }
+        dev.ferry.security.OwnerOnly.directory(dir);
         try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
              FileLock lock = lockFile.lock()) {
             if (issued(dir, name)) return Tls.inDir(dir, name);

@@ -142,21 +142,18 @@ final class HttpEndpoint implements AutoCloseable {
      * ended without removing its socket; refuses when a live one still answers there.
      */
     private static void prepareSocketPath(Path path) throws IOException {
-        Path dir = path.getParent();
-        if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir.getParent());
-            try {
-                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            } catch (java.nio.file.FileAlreadyExistsException raced) {
-                // made a moment ago by another process of this machine
-            }
-        }
+        dev.ferry.security.OwnerOnly.directory(path.getParent());
         if (!Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
-        try (SocketChannel live = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
-            throw new IOException(path + ": another process serves this socket already (another agent with this host id?)");
-        } catch (IOException stale) {
-            if (stale.getMessage() != null && stale.getMessage().contains("another process")) throw stale;
-            Files.delete(path);
+        if (answers(path)) throw new IOException(path + ": another process serves this socket already (another agent with this host id?)");
+        Files.delete(path);
+    }
+
+    /** Whether a process listens on the Unix socket at {@code path}. */
+    private static boolean answers(Path path) {
+        try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
+            return true;
+        } catch (IOException nobody) {
+            return false;
         }
     }
 
