@@ -117,9 +117,10 @@ final class CtlCommand {
     JsonNode askAgent(String method, String path, Object body) {
         String target = agentTarget();
         try {
-            dev.ferry.rpc.Tls tls = insecure || target.contains("/") ? null
+            HttpAddress where = HttpAddress.parse(target, "agent");
+            dev.ferry.rpc.Tls tls = insecure || where instanceof HttpAddress.Unix ? null
                     : LocalTls.resolve(tlsDir, tlsName, new dev.ferry.security.Identity.Operator(), false);
-            AdminClient.Answer r = new AdminClient(target, tls).call(method, path, body == null ? null : JSON.writeValueAsBytes(body),
+            AdminClient.Answer r = new AdminClient(where, tls).call(method, path, body == null ? null : JSON.writeValueAsBytes(body),
                     Duration.ofSeconds(10));
             JsonNode node = JSON.readTree(r.body());
             if (r.status() != 200) {
@@ -138,9 +139,9 @@ final class CtlCommand {
      * with none or several there, says what to give.
      */
     String agentTarget() {
-        java.nio.file.Path dir = HttpAddress.runDir();
         if (agent != null && agent.matches("\\d{1,5}")) return HttpAddress.defaultAdmin(Integer.parseInt(agent)).toString();
         if (agent != null && !agent.isBlank()) return agent;
+        java.nio.file.Path dir = HttpAddress.runDir();
         List<String> sockets;
         try (var list = java.nio.file.Files.list(dir)) {
             sockets = list.map(java.nio.file.Path::toString).filter(p -> p.endsWith(".sock") && p.contains("agent-")).sorted().toList();
@@ -420,9 +421,8 @@ final class CtlCommand {
         }
     }
 
-    /** A block per migration: its line, then its steps in the order they happened. */
+    /** A row per migration, its steps in the order they happened. */
     static String historyTable(List<JsonNode> rows) {
-        StringBuilder out = new StringBuilder();
         Table t = new Table("MIGRATION", "VM", "MAC", "ROLE", "OUTCOME", "RELAYED", "STEPS (ms after the first)");
         for (JsonNode m : rows) {
             StringBuilder steps = new StringBuilder();
@@ -431,7 +431,7 @@ final class CtlCommand {
             t.row(m.path("migrationId").asLong(), m.path("vm").asText(), m.path("mac").asText(), m.path("role").asText(),
                     m.path("outcome").asText(), m.path("relayed").asLong(), steps);
         }
-        return out.append(t).toString();
+        return t.toString();
     }
 
     static Table migrationTable(JsonNode list) {

@@ -239,7 +239,7 @@ class CtlCommandTest {
 
     @Test
     void metricsExportCountersPortsAndDropReasons() throws Exception {
-        String body = new dev.ferry.service.AdminClient(admin1, null).call("GET", "/metrics", null, java.time.Duration.ofSeconds(10)).text();
+        String body = new dev.ferry.service.AdminClient(agent1.adminAddress(), null).call("GET", "/metrics", null, java.time.Duration.ofSeconds(10)).text();
         assertThat(body).contains("ferry_agent_frames_total{event=\"delivered\"}")
                 .contains("ferry_agent_drops_total{reason=\"buffer_full\"}")
                 .contains("ferry_agent_migrations_total{outcome=\"completed\"}")

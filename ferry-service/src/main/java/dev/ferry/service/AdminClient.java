@@ -53,17 +53,12 @@ public final class AdminClient {
     }
 
     /**
-     * A client of the endpoint at {@code target}: a socket path, or {@code host:port} (then {@code
-     * tls} is the operator's certificate, or null for an agent run {@code --insecure}).
+     * A client of the endpoint at {@code target}: a Unix socket, or TCP (then {@code tls} is the
+     * operator's certificate, or null for an agent run {@code --insecure}).
      */
-    public AdminClient(String target, Tls tls) throws IOException {
-        this.target = HttpAddress.parse(target, "agent");
+    public AdminClient(HttpAddress target, Tls tls) throws IOException {
+        this.target = target;
         this.tls = this.target instanceof HttpAddress.Tcp && tls != null ? tls.nettyClient(who -> who instanceof Identity.Host, "an agent") : null;
-    }
-
-    /** Where it asks. */
-    public String target() {
-        return target.toString();
     }
 
     /** Sends {@code method path} with {@code json} (or no body); throws IOException when the endpoint cannot be reached. */

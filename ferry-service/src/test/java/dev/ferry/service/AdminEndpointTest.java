@@ -98,7 +98,7 @@ class AdminEndpointTest {
         assertThat(agent.adminAddress()).isEqualTo(new HttpAddress.Unix(socket));
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket))).isEqualTo("rw-------");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket.getParent()))).isEqualTo("rwx------");
-        AdminClient ctl = new AdminClient(socket.toString(), null);
+        AdminClient ctl = new AdminClient(new HttpAddress.Unix(socket), null);
         assertThat(ctl.call("POST", "/v1/ports", PORT.getBytes(StandardCharsets.UTF_8), TIMEOUT).status()).isEqualTo(200);
         assertThat(ctl.call("GET", "/v1/status", null, TIMEOUT).text()).contains("web1");
         assertThat(ctl.call("GET", "/metrics", null, TIMEOUT).text()).contains("ferry_");
@@ -119,7 +119,7 @@ class AdminEndpointTest {
         assertThatThrownBy(() -> AgentService.start(AgentSettings.empty().override(1, "127.0.0.1:0", null, "127.0.0.1:9",
                 socket.toString(), List.of(100), null, List.of()).validate()))
                 .isInstanceOf(IOException.class).hasMessageContaining("another process serves this socket");
-        assertThat(new AdminClient(socket.toString(), null).call("GET", "/v1/status", null, TIMEOUT).status())
+        assertThat(new AdminClient(new HttpAddress.Unix(socket), null).call("GET", "/v1/status", null, TIMEOUT).status())
                 .as("the first agent still answers").isEqualTo(200);
     }
 
@@ -134,7 +134,7 @@ class AdminEndpointTest {
         ClusterCa.init(other, "other", ClusterCa.CA_VALIDITY).issue(new Identity.Operator(), "operator", List.of(), Duration.ofDays(1))
                 .write(other, "operator");
         start("127.0.0.1:0", Tls.inDir(dir, "agent-1"));
-        String target = agent.adminAddress().toString();
+        HttpAddress target = agent.adminAddress();
 
         assertThat(new AdminClient(target, Tls.inDir(dir, "operator")).call("POST", "/v1/ports", PORT.getBytes(StandardCharsets.UTF_8),
                 TIMEOUT).status()).as("an operator").isEqualTo(200);
