@@ -115,23 +115,20 @@ public final class ChaCha20Poly1305 {
         if (lanes != null && len - done > TAIL_IN_LANES) {
             // The rest from one more batch of lanes, cheaper than its blocks one by one.
             lanes.xor(key, n0, n1, n2, counter, zeros, 0, stream, 0);
-            int i = 0;
-            for (; len - done - i >= 8; i += 8) {
-                LE64.set(out, outOff + done + i, (long) LE64.get(in, inOff + done + i) ^ (long) LE64.get(stream, i));
-            }
-            for (; done + i < len; i++) out[outOff + done + i] = (byte) (in[inOff + done + i] ^ stream[i]);
+            xorStream(stream, in, inOff + done, out, outOff + done, len - done);
             return;
         }
-        for (; len - done >= 64; done += 64) {
+        for (; done < len; done += 64) {
             chachaBlock(key, counter++);
-            for (int i = 0; i < 64; i += 8) {
-                LE64.set(out, outOff + done + i, (long) LE64.get(in, inOff + done + i) ^ (long) LE64.get(block, i));
-            }
+            xorStream(block, in, inOff + done, out, outOff + done, Math.min(64, len - done));
         }
-        if (done < len) {
-            chachaBlock(key, counter);
-            for (int i = 0; done + i < len; i++) out[outOff + done + i] = (byte) (in[inOff + done + i] ^ block[i]);
-        }
+    }
+
+    /** {@code out = in ^ stream} for {@code n} bytes, eight at a time while it can. */
+    private static void xorStream(byte[] stream, byte[] in, int inOff, byte[] out, int outOff, int n) {
+        int i = 0;
+        for (; n - i >= 8; i += 8) LE64.set(out, outOff + i, (long) LE64.get(in, inOff + i) ^ (long) LE64.get(stream, i));
+        for (; i < n; i++) out[outOff + i] = (byte) (in[inOff + i] ^ stream[i]);
     }
 
     /** The tag over aad, padded, the ciphertext, padded, and both lengths (RFC 8439 §2.8). */
