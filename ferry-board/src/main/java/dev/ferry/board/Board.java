@@ -369,6 +369,11 @@ public final class Board {
         return hostsById();
     }
 
+    /** Host {@code hostId}'s registration, or null. */
+    public synchronized HostRecord host(int hostId) {
+        return store.host(hostId);
+    }
+
     /** Locks, for the board's metrics. */
     public synchronized int locks() {
         int n = 0;

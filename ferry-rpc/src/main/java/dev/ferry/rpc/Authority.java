@@ -50,7 +50,7 @@ final class Authority {
             case BoardRequest.Watch r -> {
                 if (r.hostId() != host) yield self + "watch for itself only, not for host " + r.hostId();
                 // The VNIs a host serves are those it registered; it follows no other network's moves.
-                HostRecord registered = board.hosts().stream().filter(h -> h.hostId() == host).findFirst().orElse(null);
+                HostRecord registered = board.host(host);
                 if (registered == null) yield self + "watch once registered (RegisterHost first)";
                 yield registered.vnis().contains(r.vni()) ? null
                         : self + "watch the VNIs it registered " + registered.vnis() + " only, not " + r.vni();
