@@ -100,7 +100,6 @@ final class AgentMetrics {
     /** Takes the snapshot the next scrape reads, and observes the phases of migrations that ended since. */
     synchronized void refresh() {
         current = snapshotSource.get();
-        if (current.history() == null) return;
         for (AgentStatus.PastMigration m : current.history()) {
             if (m.outcome().equals("ongoing")) continue;
             if (!observed.add(m.role() + " " + m.migrationId() + " " + m.mac())) continue;
