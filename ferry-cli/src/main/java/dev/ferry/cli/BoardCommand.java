@@ -140,16 +140,13 @@ final class BoardCommand implements Callable<Integer> {
             System.err.println("ferry board: " + (etcd != null ? "--store" : "--data") + ": " + e.getMessage());
             return 2;
         }
-        String metricsToken = null;
-        if (metricsTokenFile != null) {
-            try {
-                if (metricsAddress == null) throw new dev.ferry.service.ConfigException("metrics-token-file: given without --metrics to guard");
-                metricsToken = BoardService.readToken(metricsTokenFile, "--metrics-token-file");
-            } catch (dev.ferry.service.ConfigException e) {
-                System.err.println("ferry board: " + e.getMessage());
-                if (store instanceof AutoCloseable c) c.close();
-                return 2;
-            }
+        String metricsToken;
+        try {
+            metricsToken = BoardService.metricsToken(metricsTokenFile, metricsAddress, "--metrics-token-file");
+        } catch (dev.ferry.service.ConfigException e) {
+            System.err.println("ferry board: " + e.getMessage());
+            if (store instanceof AutoCloseable c) c.close();
+            return 2;
         }
         try (BoardService service = new BoardService(address, metricsAddress, metricsToken, store, tls)) {
             System.out.println("board listening on " + address.getHostString() + ":" + service.port() + " (" + where + ")"

@@ -176,11 +176,8 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             }
             metricsAddress = t;
         }
-        String metricsToken = null;
-        if (metricsTokenFile != null) {
-            if (metricsAddress == null) throw new ConfigException("metrics-token-file: given without metrics (host:port) to guard");
-            metricsToken = HttpEndpoint.readToken(Path.of(metricsTokenFile), "metrics-token-file");
-        }
+        String metricsToken = HttpEndpoint.metricsToken(metricsTokenFile == null ? null : Path.of(metricsTokenFile), metricsAddress,
+                "metrics-token-file");
         if (vnis == null || vnis.isEmpty()) throw new ConfigException("vnis: missing (the virtual networks this agent serves)");
         for (int i = 0; i < vnis.size(); i++) {
             Integer v = vnis.get(i);

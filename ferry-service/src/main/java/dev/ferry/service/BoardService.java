@@ -78,9 +78,12 @@ public final class BoardService implements AutoCloseable {
         return server.port();
     }
 
-    /** The first line of a token file, or a {@link ConfigException} naming {@code field}. */
-    public static String readToken(java.nio.file.Path file, String field) {
-        return HttpEndpoint.readToken(file, field);
+    /**
+     * The board's {@code /metrics} token from {@code file} (null: none), or a {@link ConfigException}
+     * naming {@code field}, as an agent's {@code metrics-token-file} is read.
+     */
+    public static String metricsToken(java.nio.file.Path file, InetSocketAddress metricsAddress, String field) {
+        return HttpEndpoint.metricsToken(file, metricsAddress, field);
     }
 
     /** Where /metrics is served, or null. */

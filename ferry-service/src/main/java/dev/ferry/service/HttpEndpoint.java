@@ -322,8 +322,14 @@ final class HttpEndpoint implements AutoCloseable {
         }
     }
 
-    /** The lines of a token file, first non-blank one: what {@code --metrics-token-file} holds. */
-    static String readToken(Path file, String field) {
+    /**
+     * The bearer token of a {@code /metrics} endpoint: the first non-blank line of {@code file}, or
+     * null without a file; a {@link ConfigException} naming {@code field} when the file cannot be
+     * read or is empty, or when there is no endpoint ({@code metrics} null) for it to guard.
+     */
+    static String metricsToken(Path file, Object metrics, String field) {
+        if (file == null) return null;
+        if (metrics == null) throw new ConfigException(field + ": given without metrics (host:port) to guard");
         try {
             List<String> lines = Files.readAllLines(file);
             return lines.stream().map(String::strip).filter(l -> !l.isEmpty()).findFirst()

@@ -50,6 +50,15 @@ class AgentSettingsTest {
     }
 
     @Test
+    void aMetricsTokenFileIsRefusedWithoutMetricsToGuardOrWhenEmpty() throws Exception {
+        Path empty = dir.resolve("empty.token");
+        Files.writeString(empty, "\n  \n");
+        refused(GOOD + "metrics-token-file: " + empty + "\n", "metrics-token-file", "given without metrics");
+        refused(GOOD + "metrics: 127.0.0.1:0\nmetrics-token-file: " + empty + "\n", "metrics-token-file", "is empty");
+        refused(GOOD + "metrics: 127.0.0.1:0\nmetrics-token-file: " + dir.resolve("none") + "\n", "metrics-token-file", "cannot read");
+    }
+
+    @Test
     void theFileSaysWhereTheCertificatesAreAndWhetherToSealAndAnUnknownKeyInItIsRefused() throws Exception {
         Path file = dir.resolve("agent.yaml");
         Files.writeString(file, GOOD + "security: { tls-dir: /etc/ferry/pki, tls-name: web-host, plaintext-underlay: true }\n");
