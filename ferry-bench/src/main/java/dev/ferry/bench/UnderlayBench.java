@@ -16,7 +16,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.net.URI;
@@ -52,8 +51,6 @@ import java.util.concurrent.TimeUnit;
  * sealed, and then seals each datagram it sends, on its own core).
  */
 public final class UnderlayBench {
-    /** The agents under test are {@code ferry agent} processes, started from the classpath this bench runs on. */
-    private static final String FERRY_MAIN = "dev.ferry.cli.FerryCli";
     private static final int VNI = 100;
     private static final long MAC_A = 0x02_00_00_00_00_0aL;
     private static final long MAC_B = 0x02_00_00_00_00_0bL;
@@ -233,44 +230,23 @@ public final class UnderlayBench {
 
     // --- agents -------------------------------------------------------------------------------------
 
-    private record Agent(long pid, Process process, InetSocketAddress listen, InetSocketAddress port, String admin) {}
+    private record Agent(long pid, AgentProcess process, InetSocketAddress listen, InetSocketAddress port, String admin) {}
 
     private Agent agent(int hostId, String board, InetSocketAddress advertise, String vm, long mac, DatagramChannel vmSocket,
                         int cpu, boolean sealed) throws Exception {
-        InetSocketAddress listen = freePort();
         InetSocketAddress port = freePort();
-        String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> cmd = new ArrayList<>(List.of("taskset", "-c", String.valueOf(cpu), java,
-                "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-                "-cp", System.getProperty("java.class.path"), FERRY_MAIN, "agent",
-                "--host-id", String.valueOf(hostId), "--listen", format(listen), "--board", board, "--admin", "127.0.0.1:0",
-                "--vni", String.valueOf(VNI), "--transport", o.transport,
+        List<String> more = new ArrayList<>(List.of("--vni", String.valueOf(VNI), "--transport", o.transport,
                 "--port", "id=" + vm + ",type=qemu-socket,vni=" + VNI + ",mac=" + Ethernet.format(mac)
                         + ",local=" + format(port) + ",remote=" + format(address(vmSocket))));
-        if (advertise != null) cmd.addAll(List.of("--advertise", format(advertise)));
-        if (!sealed) cmd.add("--plaintext-underlay");
-        cmd.add("--insecure"); // the bench's board is in process, without TLS: the board is not what is measured
-        if (!hasTaskset()) cmd.subList(0, 3).clear();
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        started.add(p);
-        BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        String line;
-        StringBuilder seen = new StringBuilder();
-        while ((line = r.readLine()) != null && !line.contains(" up: underlay ")) seen.append(line).append('\n');
-        if (line == null) throw new IOException("agent " + hostId + " did not start:\n" + seen);
-        String admin = line.substring(line.indexOf("admin ") + "admin ".length()).trim();
-        Thread drain = new Thread(() -> r.lines().forEach(l -> { }), "agent-" + hostId + "-output");
-        drain.setDaemon(true);
-        drain.start();
-        progress("%s", line.trim());
-        return new Agent(p.pid(), p, listen, port, admin);
+        if (advertise != null) more.addAll(List.of("--advertise", format(advertise)));
+        if (!sealed) more.add("--plaintext-underlay");
+        AgentProcess p = AgentProcess.start(hostId, board, cpu, more);
+        started.add(p.process());
+        return new Agent(p.pid(), p, p.listen(), port, p.admin());
     }
 
     private void stop(Agent a) throws InterruptedException {
-        a.process.destroy();
-        if (!a.process.waitFor(5, TimeUnit.SECONDS)) a.process.destroyForcibly();
+        a.process.close();
     }
 
     private long counter(Agent a, String part, String name) {
@@ -366,13 +342,9 @@ public final class UnderlayBench {
 
     // --- plumbing -----------------------------------------------------------------------------------
 
-    private static boolean hasTaskset() {
-        return Files.isExecutable(Path.of("/usr/bin/taskset")) || Files.isExecutable(Path.of("/bin/taskset"));
-    }
-
     /** Pins every thread of {@code pid} to {@code cpu}; false when taskset is missing or refuses. */
     private static boolean pin(long pid, int cpu) throws Exception {
-        if (!hasTaskset()) return false;
+        if (!AgentProcess.hasTaskset()) return false;
         Process p = new ProcessBuilder("taskset", "-a", "-p", "-c", String.valueOf(cpu), String.valueOf(pid))
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         return p.waitFor() == 0;
@@ -397,9 +369,7 @@ public final class UnderlayBench {
     }
 
     private static InetSocketAddress freePort() throws IOException {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
-            return new InetSocketAddress("127.0.0.1", s.getLocalPort());
-        }
+        return AgentProcess.freePort();
     }
 
     private static String format(InetSocketAddress a) {
