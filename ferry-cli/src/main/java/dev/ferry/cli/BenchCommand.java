@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import dev.ferry.bench.BoardBench;
+import dev.ferry.bench.TapBench;
 import dev.ferry.bench.UnderlayBench;
 import java.nio.file.Path;
 import java.util.List;
@@ -10,7 +11,7 @@ import picocli.CommandLine.Option;
 
 /** {@code ferry bench}: benchmarks against running processes (the packet path's JMH suite is in ferry-bench). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks against running Ferry processes.",
-        subcommands = {BenchCommand.Underlay.class, BenchCommand.Board.class})
+        subcommands = {BenchCommand.Underlay.class, BenchCommand.Tap.class, BenchCommand.Board.class})
 final class BenchCommand {
 
     @Command(name = "underlay", mixinStandardHelpOptions = true,
@@ -68,6 +69,43 @@ final class BenchCommand {
             String root = System.getenv("FERRY_ROOT");
             Path base = root != null ? Path.of(root) : Path.of("").toAbsolutePath();
             return base.resolveSibling("shared").resolve("anchors");
+        }
+    }
+
+    @Command(name = "tap", mixinStandardHelpOptions = true,
+            description = {"Ping RTT (at rest and at 5 ms spacing), TCP (iperf3) and idle CPU through two TAP ports: two Ferry",
+                    "agents beside the anchors' C TAP<->Geneve forwarder, same namespaces, same probes, one run (root, ip, ping, iperf3, gcc)."})
+    static final class Tap implements Callable<Integer> {
+        @Option(names = "--reps", defaultValue = "3", description = "iperf3 runs per side; the median is reported (default: ${DEFAULT-VALUE}).")
+        int reps;
+
+        @Option(names = "--seconds", defaultValue = "3", description = "Seconds per iperf3 run (default: ${DEFAULT-VALUE}).")
+        int seconds;
+
+        @Option(names = "--pings", defaultValue = "25", description = "Pings at rest, one per 200 ms (default: ${DEFAULT-VALUE}).")
+        int pings;
+
+        @Option(names = "--anchors", description = "The anchors directory with src/tap_geneve_fwd.c (default: ../shared/anchors beside the repository, if there).")
+        Path anchors;
+
+        @Option(names = "--no-anchor", description = "Skip the C anchor (then no ratio is printed).")
+        boolean noAnchor;
+
+        @Option(names = "--underlay", defaultValue = "sealed", description = "The agents' underlay: sealed or plaintext (default: ${DEFAULT-VALUE}).")
+        String underlay;
+
+        @Override
+        public Integer call() throws Exception {
+            if (reps < 1 || reps > 20 || seconds < 1 || seconds > 60 || pings < 3 || pings > 1000) {
+                System.err.println("ferry bench tap: --reps 1..20, --seconds 1..60, --pings 3..1000");
+                return 2;
+            }
+            if (!underlay.equals("sealed") && !underlay.equals("plaintext")) {
+                System.err.println("ferry bench tap: --underlay: '" + underlay + "' is not sealed or plaintext");
+                return 2;
+            }
+            Path dir = noAnchor ? null : anchors != null ? anchors : Underlay.defaultAnchors();
+            return new TapBench(new TapBench.Options(reps, seconds, pings, dir, underlay), System.out).run();
         }
     }
 
