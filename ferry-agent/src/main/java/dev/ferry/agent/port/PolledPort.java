@@ -13,6 +13,15 @@ public interface PolledPort extends Port, AutoCloseable {
     /** Hands the frames the VM sent to {@code agent}; returns how many. */
     int poll(Agent agent, LocalPort handle, long now);
 
+    /**
+     * A descriptor that turns readable when the VM has sent something (a TAP device's), for the agent's
+     * loop to sleep on when idle; -1 when the port can only be polled, and then the loop, while the
+     * port is plugged, parks for short times instead of sleeping.
+     */
+    default int readableFd() {
+        return -1;
+    }
+
     /** "qemu-socket" or "tap". */
     String kind();
 

@@ -105,6 +105,11 @@ public final class TapPort implements PolledPort {
     public String device() { return device; }
 
     @Override
+    public int readableFd() {
+        return fd;
+    }
+
+    @Override
     public boolean deliver(byte[] buf, int offset, int length) {
         if (length > FRAME_CAPACITY) {
             writeFailures++;

@@ -68,6 +68,11 @@ final class EpollUnderlaySocket implements UnderlaySocket {
     }
 
     @Override
+    public int readableFd() {
+        return socket.intValue();
+    }
+
+    @Override
     public String transport() {
         return "epoll";
     }

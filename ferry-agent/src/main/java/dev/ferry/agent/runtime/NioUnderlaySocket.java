@@ -33,6 +33,11 @@ final class NioUnderlaySocket implements UnderlaySocket {
     }
 
     @Override
+    public int readableFd() {
+        return -1;
+    }
+
+    @Override
     public String transport() {
         return "nio";
     }

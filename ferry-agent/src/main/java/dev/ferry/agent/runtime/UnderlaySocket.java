@@ -56,6 +56,9 @@ public sealed interface UnderlaySocket extends AutoCloseable permits EpollUnderl
      */
     boolean send(ByteBuffer datagram, InetSocketAddress to) throws IOException;
 
+    /** The socket's descriptor, for the loop to sleep on; -1 when the implementation does not expose it (NIO). */
+    int readableFd();
+
     /** Datagrams that failed to be read (and so were lost); the cause is logged. */
     long receiveErrors();
 

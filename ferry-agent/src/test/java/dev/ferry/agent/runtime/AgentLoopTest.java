@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
-/** The loop that serves every VM of a host survives what one command or one port throws. */
+/** The loop that serves every VM of a host: survives what one command or one port throws, sleeps when idle. */
 class AgentLoopTest {
     private static final int VNI = 100;
 
@@ -47,6 +47,42 @@ class AgentLoopTest {
             assertThat(broken.closed).isTrue();
             assertThat(broken.polls.get()).as("polled once, then no more").isEqualTo(1);
             assertThat(healthy.closed).isFalse();
+        }
+    }
+
+    @Test
+    void anIdleLoopSleepsOnItsDescriptorsInsteadOfSpinning() throws Exception {
+        try (AgentLoop loop = started()) {
+            long before = loop.sleeps();
+            Thread.sleep(300);
+
+            assertThat(loop.sleeps() - before).as("sleeps of at most 1 ms (the timer tick) in 300 ms").isGreaterThan(50);
+        }
+    }
+
+    @Test
+    void whileAPortWithoutADescriptorIsPluggedTheLoopPollsItAndDoesNotSleep() throws Exception {
+        try (AgentLoop loop = started()) {
+            StubPort port = new StubPort(0x02_00_00_00_00_03L, false);
+            loop.addPort(port);
+            int polls = waitForPolls(port, 0);
+            long sleeps = loop.sleeps();
+
+            assertThat(waitForPolls(port, polls + 100)).isGreaterThan(polls + 100);
+            assertThat(loop.sleeps()).as("no sleep while the port can only be polled").isEqualTo(sleeps);
+        }
+    }
+
+    @Test
+    void aCommandPostedToASleepingLoopRuns() throws Exception {
+        try (AgentLoop loop = started()) {
+            long before = loop.sleeps();
+            while (loop.sleeps() == before) Thread.sleep(1);
+            CountDownLatch ran = new CountDownLatch(1);
+
+            loop.post((a, now) -> ran.countDown());
+
+            assertThat(ran.await(5, TimeUnit.SECONDS)).isTrue();
         }
     }
 
