@@ -2,10 +2,11 @@
 # Installs what Ferry's build and tests need on a Debian machine: Maven, tshark (the wire-format
 # interoperability test decodes Ferry's packets with it), and iproute2, ping and iperf3 for the test that
 # puts VMs in network namespaces behind TAP ports, QEMU, cpio and gcc for the tests with real VMs
-# (scripts/vm-image.sh builds their image from Debian's packages). JDK 25 is looked for, not installed:
+# (scripts/vm-image.sh builds their image from Debian's packages), chromium to check the lab's timeline
+# report renders. JDK 25 is looked for, not installed:
 # scripts/find-jdk.sh says where it looked when none is there.
 set -euo pipefail
-PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server)
+PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

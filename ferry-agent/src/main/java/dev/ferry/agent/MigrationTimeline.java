@@ -74,9 +74,12 @@ public final class MigrationTimeline {
     /**
      * A migration as this agent saw it: each step's time in nanoseconds after its first step (the map
      * in the steps' declared order); {@code outcome} completed, aborted, ended (a destination entry
-     * that left the table another way) or ongoing.
+     * that left the table another way) or ongoing. {@code begunNanos} is the first step on the loop's
+     * clock ({@link System#nanoTime}): comparable only with times taken in the same process (the lab's
+     * agents share one), never across hosts.
      */
-    public record Past(long migrationId, VmKey key, String role, String outcome, Map<Step, Long> nanosAfterBegun, long relayed) {}
+    public record Past(long migrationId, VmKey key, String role, String outcome, long begunNanos, Map<Step, Long> nanosAfterBegun,
+                       long relayed) {}
 
     private final ArrayDeque<Record> kept = new ArrayDeque<>();
 
@@ -98,7 +101,8 @@ public final class MigrationTimeline {
             for (Step s : Step.values()) {
                 if (r.at[s.ordinal()] != UNSET) steps.put(s, r.at[s.ordinal()] - begun);
             }
-            out.add(new Past(r.migrationId, r.key, r.role.name().toLowerCase(java.util.Locale.ROOT), r.outcome, steps, r.relayed));
+            out.add(new Past(r.migrationId, r.key, r.role.name().toLowerCase(java.util.Locale.ROOT), r.outcome, begun, steps,
+                    r.relayed));
         }
         return out;
     }

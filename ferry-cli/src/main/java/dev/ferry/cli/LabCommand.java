@@ -41,6 +41,11 @@ final class LabCommand {
                         + " (QEMU's -netdev dgram) (default: ${DEFAULT-VALUE}).")
         String port;
 
+        @Option(names = "--report", defaultValue = "ferry-lab-report", paramLabel = "DIR",
+                description = "Where to write the timeline report: index.html (the table) and migration-N.svg, a picture of each"
+                        + " migration: both agents' steps, QEMU's downtime, the frames reaching the receiver, the gap (default: ${DEFAULT-VALUE}).")
+        java.nio.file.Path report;
+
         @Override
         public Integer call() throws Exception {
             if (migrations < 0 || migrations > 50 || senderMigrations < 0 || senderMigrations > 50 || migrations + senderMigrations < 1
@@ -59,7 +64,7 @@ final class LabCommand {
             QemuLab.Network network = baseline != null ? QemuLab.Network.BRIDGE
                     : port.equals("vhost-user") ? QemuLab.Network.FERRY : QemuLab.Network.FERRY_QEMU_SOCKET;
             QemuLab.Options options = new QemuLab.Options(network, migrations, senderMigrations, rate,
-                    baseline != null ? "none" : mode, abort);
+                    baseline != null ? "none" : mode, abort).reportingTo(report);
             QemuLab lab = new QemuLab(options, System.out);
             // Ctrl-C ends what the lab started: its QEMU processes (by their process ids), agents and board.
             Thread cleanup = new Thread(lab::close, "lab-cleanup");
@@ -67,6 +72,8 @@ final class LabCommand {
             try {
                 lab.printHeader();
                 QemuLab.Result r = lab.run();
+                java.nio.file.Path html = lab.writeReport();
+                if (html != null) System.out.printf("%ntimeline report: %s%n", html.toAbsolutePath());
                 System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s inside the VM, its socket full), %,d duplicated,"
                                 + " %,d reordered: %s%n", r.sent(), r.received(), r.lost(), r.droppedInVm() < 0 ? "?" : String.format("%,d", r.droppedInVm()),
                         r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");

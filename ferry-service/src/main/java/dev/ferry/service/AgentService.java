@@ -405,6 +405,20 @@ public final class AgentService implements AutoCloseable {
         return status;
     }
 
+    /**
+     * The kept migrations as the agent recorded them, their first steps on this process's
+     * {@link System#nanoTime} clock: for a lab that runs agents in its own process and lines their
+     * timelines up with its own observations. Operators read the same through {@link #status}.
+     */
+    public List<dev.ferry.agent.MigrationTimeline.Past> migrationHistory() {
+        return onLoop((a, now) -> a.migrationHistory());
+    }
+
+    /** Frames written to port {@code id}'s VM so far; 0 when no such port is plugged. */
+    public long framesOut(String id) {
+        return onLoop((a, now) -> ports.containsKey(id) ? ports.get(id).port.framesOut() : 0L);
+    }
+
     /** A migration's steps in the order they happened, in milliseconds after its first. */
     private static AgentStatus.PastMigration pastMigration(dev.ferry.agent.MigrationTimeline.Past m, String vm) {
         Map<String, Double> steps = new LinkedHashMap<>();

@@ -90,6 +90,24 @@ final class FerryNetwork implements LabNetwork {
         }
     }
 
+    @Override
+    public java.util.function.LongSupplier framesTo(String name) {
+        return () -> {
+            long n = 0;
+            for (AgentService a : agents) n += a.framesOut(name);
+            return n;
+        };
+    }
+
+    @Override
+    public dev.ferry.agent.MigrationTimeline.Past history(int host, long mac, long since) {
+        dev.ferry.agent.MigrationTimeline.Past newest = null;
+        for (var p : agents.get(host - 1).migrationHistory()) {
+            if (p.key().mac() == mac && p.begunNanos() >= since) newest = p;
+        }
+        return newest;
+    }
+
     BoardService board() {
         return board;
     }

@@ -21,6 +21,19 @@ sealed interface LabNetwork extends AutoCloseable permits FerryNetwork, BridgeNe
     /** Where {@code lost} frames went, {@code inVm} of them lost inside the VMs by the guests' own count. */
     dev.ferry.lab.LossAccount account(long lost, long inVm);
 
+    /** Frames written to VM {@code name}'s copies so far, read from any thread; null when this network cannot count them. */
+    default java.util.function.LongSupplier framesTo(String name) {
+        return null;
+    }
+
+    /**
+     * The newest migration of VM {@code mac} that {@code host}'s agent recorded, begun at or after
+     * {@code since} on this process's clock; null when none (or no agents: the bridge).
+     */
+    default dev.ferry.agent.MigrationTimeline.Past history(int host, long mac, long since) {
+        return null;
+    }
+
     /** Ends everything this network started; the lab's QEMU processes are already gone. */
     @Override
     void close();

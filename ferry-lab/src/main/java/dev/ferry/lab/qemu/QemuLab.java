@@ -2,6 +2,7 @@ package dev.ferry.lab.qemu;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.lab.ScratchDir;
+import dev.ferry.lab.timeline.Timeline;
 import dev.ferry.service.qmp.QmpClient;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -43,7 +44,11 @@ public final class QemuLab implements AutoCloseable {
      * of the sender, then (with {@code abort}) one of the receiver cancelled halfway. {@code mode} is
      * the agents' (ferry, naive, eager); the bridge has none.
      */
-    public record Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort) {
+    public record Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort, Path report) {
+        public Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort) {
+            this(network, migrations, senderMigrations, rate, mode, abort, null);
+        }
+
         public static Options ferry(int migrations, int senderMigrations, int rate, boolean abort) {
             return new Options(Network.FERRY, migrations, senderMigrations, rate, "ferry", abort);
         }
@@ -54,7 +59,12 @@ public final class QemuLab implements AutoCloseable {
 
         /** The same run on another network. */
         public Options on(Network other) {
-            return new Options(other, migrations, senderMigrations, rate, other == Network.BRIDGE ? "none" : mode, abort);
+            return new Options(other, migrations, senderMigrations, rate, other == Network.BRIDGE ? "none" : mode, abort, report);
+        }
+
+        /** The same run, writing its timeline report (HTML and an SVG per migration) into {@code dir}. */
+        public Options reportingTo(Path dir) {
+            return new Options(network, migrations, senderMigrations, rate, mode, abort, dir);
         }
 
         int total() {
@@ -103,11 +113,24 @@ public final class QemuLab implements AutoCloseable {
     private final Path dir;
     private final LabNetwork network;
     private final List<QemuVm> vms = new CopyOnWriteArrayList<>();
+    /** Every QMP event of every copy, on this process's nanoTime clock (QEMU's own timestamps, converted). */
+    private final List<QemuEvent> qemuEvents = new CopyOnWriteArrayList<>();
+    private final long wallToNano;
+    private final List<MigrationPicture.Entry> pictures = new ArrayList<>();
+
+    /** A QMP event of copy {@code copy}, at {@code nanos} on this process's clock. */
+    record QemuEvent(String copy, String name, String status, long nanos) {
+        String what() {
+            return status.isEmpty() ? name : name + " " + status;
+        }
+    }
 
     public QemuLab(Options options, PrintStream out) throws IOException {
         this.o = options;
         this.out = out;
         this.dir = Files.createTempDirectory("ferry-lab-qemu");
+        java.time.Instant wall = java.time.Instant.now();
+        this.wallToNano = System.nanoTime() - (wall.getEpochSecond() * 1_000_000_000L + wall.getNano());
         this.network = switch (options.network()) {
             case BRIDGE -> new BridgeNetwork();
             case FERRY -> new FerryNetwork(options.mode(), FerryNetwork.PortType.VHOST_USER);
@@ -175,26 +198,31 @@ public final class QemuLab implements AutoCloseable {
         int to = from % 3 + 1;
         QemuVm source = moving.vm;
         int port = LoopbackPorts.tcp();
+        long asked = System.nanoTime();
         QemuVm next = start(image, moving, to, port);
-        List<String> events = new CopyOnWriteArrayList<>();
-        QmpClient lab = source.qmp(e -> events.add(e.name() + " " + e.status()));
+        QmpClient lab = qmp(source);
         lab.execute("migrate-set-capabilities", Map.of("capabilities", List.of(Map.of("capability", "events", "state", true))));
         // A cancelled migration is slowed down, so that it is still running when the lab cancels it.
         lab.execute("migrate-set-parameters", Map.of("max-bandwidth", cancel ? 256 * 1024 : 1L << 30));
+        // The frames reaching the receiver, counted every millisecond while the migration runs (Ferry only).
+        FrameSampler frames = network.framesTo(rx.name) == null ? null : FrameSampler.start(network.framesTo(rx.name));
+        long began = System.nanoTime();
         lab.execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + port));
         String outcome;
         if (cancel) {
-            await(events, "MIGRATION active");
+            await(source, began, "MIGRATION active");
             Thread.sleep(500);
             lab.execute("migrate_cancel");
-            await(events, "MIGRATION cancelled");
+            await(source, began, "MIGRATION cancelled");
             outcome = "cancelled";
         } else {
-            await(events, "MIGRATION completed");
+            await(source, began, "MIGRATION completed");
             outcome = "completed";
         }
         JsonNode info = lab.execute("query-migrate");
         Thread.sleep(2_000);
+        long ended = System.nanoTime();
+        Timeline.Strip strip = frames == null ? null : frames.stop("frames to " + rx.name + " (per ms)");
         // The receiver prints on the console of whichever of its copies runs.
         List<String> during = new ArrayList<>();
         if (moving == rx) {
@@ -214,7 +242,12 @@ public final class QemuLab implements AutoCloseable {
             lab.execute("quit");
             vms.remove(source);
         }
-        return row(n, moving.name, from, cancel ? from : to, outcome, during, info);
+        Row row = row(n, moving.name, from, cancel ? from : to, outcome, during, info);
+        List<QemuEvent> seen = qemuEvents.stream().filter(e -> e.nanos() >= began - 1_000_000_000L && e.nanos() <= ended
+                && (e.copy().equals(source.name()) || e.copy().equals(next.name()))).toList();
+        pictures.add(new MigrationPicture.Entry(row, began, ended, source.name(), next.name(), seen,
+                network.history(from, moving.mac, began), network.history(to, moving.mac, asked), strip));
+        return row;
     }
 
     private Row row(int n, String vm, int from, int to, String outcome, List<String> lines, JsonNode info) {
@@ -272,18 +305,37 @@ public final class QemuLab implements AutoCloseable {
         // Plugged before QEMU is asked anything: a vhost-user QEMU finishes starting only once its back-end, the agent, is there.
         network.plug(vm.name, host, vm.ip, nic, copy);
         copy.awaitQmp();
+        qmp(copy); // its events from the start: a destination's RESUME is part of the migration's timeline
         // A destination is where the VM will be; a cancelled migration puts it back.
         vm.vm = copy;
         vm.host = host;
         return copy;
     }
 
-    private static void await(List<String> events, String event) throws Exception {
+    /** Waits for copy {@code vm} to send {@code event} (e.g. "MIGRATION completed") after {@code since}. */
+    private void await(QemuVm vm, long since, String event) throws Exception {
         long deadline = System.currentTimeMillis() + 120_000;
-        while (!events.contains(event)) {
-            if (System.currentTimeMillis() > deadline) throw new IOException("QEMU never said " + event + "; it said " + events);
+        while (qemuEvents.stream().noneMatch(e -> e.copy().equals(vm.name()) && e.nanos() >= since && e.what().equals(event))) {
+            if (System.currentTimeMillis() > deadline) {
+                throw new IOException("QEMU never said " + event + "; it said "
+                        + qemuEvents.stream().filter(e -> e.copy().equals(vm.name())).map(QemuEvent::what).toList());
+            }
             Thread.sleep(10);
         }
+    }
+
+    /** The lab's QMP session with {@code vm}: every event it sends goes to {@link #qemuEvents}. */
+    private QmpClient qmp(QemuVm vm) throws IOException {
+        return vm.qmp(e -> qemuEvents.add(new QemuEvent(vm.name(), e.name(), e.status(), e.micros() * 1_000 + wallToNano)));
+    }
+
+    /**
+     * Writes the timeline report of the run so far (nothing without {@link Options#report}): the table
+     * and a picture per migration. Returns the HTML file, or null.
+     */
+    public Path writeReport() throws IOException {
+        if (o.report() == null) return null;
+        return MigrationPicture.report(o.report(), network.toString(), o, pictures);
     }
 
     private void progress(String format, Object... args) {

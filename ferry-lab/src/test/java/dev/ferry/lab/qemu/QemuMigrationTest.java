@@ -6,7 +6,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Collections;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ferry lab qemu} as a test: real QEMU VMs live-migrated by QEMU itself while sequenced UDP
@@ -15,6 +17,8 @@ import org.junit.jupiter.api.Test;
  * baseline, a Linux bridge of TAP devices.
  */
 class QemuMigrationTest {
+    @TempDir
+    Path report;
 
     /**
      * Ten migrations of the receiver, three of the sender, one cancelled halfway, the VMs on vhost-user
@@ -58,6 +62,25 @@ class QemuMigrationTest {
         assertThat(r.reordered()).as("reordered; " + said).isZero();
     }
 
+    /**
+     * The report of that run: a table and, per migration, a picture (well-formed SVG) with the source's
+     * and the destination's agents, QEMU's downtime and the frames reaching the receiver with the gap.
+     */
+    @Test
+    void theLabWritesATimelinePictureOfEachMigration() throws Exception {
+        ByteArrayOutputStream table = new ByteArrayOutputStream();
+        QemuLab.Result r = run(QemuLab.Options.ferry(2, 0, 1000, false).reportingTo(report), table);
+
+        assertThat(report.resolve("index.html")).exists().content().contains("<table>", "migration-1.svg", "migration-2.svg");
+        for (QemuLab.Row row : r.rows()) {
+            Path svg = report.resolve("migration-" + row.n() + ".svg");
+            javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile()); // well-formed, or throws
+            assertThat(svg).content().as("migration %d's picture", row.n()).contains("host " + row.from() + " agent (source)",
+                    "host " + row.to() + " agent (destination)", "source_stopped", "destination_resumed", "handover_ack_received",
+                    "downtime", "frames to rx", dev.ferry.lab.timeline.TimelineSvg.GAP_COLOR);
+        }
+    }
+
     /** Proof that the measure can fail: the same VMs on a Linux bridge lose frames at every migration. */
     @Test
     void theSameMigrationsOnALinuxBridgeLoseFrames() throws Exception {
@@ -77,7 +100,9 @@ class QemuMigrationTest {
     private static QemuLab.Result run(QemuLab.Options options, ByteArrayOutputStream table) throws Exception {
         try (QemuLab lab = new QemuLab(options, new PrintStream(table, true, StandardCharsets.UTF_8))) {
             lab.printHeader();
-            return lab.run();
+            QemuLab.Result r = lab.run();
+            lab.writeReport();
+            return r;
         }
     }
 }
