@@ -129,7 +129,15 @@ final class Ingress implements Markers.Classifier {
             counters.inc(p.local.hold(b, off, len, now, config.bufferBytes()) ? Counter.BUFFERED : Counter.DROP_BUFFER_FULL);
             return;
         }
-        counters.inc(p.port.deliver(b, off, len) ? Counter.DELIVERED : Counter.DROP_PORT_FULL);
+        if (!p.port.deliver(b, off, len)) {
+            counters.inc(Counter.DROP_PORT_FULL);
+            return;
+        }
+        counters.inc(Counter.DELIVERED);
+        if (p.arrival != null) {
+            p.arrival.mark(MigrationTimeline.Step.FIRST_DELIVERED, now);
+            p.arrival = null;
+        }
     }
 
     /** One queue, in arrival order, flags and all: whoever delivers these checks their MARKERs. */

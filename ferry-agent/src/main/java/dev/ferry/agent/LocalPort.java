@@ -24,6 +24,8 @@ public final class LocalPort {
     boolean departed;
     /** The VM moving to another copy on this host, or null. */
     LocalMigration local;
+    /** The timeline of the migration that just brought the VM here, until its first frame is delivered. */
+    MigrationTimeline.Record arrival;
 
     LocalPort(Port port, VirtualNetwork net) {
         this.port = port;

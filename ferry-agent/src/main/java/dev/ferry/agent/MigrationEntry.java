@@ -201,6 +201,7 @@ public final class MigrationEntry {
     void relayed(long now) {
         relayed++;
         lastActivityAt = now;
+        if (timeline != null) timeline.markLatest(MigrationTimeline.Step.LAST_RELAYED, now);
     }
 
     public long migrationId() { return migrationId; }

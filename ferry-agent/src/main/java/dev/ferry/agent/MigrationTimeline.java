@@ -39,6 +39,10 @@ public final class MigrationTimeline {
         RELAY_FLUSHED, UNLOCK_ASKED, UNLOCK_APPLIED,
         /** Destination: the source's HANDOVER_ACK arrived; the VM runs here, settled. */
         HANDOVER_ACK_RECEIVED,
+        /** Destination: the first frame handed to the VM since it resumed (the end of its gap, as the agent sees it). */
+        FIRST_DELIVERED,
+        /** Source: the last frame relayed on to the destination after the hand-over (a sender's cache not yet updated). */
+        LAST_RELAYED,
         /** The entry ended: completed or aborted. */
         ENDED
     }
@@ -62,6 +66,11 @@ public final class MigrationTimeline {
         /** The first time {@code step} happened; later repeats (retries) do not move it. */
         void mark(Step step, long now) {
             if (at[step.ordinal()] == UNSET) at[step.ordinal()] = now;
+        }
+
+        /** The latest time {@code step} happened: for steps that repeat, where the last one matters. */
+        void markLatest(Step step, long now) {
+            at[step.ordinal()] = now;
         }
 
         void end(String how, long now) {

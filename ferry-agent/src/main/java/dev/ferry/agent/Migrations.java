@@ -363,6 +363,8 @@ final class Migrations implements ModePolicy {
         e.resumedAt = now;
         e.lastRetryAt = now;
         e.timeline.mark(MigrationTimeline.Step.DESTINATION_RESUMED, now);
+        LocalPort here = e.port != null ? e.port : net.ports.get(e.key.mac());
+        if (here != null) here.arrival = e.timeline;
         if (e.peer != 0) {
             wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
             e.timeline.mark(MigrationTimeline.Step.HANDOVER_SENT, now);

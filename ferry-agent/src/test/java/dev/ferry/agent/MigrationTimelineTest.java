@@ -63,6 +63,44 @@ class MigrationTimelineTest {
     }
 
     @Test
+    void theDestinationRecordsTheFirstFrameHandedToTheVmAfterItResumed() {
+        h.remoteVm(A, 2);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.pump();
+        h.advance(200);
+        h.event(new DestinationResumed(VNI, A, MIG));
+        h.advance(3);
+        h.receiveControl(2, new ControlMessage.HandoverAck(MIG, A, List.of(), List.of()));
+        h.advance(4);
+        h.receive(3, R, A, 1, 0, 0);
+        h.advance(1);
+        h.receive(3, R, A, 2, 0, 0);
+
+        Past p = only(h.agent.migrationHistory());
+        assertThat(incoming.delivered).hasSize(2);
+        assertThat(p.nanosAfterBegun().get(Step.FIRST_DELIVERED)).as("the first, not the second").isEqualTo(207 * AgentHarness.MS);
+    }
+
+    @Test
+    void theSourceRecordsTheLastFrameItRelayedOnAfterTheHandover() {
+        h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.advance(300);
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.advance(45);
+        h.receiveControl(3, new ControlMessage.Handover(MIG, A));
+        h.pump();
+        h.advance(10);
+        h.receive(2, R, A, 1, 0, 0);
+        h.advance(10);
+        h.receive(2, R, A, 2, 0, 0);
+
+        Past p = only(h.agent.migrationHistory());
+        assertThat(p.nanosAfterBegun().get(Step.LAST_RELAYED)).isEqualTo(365 * AgentHarness.MS);
+    }
+
+    @Test
     void anAbortedMigrationEndsAbortedWithoutAHandover() {
         h.localVm(A);
         h.event(new Started(VNI, A, MIG));

@@ -83,7 +83,8 @@ final class AgentMetrics {
             .name("ferry_migration_phase_seconds")
             .help("Phases of the migrations this agent took part in, on its own clock: source lock (asked to granted), precopy"
                     + " (begun to stopped), stopped_to_handover, unlock (asked to applied); destination incoming (plugged to resumed),"
-                    + " resumed_to_settled (to the HANDOVER_ACK)")
+                    + " resumed_to_settled (to the HANDOVER_ACK), resumed_to_first_frame (to the first frame handed to the VM:"
+                    + " the part of the VM's gap after it runs)")
             .labelNames("phase").classicOnly()
             .classicUpperBounds(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
             .register(registry);
@@ -95,7 +96,8 @@ final class AgentMetrics {
             {"source", "stopped_to_handover", "source_stopped", "handover_received"},
             {"source", "unlock", "unlock_asked", "unlock_applied"},
             {"destination", "incoming", "begun", "destination_resumed"},
-            {"destination", "resumed_to_settled", "destination_resumed", "handover_ack_received"}};
+            {"destination", "resumed_to_settled", "destination_resumed", "handover_ack_received"},
+            {"destination", "resumed_to_first_frame", "destination_resumed", "first_delivered"}};
 
     /** Takes the snapshot the next scrape reads, and observes the phases of migrations that ended since. */
     synchronized void refresh() {
