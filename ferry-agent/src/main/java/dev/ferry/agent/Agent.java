@@ -402,6 +402,11 @@ public final class Agent implements Migrations.Ports {
         return out;
     }
 
+    /** The newest changes to where this agent sends each VM's frames (a copy; agent's thread only). */
+    public List<LocationLog.Change> locationChanges() {
+        return board.locations.changes();
+    }
+
     /** The newest migrations' steps as this agent saw them (a copy; agent's thread only). */
     public List<MigrationTimeline.Past> migrationHistory() {
         return migrations.timeline.history();

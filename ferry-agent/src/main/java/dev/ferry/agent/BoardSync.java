@@ -38,6 +38,8 @@ final class BoardSync {
     private final Int2ObjectHashMap<VirtualNetwork> networks;
     private final Wire.Clock clock;
     private final long retryNanos;
+    /** Where each VM was learned to be, newest last: for migration timelines. */
+    final LocationLog locations = new LocationLog();
     private final Long2LongHashMap lookupsPending = new Long2LongHashMap(Long.MIN_VALUE);
     private Learned learned;
     private Records records = (net, r, newer, first, now) -> {};
@@ -221,6 +223,7 @@ final class BoardSync {
     private void learn(VirtualNetwork net, NodeRecord r, boolean first) {
         boolean newer = net.cache.update(r);
         if (newer && r.isAttached()) {
+            locations.add(new LocationLog.Change(net.vni, r.key().mac(), r.hostId(), r.version(), clock.now()));
             net.hosts.add(r.hostId());
             learned.learned(net, r.key().mac(), clock.now());
         }

@@ -414,6 +414,11 @@ public final class AgentService implements AutoCloseable {
         return onLoop((a, now) -> a.migrationHistory());
     }
 
+    /** The newest changes to where this agent sends each VM's frames, their times on this process's clock (the lab's). */
+    public List<dev.ferry.agent.LocationLog.Change> locationChanges() {
+        return onLoop((a, now) -> a.locationChanges());
+    }
+
     /** Frames written to port {@code id}'s VM so far; 0 when no such port is plugged. */
     public long framesOut(String id) {
         return onLoop((a, now) -> ports.containsKey(id) ? ports.get(id).port.framesOut() : 0L);

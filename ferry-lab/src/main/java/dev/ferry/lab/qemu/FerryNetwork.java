@@ -108,6 +108,14 @@ final class FerryNetwork implements LabNetwork {
         return newest;
     }
 
+    @Override
+    public Long cacheTurned(int host, long mac, int to, long since) {
+        for (var c : agents.get(host - 1).locationChanges()) {
+            if (c.mac() == mac && c.host() == to && c.atNanos() >= since) return c.atNanos();
+        }
+        return null;
+    }
+
     BoardService board() {
         return board;
     }

@@ -34,6 +34,14 @@ sealed interface LabNetwork extends AutoCloseable permits FerryNetwork, BridgeNe
         return null;
     }
 
+    /**
+     * When {@code host}'s agent first learned, at or after {@code since}, that VM {@code mac} is on
+     * host {@code to}: its cache turned to the new path. Null when it did not (or no agents).
+     */
+    default Long cacheTurned(int host, long mac, int to, long since) {
+        return null;
+    }
+
     /** Ends everything this network started; the lab's QEMU processes are already gone. */
     @Override
     void close();

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * One migration of {@code ferry lab qemu} as a {@link Timeline}: the source's and the destination's
@@ -20,9 +21,13 @@ final class MigrationPicture {
     /** Time shown on either side of the switchover. */
     private static final long MARGIN = 40 * MS;
 
-    /** What the lab saw of one migration. {@code source}/{@code destination}: the agents' records (null on the bridge). */
+    /**
+     * What the lab saw of one migration. {@code source}/{@code destination}: the agents' records (null
+     * on the bridge); {@code cacheTurned}: per host, when its agent learned the VM's new place.
+     */
     record Entry(QemuLab.Row row, long began, long ended, String sourceCopy, String destinationCopy, List<QemuLab.QemuEvent> qemu,
-                 MigrationTimeline.Past source, MigrationTimeline.Past destination, Timeline.Strip strip) {
+                 MigrationTimeline.Past source, MigrationTimeline.Past destination, Map<Integer, Long> cacheTurned,
+                 Timeline.Strip strip) {
 
         Long qemu(String copy, String what) {
             for (QemuLab.QemuEvent e : qemu) if (e.copy().equals(copy) && e.what().equals(what)) return e.nanos();
@@ -38,6 +43,12 @@ final class MigrationPicture {
         Timeline.Span gap() {
             return strip == null ? null : strip.longestGap();
         }
+
+        /** The moment {@code host}'s cache learned the VM's new place, as a mark; null if it did not. */
+        Timeline.Mark cacheMark(int host) {
+            Long at = cacheTurned.get(host);
+            return at == null ? null : new Timeline.Mark("cache: " + row.vm() + " on host " + row.to(), at);
+        }
     }
 
     private MigrationPicture() {}
@@ -45,8 +56,15 @@ final class MigrationPicture {
     static Timeline timeline(Entry e) {
         QemuLab.Row r = e.row();
         List<Timeline.Lane> lanes = new ArrayList<>();
-        if (e.source() != null) lanes.add(agentLane("host " + r.from() + " agent (source)", "#1f77b4", e.source()));
-        if (e.destination() != null) lanes.add(agentLane("host " + r.to() + " agent (destination)", "#2ca02c", e.destination()));
+        if (e.source() != null) lanes.add(agentLane("host " + r.from() + " agent (source)", "#1f77b4", e.source(), e.cacheMark(r.from())));
+        if (e.destination() != null) {
+            lanes.add(agentLane("host " + r.to() + " agent (destination)", "#2ca02c", e.destination(), e.cacheMark(r.to())));
+        }
+        for (int host : e.cacheTurned().keySet()) {
+            if (host != r.from() && host != r.to()) {
+                lanes.add(new Timeline.Lane("host " + host + " agent", "#9467bd", List.of(e.cacheMark(host)), List.of()));
+            }
+        }
         List<Timeline.Mark> qemuMarks = new ArrayList<>();
         for (QemuLab.QemuEvent q : e.qemu()) {
             if (q.name().equals("STOP") || q.name().equals("RESUME") || q.what().equals("MIGRATION completed")
@@ -85,8 +103,9 @@ final class MigrationPicture {
                 caption, from, to, lanes, e.strip());
     }
 
-    private static Timeline.Lane agentLane(String name, String color, MigrationTimeline.Past p) {
+    private static Timeline.Lane agentLane(String name, String color, MigrationTimeline.Past p, Timeline.Mark cache) {
         List<Timeline.Mark> marks = new ArrayList<>();
+        if (cache != null) marks.add(cache);
         p.nanosAfterBegun().forEach((step, after) -> marks.add(new Timeline.Mark(step.name().toLowerCase(Locale.ROOT), p.begunNanos() + after)));
         return new Timeline.Lane(name, color, marks, List.of());
     }

@@ -245,8 +245,13 @@ public final class QemuLab implements AutoCloseable {
         Row row = row(n, moving.name, from, cancel ? from : to, outcome, during, info);
         List<QemuEvent> seen = qemuEvents.stream().filter(e -> e.nanos() >= began - 1_000_000_000L && e.nanos() <= ended
                 && (e.copy().equals(source.name()) || e.copy().equals(next.name()))).toList();
+        Map<Integer, Long> cacheTurned = new java.util.TreeMap<>();
+        for (int host = 1; host <= 3 && !cancel; host++) {
+            Long at = network.cacheTurned(host, moving.mac, to, began);
+            if (at != null) cacheTurned.put(host, at);
+        }
         pictures.add(new MigrationPicture.Entry(row, began, ended, source.name(), next.name(), seen,
-                network.history(from, moving.mac, began), network.history(to, moving.mac, asked), strip));
+                network.history(from, moving.mac, began), network.history(to, moving.mac, asked), cacheTurned, strip));
         return row;
     }
 

@@ -63,8 +63,9 @@ class QemuMigrationTest {
     }
 
     /**
-     * The report of that run: a table and, per migration, a picture (well-formed SVG) with the source's
-     * and the destination's agents, QEMU's downtime and the frames reaching the receiver with the gap.
+     * The lab's report: a table and, per migration, a picture (well-formed SVG) with the source's and
+     * the destination's agents, when the agents' caches turned to the new place, QEMU's downtime and
+     * the frames reaching the receiver with the gap.
      */
     @Test
     void theLabWritesATimelinePictureOfEachMigration() throws Exception {
@@ -77,7 +78,7 @@ class QemuMigrationTest {
             javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile()); // well-formed, or throws
             assertThat(svg).content().as("migration %d's picture", row.n()).contains("host " + row.from() + " agent (source)",
                     "host " + row.to() + " agent (destination)", "source_stopped", "destination_resumed", "handover_ack_received",
-                    "downtime", "frames to rx", dev.ferry.lab.timeline.TimelineSvg.GAP_COLOR);
+                    "downtime", "frames to rx", "cache: rx on host " + row.to(), dev.ferry.lab.timeline.TimelineSvg.GAP_COLOR);
         }
     }
 
