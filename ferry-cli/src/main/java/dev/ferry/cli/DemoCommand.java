@@ -34,6 +34,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--vms", defaultValue = "6", description = "Simulated VMs, streaming in pairs (default ${DEFAULT-VALUE}).")
     int vms;
 
+    @Option(names = "--report", defaultValue = "ferry-demo-report", paramLabel = "DIR",
+            description = "Where to write the timeline report of the ferry mode's migrations: index.html and migration-N.svg"
+                    + " (default: ${DEFAULT-VALUE}).")
+    java.nio.file.Path report;
+
     @Option(names = "--mode", split = ",", defaultValue = "ferry,naive,eager",
             description = "Modes to run, comma-separated: ferry, naive, eager (default ${DEFAULT-VALUE}).")
     List<Mode> modes;
@@ -42,7 +47,7 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Demo.Options options;
         try {
-            options = new Demo.Options(hosts, vms, rate, migrations, durationMs, precopyMs, stopMs, modes).validate();
+            options = new Demo.Options(hosts, vms, rate, migrations, durationMs, precopyMs, stopMs, modes, report).validate();
         } catch (IllegalArgumentException e) {
             System.err.println("ferry demo: " + e.getMessage());
             return 2;

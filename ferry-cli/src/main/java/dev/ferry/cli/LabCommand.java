@@ -74,7 +74,7 @@ final class LabCommand {
                 QemuLab.Result r = lab.run();
                 java.nio.file.Path html = lab.writeReport();
                 if (html != null) System.out.printf("%ntimeline report: %s%n", html.toAbsolutePath());
-                System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s inside the VM, its socket full), %,d duplicated,"
+                System.out.printf("%nreceiver: %,d sent, %,d received, %,d lost (%s refused inside the VM: its socket or its UDP memory full), %,d duplicated,"
                                 + " %,d reordered: %s%n", r.sent(), r.received(), r.lost(), r.droppedInVm() < 0 ? "?" : String.format("%,d", r.droppedInVm()),
                         r.duplicated(), r.reordered(), r.lossless() ? "lossless" : "NOT lossless");
                 if (r.lost() > 0) {

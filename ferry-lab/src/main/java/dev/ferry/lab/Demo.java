@@ -19,7 +19,11 @@ public final class Demo {
 
     /** The demo's knobs; {@link #validate} names the bad one. */
     public record Options(int hosts, int vms, double rate, int migrations, long trafficMs, long precopyMs, long stopMs,
-                          List<Mode> modes) {
+                          List<Mode> modes, java.nio.file.Path report) {
+        public Options(int hosts, int vms, double rate, int migrations, long trafficMs, long precopyMs, long stopMs, List<Mode> modes) {
+            this(hosts, vms, rate, migrations, trafficMs, precopyMs, stopMs, modes, null);
+        }
+
         public Options validate() {
             if (hosts < 2) throw new IllegalArgumentException("--hosts must be at least 2, was " + hosts);
             if (vms < 2 || vms % 2 != 0) throw new IllegalArgumentException("--vms must be an even number >= 2, was " + vms);
@@ -93,6 +97,10 @@ public final class Demo {
             if (terminal) err.println();
             // Let the agents finish what they are doing before their state is read.
             Thread.sleep(50);
+            if (mode == Mode.FERRY && o.report() != null) {
+                java.nio.file.Path html = DemoPictures.write(o.report(), scenario, cluster.agents(), o);
+                err.printf("  timeline report of the ferry mode's migrations: %s%n", html.toAbsolutePath());
+            }
             return scenario.report(name, cluster.agents(), cluster.kernelDrops(), cluster.underlayFailures());
         }
     }

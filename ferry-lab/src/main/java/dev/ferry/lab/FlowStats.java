@@ -17,9 +17,19 @@ public final class FlowStats {
     private long lastArrival = -1;
     private long longestGapNanos;
     private String firstAnomaly;
+    /** Arrivals per millisecond from {@link #origin}: the flow's strip in a timeline picture. */
+    private final long origin;
+    private final int[] perMs;
 
     public FlowStats(int id) {
+        this(id, 0, 0);
+    }
+
+    /** A flow that also counts its arrivals per millisecond for {@code millis} from {@code origin} (nanoTime). */
+    public FlowStats(int id, long origin, int millis) {
         this.id = id;
+        this.origin = origin;
+        this.perMs = new int[millis];
     }
 
     synchronized long nextSeq() {
@@ -45,6 +55,8 @@ public final class FlowStats {
         maxSeq = Math.max(maxSeq, seq);
         if (lastArrival >= 0) longestGapNanos = Math.max(longestGapNanos, now - lastArrival);
         lastArrival = now;
+        long ms = (now - origin) / 1_000_000;
+        if (ms >= 0 && ms < perMs.length) perMs[(int) ms]++;
     }
 
     /** The last frame sent arrived: whatever happened before, the flow works again. */
@@ -58,6 +70,10 @@ public final class FlowStats {
     public synchronized long duplicated() { return duplicated; }
     public synchronized long reordered() { return reordered; }
     public synchronized long longestGapNanos() { return longestGapNanos; }
+    /** When the arrival counts start (nanoTime). */
+    public long origin() { return origin; }
+    /** Arrivals per millisecond from {@link #origin}, a copy. */
+    public synchronized int[] arrivalsPerMs() { return perMs.clone(); }
     /** The first duplicate or reordering seen, for a failure message; null if none. */
     public synchronized String firstAnomaly() { return firstAnomaly; }
 }

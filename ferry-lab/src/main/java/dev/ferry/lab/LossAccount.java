@@ -74,7 +74,7 @@ public record LossAccount(long lost, Map<String, Long> ferryDrops, long kernelDr
         if (underlayFails > 0) out.add(String.format(Locale.ROOT, "  %,12d  kernel: refused to send, or no known host", underlayFails));
         if (atStoppedCopy > 0) out.add(String.format(Locale.ROOT, "  %,12d  handed to a copy of the VM that was not running (stopped or paused)", atStoppedCopy));
         if (inRestarts > 0) out.add(String.format(Locale.ROOT, "  %,12d  lost with an agent process that restarted", inRestarts));
-        if (inGuest > 0) out.add(String.format(Locale.ROOT, "  %,12d  dropped inside the guest (its socket full)", inGuest));
+        if (inGuest > 0) out.add(String.format(Locale.ROOT, "  %,12d  refused inside the guest (its socket or its UDP memory full)", inGuest));
         out.add(String.format(Locale.ROOT, "  %,12d  unexplained", unexplained()));
         return out;
     }

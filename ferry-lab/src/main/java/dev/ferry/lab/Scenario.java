@@ -37,6 +37,7 @@ public final class Scenario {
     private final AtomicInteger completed = new AtomicInteger();
     private final AtomicInteger aborted = new AtomicInteger();
     private long migrationIds;
+    private final List<MigrationTimes> times = new ArrayList<>();
     private Runnable progress = () -> {};
 
     /**
@@ -58,19 +59,20 @@ public final class Scenario {
             int ip = (198 << 24) | (18 << 16) | (1 << 8) | (i + 1);
             vms.add(new Vm("vm" + (i + 1), new VmKey(VNI, mac), ip, hosts[i % hosts.length], driver::nowNanos));
         }
+        this.trafficStart = now + 300 * MS;
+        this.trafficEnd = trafficStart + trafficMs * MS;
+        this.end = trafficEnd + drainMs * MS;
         for (int i = 0; i + 1 < vmCount; i += 2) {
             addFlow(i, i + 1);
             addFlow(i + 1, i);
         }
         this.emitted = new long[flows.size()];
         this.framesPerFlowPerNano = flows.isEmpty() ? 0 : framesPerSec / flows.size() / 1e9;
-        this.trafficStart = now + 300 * MS;
-        this.trafficEnd = trafficStart + trafficMs * MS;
-        this.end = trafficEnd + drainMs * MS;
     }
 
     private void addFlow(int src, int dst) {
-        FlowStats f = new FlowStats(flows.size() + 1);
+        long origin = driver.nowNanos();
+        FlowStats f = new FlowStats(flows.size() + 1, origin, (int) Math.min(Integer.MAX_VALUE, (end - origin) / MS + 1));
         flows.add(f);
         flowEnds.add(new long[] {src, dst});
         vms.get(dst).expect(f);
@@ -95,6 +97,26 @@ public final class Scenario {
     }
 
     public long endNanos() { return end; }
+
+    /**
+     * When a migration's steps happened in the migration model, on the driver's clock: begun (the
+     * pre-copy), the source stopped, the destination resumed (0 when it did not: aborted).
+     */
+    public record MigrationTimes(String vm, long mac, int from, int to, long begunNanos, long stoppedNanos, long resumedNanos) {}
+
+    /** Every migration that completed, in the order they did. */
+    public List<MigrationTimes> migrationTimes() {
+        synchronized (times) {
+            return List.copyOf(times);
+        }
+    }
+
+    /** The flows whose receiver is VM {@code vmId}. */
+    public List<FlowStats> flowsTo(String vmId) {
+        List<FlowStats> to = new ArrayList<>();
+        for (int i = 0; i < flows.size(); i++) if (vms.get((int) flowEnds.get(i)[1]).id.equals(vmId)) to.add(flows.get(i));
+        return to;
+    }
 
     /** When traffic starts: the origin of a plan's times. */
     public long trafficStartNanos() { return trafficStart; }
@@ -184,6 +206,7 @@ public final class Scenario {
             return;
         }
         driver.schedule(t + m.precopyNanos(), () -> {
+            long stoppedAt = driver.nowNanos();
             step(from, fromEpoch, () -> {
                         source.state = Vm.State.STOPPED;
                         source.migratingOut = false;
@@ -205,6 +228,9 @@ public final class Scenario {
                             if (!local) sourceExited(a, vm, now);
                         });
                 vm.host = dest;
+                synchronized (times) {
+                    times.add(new MigrationTimes(vm.id, mac, from, dest, t, stoppedAt, driver.nowNanos()));
+                }
                 completed.incrementAndGet();
                 progress.run();
                 driver.schedule(driver.nowNanos() + chainGapNanos, () -> vm.migrating = false);

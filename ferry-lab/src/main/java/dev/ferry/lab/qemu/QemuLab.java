@@ -171,14 +171,19 @@ public final class QemuLab implements AutoCloseable {
         progress("waiting for the sender to finish");
         Matcher summary = awaitSummary(rx.vm, between, 20_000L * o.total() + 60_000);
         long received = Long.parseLong(summary.group(1));
-        // The guest's own UDP counters: a frame can also be lost inside the VM (its socket full).
-        rx.vm.type("echo guest-udp $(grep Udp: /proc/net/snmp | tail -1)");
+        // The guest's own UDP counters, by name: a frame can also be refused inside the VM (its socket
+        // full, or the guest's memory for UDP: RcvbufErrors, MemErrors) after Ferry delivered it.
+        rx.vm.type("echo guest-udp $(grep Udp: /proc/net/snmp | head -1 | cut -d' ' -f2-) = $(grep Udp: /proc/net/snmp | tail -1"
+                + " | cut -d' ' -f2-)");
         long droppedInVm = -1;
         try {
-            Matcher udp = rx.vm.await(Pattern.compile("guest-udp Udp: (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)"), 5_000);
-            progress("receiver VM: %s datagrams in, %s receive errors, %s dropped for a full socket", udp.group(1), udp.group(3),
-                    udp.group(5));
-            droppedInVm = Long.parseLong(udp.group(5));
+            Map<String, Long> udp = guestUdp(rx.vm.await(Pattern.compile("guest-udp ([A-Za-z ]+) = ([0-9 ]+)"), 5_000));
+            long inErrors = udp.getOrDefault("InErrors", 0L), corrupted = udp.getOrDefault("InCsumErrors", 0L);
+            progress("receiver VM: %d datagrams in, %d receive errors (%d for a full socket, %d for the guest's UDP memory,"
+                            + " %d with a bad checksum)", udp.getOrDefault("InDatagrams", 0L), inErrors, udp.getOrDefault("RcvbufErrors", 0L),
+                    udp.getOrDefault("MemErrors", 0L), corrupted);
+            // Every receive error but a bad checksum is the guest refusing what reached it whole.
+            droppedInVm = inErrors - corrupted;
         } catch (IOException e) {
             progress("receiver VM: no UDP counters (%s)", e.getMessage());
         }
@@ -267,6 +272,14 @@ public final class QemuLab implements AutoCloseable {
         }
         return new Row(n, vm, from, to, outcome, lost - late, dup, late, gap, info.path("downtime").asLong(-1),
                 info.path("total-time").asLong(-1));
+    }
+
+    /** The guest's {@code Udp:} counters of /proc/net/snmp, by name, from the line the lab had it print. */
+    private static Map<String, Long> guestUdp(Matcher m) {
+        String[] names = m.group(1).trim().split(" +"), values = m.group(2).trim().split(" +");
+        Map<String, Long> udp = new java.util.HashMap<>();
+        for (int i = 0; i < Math.min(names.length, values.length); i++) udp.put(names[i], Long.parseLong(values[i]));
+        return udp;
     }
 
     /** Header and rows as they come. */

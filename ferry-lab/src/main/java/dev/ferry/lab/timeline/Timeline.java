@@ -42,6 +42,18 @@ public record Timeline(String title, String caption, long fromNanos, long toNano
             counts = counts.clone();
         }
 
+        /** The buckets from {@code fromNanos} to {@code toNanos} only (a picture's window of a whole run's strip). */
+        public Strip within(long fromNanos, long toNanos) {
+            int a = (int) Math.max(0, Math.min(counts.length, (fromNanos - startNanos) / bucketNanos));
+            int b = (int) Math.max(a, Math.min(counts.length, (toNanos - startNanos) / bucketNanos + 1));
+            return new Strip(name, startNanos + a * bucketNanos, bucketNanos, java.util.Arrays.copyOfRange(counts, a, b));
+        }
+
+        /** {@link #longestGap} of the buckets from {@code fromNanos} to {@code toNanos}. */
+        public Span longestGapWithin(long fromNanos, long toNanos) {
+            return within(fromNanos, toNanos).longestGap();
+        }
+
         /**
          * The longest run of empty buckets between two that had frames, as a span (from the end of the
          * last bucket with frames before it to the start of the first after it); null when the strip has
