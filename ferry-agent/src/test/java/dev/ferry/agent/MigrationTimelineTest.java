@@ -44,14 +44,7 @@ class MigrationTimelineTest {
 
     @Test
     void theDestinationRecordsPrepareResumeHandoverAndItsAck() {
-        h.remoteVm(A, 2);
-        TestPort incoming = new TestPort(A);
-        h.event(new StandbyAppeared(incoming, MIG));
-        h.pump();
-        h.advance(200);
-        h.event(new DestinationResumed(VNI, A, MIG));
-        h.advance(3);
-        h.receiveControl(2, new ControlMessage.HandoverAck(MIG, A, List.of(), List.of()));
+        migratedHereResumingAt200AndSettledAt203();
 
         Past p = only(h.agent.migrationHistory());
         assertThat(p.role()).isEqualTo("destination");
@@ -64,14 +57,7 @@ class MigrationTimelineTest {
 
     @Test
     void theDestinationRecordsTheFirstFrameHandedToTheVmAfterItResumed() {
-        h.remoteVm(A, 2);
-        TestPort incoming = new TestPort(A);
-        h.event(new StandbyAppeared(incoming, MIG));
-        h.pump();
-        h.advance(200);
-        h.event(new DestinationResumed(VNI, A, MIG));
-        h.advance(3);
-        h.receiveControl(2, new ControlMessage.HandoverAck(MIG, A, List.of(), List.of()));
+        TestPort incoming = migratedHereResumingAt200AndSettledAt203();
         h.advance(4);
         h.receive(3, R, A, 1, 0, 0);
         h.advance(1);
@@ -98,6 +84,19 @@ class MigrationTimelineTest {
 
         Past p = only(h.agent.migrationHistory());
         assertThat(p.nanosAfterBegun().get(Step.LAST_RELAYED)).isEqualTo(365 * AgentHarness.MS);
+    }
+
+    /** VM A, on host 2, migrates here: its standby plugged, resumed 200 ms later, the source's HANDOVER_ACK 3 ms after that. */
+    private TestPort migratedHereResumingAt200AndSettledAt203() {
+        h.remoteVm(A, 2);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.pump();
+        h.advance(200);
+        h.event(new DestinationResumed(VNI, A, MIG));
+        h.advance(3);
+        h.receiveControl(2, new ControlMessage.HandoverAck(MIG, A, List.of(), List.of()));
+        return incoming;
     }
 
     @Test

@@ -322,8 +322,11 @@ public final class QemuLab implements AutoCloseable {
         vms.add(copy);
         // Plugged before QEMU is asked anything: a vhost-user QEMU finishes starting only once its back-end, the agent, is there.
         network.plug(vm.name, host, vm.ip, nic, copy);
-        copy.awaitQmp();
-        qmp(copy); // its events from the start: a destination's RESUME is part of the migration's timeline
+        // The lab's one session with this copy, kept: its events from the start (a destination's RESUME
+        // is part of the migration's timeline). QEMU greets only once started, so this also waits for
+        // that. Not a probe closed and a new session right after it: that pair once ended with the new
+        // session broken at its first command (QEMU's monitor serves one client at a time).
+        qmp(copy).execute("query-status");
         // A destination is where the VM will be; a cancelled migration puts it back.
         vm.vm = copy;
         vm.host = host;
