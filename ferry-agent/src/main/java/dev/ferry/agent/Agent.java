@@ -383,6 +383,18 @@ public final class Agent implements Migrations.Ports {
         return networks.values();
     }
 
+    /**
+     * A vhost-user port's back-end saw the VM's rings start ({@code running}) or stop: QEMU's own
+     * word, usually before its detector's event. Marked on the VM's migration timeline only; the
+     * detector's events still drive the migration.
+     */
+    public void onRings(LocalPort port, boolean running, long now) {
+        MigrationEntry e = port.net.migrations.get(port.mac);
+        if (e == null || e.timeline == null) return;
+        if (!running && e.role() == MigrationEntry.Role.SOURCE) e.timeline.mark(MigrationTimeline.Step.SOURCE_RINGS_STOPPED, now);
+        if (running && e.role() == MigrationEntry.Role.DESTINATION) e.timeline.mark(MigrationTimeline.Step.DESTINATION_RINGS_STARTED, now);
+    }
+
     /** The handle of a plugged port (also of a standby copy the agent plugged itself), or null. */
     public LocalPort localPort(VmKey key) {
         VirtualNetwork net = networks.get(key.vni());

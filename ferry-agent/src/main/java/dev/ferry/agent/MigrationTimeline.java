@@ -29,8 +29,12 @@ public final class MigrationTimeline {
         PREPARE_SENT, PREPARE_RECEIVED,
         /** Source: the VM stopped (detector, or the destination's HANDOVER said so first). */
         SOURCE_STOPPED,
+        /** Source: QEMU took the VM's rings back from this agent's vhost-user back-end (the stop, as the back-end saw it). */
+        SOURCE_RINGS_STOPPED,
         /** Source: the first frame for the stopped VM was buffered. */
         FIRST_BUFFERED,
+        /** Destination: QEMU gave the copy's rings to this agent's vhost-user back-end (its start, as the back-end saw it). */
+        DESTINATION_RINGS_STARTED,
         /** Destination: the copy runs (detector, or its first frame). */
         DESTINATION_RESUMED,
         /** Destination: HANDOVER sent; source: received. */

@@ -7,6 +7,7 @@ import dev.ferry.agent.AgentHarness.TestPort;
 import dev.ferry.agent.MigrationEvent.*;
 import dev.ferry.agent.MigrationTimeline.Past;
 import dev.ferry.agent.MigrationTimeline.Step;
+import dev.ferry.board.VmKey;
 import dev.ferry.wire.ControlMessage;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -97,6 +98,44 @@ class MigrationTimelineTest {
         h.advance(3);
         h.receiveControl(2, new ControlMessage.HandoverAck(MIG, A, List.of(), List.of()));
         return incoming;
+    }
+
+    @Test
+    void theBackEndsSightOfTheRingsStoppingAndStartingIsMarkedOnEachSide() {
+        h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.advance(300);
+        h.agent.onRings(h.agent.localPort(new VmKey(VNI, A)), false, h.now);
+        h.advance(2);
+        h.event(new SourceStopped(VNI, A, MIG));
+
+        Past source = only(h.agent.migrationHistory());
+        assertThat(source.nanosAfterBegun().get(Step.SOURCE_RINGS_STOPPED)).isEqualTo(300 * AgentHarness.MS);
+        assertThat(source.nanosAfterBegun().get(Step.SOURCE_STOPPED)).isEqualTo(302 * AgentHarness.MS);
+    }
+
+    @Test
+    void theDestinationMarksWhenItsBackEndGotTheRingsBeforeTheDetectorSaysResumed() {
+        h.remoteVm(A, 2);
+        h.event(new StandbyAppeared(new TestPort(A), MIG));
+        h.pump();
+        h.advance(200);
+        h.agent.onRings(h.agent.localPort(new VmKey(VNI, A)), true, h.now);
+        h.advance(1);
+        h.event(new DestinationResumed(VNI, A, MIG));
+
+        Past p = only(h.agent.migrationHistory());
+        assertThat(p.nanosAfterBegun().get(Step.DESTINATION_RINGS_STARTED)).isEqualTo(200 * AgentHarness.MS);
+        assertThat(p.nanosAfterBegun().get(Step.DESTINATION_RESUMED)).isEqualTo(201 * AgentHarness.MS);
+    }
+
+    @Test
+    void ringsStartingOutsideAMigrationMarkNothing() {
+        h.localVm(A);
+
+        h.agent.onRings(h.agent.localPort(new VmKey(VNI, A)), true, h.now);
+
+        assertThat(h.agent.migrationHistory()).isEmpty();
     }
 
     @Test

@@ -41,6 +41,11 @@ final class LabCommand {
                         + " (QEMU's -netdev dgram) (default: ${DEFAULT-VALUE}).")
         String port;
 
+        @Option(names = "--shared-memory",
+                description = "With --baseline bridge: the VMs' RAM in a shared memfd, as Ferry's vhost-user ports need it (QEMU's"
+                        + " downtime grows with that backend: the like-for-like baseline).")
+        boolean sharedMemory;
+
         @Option(names = "--report", defaultValue = "ferry-lab-report", paramLabel = "DIR",
                 description = "Where to write the timeline report: index.html (the table) and migration-N.svg, a picture of each"
                         + " migration: both agents' steps, QEMU's downtime, the frames reaching the receiver, the gap (default: ${DEFAULT-VALUE}).")
@@ -61,7 +66,11 @@ final class LabCommand {
                 System.err.println("ferry lab qemu: --port: vhost-user or qemu-socket, not '" + port + "'");
                 return 2;
             }
-            QemuLab.Network network = baseline != null ? QemuLab.Network.BRIDGE
+            if (sharedMemory && baseline == null) {
+                System.err.println("ferry lab qemu: --shared-memory is for --baseline bridge (Ferry's vhost-user VMs always have it)");
+                return 2;
+            }
+            QemuLab.Network network = baseline != null ? (sharedMemory ? QemuLab.Network.BRIDGE_SHARED_MEMORY : QemuLab.Network.BRIDGE)
                     : port.equals("vhost-user") ? QemuLab.Network.FERRY : QemuLab.Network.FERRY_QEMU_SOCKET;
             QemuLab.Options options = new QemuLab.Options(network, migrations, senderMigrations, rate,
                     baseline != null ? "none" : mode, abort).reportingTo(report);

@@ -16,9 +16,12 @@ import java.util.concurrent.TimeUnit;
 final class BridgeNetwork implements LabNetwork {
     private final String netns = "ferry-lab-" + ProcessHandle.current().pid();
     private final List<String> taps = new ArrayList<>();
+    private final boolean sharedMemory;
     private boolean created;
 
-    BridgeNetwork() throws IOException {
+    /** With {@code sharedMemory}, the VMs' RAM is a shared memfd, as Ferry's vhost-user ports need it. */
+    BridgeNetwork(boolean sharedMemory) throws IOException {
+        this.sharedMemory = sharedMemory;
         ip("netns", "add", netns);
         created = true;
         ip("-n", netns, "link", "set", "lo", "up");
@@ -38,7 +41,7 @@ final class BridgeNetwork implements LabNetwork {
         ip("-n", netns, "tuntap", "add", "dev", tap, "mode", "tap");
         ip("-n", netns, "link", "set", tap, "master", "br0", "up");
         taps.add(tap);
-        return new QemuVm.Tap(mac, netns, tap);
+        return new QemuVm.Tap(mac, netns, tap, sharedMemory);
     }
 
     @Override
@@ -53,7 +56,7 @@ final class BridgeNetwork implements LabNetwork {
 
     @Override
     public String toString() {
-        return "a Linux bridge of TAP devices in namespace " + netns;
+        return "a Linux bridge of TAP devices in namespace " + netns + (sharedMemory ? ", the VMs' RAM a shared memfd" : "");
     }
 
     @Override

@@ -113,7 +113,7 @@ final class MigrationPicture {
     /** The run's report: the table (with QEMU's and the ring's figures) and a picture per migration. */
     static Path report(Path dir, String network, QemuLab.Options o, List<Entry> entries) throws IOException {
         List<String> header = List.of("#", "vm", "move", "outcome", "lost", "dup", "reordered", "longest gap (guest)",
-                "gap at the ring", "downtime (QEMU events)", "downtime (query-migrate)", "total");
+                "gap at the ring", "downtime (QEMU events)", "downtime (query-migrate)", "total", "RAM sent", "dirty-log syncs");
         List<TimelineReport.Entry> rows = new ArrayList<>();
         for (Entry e : entries) {
             QemuLab.Row r = e.row();
@@ -121,7 +121,8 @@ final class MigrationPicture {
             rows.add(new TimelineReport.Entry(r.n(), List.of(String.valueOf(r.n()), r.vm(), r.from() + "->" + r.to(), r.outcome(),
                     String.valueOf(r.lost()), String.valueOf(r.duplicated()), String.valueOf(r.reordered()),
                     String.format(Locale.ROOT, "%.1f ms", r.longestGapMs()), span(gap), span(downtime), r.downtimeMs() + " ms",
-                    r.totalMs() + " ms"), e.source() == null && e.strip() == null ? null : timeline(e)));
+                    r.totalMs() + " ms", r.ramBytes() < 0 ? "-" : String.format(Locale.ROOT, "%.1f MB", r.ramBytes() / 1e6),
+                    String.valueOf(r.dirtySyncs())), e.source() == null && e.strip() == null ? null : timeline(e)));
         }
         return TimelineReport.write(dir, "ferry lab qemu: " + network, header, rows, List.of(
                 String.format(Locale.ROOT, "%d migrations of the receiver, %d of the sender%s, %,d frames/s from sender to receiver.",

@@ -37,7 +37,16 @@ public final class QemuLab implements AutoCloseable {
      * Which network carries the VMs' frames: Ferry with the VMs on vhost-user ports (the agent serves
      * their virtio rings) or on QEMU socket ports ({@code -netdev dgram}), or a Linux bridge.
      */
-    public enum Network { FERRY, FERRY_QEMU_SOCKET, BRIDGE }
+    public enum Network {
+        FERRY, FERRY_QEMU_SOCKET, BRIDGE,
+        /** The bridge with the VMs' RAM a shared memfd, as on Ferry's vhost-user ports: the like-for-like baseline. */
+        BRIDGE_SHARED_MEMORY;
+
+        /** A Linux bridge, not Ferry. */
+        public boolean isBridge() {
+            return this == BRIDGE || this == BRIDGE_SHARED_MEMORY;
+        }
+    }
 
     /**
      * What the run is asked to do: {@code migrations} of the receiver, then {@code senderMigrations}
@@ -59,7 +68,7 @@ public final class QemuLab implements AutoCloseable {
 
         /** The same run on another network. */
         public Options on(Network other) {
-            return new Options(other, migrations, senderMigrations, rate, other == Network.BRIDGE ? "none" : mode, abort, report);
+            return new Options(other, migrations, senderMigrations, rate, other.isBridge() ? "none" : mode, abort, report);
         }
 
         /** The same run, writing its timeline report (HTML and an SVG per migration) into {@code dir}. */
@@ -72,9 +81,12 @@ public final class QemuLab implements AutoCloseable {
         }
     }
 
-    /** One migration's row: which VM went where, what the receiver saw while it ran, and what QEMU reported. */
+    /**
+     * One migration's row: which VM went where, what the receiver saw while it ran, and what QEMU
+     * reported (its downtime and total time, the RAM it sent and how many times it synced the dirty log).
+     */
     public record Row(int n, String vm, int from, int to, String outcome, long lost, long duplicated, long reordered,
-                      double longestGapMs, long downtimeMs, long totalMs) {}
+                      double longestGapMs, long downtimeMs, long totalMs, long ramBytes, long dirtySyncs) {}
 
     /**
      * The whole run: a row per migration, the receiver's own totals ({@code lost} is every frame sent
@@ -132,7 +144,8 @@ public final class QemuLab implements AutoCloseable {
         java.time.Instant wall = java.time.Instant.now();
         this.wallToNano = System.nanoTime() - (wall.getEpochSecond() * 1_000_000_000L + wall.getNano());
         this.network = switch (options.network()) {
-            case BRIDGE -> new BridgeNetwork();
+            case BRIDGE -> new BridgeNetwork(false);
+            case BRIDGE_SHARED_MEMORY -> new BridgeNetwork(true);
             case FERRY -> new FerryNetwork(options.mode(), FerryNetwork.PortType.VHOST_USER);
             case FERRY_QEMU_SOCKET -> new FerryNetwork(options.mode(), FerryNetwork.PortType.QEMU_SOCKET);
         };
@@ -141,7 +154,7 @@ public final class QemuLab implements AutoCloseable {
     public Result run() throws Exception {
         VmImage image = VmImage.ensure();
         progress("%s up%s; booting the sender on host 1 and the receiver on host 2", network,
-                o.network() != Network.BRIDGE ? " (mode " + o.mode() + ")" : "");
+                !o.network().isBridge() ? " (mode " + o.mode() + ")" : "");
         Placed tx = new Placed("tx", MAC_TX, "198.18.0.1");
         Placed rx = new Placed("rx", MAC_RX, "198.18.0.2");
         start(image, tx, 1, 0);
@@ -271,7 +284,8 @@ public final class QemuLab implements AutoCloseable {
             else if ((m = GAP.matcher(l)).find()) gap = Math.max(gap, Double.parseDouble(m.group(1)));
         }
         return new Row(n, vm, from, to, outcome, lost - late, dup, late, gap, info.path("downtime").asLong(-1),
-                info.path("total-time").asLong(-1));
+                info.path("total-time").asLong(-1), info.path("ram").path("transferred").asLong(-1),
+                info.path("ram").path("dirty-sync-count").asLong(-1));
     }
 
     /** The guest's {@code Udp:} counters of /proc/net/snmp, by name, from the line the lab had it print. */

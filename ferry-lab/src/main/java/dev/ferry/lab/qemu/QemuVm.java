@@ -111,8 +111,12 @@ public final class QemuVm implements AutoCloseable {
         }
     }
 
-    /** A TAP device that already exists in {@code netns} (QEMU is started there to open it). */
-    public record Tap(long mac, String netns, String ifname) implements Nic {
+    /**
+     * A TAP device that already exists in {@code netns} (QEMU is started there to open it). With
+     * {@code sharedMemory} the VM's RAM is a shared memfd as on a vhost-user port, though nobody maps it:
+     * a baseline like for like (QEMU's migration downtime grows with that backend).
+     */
+    public record Tap(long mac, String netns, String ifname, boolean sharedMemory) implements Nic {
         @Override
         public String netdev() {
             return "tap,id=n0,ifname=" + ifname + ",script=no,downscript=no";

@@ -25,11 +25,25 @@ sealed interface DeviceCommand {
     /** Whether writes into the guest are logged ({@code VHOST_F_LOG_ALL} negotiated). */
     record Logging(boolean on) implements DeviceCommand {}
 
-    /** A queue starts; answers 0, or -1 when its rings are not in the VM's memory. */
-    record StartQueue(Virtqueue.Setup setup, int callFd) implements DeviceCommand {}
+    /**
+     * A queue starts; answers 0, or -1 when its rings are not in the VM's memory. {@code restart}:
+     * only its logging changed (the queue ran and runs on), not QEMU starting the device.
+     */
+    record StartQueue(Virtqueue.Setup setup, int callFd, boolean restart) implements DeviceCommand {
+        public StartQueue(Virtqueue.Setup setup, int callFd) {
+            this(setup, callFd, false);
+        }
+    }
 
-    /** A queue stops; answers where it stopped (the next available index it would have taken). */
-    record StopQueue(int index) implements DeviceCommand {}
+    /**
+     * A queue stops; answers where it stopped (the next available index it would have taken).
+     * {@code restart}: to start again at once with other logging, not QEMU taking the rings back.
+     */
+    record StopQueue(int index, boolean restart) implements DeviceCommand {
+        public StopQueue(int index) {
+            this(index, false);
+        }
+    }
 
     /** The eventfd that interrupts the guest for a queue changed (QEMU masks and unmasks vectors). */
     record CallFd(int index, int fd) implements DeviceCommand {

@@ -275,8 +275,8 @@ final class VhostUserBackend implements AutoCloseable {
         r.usedLog = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 32);
         // QEMU turns used-ring logging on and off while the queue runs: restart it where it is.
         if (r.running) {
-            stop(index);
-            maybeStart(index);
+            stop(index, true);
+            maybeStart(index, true);
         }
         return NO_ANSWER;
     }
@@ -344,10 +344,14 @@ final class VhostUserBackend implements AutoCloseable {
 
     /** Starts queue {@code index} on the agent's thread once QEMU has given its kick and, with protocol features, enabled it. */
     private void maybeStart(int index) {
+        maybeStart(index, false);
+    }
+
+    private void maybeStart(int index, boolean restart) {
         Ring r = rings[index];
         if (r.running || !r.started || (protocolFeatures && !r.enabled)) return;
         var setup = new Virtqueue.Setup(index, r.num, r.desc, r.avail, r.used, r.usedLog, r.logUsed, r.base);
-        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd), -1) == 0;
+        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd, restart), -1) == 0;
         if (r.running) {
             log.debug("port {}: queue {} runs from {}", vmId, index, r.base);
             state = rings[0].running && rings[1].running ? "queues running" : "connected";
@@ -356,9 +360,13 @@ final class VhostUserBackend implements AutoCloseable {
 
     /** Stops queue {@code index} on the agent's thread; its base becomes where the agent stopped. */
     private void stop(int index) {
+        stop(index, false);
+    }
+
+    private void stop(int index, boolean restart) {
         Ring r = rings[index];
         if (!r.running) return;
-        int at = device.apply(new DeviceCommand.StopQueue(index), r.base);
+        int at = device.apply(new DeviceCommand.StopQueue(index, restart), r.base);
         if (at >= 0) r.base = at;
         r.running = false;
         state = "queues stopped";

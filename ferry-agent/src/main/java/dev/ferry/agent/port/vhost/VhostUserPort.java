@@ -228,6 +228,7 @@ public final class VhostUserPort implements PolledPort {
                 }
                 if (s.setup().index() == 0) rx = q;
                 else tx = q;
+                if (agent != null && !s.restart()) agent.onRings(handle, true, now);
                 // Buffers the VM's last copy filled after its last signal: tell the guest now.
                 q.forceSignal();
                 yield 0;
@@ -236,6 +237,7 @@ public final class VhostUserPort implements PolledPort {
                 Virtqueue q = s.index() == 0 ? rx : tx;
                 if (s.index() == 0) rx = null;
                 else tx = null;
+                if (agent != null && q != null && !s.restart()) agent.onRings(handle, false, now);
                 yield q == null ? -1 : q.lastAvail();
             }
             case DeviceCommand.CallFd c -> {
