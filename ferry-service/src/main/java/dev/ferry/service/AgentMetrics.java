@@ -88,7 +88,7 @@ final class AgentMetrics {
             .labelNames("phase").classicOnly()
             .classicUpperBounds(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
             .register(registry);
-    /** Migrations already observed (role, id, MAC), the newest few hundred: each is observed once. */
+    /** Phases already observed (role, id, MAC, phase), the newest few thousand: each is observed once. */
     private final java.util.LinkedHashSet<String> observed = new java.util.LinkedHashSet<>();
     private static final String[][] PHASES = {
             {"source", "lock", "lock_asked", "lock_granted"},
@@ -104,13 +104,14 @@ final class AgentMetrics {
         current = snapshotSource.get();
         for (AgentStatus.PastMigration m : current.history()) {
             if (m.outcome().equals("ongoing")) continue;
-            if (!observed.add(m.role() + " " + m.migrationId() + " " + m.mac())) continue;
-            if (observed.size() > 4 * dev.ferry.agent.MigrationTimeline.KEPT) observed.removeFirst();
             for (String[] p : PHASES) {
                 Double from = m.stepsMs().get(p[2]), to = m.stepsMs().get(p[3]);
-                if (p[0].equals(m.role()) && from != null && to != null && to >= from) {
-                    phases.labelValues(p[1]).observe((to - from) / 1_000.0);
-                }
+                if (!p[0].equals(m.role()) || from == null || to == null || to < from) continue;
+                // Each phase once, when both its steps are there: a destination's first frame often
+                // comes after its entry ended, and is observed at a later scrape.
+                if (!observed.add(m.role() + " " + m.migrationId() + " " + m.mac() + " " + p[1])) continue;
+                if (observed.size() > 4 * dev.ferry.agent.MigrationTimeline.KEPT * PHASES.length) observed.removeFirst();
+                phases.labelValues(p[1]).observe((to - from) / 1_000.0);
             }
         }
     }

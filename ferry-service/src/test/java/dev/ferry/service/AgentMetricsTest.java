@@ -46,4 +46,25 @@ class AgentMetricsTest {
         history = List.of(source(1, "completed", 300, 345), source(2, "completed", 100, 120));
         assertThat(scrape()).contains("ferry_migration_phase_seconds_count{phase=\"precopy\"} 2");
     }
+
+    @Test
+    void aDestinationsFirstFrameAfterItsEntryEndedIsObservedAtTheNextScrape() throws Exception {
+        Map<String, Double> steps = new LinkedHashMap<>();
+        steps.put("begun", 0.0);
+        steps.put("destination_resumed", 200.0);
+        steps.put("handover_ack_received", 203.0);
+        steps.put("ended", 203.0);
+        history = List.of(new AgentStatus.PastMigration(7, 100, "52:54:00:00:00:01", "vm", "destination", "completed", steps, 0));
+        assertThat(scrape()).contains("ferry_migration_phase_seconds_count{phase=\"resumed_to_settled\"} 1")
+                .doesNotContain("phase=\"resumed_to_first_frame\"} 1");
+
+        Map<String, Double> later = new LinkedHashMap<>(steps);
+        later.put("first_delivered", 207.0);
+        history = List.of(new AgentStatus.PastMigration(7, 100, "52:54:00:00:00:01", "vm", "destination", "completed", later, 0));
+        String text = scrape();
+
+        assertThat(text).contains("ferry_migration_phase_seconds_count{phase=\"resumed_to_first_frame\"} 1")
+                .contains("ferry_migration_phase_seconds_sum{phase=\"resumed_to_first_frame\"} 0.007")
+                .contains("ferry_migration_phase_seconds_count{phase=\"resumed_to_settled\"} 1");
+    }
 }
