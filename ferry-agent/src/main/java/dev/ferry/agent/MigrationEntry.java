@@ -24,6 +24,8 @@ public final class MigrationEntry {
     final VmKey key;
     /** The VM's port on this host; kept here because the VM may leave (its port unplugged) before the entry settles. */
     LocalPort port;
+    /** When its steps happened here (issue 15); every entry has one, made by {@link Migrations}. */
+    MigrationTimeline.Record timeline;
     /** DESTINATION: the source answered PREPARE, so {@link #peer} is certain. */
     boolean peerConfirmed;
     final Role role;
@@ -100,9 +102,6 @@ public final class MigrationEntry {
     }
 
     /** Starts a SOURCE at PRECOPY, a DESTINATION at INCOMING. */
-    /** When its steps happened here (issue 15); every entry has one, made by {@link Migrations}. */
-    MigrationTimeline.Record timeline;
-
     static MigrationEntry source(long migrationId, VmKey key, long now) {
         return new MigrationEntry(migrationId, key, Role.SOURCE, Phase.PRECOPY, now);
     }
