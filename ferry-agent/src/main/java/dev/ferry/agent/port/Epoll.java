@@ -8,10 +8,8 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * An epoll set and eventfds through the JDK's foreign function API: what the agent's loop sleeps
- * on (a port with several descriptors can gather them into a set of its own: an epoll descriptor
- * is itself readable when one of its own is). Level-triggered.
- * Public for the runtime and port packages; not an API of Ferry. One thread uses a set ({@link
- * #signal} excepted), so the set's buffers need no lock.
+ * on. Level-triggered. Public for the runtime and port packages; not an API of Ferry. One thread
+ * uses a set ({@link #signal} excepted), so the set's buffers need no lock.
  */
 public final class Epoll implements AutoCloseable {
     private static final int EPOLL_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
@@ -30,16 +28,6 @@ public final class Epoll implements AutoCloseable {
                     ValueLayout.JAVA_INT), true);
     private static final MethodHandle EVENTFD = Libc.downcall("eventfd",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), true);
-    private static final MethodHandle READ = Libc.downcall("read",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
-    private static final MethodHandle WRITE = Libc.downcall("write",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
-    /** What {@link #signal} writes, from any thread: global, so no closing arena races a signal's use of it. */
-    private static final MemorySegment ONE = Arena.global().allocate(ValueLayout.JAVA_LONG);
-
-    static {
-        ONE.set(ValueLayout.JAVA_LONG, 0, 1L);
-    }
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment callState = arena.allocate(Libc.CALL_STATE);
@@ -66,11 +54,6 @@ public final class Epoll implements AutoCloseable {
             throw e;
         }
         this.fd = f;
-    }
-
-    /** The set's own descriptor: readable when one of its descriptors is. */
-    public int fd() {
-        return fd;
     }
 
     /** Watches {@code target} for readable data. */
@@ -122,7 +105,7 @@ public final class Epoll implements AutoCloseable {
     /** Reads an eventfd's counter back to zero; on a blocking one, call only when it is readable (it would wait). */
     public void drain(int eventFd) {
         try {
-            long ignored = (long) READ.invokeExact(eventFd, counter, 8L);
+            long ignored = (long) Libc.READ.invokeExact(callState, eventFd, counter, 8L);
         } catch (Throwable t) {
             throw new IllegalStateException("reading eventfd " + eventFd + ": " + t, t);
         }
@@ -145,7 +128,7 @@ public final class Epoll implements AutoCloseable {
     /** Makes eventfd {@code eventFd} readable; any thread. Best effort: a failed write only delays its reader. */
     public static void signal(int eventFd) {
         try {
-            long ignored = (long) WRITE.invokeExact(eventFd, ONE, 8L);
+            long ignored = (long) Libc.WRITE.invokeExact(eventFd, Libc.ONE, 8L);
         } catch (Throwable t) {
             // The reader's own timeout or poll comes round anyway.
         }

@@ -35,10 +35,6 @@ public final class TapPort implements PolledPort {
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
     private static final MethodHandle IOCTL = Libc.downcall("ioctl",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS), true);
-    private static final MethodHandle READ = Libc.downcall("read",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
-    private static final MethodHandle WRITE = Libc.downcall("write",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), true);
 
     private final VmKey key;
     private final String vmId;
@@ -118,7 +114,7 @@ public final class TapPort implements PolledPort {
         MemorySegment.copy(buf, offset, txNative, ValueLayout.JAVA_BYTE, 0, length);
         long written;
         try {
-            written = (long) WRITE.invokeExact(callState, fd, txNative, (long) length);
+            written = (long) Libc.WRITE.invokeExact(fd, txNative, (long) length);
         } catch (Throwable t) {
             written = -1;
         }
@@ -136,7 +132,7 @@ public final class TapPort implements PolledPort {
         for (; n < MAX_FRAMES_PER_POLL; n++) {
             long got;
             try {
-                got = (long) READ.invokeExact(callState, fd, rxNative, (long) FRAME_CAPACITY);
+                got = (long) Libc.READ.invokeExact(callState, fd, rxNative, (long) FRAME_CAPACITY);
             } catch (Throwable t) {
                 got = -1;
             }

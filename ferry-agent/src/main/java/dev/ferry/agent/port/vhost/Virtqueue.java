@@ -1,11 +1,8 @@
 package dev.ferry.agent.port.vhost;
 
 import dev.ferry.agent.port.Libc;
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
@@ -25,13 +22,6 @@ final class Virtqueue {
     private static final short USED_F_NO_NOTIFY = 1;
     private static final int AVAIL_F_NO_INTERRUPT = 1;
     private static final VarHandle U16 = ValueLayout.JAVA_SHORT.varHandle();
-    private static final MethodHandle WRITE = Libc.downcall("write",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
-    private static final MemorySegment ONE = Arena.global().allocate(ValueLayout.JAVA_LONG);
-
-    static {
-        ONE.set(ValueLayout.JAVA_LONG, 0, 1L);
-    }
 
     /** Where QEMU says the rings are (its own virtual addresses) and where the backend starts. */
     record Setup(int index, int size, long desc, long avail, long used, long usedLog, boolean logUsed, int base) {}
@@ -203,7 +193,7 @@ final class Virtqueue {
     void forceSignal() {
         if (callFd < 0) return;
         try {
-            long ignored = (long) WRITE.invokeExact(callFd, ONE, 8L);
+            long ignored = (long) Libc.WRITE.invokeExact(callFd, Libc.ONE, 8L);
         } catch (Throwable ignored) {
             // the eventfd is gone with QEMU
         }
