@@ -223,18 +223,20 @@ public final class QemuLab implements AutoCloseable {
         // A cancelled migration is slowed down, so that it is still running when the lab cancels it.
         lab.execute("migrate-set-parameters", Map.of("max-bandwidth", cancel ? 256 * 1024 : 1L << 30));
         // The frames reaching the receiver, counted every millisecond while the migration runs (Ferry only).
-        FrameSampler frames = network.framesTo(rx.name) == null ? null : FrameSampler.start(network.framesTo(rx.name));
+        java.util.function.LongSupplier toReceiver = network.framesTo(rx.name);
+        FrameSampler frames = toReceiver == null ? null : FrameSampler.start(toReceiver);
         long began = System.nanoTime();
+        int firstEvent = qemuEvents.size();
         lab.execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + port));
         String outcome;
         if (cancel) {
-            await(source, began, "MIGRATION active");
+            await(source, firstEvent, "MIGRATION active");
             Thread.sleep(500);
             lab.execute("migrate_cancel");
-            await(source, began, "MIGRATION cancelled");
+            await(source, firstEvent, "MIGRATION cancelled");
             outcome = "cancelled";
         } else {
-            await(source, began, "MIGRATION completed");
+            await(source, firstEvent, "MIGRATION completed");
             outcome = "completed";
         }
         JsonNode info = lab.execute("query-migrate");
@@ -347,10 +349,14 @@ public final class QemuLab implements AutoCloseable {
         return copy;
     }
 
-    /** Waits for copy {@code vm} to send {@code event} (e.g. "MIGRATION completed") after {@code since}. */
-    private void await(QemuVm vm, long since, String event) throws Exception {
+    /**
+     * Waits for copy {@code vm} to send {@code event} (e.g. "MIGRATION completed") among the events
+     * from index {@code first} on (the list only grows; its stream is a snapshot): by their order of
+     * arrival, not their converted timestamps, which mix QEMU's wall clock with this process's.
+     */
+    private void await(QemuVm vm, int first, String event) throws Exception {
         long deadline = System.currentTimeMillis() + 120_000;
-        while (qemuEvents.stream().noneMatch(e -> e.copy().equals(vm.name()) && e.nanos() >= since && e.what().equals(event))) {
+        while (qemuEvents.stream().skip(first).noneMatch(e -> e.copy().equals(vm.name()) && e.what().equals(event))) {
             if (System.currentTimeMillis() > deadline) {
                 throw new IOException("QEMU never said " + event + "; it said "
                         + qemuEvents.stream().filter(e -> e.copy().equals(vm.name())).map(QemuEvent::what).toList());
