@@ -242,7 +242,7 @@ public final class TapBench {
         line("ping at rest, max (ms)", anchor == null ? null : anchor.rest.max, ferry.rest.max, "%.3f");
         line("ping at 5 ms spacing, median (ms)", anchor == null ? null : anchor.busy.median, ferry.busy.median, "%.3f");
         line("ping at 5 ms spacing, avg (ms)", anchor == null ? null : anchor.busy.avg, ferry.busy.avg, "%.3f");
-        line("TCP, iperf3 median (Gbit/s)", anchor == null ? null : median(anchor.tcp), median(ferry.tcp), "%.3f");
+        line("TCP, iperf3 median (Gbit/s)", anchor == null ? null : Median.of(anchor.tcp), Median.of(ferry.tcp), "%.3f");
         line("CPU at idle, busier forwarder (% of a core)", anchor == null ? null : max(anchor.idleCpu), max(ferry.idleCpu), "%.1f");
         out.printf("TCP runs (Gbit/s): anchor %s, Ferry %s%n", anchor == null ? "-" : anchor.tcp, ferry.tcp);
         if (anchor != null) {
@@ -255,12 +255,6 @@ public final class TapBench {
     private void line(String label, Double anchor, double ferry, String format) {
         String ratio = anchor == null || anchor == 0 ? "-" : String.format("%.2fx", ferry / anchor);
         out.printf("%-44s%22s%22s%10s%n", label, anchor == null ? "-" : String.format(format, anchor), String.format(format, ferry), ratio);
-    }
-
-    private static double median(List<Double> values) {
-        List<Double> v = values.stream().sorted().toList();
-        int n = v.size();
-        return n == 0 ? Double.NaN : n % 2 == 1 ? v.get(n / 2) : (v.get(n / 2 - 1) + v.get(n / 2)) / 2;
     }
 
     private static double max(List<Double> values) {

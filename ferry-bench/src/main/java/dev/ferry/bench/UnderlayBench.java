@@ -221,7 +221,7 @@ public final class UnderlayBench {
                     }
                 }
             }
-            bySize.forEach((size, values) -> rates.put(size, median(values)));
+            bySize.forEach((size, values) -> rates.put(size, Median.of(values)));
             return rates;
         } finally {
             Files.deleteIfExists(results);
@@ -386,12 +386,6 @@ public final class UnderlayBench {
 
     private static Double median(Map<String, Map<Integer, List<Double>>> figures, String stage, int size) {
         List<Double> v = figures.getOrDefault(stage, Map.of()).get(size);
-        return v == null ? null : median(v);
-    }
-
-    private static double median(List<Double> values) {
-        List<Double> v = values.stream().sorted().toList();
-        int n = v.size();
-        return n % 2 == 1 ? v.get(n / 2) : (v.get(n / 2 - 1) + v.get(n / 2)) / 2;
+        return v == null ? null : Median.of(v);
     }
 }
