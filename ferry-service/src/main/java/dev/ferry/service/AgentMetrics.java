@@ -76,8 +76,9 @@ final class AgentMetrics {
     }
 
     /**
-     * How long each phase of a migration took on this agent, observed once per migration that ended
-     * (from the timeline the agent keeps: its own clock, each side apart).
+     * How long each phase of a migration took on this agent, each phase of a migration that ended
+     * observed once, when both its steps are there (from the timeline the agent keeps: its own clock,
+     * each side apart).
      */
     private final io.prometheus.metrics.core.metrics.Histogram phases = io.prometheus.metrics.core.metrics.Histogram.builder()
             .name("ferry_migration_phase_seconds")

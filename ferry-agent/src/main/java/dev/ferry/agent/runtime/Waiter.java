@@ -6,10 +6,10 @@ import java.util.function.BooleanSupplier;
 
 /**
  * Where the agent's loop sleeps when it has nothing to do: one epoll set over every descriptor the
- * loop polls (the underlay socket, TAP devices) and an
- * eventfd of its own that other threads write to when they post work. A frame arriving on any of
- * them, or a command posted, ends the sleep within microseconds, where a timed park would leave it
- * waiting out the park; an idle agent costs one wake-up per timer tick.
+ * loop polls (the underlay socket, TAP devices) and an eventfd of its own that other threads write
+ * to when they post work. A frame arriving on any of them, or a command posted, ends the sleep within
+ * microseconds, where a timed park would leave it waiting out the park; an idle agent costs one
+ * wake-up per timer tick.
  *
  * <p>Registration and {@link #await} run on the loop's thread; {@link #wake} on any thread.
  * Level-triggered: what the loop leaves unread keeps the next wait from sleeping.
