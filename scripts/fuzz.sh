@@ -17,6 +17,7 @@ TARGETS=(
   "ferry-wire WireFuzzTest#geneve"
   "ferry-wire WireFuzzTest#control"
   "ferry-wire WireFuzzTest#arp"
+  "ferry-wire WireFuzzTest#offload"
   "ferry-agent AgentFuzzTest#underlayDatagram"
   "ferry-agent AgentFuzzTest#guestFrame"
   "ferry-agent VirtqueueFuzzTest#hostileRings"

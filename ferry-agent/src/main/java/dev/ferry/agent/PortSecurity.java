@@ -32,7 +32,6 @@ final class PortSecurity {
         }
     }
 
-    private static final int TYPE_IPV6 = 0x86DD;
     private static final int TYPE_VLAN = 0x8100;
     private static final int TYPE_QINQ = 0x88A8;
     private static final int IPV4_HEADER = 20;
@@ -56,7 +55,7 @@ final class PortSecurity {
             case Ethernet.TYPE_IPV4 -> checksIps ? ipv4(port, b, at, rest) : null;
             case Ethernet.TYPE_ARP -> arp(port, b, at, rest, checksIps);
             case Ethernet.TYPE_RARP -> Arp.isValid(b, at, rest) && Arp.senderMac(b, at) == port.mac ? null : Violation.ARP;
-            case TYPE_IPV6 -> ipv6(port, b, at, rest, checksIps);
+            case Ethernet.TYPE_IPV6 -> ipv6(port, b, at, rest, checksIps);
             // A tag hides the addresses behind it; VNIs carry untagged frames.
             case TYPE_VLAN, TYPE_QINQ -> checksIps ? Violation.IP : null;
             default -> null;

@@ -115,9 +115,14 @@ public final class UnderlayBench {
                     Agent b = agent(++hosts, boardAt, null, "b2", MAC_B, vmB, 1, sealed);
                     for (int size : o.sizes) {
                         for (int rep = 0; rep < o.reps; rep++) {
+                            long[] before = whereFramesWent(a, b);
                             double chain = measure(vmA, a.port, frame(size), null, 0, () -> counter(b, "counters", "delivered"));
+                            long[] after = whereFramesWent(a, b);
                             add(figures, underlay + " chain", size, chain);
-                            progress("%s: chain %d B: %.0f/s delivered", underlay, size, chain);
+                            progress("%s: chain %d B: %.0f/s delivered; over the stage: A took %d from its VM (kernel dropped %d"
+                                            + " before), sent %d; B got %d (kernel dropped %d before), delivered %d", underlay, size, chain,
+                                    after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3] - before[3],
+                                    after[4] - before[4], after[5] - before[5]);
                         }
                     }
                     stop(a);
@@ -261,6 +266,15 @@ public final class UnderlayBench {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Where the chain's frames went, for a stage that falls short to say at which hop: A's frames from
+     * its VM, its kernel drops, its Geneve out; B's Geneve in, its kernel drops, its deliveries.
+     */
+    private long[] whereFramesWent(Agent a, Agent b) {
+        return new long[] {counter(a, "counters", "port_in"), counter(a, "underlay", "kernel_drops"), counter(a, "counters", "underlay_out"),
+                counter(b, "counters", "underlay_in"), counter(b, "underlay", "kernel_drops"), counter(b, "counters", "delivered")};
     }
 
     // --- traffic ------------------------------------------------------------------------------------

@@ -473,13 +473,17 @@ final class CtlCommand {
             @Option(names = "--security", arity = "1", paramLabel = "on|off",
                     description = "Port security: the VM sends only from its own MAC and IPs (default: on when --ip is given).")
             String security;
+            @Option(names = "--offload", arity = "1", paramLabel = "on|off",
+                    description = "TAP only: checksum and TCP segmentation offload between the VM and the agent (default: on).")
+            String offload;
 
             @Override
             public Integer call() {
                 CtlCommand ctl = port.ctl;
                 return ctl.run(() -> {
                     PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp, socket, mtu,
-                            security == null ? null : PortSpec.onOff(security, "--security"));
+                            security == null ? null : PortSpec.onOff(security, "--security"),
+                            offload == null ? null : PortSpec.onOff(offload, "--offload"));
                     JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
                     ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
                             + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "

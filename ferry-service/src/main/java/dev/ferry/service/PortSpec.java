@@ -40,12 +40,13 @@ import java.util.Map;
  *   mtu: 1500                # the VM's MTU, 68..9000 (default 9000, never above its VNI's)
  *   security: true           # port security: only the VM's own MAC and ips as sources, in ARP and
  *                            # neighbour discovery too (default: on when ips are given)
+ *   offload: true            # tap: checksum and TCP segmentation offload with the VM (default: on)
  * </pre>
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
                        String device, Boolean standby, Long migration, String qmp, String socket, Integer mtu,
-                       Boolean security) {
+                       Boolean security, Boolean offload) {
 
     /** The kinds of port. */
     public enum Kind {
@@ -65,13 +66,13 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
 
     /** A validated port: everything needed to open it. */
     public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
-                       String device, boolean standby, long migration, Path qmp, Path socket, PortPolicy policy) {
+                       String device, boolean standby, long migration, Path qmp, Path socket, PortPolicy policy, boolean offload) {
 
         /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
         public PolledPort open() throws IOException {
             return switch (kind) {
                 case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, policy, local, remote);
-                case TAP -> new TapPort(key, id, ips, policy, device);
+                case TAP -> new TapPort(key, id, ips, policy, device, offload);
                 case VHOST_USER -> new VhostUserPort(key, id, ips, policy, socket);
             };
         }
@@ -98,7 +99,8 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 kv.get("device"), kv.containsKey("standby") ? Boolean.parseBoolean(kv.get("standby")) : null,
                 kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null,
                 kv.get("qmp"), kv.get("socket"), kv.containsKey("mtu") ? Addresses.integer(kv.get("mtu"), where + ".mtu") : null,
-                kv.containsKey("security") ? onOff(kv.get("security"), where + ".security") : null);
+                kv.containsKey("security") ? onOff(kv.get("security"), where + ".security") : null,
+                kv.containsKey("offload") ? onOff(kv.get("offload"), where + ".offload") : null);
     }
 
     /** "true", "on", "yes" or their opposites; a {@link ConfigException} naming {@code where} otherwise. */
@@ -132,6 +134,7 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         }
         if (kind != Kind.TAP && device != null) throw new ConfigException(where + ".device: only for type tap");
         if (kind != Kind.VHOST_USER && socket != null) throw new ConfigException(where + ".socket: only for type vhost-user");
+        if (kind != Kind.TAP && offload != null) throw new ConfigException(where + ".offload: only for type tap");
         switch (kind) {
             case QEMU_SOCKET -> {
                 l = Addresses.socket(local, where + ".local");
@@ -171,6 +174,6 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         PortPolicy defaults = PortPolicy.defaultsFor(addresses);
         PortPolicy policy = new PortPolicy(mtu == null ? defaults.mtu() : mtu, security == null ? defaults.portSecurity() : security);
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
-                migration == null ? 0 : migration, qmpSocket, vhostSocket, policy);
+                migration == null ? 0 : migration, qmpSocket, vhostSocket, policy, offload == null || offload);
     }
 }

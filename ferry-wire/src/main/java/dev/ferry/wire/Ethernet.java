@@ -7,6 +7,7 @@ public final class Ethernet {
     public static final int HEADER_LENGTH = 14;
     public static final int TYPE_IPV4 = 0x0800;
     public static final int TYPE_ARP = 0x0806;
+    public static final int TYPE_IPV6 = 0x86DD;
     public static final int TYPE_RARP = 0x8035;
     public static final long BROADCAST = 0xFFFF_FFFF_FFFFL;
 

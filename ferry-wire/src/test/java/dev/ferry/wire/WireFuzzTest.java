@@ -14,6 +14,9 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 class WireFuzzTest {
     private final GeneveFrame frame = new GeneveFrame();
     private final byte[] out = new byte[65_536];
+    private final TcpSegmenter segmenter = new TcpSegmenter(9_018);
+    private final TcpCoalescer joiner = new TcpCoalescer();
+    private final TcpHeaders tcp = new TcpHeaders();
 
     /** A datagram from the underlay: parsed or refused with a reason; an accepted Ferry header re-encodes to itself. */
     @FuzzTest(maxDuration = "5s")
@@ -55,5 +58,31 @@ class WireFuzzTest {
             Arp.targetIp(b, at);
         }
         if (b.length >= Ethernet.HEADER_LENGTH) Arp.isAnnouncement(b, 0, b.length);
+    }
+
+    /**
+     * What a VM's kernel hands a TAP port with offloads: a virtio-net header and a frame, both
+     * chosen by the guest. Cut or refused, never thrown; a frame with nothing to cut goes on whole
+     * (the agent's own checks follow); every segment cut fits a frame, is a valid TCP segment with a
+     * right checksum, and may be joined again without harm.
+     */
+    @FuzzTest(maxDuration = "5s")
+    void offload(byte[] read) {
+        if (read.length < VirtioNetHeader.LENGTH) return;
+        segmenter.segment(read, 0, VirtioNetHeader.LENGTH, read.length - VirtioNetHeader.LENGTH, (b, off, len) -> {
+            if (VirtioNetHeader.gsoType(read, 0) == VirtioNetHeader.GSO_NONE) {
+                assertThat(len).as("a frame with nothing to cut goes on as it is").isEqualTo(read.length - VirtioNetHeader.LENGTH);
+            } else {
+                assertThat(len).isBetween(1, 9_018);
+                assertThat(tcp.wrap(b, off, len)).isTrue();
+                assertThat(TcpHeaders.tcpChecksumValid(b, tcp.l3(), tcp.v6(), tcp.l4(), tcp.end() - tcp.l4())).isTrue();
+            }
+            if (!joiner.offer(b, off, len)) {
+                joiner.finish();
+                joiner.offer(b, off, len);
+            }
+        });
+        int n = joiner.finish();
+        assertThat(n).isBetween(0, joiner.buffer().length);
     }
 }

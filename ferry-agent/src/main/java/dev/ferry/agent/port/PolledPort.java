@@ -22,6 +22,12 @@ public interface PolledPort extends Port, AutoCloseable {
         return -1;
     }
 
+    /**
+     * Writes to the VM what {@link #deliver} kept back to join (a TAP port's TCP super-frame): the
+     * loop calls this at the end of every turn, so nothing delivered waits for the loop's sleep.
+     */
+    default void flush() {}
+
     /** "qemu-socket" or "tap". */
     String kind();
 
@@ -45,6 +51,16 @@ public interface PolledPort extends Port, AutoCloseable {
      * part of the port until the VM resets its device; the agent's other ports are not touched.
      */
     default long faults() {
+        return 0;
+    }
+
+    /** Reads that carried a TCP super-frame, cut into segments for the overlay (offloading ports only). */
+    default long superFramesIn() {
+        return 0;
+    }
+
+    /** Writes that joined segments of one TCP stream into a super-frame for the VM (offloading ports only). */
+    default long superFramesOut() {
         return 0;
     }
 

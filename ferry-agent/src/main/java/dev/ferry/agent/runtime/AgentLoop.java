@@ -181,16 +181,7 @@ public final class AgentLoop implements AutoCloseable {
             try {
                 work += p.port.poll(a, p.handle, now);
             } catch (RuntimeException e) {
-                error("port " + p.port.vmId(), e);
-                polled.remove(i--);
-                unwatch(p.port.readableFd());
-                portsFaulted++;
-                log.error("agent loop {}: port {} faulted: no longer polled, closed", thread.getName(), p.port.vmId());
-                try {
-                    p.port.close();
-                } catch (RuntimeException closing) {
-                    error("closing port " + p.port.vmId(), closing);
-                }
+                fault(i--, e);
             }
         }
         if (now - lastTick >= TICK_NANOS) {
@@ -201,7 +192,29 @@ public final class AgentLoop implements AutoCloseable {
                 error("the timers", e);
             }
         }
+        // What a port kept back to join (a TAP port's TCP super-frame) reaches the VM before the loop may sleep.
+        for (int i = 0; i < polled.size(); i++) {
+            try {
+                polled.get(i).port.flush();
+            } catch (RuntimeException e) {
+                fault(i--, e);
+            }
+        }
         return work;
+    }
+
+    /** The port at {@code index} threw: it is no longer polled, and closed. */
+    private void fault(int index, RuntimeException e) {
+        Polled p = polled.remove(index);
+        error("port " + p.port.vmId(), e);
+        unwatch(p.port.readableFd());
+        portsFaulted++;
+        log.error("agent loop {}: port {} faulted: no longer polled, closed", thread.getName(), p.port.vmId());
+        try {
+            p.port.close();
+        } catch (RuntimeException closing) {
+            error("closing port " + p.port.vmId(), closing);
+        }
     }
 
     private void error(String where, RuntimeException e) {
