@@ -65,6 +65,7 @@ class UnderlaySocketTest {
             ByteBuffer out = ByteBuffer.allocateDirect(256);
             out.put(dataPacket(7, 40)).flip();
             assertThat(socket.send(out, (InetSocketAddress) peer.getLocalAddress())).isTrue();
+            socket.flush(); // what the loop does at the end of every turn
 
             ByteBuffer in = ByteBuffer.allocate(256);
             InetSocketAddress from = (InetSocketAddress) peer.receive(in);

@@ -381,6 +381,7 @@ public final class AgentService implements AutoCloseable {
             for (Malformed m : Malformed.values()) malformed.put(m.name().toLowerCase(java.util.Locale.ROOT), a.counters().malformed(m));
             Map<String, Long> under = new LinkedHashMap<>();
             under.put("send_failures", underlay.sendFailures());
+            under.put("segmented_sends", loop.socket().segmentedSends());
             under.put("receive_errors", loop.socket().receiveErrors());
             under.put("unknown_hosts", underlay.unknownHosts());
             under.put("sealed", a.seal().sealing() ? 1L : 0L);

@@ -200,6 +200,11 @@ public final class AgentLoop implements AutoCloseable {
                 fault(i--, e);
             }
         }
+        try {
+            socket.flush();
+        } catch (RuntimeException e) {
+            error("the underlay's send", e);
+        }
         return work;
     }
 

@@ -23,8 +23,9 @@ import org.slf4j.LoggerFactory;
  * The underlay on Netty's native epoll transport, receiving with recvmmsg: one system call takes up
  * to {@link #BATCH} datagrams. Netty's event loop here is a {@link ManualIoEventLoop} driven by the
  * agent loop's own thread on each turn, so the agent stays single-threaded: Netty never runs a
- * thread of its own. Sending goes straight to the socket (sendto), not through the pipeline, which
- * would allocate a packet object per datagram.
+ * thread of its own. Sending goes straight to the socket, not through the pipeline, which would
+ * allocate a packet object per datagram: datagrams of one size to one peer are gathered during the
+ * turn and sent with UDP segmentation offload ({@link UdpGsoBatch}) when the loop {@link #flush}es.
  */
 final class EpollUnderlaySocket implements UnderlaySocket {
     private static final Logger log = LoggerFactory.getLogger(EpollUnderlaySocket.class);
@@ -40,6 +41,7 @@ final class EpollUnderlaySocket implements UnderlaySocket {
     private final EpollDatagramChannel channel;
     private final Socket socket;
     private final byte[] rx = new byte[MAX_DATAGRAM];
+    private final UdpGsoBatch batch;
     private boolean owned;
     private Agent agent;
     private HostDirectory hosts;
@@ -57,6 +59,7 @@ final class EpollUnderlaySocket implements UnderlaySocket {
             socket.close();
             throw new IOException("cannot bind the underlay to " + Endpoints.format(bind) + ": " + e.getMessage(), e);
         }
+        batch = new UdpGsoBatch(socket.intValue(), this::sendNow);
         channel = new EpollDatagramChannel(socket.intValue());
         channel.config()
                 .setOption(EpollChannelOption.MAX_DATAGRAM_PAYLOAD_SIZE, MAX_DATAGRAM);
@@ -95,7 +98,32 @@ final class EpollUnderlaySocket implements UnderlaySocket {
 
     @Override
     public boolean send(ByteBuffer datagram, InetSocketAddress to) throws IOException {
-        return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+        if (!batch.enabled()) return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+        batch.add(datagram, to);
+        return true;
+    }
+
+    private boolean sendNow(ByteBuffer datagram, InetSocketAddress to) {
+        try {
+            return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void flush() {
+        batch.flush();
+    }
+
+    @Override
+    public long sendFailures() {
+        return batch.failures();
+    }
+
+    @Override
+    public long segmentedSends() {
+        return batch.batchesSent();
     }
 
     @Override
@@ -106,6 +134,8 @@ final class EpollUnderlaySocket implements UnderlaySocket {
     @Override
     public void close() {
         own();
+        batch.flush();
+        batch.close();
         channel.close();
         loop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
         while (!loop.isTerminated()) loop.runNow();

@@ -79,7 +79,7 @@ public final class UdpUnderlay implements Underlay {
     }
 
     /** Datagrams the kernel refused (full socket buffer) or that failed. */
-    public long sendFailures() { return sendFailures; }
+    public long sendFailures() { return sendFailures + (socket == null ? 0 : socket.sendFailures()); }
 
     /** Datagrams for a host id with no endpoint in the directory. */
     @Override

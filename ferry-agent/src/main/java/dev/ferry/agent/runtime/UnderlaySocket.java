@@ -51,10 +51,24 @@ public sealed interface UnderlaySocket extends AutoCloseable permits EpollUnderl
     int receive(Agent agent, HostDirectory hosts, long now);
 
     /**
-     * Sends the bytes between position and limit of a direct buffer. Returns false when the kernel
-     * did not take it (full socket buffer); throws on any other failure.
+     * Sends the bytes between position and limit of a direct buffer, or gathers them to send at
+     * {@link #flush}. Returns false when the kernel did not take it (full socket buffer); throws on
+     * any other failure.
      */
     boolean send(ByteBuffer datagram, InetSocketAddress to) throws IOException;
+
+    /** Sends what {@link #send} gathered: the loop calls this at the end of every turn. */
+    default void flush() {}
+
+    /** Datagrams gathered by {@link #send} that the kernel then did not take. */
+    default long sendFailures() {
+        return 0;
+    }
+
+    /** Gathered datagrams sent in one system call with UDP segmentation offload, in batches. */
+    default long segmentedSends() {
+        return 0;
+    }
 
     /** The socket's descriptor, for the loop to sleep on; -1 when the implementation does not expose it (NIO). */
     int readableFd();

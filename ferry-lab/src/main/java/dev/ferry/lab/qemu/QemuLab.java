@@ -177,7 +177,14 @@ public final class QemuLab implements AutoCloseable {
             boolean cancel = o.abort() && n == o.total();
             Placed moving = n > o.migrations() && !cancel ? tx : rx;
             drainInto(rx.vm, between);
-            Row row = migrate(image, n, moving, rx, cancel);
+            QemuVm source = moving.vm;
+            Row row;
+            try {
+                row = migrate(image, n, moving, rx, cancel);
+            } catch (IOException e) {
+                // A QMP session that breaks is mostly a QEMU that ended: say how, and what it said last.
+                throw new IOException("migration " + n + " failed: " + e + "; the source copy: " + source.state(), e);
+            }
             rows.add(row);
             print(row);
         }
