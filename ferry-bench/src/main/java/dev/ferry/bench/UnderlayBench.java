@@ -147,7 +147,7 @@ public final class UnderlayBench {
             row("Ferry, " + u + ", two agents on a core each (the slower one)", size -> slower(figures, u, size), anchor);
             row("Ferry, " + u + ", VM -> agent -> agent -> VM, both on CPU 1", size -> median(figures, u + " chain", size), anchor);
         }
-        boolean met = true;
+        boolean sealedMet = true;
         if (o.underlays.contains("sealed") && o.underlays.contains("plaintext")) {
             out.println();
             StringBuilder cost = new StringBuilder(String.format("%-66s", "sealed / plaintext, two agents on a core each"));
@@ -157,21 +157,28 @@ public final class UnderlayBench {
                 cost.append(String.format("%22s", String.format("%.2fx", ratio)));
                 chainCost.append(String.format("%22s", String.format("%.2fx",
                         median(figures, "sealed chain", size) / median(figures, "plaintext chain", size))));
-                if (size >= 1400 && ratio < 0.7) met = false;
+                if (size >= 1400 && ratio < 0.7) sealedMet = false;
             }
             out.println(cost);
             out.println(chainCost);
-            out.println("target (sealed >= 0.7x plaintext for frames of 1400 bytes and more): " + (met ? "met" : "NOT met"));
+            out.println("target (sealed >= 0.7x plaintext for frames of 1400 bytes and more): " + (sealedMet ? "met" : "NOT met"));
         }
         if (anchor.isEmpty()) {
             out.println("\nno anchor in this run, so no ratio; target: the two agents at >= 0.5x the anchor");
-            return met ? 0 : 1;
+            return sealedMet ? 0 : 1;
         }
-        for (int size : o.sizes) {
-            double two = slower(figures, o.underlays.get(o.underlays.size() - 1), size);
-            if (anchor.get(size) == null || two < 0.5 * anchor.get(size)) met = false;
+        // Each underlay against its own targets: 0.5x the anchor to pass, 0.9x what issue 15 aims at.
+        boolean met = sealedMet;
+        for (String u : o.underlays) {
+            double worst = Double.MAX_VALUE;
+            for (int size : o.sizes) {
+                Double a = anchor.get(size);
+                worst = Math.min(worst, a == null ? 0 : slower(figures, u, size) / a);
+            }
+            if (worst < 0.5) met = false;
+            out.printf("%s: two agents at %.2fx the anchor at worst: %s (>= 0.5x), %s (>= 0.9x)%n", u, worst,
+                    worst >= 0.5 ? "met" : "NOT met", worst >= 0.9 ? "met" : "NOT met");
         }
-        out.println("target (two agents >= 0.5x anchor at every size): " + (met ? "met" : "NOT met"));
         return met ? 0 : 1;
     }
 

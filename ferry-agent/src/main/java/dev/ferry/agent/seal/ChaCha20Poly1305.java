@@ -50,6 +50,8 @@ public final class ChaCha20Poly1305 {
     private int n0, n1, n2;
     // Poly1305: r and 5r in 26-bit limbs, the accumulator h, the final key s.
     private long r0, r1, r2, r3, r4, s1, s2, s3, s4, h0, h1, h2, h3, h4;
+    // r^2 and 5r^2: two blocks at once, h = (h + m1) r^2 + m2 r, two independent chains of products.
+    private long q0, q1, q2, q3, q4, p1, p2, p3, p4;
     private int pad0, pad1, pad2, pad3;
 
     /**
@@ -98,6 +100,7 @@ public final class ChaCha20Poly1305 {
         s2 = r2 * 5;
         s3 = r3 * 5;
         s4 = r4 * 5;
+        squareR();
         h0 = h1 = h2 = h3 = h4 = 0;
         pad0 = le32(block, 16);
         pad1 = le32(block, 20);
@@ -143,6 +146,7 @@ public final class ChaCha20Poly1305 {
 
     private void polyPadded(byte[] m, int off, int len) {
         int done = 0;
+        for (; len - done >= 32; done += 32) polyPair(m, off + done);
         for (; len - done >= 16; done += 16) polyBlock(m, off + done);
         if (done < len) {
             java.util.Arrays.fill(pad, (byte) 0);
@@ -165,6 +169,85 @@ public final class ChaCha20Poly1305 {
         long d2 = a0 * r2 + a1 * r1 + a2 * r0 + a3 * s4 + a4 * s3;
         long d3 = a0 * r3 + a1 * r2 + a2 * r1 + a3 * r0 + a4 * s4;
         long d4 = a0 * r4 + a1 * r3 + a2 * r2 + a3 * r1 + a4 * r0;
+        long c = d0 >>> 26;
+        h0 = d0 & M26;
+        d1 += c;
+        c = d1 >>> 26;
+        h1 = d1 & M26;
+        d2 += c;
+        c = d2 >>> 26;
+        h2 = d2 & M26;
+        d3 += c;
+        c = d3 >>> 26;
+        h3 = d3 & M26;
+        d4 += c;
+        c = d4 >>> 26;
+        h4 = d4 & M26;
+        h0 += c * 5;
+        c = h0 >>> 26;
+        h0 &= M26;
+        h1 += c;
+    }
+
+    /** r^2 mod 2^130 - 5 into q, fully carried (each limb below 2^26), and 5 q into p. */
+    private void squareR() {
+        long d0 = r0 * r0 + r1 * s4 + r2 * s3 + r3 * s2 + r4 * s1;
+        long d1 = r0 * r1 + r1 * r0 + r2 * s4 + r3 * s3 + r4 * s2;
+        long d2 = r0 * r2 + r1 * r1 + r2 * r0 + r3 * s4 + r4 * s3;
+        long d3 = r0 * r3 + r1 * r2 + r2 * r1 + r3 * r0 + r4 * s4;
+        long d4 = r0 * r4 + r1 * r3 + r2 * r2 + r3 * r1 + r4 * r0;
+        long c = d0 >>> 26;
+        q0 = d0 & M26;
+        d1 += c;
+        c = d1 >>> 26;
+        q1 = d1 & M26;
+        d2 += c;
+        c = d2 >>> 26;
+        q2 = d2 & M26;
+        d3 += c;
+        c = d3 >>> 26;
+        q3 = d3 & M26;
+        d4 += c;
+        c = d4 >>> 26;
+        q4 = d4 & M26;
+        q0 += c * 5;
+        c = q0 >>> 26;
+        q0 &= M26;
+        q1 += c;
+        c = q1 >>> 26;
+        q1 &= M26;
+        q2 += c;
+        p1 = q1 * 5;
+        p2 = q2 * 5;
+        p3 = q3 * 5;
+        p4 = q4 * 5;
+    }
+
+    /**
+     * Two full blocks into the accumulator: h = (h + m1 + 2^128) r^2 + (m2 + 2^128) r, the same as
+     * two {@link #polyBlock}s; the two products do not wait for each other. Every product stays
+     * below 2^56 and a limb's ten of them below 2^60, so nothing overflows before the carries.
+     */
+    private void polyPair(byte[] m, int off) {
+        long t0 = le32(m, off) & 0xffffffffL, t1 = le32(m, off + 4) & 0xffffffffL;
+        long t2 = le32(m, off + 8) & 0xffffffffL, t3 = le32(m, off + 12) & 0xffffffffL;
+        long u0 = le32(m, off + 16) & 0xffffffffL, u1 = le32(m, off + 20) & 0xffffffffL;
+        long u2 = le32(m, off + 24) & 0xffffffffL, u3 = le32(m, off + 28) & 0xffffffffL;
+        long a0 = h0 + (t0 & M26);
+        long a1 = h1 + (((t0 >>> 26) | (t1 << 6)) & M26);
+        long a2 = h2 + (((t1 >>> 20) | (t2 << 12)) & M26);
+        long a3 = h3 + (((t2 >>> 14) | (t3 << 18)) & M26);
+        long a4 = h4 + ((t3 >>> 8) | (1L << 24));
+        long b0 = u0 & M26;
+        long b1 = ((u0 >>> 26) | (u1 << 6)) & M26;
+        long b2 = ((u1 >>> 20) | (u2 << 12)) & M26;
+        long b3 = ((u2 >>> 14) | (u3 << 18)) & M26;
+        long b4 = (u3 >>> 8) | (1L << 24);
+        long d0 = a0 * q0 + a1 * p4 + a2 * p3 + a3 * p2 + a4 * p1 + b0 * r0 + b1 * s4 + b2 * s3 + b3 * s2 + b4 * s1;
+        long d1 = a0 * q1 + a1 * q0 + a2 * p4 + a3 * p3 + a4 * p2 + b0 * r1 + b1 * r0 + b2 * s4 + b3 * s3 + b4 * s2;
+        long d2 = a0 * q2 + a1 * q1 + a2 * q0 + a3 * p4 + a4 * p3 + b0 * r2 + b1 * r1 + b2 * r0 + b3 * s4 + b4 * s3;
+        long d3 = a0 * q3 + a1 * q2 + a2 * q1 + a3 * q0 + a4 * p4 + b0 * r3 + b1 * r2 + b2 * r1 + b3 * r0 + b4 * s4;
+        long d4 = a0 * q4 + a1 * q3 + a2 * q2 + a3 * q1 + a4 * q0 + b0 * r4 + b1 * r3 + b2 * r2 + b3 * r1 + b4 * r0;
         long c = d0 >>> 26;
         h0 = d0 & M26;
         d1 += c;
