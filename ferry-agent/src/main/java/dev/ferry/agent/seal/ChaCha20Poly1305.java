@@ -169,54 +169,23 @@ public final class ChaCha20Poly1305 {
         long d2 = a0 * r2 + a1 * r1 + a2 * r0 + a3 * s4 + a4 * s3;
         long d3 = a0 * r3 + a1 * r2 + a2 * r1 + a3 * r0 + a4 * s4;
         long d4 = a0 * r4 + a1 * r3 + a2 * r2 + a3 * r1 + a4 * r0;
-        long c = d0 >>> 26;
-        h0 = d0 & M26;
-        d1 += c;
-        c = d1 >>> 26;
-        h1 = d1 & M26;
-        d2 += c;
-        c = d2 >>> 26;
-        h2 = d2 & M26;
-        d3 += c;
-        c = d3 >>> 26;
-        h3 = d3 & M26;
-        d4 += c;
-        c = d4 >>> 26;
-        h4 = d4 & M26;
-        h0 += c * 5;
-        c = h0 >>> 26;
-        h0 &= M26;
-        h1 += c;
+        carry(d0, d1, d2, d3, d4);
     }
 
-    /** r^2 mod 2^130 - 5 into q, fully carried (each limb below 2^26), and 5 q into p. */
+    /** r^2 mod 2^130 - 5 into q, carried so that each limb is below 2^26 (q2 just above at most), and 5 q into p. */
     private void squareR() {
         long d0 = r0 * r0 + r1 * s4 + r2 * s3 + r3 * s2 + r4 * s1;
         long d1 = r0 * r1 + r1 * r0 + r2 * s4 + r3 * s3 + r4 * s2;
         long d2 = r0 * r2 + r1 * r1 + r2 * r0 + r3 * s4 + r4 * s3;
         long d3 = r0 * r3 + r1 * r2 + r2 * r1 + r3 * r0 + r4 * s4;
         long d4 = r0 * r4 + r1 * r3 + r2 * r2 + r3 * r1 + r4 * r0;
-        long c = d0 >>> 26;
-        q0 = d0 & M26;
-        d1 += c;
-        c = d1 >>> 26;
-        q1 = d1 & M26;
-        d2 += c;
-        c = d2 >>> 26;
-        q2 = d2 & M26;
-        d3 += c;
-        c = d3 >>> 26;
-        q3 = d3 & M26;
-        d4 += c;
-        c = d4 >>> 26;
-        q4 = d4 & M26;
-        q0 += c * 5;
-        c = q0 >>> 26;
-        q0 &= M26;
-        q1 += c;
-        c = q1 >>> 26;
-        q1 &= M26;
-        q2 += c;
+        // Carried through h, which start() clears after: q's limbs as h's, then one more step for q1.
+        carry(d0, d1, d2, d3, d4);
+        q0 = h0;
+        q1 = h1 & M26;
+        q2 = h2 + (h1 >>> 26);
+        q3 = h3;
+        q4 = h4;
         p1 = q1 * 5;
         p2 = q2 * 5;
         p3 = q3 * 5;
@@ -248,6 +217,14 @@ public final class ChaCha20Poly1305 {
         long d2 = a0 * q2 + a1 * q1 + a2 * q0 + a3 * p4 + a4 * p3 + b0 * r2 + b1 * r1 + b2 * r0 + b3 * s4 + b4 * s3;
         long d3 = a0 * q3 + a1 * q2 + a2 * q1 + a3 * q0 + a4 * p4 + b0 * r3 + b1 * r2 + b2 * r1 + b3 * r0 + b4 * s4;
         long d4 = a0 * q4 + a1 * q3 + a2 * q2 + a3 * q1 + a4 * q0 + b0 * r4 + b1 * r3 + b2 * r2 + b3 * r1 + b4 * r0;
+        carry(d0, d1, d2, d3, d4);
+    }
+
+    /**
+     * The products' sums, limb by limb, carried into h: each limb below 2^26 but h1, which may hold
+     * a few bits more (the next block's products still fit; {@link #finish} carries it).
+     */
+    private void carry(long d0, long d1, long d2, long d3, long d4) {
         long c = d0 >>> 26;
         h0 = d0 & M26;
         d1 += c;
