@@ -98,14 +98,19 @@ final class EpollUnderlaySocket implements UnderlaySocket {
 
     @Override
     public boolean send(ByteBuffer datagram, InetSocketAddress to) throws IOException {
-        if (!batch.enabled()) return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+        if (!batch.enabled()) return sendTo(datagram, to);
         batch.add(datagram, to);
         return true;
     }
 
+    private boolean sendTo(ByteBuffer datagram, InetSocketAddress to) throws IOException {
+        return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+    }
+
+    /** One datagram of a batch the kernel would not segment: a failure is counted by the batch, as a refusal. */
     private boolean sendNow(ByteBuffer datagram, InetSocketAddress to) {
         try {
-            return socket.sendTo(datagram, datagram.position(), datagram.limit(), to.getAddress(), to.getPort()) > 0;
+            return sendTo(datagram, to);
         } catch (IOException e) {
             return false;
         }

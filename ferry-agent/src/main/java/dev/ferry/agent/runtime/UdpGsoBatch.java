@@ -62,6 +62,8 @@ final class UdpGsoBatch implements AutoCloseable {
     /** The shortest segment size the kernel refused to segment: batches of it or longer go one by one. */
     private int refusedSize = Integer.MAX_VALUE;
     private InetSocketAddress to;
+    /** Whose address {@link #name} holds: written again only when the peer changes, not per batch. */
+    private InetSocketAddress named;
     private int segmentSize, segments, used;
     private boolean closedByShortOne;
     private long batchesSent, failures;
@@ -129,8 +131,10 @@ final class UdpGsoBatch implements AutoCloseable {
     }
 
     private int sendSegmented() {
-        int nameLength = writeName(to);
-        header.set(ValueLayout.JAVA_INT, 8, nameLength);
+        if (to != named) {
+            header.set(ValueLayout.JAVA_INT, 8, writeName(to));
+            named = to;
+        }
         iov.set(ValueLayout.JAVA_LONG, 8, used);
         control.set(ValueLayout.JAVA_SHORT, 16, (short) segmentSize);
         long sent;
