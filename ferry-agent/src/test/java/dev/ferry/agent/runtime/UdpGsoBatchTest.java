@@ -101,6 +101,21 @@ class UdpGsoBatchTest {
     }
 
     @Test
+    void segmentedSendsToPeersInTurnEachReachTheirOwnPeer() throws Exception {
+        UnderlaySocket s = sender();
+        DatagramChannel a = receiver();
+        DatagramChannel b = receiver();
+        for (int i = 1; i <= 3; i++) s.send(datagram(700, i), at(a));
+        for (int i = 4; i <= 6; i++) s.send(datagram(700, i), at(b));
+        for (int i = 7; i <= 9; i++) s.send(datagram(700, i), at(a));
+        s.flush();
+
+        assertThat(arrived(a)).containsExactly("700:1", "700:2", "700:3", "700:7", "700:8", "700:9");
+        assertThat(arrived(b)).containsExactly("700:4", "700:5", "700:6");
+        assertThat(s.segmentedSends()).isEqualTo(3);
+    }
+
+    @Test
     void aLongerDatagramOrOneAfterAShorterOneStartsANewBatch() throws Exception {
         UnderlaySocket s = sender();
         DatagramChannel peer = receiver();
