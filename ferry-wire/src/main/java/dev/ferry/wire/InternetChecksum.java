@@ -31,11 +31,6 @@ public final class InternetChecksum {
         return s;
     }
 
-    /** {@code sum} plus one 16-bit value. */
-    public static long add(long sum, int word) {
-        return sum + (word & 0xFFFF);
-    }
-
     /** The 16-bit ones' complement sum of {@code sum}: not yet inverted. */
     public static int fold(long sum) {
         long s = (sum & 0xFFFF_FFFFL) + (sum >>> 32);

@@ -147,12 +147,6 @@ public final class TapPort implements PolledPort {
 
     public String device() { return device; }
 
-    /** Whether the device carries virtio-net headers and TCP super-frames. */
-    public boolean offload() { return offload; }
-
-    /** Super-frames from the VM whose virtio-net header did not hold up (also in {@link #inDropped}). */
-    public long offloadRefused() { return offloadRefused; }
-
     @Override
     public int readableFd() {
         return fd;
