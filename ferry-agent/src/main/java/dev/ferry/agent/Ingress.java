@@ -86,14 +86,22 @@ final class Ingress implements Markers.Classifier {
      * another migration than the one that brought the VM back relayed it, and only where the VM runs
      * and has settled (elsewhere the table decides, and a stale sender's frame relayed once, via 0,
      * is delivered where it lands). Both tests are fixed, never read from the cache: a path keeps its
-     * way for as long as it carries frames (design §6.6).
+     * way for as long as it carries frames (design §6.6). A relayed path once judged stale stays so
+     * when the VM starts to leave again: its later frames must not overtake those still going round.
      */
     private boolean relayIfStale(VirtualNetwork net, long dst, Frame f, long now) {
         MigrationEntry r = net.returned.get(dst);
         if (r == null) return false;
         boolean stale;
         if (f.has(FLAG_FORWARDED)) {
-            stale = f.via != 0 && f.via != r.returnedBy && net.migrations.get(dst) == null && net.ports.get(dst) != null;
+            if (f.via == 0 || f.via == r.returnedBy) {
+                stale = false;
+            } else if (r.judgedStale(f.via)) {
+                stale = true;
+            } else {
+                stale = net.migrations.get(dst) == null && net.ports.get(dst) != null;
+                if (stale) r.judgeStale(f.via);
+            }
         } else {
             long stamp = f.has(FLAG_MARKER) ? Markers.version(f) : f.token;
             stale = stamp <= r.residentVersion;

@@ -45,6 +45,13 @@ public final class MigrationEntry {
     long residentVersion = Long.MAX_VALUE;
     /** SOURCE kept in {@code returned}: the migration that brought the VM back; what it relays is not stale. */
     long returnedBy;
+    /**
+     * SOURCE kept in {@code returned}: the relaying migrations ({@code via}) whose frames it judged
+     * stale. Bounded: a VM's migrations while one entry relays are few; past the bound a path is
+     * judged afresh each time, as before it was remembered.
+     */
+    private final long[] staleVias = new long[8];
+    private int staleViaCount;
     long lockRetryAt;
     boolean handoverAsked;
     boolean unlocked;
@@ -81,6 +88,18 @@ public final class MigrationEntry {
     /** DESTINATION: a migration out that began before this one's HANDOVER_ACK; started on it. */
     long deferredStart;
     boolean deferredStopped;
+
+    /** Whether frames relayed by migration {@code via} were judged stale here (§6.6: a path keeps its way). */
+    boolean judgedStale(long via) {
+        for (int i = 0; i < staleViaCount; i++) {
+            if (staleVias[i] == via) return true;
+        }
+        return false;
+    }
+
+    void judgeStale(long via) {
+        if (staleViaCount < staleVias.length) staleVias[staleViaCount++] = via;
+    }
 
     /** What classification does with a frame for this entry's VM (design §6.2). */
     enum Action { DELIVER, BUFFER, RELAY }
