@@ -117,9 +117,8 @@ public final class Agent implements Migrations.Ports {
      */
     public void resynchronise(long now) {
         lastNow = now;
-        board.register(now);
+        board.registerThenWatch(now);
         for (VirtualNetwork net : networks.values()) migrations.resynchronise(net, now);
-        board.watch(now);
     }
 
     /** Plugs in a running VM's port and attaches it, active, at the board. */

@@ -89,14 +89,17 @@ final class BoardSync {
     void start(long now) {
         lastHeartbeat = now;
         lastResync = now;
-        register(now);
-        watch(now);
+        registerThenWatch(now);
     }
 
-    void register(long now) {
+    /**
+     * Registers, then watches once the board has answered: a board refuses a Watch from a host it
+     * does not know (it could not push to it), and a refused Watch would wait a retry interval.
+     */
+    void registerThenWatch(long now) {
         calls.call(id -> new BoardRequest.RegisterHost(id, self, config.endpoint(), config.vnis(), config.leaseMillis(),
                         seal.publicKey()),
-                r -> {}, now);
+                r -> watch(clock.now()), now);
         listHosts(now);
     }
 

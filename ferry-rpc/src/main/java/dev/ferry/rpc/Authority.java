@@ -14,11 +14,15 @@ import dev.ferry.security.Identity;
  * numbers its requests with its host id so that no one else's answer can be replayed to it); an
  * operator reads everything and registers static VTEPs; anyone may read.
  */
-final class Authority {
+public final class Authority {
     private Authority() {}
 
-    /** Why {@code who} may not ask {@code request}, or null when it may. */
-    static String refusal(Identity who, BoardRequest request, Board board) {
+    /**
+     * Why {@code who} may not ask {@code request}, or null when it may. The board service asks this
+     * before the board sees a request; the simulation asks it too, so that its board answers agents
+     * as the service would.
+     */
+    public static String refusal(Identity who, BoardRequest request, Board board) {
         if (BoardRequest.isRead(request)) return null;
         return switch (who) {
             case Identity.Operator o -> request instanceof BoardRequest.RegisterHost r && r.leaseMs() == 0 ? null

@@ -10,6 +10,8 @@ import dev.ferry.board.BoardEvent;
 import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.InMemoryStore;
+import dev.ferry.rpc.Authority;
+import dev.ferry.security.Identity;
 import dev.ferry.lab.ClusterDriver;
 import dev.ferry.wire.ControlCodec;
 import dev.ferry.wire.ControlMessage;
@@ -209,7 +211,9 @@ public final class SimCluster implements ClusterDriver {
     private BoardClient boardClient(int host, java.util.function.BooleanSupplier alive) {
         return request -> deliverTwice(() -> {
             if (!alive.getAsBoolean() || aimedAt(request)) return;
-            BoardResponse response = board.handle(request, scheduler.now() / MS);
+            String refusal = Authority.refusal(new Identity.Host(host), request, board);
+            BoardResponse response = refusal != null ? new BoardResponse.Refused(request.requestId(), "not allowed: " + refusal, null)
+                    : board.handle(request, scheduler.now() / MS);
             if (log.isTraceEnabled() && !(request instanceof BoardRequest.Heartbeat) && !(request instanceof BoardRequest.Watch)) {
                 log.trace("{} ms: host {} -> board {} <- {}", scheduler.now() / 1e6, host, request, response);
             }

@@ -49,6 +49,17 @@ class KnownSchedulesTest {
         assertClean(seed);
     }
 
+    /**
+     * §10.13: a relayed path judged stale where the VM had settled back, then judged by the table
+     * once the VM began to leave again, overtook its own frames still going round (with the board
+     * refusing a Watch before RegisterHost, as the board service does).
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {114836})
+    void aRelayedPathJudgedStaleStaysSoWhenItsVmBeginsToLeaveAgain(long seed) {
+        assertClean(seed);
+    }
+
     /** §10.6: once the VM settled back, frames relayed by an older migration still went straight to it. */
     @ParameterizedTest
     @ValueSource(longs = {247714})
