@@ -70,13 +70,14 @@ public record Tls(Path ca, Path cert, Path key) {
         final AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
         final AdvancedTlsX509TrustManager cluster;
         long keysChanged, caChanged;
+        private java.util.concurrent.ScheduledFuture<?> task;
 
         Loaded(Tls files) throws IOException, GeneralSecurityException {
             this.files = files;
             cluster = AdvancedTlsX509TrustManager.newBuilder()
                     .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION).build();
             reload();
-            RELOADER.scheduleWithFixedDelay(this, RELOAD.toMillis(), RELOAD.toMillis(), TimeUnit.MILLISECONDS);
+            task = RELOADER.scheduleWithFixedDelay(this, RELOAD.toMillis(), RELOAD.toMillis(), TimeUnit.MILLISECONDS);
         }
 
         private void reload() throws IOException, GeneralSecurityException {
@@ -94,6 +95,17 @@ public record Tls(Path ca, Path cert, Path key) {
 
         @Override
         public void run() {
+            int missing = (Files.exists(files.cert) ? 0 : 1) + (Files.exists(files.key) ? 0 : 1) + (Files.exists(files.ca) ? 0 : 1);
+            if (missing == 3) {
+                // The member's directory is gone (a test's or a lab's, or a host being cleared): nothing
+                // will rotate there; what was read goes on serving its connections.
+                log.debug("TLS: {}, {}, {} are gone; no longer looked at", files.cert, files.key, files.ca);
+                LOADED.remove(files, this);
+                task.cancel(false);
+                return;
+            }
+            // A rotation moving files into place: tried again next time.
+            if (missing > 0) return;
             try {
                 reload();
             } catch (IOException | GeneralSecurityException | RuntimeException e) {
