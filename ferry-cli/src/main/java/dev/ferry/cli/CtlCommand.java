@@ -474,7 +474,7 @@ final class CtlCommand {
                     description = "Port security: the VM sends only from its own MAC and IPs (default: on when --ip is given).")
             String security;
             @Option(names = "--offload", arity = "1", paramLabel = "on|off",
-                    description = "TAP only: checksum and TCP segmentation offload between the VM and the agent (default: on).")
+                    description = "TAP and vhost-user: checksum and TCP segmentation offload between the VM and the agent (default: on).")
             String offload;
 
             @Override

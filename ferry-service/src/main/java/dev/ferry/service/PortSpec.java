@@ -40,7 +40,8 @@ import java.util.Map;
  *   mtu: 1500                # the VM's MTU, 68..9000 (default 9000, never above its VNI's)
  *   security: true           # port security: only the VM's own MAC and ips as sources, in ARP and
  *                            # neighbour discovery too (default: on when ips are given)
- *   offload: true            # tap: checksum and TCP segmentation offload with the VM (default: on)
+ *   offload: true            # tap, vhost-user: checksum and TCP segmentation offload with the VM
+ *                            # (default: on; vhost-user also merges receive buffers)
  * </pre>
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -73,7 +74,7 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
             return switch (kind) {
                 case QEMU_SOCKET -> new QemuSocketPort(key, id, ips, policy, local, remote);
                 case TAP -> new TapPort(key, id, ips, policy, device, offload);
-                case VHOST_USER -> new VhostUserPort(key, id, ips, policy, socket);
+                case VHOST_USER -> new VhostUserPort(key, id, ips, policy, socket, offload);
             };
         }
     }
@@ -134,7 +135,9 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         }
         if (kind != Kind.TAP && device != null) throw new ConfigException(where + ".device: only for type tap");
         if (kind != Kind.VHOST_USER && socket != null) throw new ConfigException(where + ".socket: only for type vhost-user");
-        if (kind != Kind.TAP && offload != null) throw new ConfigException(where + ".offload: only for type tap");
+        if (kind != Kind.TAP && kind != Kind.VHOST_USER && offload != null) {
+            throw new ConfigException(where + ".offload: only for types tap and vhost-user");
+        }
         switch (kind) {
             case QEMU_SOCKET -> {
                 l = Addresses.socket(local, where + ".local");

@@ -22,8 +22,12 @@ sealed interface DeviceCommand {
         @Override public void release() { log.close(); }
     }
 
-    /** Whether writes into the guest are logged ({@code VHOST_F_LOG_ALL} negotiated). */
-    record Logging(boolean on) implements DeviceCommand {}
+    /**
+     * The features QEMU acknowledged ({@code SET_FEATURES}, again at each migration's start and end):
+     * whether writes into the guest are logged ({@code VHOST_F_LOG_ALL}), and which offloads and
+     * receive buffers the guest's driver took.
+     */
+    record Features(long acked) implements DeviceCommand {}
 
     /**
      * A queue starts; answers 0, or -1 when its rings are not in the VM's memory. {@code restart}:

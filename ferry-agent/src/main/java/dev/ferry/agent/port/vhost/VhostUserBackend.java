@@ -27,11 +27,22 @@ final class VhostUserBackend implements AutoCloseable {
 
     /** The device's MTU is in its config space (QEMU's {@code host_mtu}): the guest may take jumbo frames. */
     static final long F_MTU = 1L << 3;
+    // virtio-net offloads (virtio 1.x, 5.1.3): checksums and TCP segmentation both ways.
+    static final long F_CSUM = 1L, F_GUEST_CSUM = 1L << 1, F_GUEST_TSO4 = 1L << 7, F_GUEST_TSO6 = 1L << 8,
+            F_HOST_TSO4 = 1L << 11, F_HOST_TSO6 = 1L << 12, F_HOST_ECN = 1L << 13;
+    /** The guest's receive buffers may be merged: one frame over several ({@code num_buffers}). */
+    static final long F_MRG_RXBUF = 1L << 15;
+    /**
+     * With offloads: the guest hands over TCP super-frames and unfinished checksums (cut and
+     * completed by the port), and takes joined ones into merged buffers of ordinary size.
+     */
+    static final long OFFLOADS = F_CSUM | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_HOST_TSO4 | F_HOST_TSO6 | F_HOST_ECN
+            | F_MRG_RXBUF;
     static final long F_LOG_ALL = 1L << 26;
     static final long F_PROTOCOL_FEATURES = 1L << 30;
     static final long F_VERSION_1 = 1L << 32;
     /**
-     * What this back-end offers: a modern virtio-net device without offloads, loggable for migration,
+     * What this back-end offers without offloads: a modern virtio-net device, loggable for migration,
      * whose MTU QEMU may set ({@code host_mtu=9000}: the guest then offers buffers for jumbo frames).
      */
     static final long FEATURES = F_VERSION_1 | F_PROTOCOL_FEATURES | F_LOG_ALL | F_MTU;
@@ -64,6 +75,8 @@ final class VhostUserBackend implements AutoCloseable {
     private final String vmId;
     private final Path socket;
     private final long mac;
+    /** Whether {@link #OFFLOADS} are offered. */
+    private final boolean offload;
     private final Thread thread;
     private final Ring[] rings = {new Ring(), new Ring()};
     private volatile boolean closed;
@@ -71,8 +84,9 @@ final class VhostUserBackend implements AutoCloseable {
     private volatile String state = "waiting for QEMU";
     private boolean protocolFeatures;
 
-    VhostUserBackend(VhostUserPort device, String vmId, Path socket, long mac) {
+    VhostUserBackend(VhostUserPort device, String vmId, Path socket, long mac, boolean offload) {
         this.device = device;
+        this.offload = offload;
         this.vmId = vmId;
         this.socket = socket;
         this.mac = mac;
@@ -183,7 +197,7 @@ final class VhostUserBackend implements AutoCloseable {
 
     private long handle(int request, MemorySegment p, int[] fds) throws IOException {
         return switch (request) {
-            case GET_FEATURES -> FEATURES;
+            case GET_FEATURES -> offload ? FEATURES | OFFLOADS : FEATURES;
             case GET_PROTOCOL_FEATURES -> PROTOCOL_FEATURES;
             case GET_QUEUE_NUM -> 1;
             case SET_PROTOCOL_FEATURES -> {
@@ -193,7 +207,7 @@ final class VhostUserBackend implements AutoCloseable {
             case SET_OWNER -> NO_ANSWER;
             case SET_FEATURES -> {
                 long features = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                device.apply(new DeviceCommand.Logging((features & F_LOG_ALL) != 0), 0);
+                device.apply(new DeviceCommand.Features(features), 0);
                 yield NO_ANSWER;
             }
             case RESET_OWNER -> {

@@ -7,6 +7,9 @@ import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
 import dev.ferry.wire.Arp;
 import dev.ferry.wire.Ethernet;
+import dev.ferry.wire.TcpCoalescer;
+import dev.ferry.wire.TcpSegmenter;
+import dev.ferry.wire.VirtioNetHeader;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -29,6 +32,14 @@ import org.slf4j.LoggerFactory;
  * QEMU's dirty log), and every frame after it stays here, in {@link #takeBackUnread}'s queue, for the
  * VM's new place. A QEMU socket port cannot know what QEMU read and dropped in that instant.
  *
+ * <p>With offloads (the default) the device offers virtio-net's checksum and TCP segmentation
+ * features and mergeable receive buffers, as a TAP port does with its kernel: what the guest sends
+ * as a TCP super-frame is cut by {@link TcpSegmenter} into the segments the overlay carries, and
+ * segments of one stream delivered back to back are joined by {@link TcpCoalescer} and written at
+ * the end of the loop's turn ({@link #flush}) over as many of the guest's buffers as they fill.
+ * Only ordinary frames ever wait for the VM: a joined frame the guest has no room for is cut again,
+ * so what a stopped copy leaves unread goes to its next place as the overlay carries it.
+ *
  * <p>Threads: a vhost-user thread ({@link VhostUserBackend}) talks to QEMU and posts
  * {@link DeviceCommand}s; the agent's thread applies them at the start of {@link #poll} and alone
  * touches the rings, the guest's memory and the queue of waiting frames.
@@ -41,7 +52,6 @@ public final class VhostUserPort implements PolledPort {
      * while the guest, just resumed, offers a ring of 256 buffers.
      */
     private static final int WAITING_FRAMES = 16_384;
-    /** No offload is negotiated, so no frame for the guest is longer than an MTU-sized one plus VLAN tags. */
     /** The longest frame either way: a jumbo frame (the agent's bound, {@link dev.ferry.agent.Port#MAX_MTU}) with its header and a VLAN tag. */
     private static final int MAX_FRAME = dev.ferry.agent.Port.MAX_MTU + 18;
     /** Frames waiting for the VM take a slot of this size each; longer ones share {@link #WAITING_LONG_BYTES}. */
@@ -71,12 +81,29 @@ public final class VhostUserPort implements PolledPort {
     private boolean logging;
     private Virtqueue rx, tx;
     private final FrameQueue waiting = new FrameQueue(WAITING_FRAMES, SLOT_BYTES, MAX_FRAME, WAITING_LONG_BYTES);
-    private final byte[] staged = new byte[Virtqueue.NET_HEADER + MAX_FRAME];
-    private final byte[] sent = new byte[Virtqueue.NET_HEADER + 65_535];
+    /** A header and a frame for the guest: up to a joined super-frame of 64 KiB of IP. */
+    private final byte[] staged = new byte[Virtqueue.NET_HEADER + Ethernet.HEADER_LENGTH + 4 + 65_535];
+    private final byte[] sent = new byte[Virtqueue.NET_HEADER + Ethernet.HEADER_LENGTH + 4 + 65_535];
+    private final boolean offload;
+    private final TcpSegmenter segmenter;
+    private final TcpCoalescer coalescer;
+    /** What the guest's driver took (agent's thread): buffers merged, and super-frames and checksums it takes. */
+    private boolean mergeable, guestTso;
+    private long framesIn, framesOut, malformed, waitingFull, undeliverable, ringsBroken;
+    private long superFramesIn, superFramesOut, offloadRefused;
+    /** The agent, handle and time of the poll in progress: where {@link #toAgent} hands each segment. */
+    private Agent pollingAgent;
+    private LocalPort pollingHandle;
+    private long pollingNow;
+    private final TcpSegmenter.Sink toAgent = (b, off, len) -> {
+        framesIn++;
+        pollingAgent.onPortFrame(pollingHandle, b, off, len, pollingNow);
+    };
+    /** A joined frame the guest cannot take now goes back to ordinary frames, in order. */
+    private final TcpSegmenter.Sink toGuest = this::deliverFrame;
     private final byte[] announcement = new byte[60];
     /** Whether the last frame found the waiting queue full: one warning per overflow. */
     private boolean overflowing;
-    private long framesIn, framesOut, malformed, waitingFull, undeliverable, ringsBroken;
     /** A malformed buffer from this guest was logged: the next ones are counted only. */
     private boolean malformedLogged;
     /** The queues whose breaking was counted and logged, so each is once. */
@@ -84,14 +111,20 @@ public final class VhostUserPort implements PolledPort {
 
     /** Starts the vhost-user thread, which connects to QEMU's socket at {@code socket} (and again whenever it goes). */
     public VhostUserPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, Path socket) {
+        this(key, vmId, ips, policy, socket, true);
+    }
+
+    /** As above; {@code offload}: offer virtio-net's checksum and segmentation offloads and merged receive buffers. */
+    public VhostUserPort(VmKey key, String vmId, List<Integer> ips, PortPolicy policy, Path socket, boolean offload) {
+        this.offload = offload;
+        this.segmenter = offload ? new TcpSegmenter(MAX_FRAME) : null;
+        this.coalescer = offload ? new TcpCoalescer() : null;
         this.key = key;
         this.vmId = vmId;
         this.ips = List.copyOf(ips);
         this.policy = policy;
         this.socket = socket;
-        // virtio_net_hdr_v1 for a whole frame without offloads: all zero but num_buffers = 1.
-        staged[10] = 1;
-        this.backend = new VhostUserBackend(this, vmId, socket, key.mac());
+        this.backend = new VhostUserBackend(this, vmId, socket, key.mac(), offload);
         backend.start();
     }
 
@@ -104,6 +137,51 @@ public final class VhostUserPort implements PolledPort {
 
     @Override
     public boolean deliver(byte[] buf, int offset, int length) {
+        if (guestTso) {
+            // Joined only straight into the guest's buffers: nothing joined ever waits.
+            if (rx != null && waiting.isEmpty()) {
+                if (coalescer.offer(buf, offset, length)) return true;
+                flush();
+                if (coalescer.offer(buf, offset, length)) return true;
+            } else {
+                flush();
+            }
+        }
+        return deliverFrame(buf, offset, length);
+    }
+
+    /** Writes the frame being joined, if any, into the guest's buffers: the loop calls this at the end of every turn. */
+    @Override
+    public void flush() {
+        if (coalescer == null) return;
+        int segments = coalescer.segments();
+        int n = coalescer.finish();
+        if (n == 0) return;
+        byte[] b = coalescer.buffer();
+        if (segments == 1) {
+            deliverFrame(b, VirtioNetHeader.LENGTH, n - VirtioNetHeader.LENGTH);
+            return;
+        }
+        if (rx != null && waiting.isEmpty()) {
+            // virtio_net_hdr_v1: the coalescer's header, then num_buffers (receiveMerged writes it).
+            System.arraycopy(b, 0, staged, 0, VirtioNetHeader.LENGTH);
+            System.arraycopy(b, VirtioNetHeader.LENGTH, staged, Virtqueue.NET_HEADER, n - VirtioNetHeader.LENGTH);
+            if (rx.receiveMerged(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + n - VirtioNetHeader.LENGTH)
+                    == Virtqueue.DELIVERED) {
+                framesOut += segments;
+                superFramesOut++;
+                // This comes after the port's poll in the loop's turn: the guest must not wait for the next one to hear of it.
+                rx.signal();
+                return;
+            }
+        }
+        // No room now: the segments again, each delivered (or waiting) as it came. They were joined
+        // from whole frames, so cutting them cannot be refused; if it were, each would be counted.
+        if (segmenter.segment(b, 0, VirtioNetHeader.LENGTH, n - VirtioNetHeader.LENGTH, toGuest) != null) undeliverable += segments;
+    }
+
+    /** One ordinary frame: into the guest's next buffer, or waiting for one. */
+    private boolean deliverFrame(byte[] buf, int offset, int length) {
         if (length > MAX_FRAME) {
             undeliverable++;
             return false;
@@ -129,7 +207,11 @@ public final class VhostUserPort implements PolledPort {
     /** Into the guest's next buffer, or {@link #WAIT} when there is none; {@link #REFUSED} when no buffer of this guest holds it. */
     private int put(byte[] buf, int offset, int length) {
         System.arraycopy(buf, offset, staged, Virtqueue.NET_HEADER, length);
-        int r = rx.receive(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length);
+        // A plain frame's header: no offload asked, whole (num_buffers 1, or as receiveMerged sets it).
+        java.util.Arrays.fill(staged, 0, Virtqueue.NET_HEADER, (byte) 0);
+        staged[10] = 1;
+        int r = mergeable ? rx.receiveMerged(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length)
+                : rx.receive(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length);
         switch (r) {
             case Virtqueue.DELIVERED -> {
                 framesOut++;
@@ -148,6 +230,8 @@ public final class VhostUserPort implements PolledPort {
     @Override
     public int poll(Agent agent, LocalPort handle, long now) {
         if (!polled) polled = true;
+        // Nothing joined may be pending when a queue stops or the features change.
+        if (!commands.isEmpty()) flush();
         for (Posted p; (p = commands.poll()) != null; ) {
             int answer;
             try {
@@ -165,6 +249,9 @@ public final class VhostUserPort implements PolledPort {
         }
         int n = 0;
         if (tx != null) {
+            pollingAgent = agent;
+            pollingHandle = handle;
+            pollingNow = now;
             DirtyLog l = logging ? dirtyLog : null;
             for (; n < MAX_FRAMES_PER_POLL; n++) {
                 int length = tx.transmit(memory, l, sent);
@@ -178,8 +265,14 @@ public final class VhostUserPort implements PolledPort {
                     }
                     continue;
                 }
-                framesIn++;
-                agent.onPortFrame(handle, sent, Virtqueue.NET_HEADER, length - Virtqueue.NET_HEADER, now);
+                if (!offload) {
+                    framesIn++;
+                    agent.onPortFrame(handle, sent, Virtqueue.NET_HEADER, length - Virtqueue.NET_HEADER, now);
+                } else if (segmenter.segment(sent, 0, Virtqueue.NET_HEADER, length - Virtqueue.NET_HEADER, toAgent) != null) {
+                    offloadRefused++;
+                } else if (VirtioNetHeader.gsoType(sent, 0) != VirtioNetHeader.GSO_NONE) {
+                    superFramesIn++;
+                }
             }
             tx.signal();
             if (tx.isBroken() && txReported != tx) txReported = brokenRing(tx, "transmit");
@@ -215,8 +308,12 @@ public final class VhostUserPort implements PolledPort {
                 if (old != null) old.close();
                 yield 0;
             }
-            case DeviceCommand.Logging l -> {
-                logging = l.on();
+            case DeviceCommand.Features f -> {
+                logging = (f.acked() & VhostUserBackend.F_LOG_ALL) != 0;
+                mergeable = offload && (f.acked() & VhostUserBackend.F_MRG_RXBUF) != 0;
+                // Joined frames go only to a driver that takes both kinds and merges buffers for them.
+                long joins = VhostUserBackend.F_GUEST_CSUM | VhostUserBackend.F_GUEST_TSO4 | VhostUserBackend.F_GUEST_TSO6;
+                guestTso = mergeable && (f.acked() & joins) == joins;
                 yield 0;
             }
             case DeviceCommand.StartQueue s -> {
@@ -270,6 +367,8 @@ public final class VhostUserPort implements PolledPort {
         rx = null;
         tx = null;
         logging = false;
+        mergeable = false;
+        guestTso = false;
         if (memory != null) memory.close();
         if (dirtyLog != null) dirtyLog.close();
         memory = null;
@@ -282,6 +381,7 @@ public final class VhostUserPort implements PolledPort {
      */
     @Override
     public void takeBackUnread(Consumer<byte[]> frames) {
+        flush();
         waiting.drainTo(frames);
     }
 
@@ -338,13 +438,15 @@ public final class VhostUserPort implements PolledPort {
 
     @Override
     public String describe() {
-        return "vhost-user " + socket + " (" + backend.state() + ")";
+        return "vhost-user " + socket + " (" + backend.state() + (offload ? "; checksum and TSO offload offered" : "") + ")";
     }
 
     @Override public long framesIn() { return framesIn; }
     @Override public long framesOut() { return framesOut; }
-    /** Buffers from the guest that were malformed (chains, lengths): returned unread. */
-    @Override public long inDropped() { return malformed; }
+    /** Buffers from the guest that were malformed (chains, lengths): returned unread; and super-frames refused whole. */
+    @Override public long inDropped() { return malformed + offloadRefused; }
+    @Override public long superFramesIn() { return superFramesIn; }
+    @Override public long superFramesOut() { return superFramesOut; }
     /** Frames for the VM dropped: its waiting queue full, or too long for any buffer it offers. */
     @Override public long outDropped() { return waitingFull + undeliverable; }
 

@@ -36,6 +36,8 @@ final class Virtqueue {
      */
     private final long[] chainAddress;
     private final int[] chainLength;
+    /** {@link #receiveMerged}'s buffers: each one's head and where its descriptors end in {@link #chainAddress}. */
+    private final int[] mergedHead, mergedEnd;
     private int callFd;
     private int lastAvail;
     private boolean broken;
@@ -47,6 +49,8 @@ final class Virtqueue {
         this.size = setup.size();
         this.chainAddress = new long[size];
         this.chainLength = new int[size];
+        this.mergedHead = new int[size];
+        this.mergedEnd = new int[size];
         this.desc = desc;
         this.avail = avail;
         this.used = used;
@@ -148,6 +152,84 @@ final class Virtqueue {
         }
         putUsed(head, length, log);
         return DELIVERED;
+    }
+
+    /**
+     * As {@link #receive}, for a guest that negotiated mergeable receive buffers
+     * ({@code VIRTIO_NET_F_MRG_RXBUF}): the header and frame fill as many of its next buffers as they
+     * need, the header's {@code num_buffers} says how many, and they are returned to the guest
+     * together (one used-index update), since its driver drops a frame whose buffers it cannot all
+     * see. {@link #NO_BUFFER} while the buffers offered so far hold less than the frame (more come as
+     * the guest refills), {@link #TOO_SMALL} when a full ring of them could not hold it.
+     */
+    int receiveMerged(GuestMemory memory, DirtyLog log, byte[] staged, int length) {
+        if (!hasAvailable()) return NO_BUFFER;
+        int pending = (Short.toUnsignedInt((short) U16.getAcquire(avail, 2L)) - lastAvail) & 0xFFFF;
+        long capacity = 0;
+        int buffers = 0, count = 0;
+        while (capacity < length) {
+            if (buffers == pending) return pending == size ? TOO_SMALL : NO_BUFFER;
+            int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * ((lastAvail + buffers) & (size - 1))));
+            mergedHead[buffers] = head;
+            for (int i = head; ; ) {
+                // Every descriptor once at most over all buffers: more means chains that loop or share.
+                if (i >= size || count >= size) return brokenMerged(buffers + 1, log);
+                long at = 16L * i;
+                int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
+                if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return brokenMerged(buffers + 1, log);
+                long chunk = Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
+                chainAddress[count] = desc.get(ValueLayout.JAVA_LONG, at);
+                chainLength[count] = (int) Math.min(chunk, Integer.MAX_VALUE);
+                count++;
+                capacity += chunk;
+                if ((flags & DESC_F_NEXT) == 0) break;
+                i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
+            }
+            mergedEnd[buffers++] = count;
+        }
+        // num_buffers, little-endian, in the header the first buffer carries.
+        staged[10] = (byte) buffers;
+        staged[11] = (byte) (buffers >>> 8);
+        int done = 0, k = 0;
+        for (int b = 0; b < buffers; b++) {
+            int start = done;
+            for (; k < mergedEnd[b]; k++) {
+                int chunk = Math.min(chainLength[k], length - done);
+                if (chunk <= 0) continue;
+                if (!memory.write(staged, done, chainAddress[k], chunk)) return brokenMerged(buffers, log);
+                if (log != null) log.mark(chainAddress[k], chunk);
+                done += chunk;
+            }
+            setUsed(b, mergedHead[b], done - start);
+        }
+        publishUsed(buffers, log);
+        return DELIVERED;
+    }
+
+    /** The first {@code buffers} offered go back unused: one of them is malformed. */
+    private int brokenMerged(int buffers, DirtyLog log) {
+        for (int b = 0; b < buffers; b++) setUsed(b, mergedHead[b], 0);
+        publishUsed(buffers, log);
+        return BROKEN;
+    }
+
+    /** The {@code n}th used entry from the current used index, not yet visible to the guest. */
+    private void setUsed(int n, int head, int length) {
+        long at = 4L + 8L * ((usedIdx + n) & (size - 1));
+        used.set(ValueLayout.JAVA_INT, at, head);
+        used.set(ValueLayout.JAVA_INT, at + 4, length);
+    }
+
+    /** Makes the {@code n} entries {@link #setUsed} wrote visible at once. */
+    private void publishUsed(int n, DirtyLog log) {
+        if (log != null && usedGuestAddress >= 0) {
+            for (int b = 0; b < n; b++) log.mark(usedGuestAddress + 4L + 8L * ((usedIdx + b) & (size - 1)), 8);
+            log.mark(usedGuestAddress + 2, 2);
+        }
+        usedIdx = (usedIdx + n) & 0xFFFF;
+        lastAvail = (lastAvail + n) & 0xFFFF;
+        U16.setRelease(used, 2L, (short) usedIdx);
+        unsignalled = true;
     }
 
     /**

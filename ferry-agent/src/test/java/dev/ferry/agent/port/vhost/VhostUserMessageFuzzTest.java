@@ -45,7 +45,7 @@ class VhostUserMessageFuzzTest {
         Path dir = Files.createTempDirectory("ferry-vhost-fuzz");
         port = new VhostUserPort(new VmKey(100, MAC), "fuzz", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
         port.close();
-        backend = new VhostUserBackend(port, "fuzz", dir.resolve("none.sock"), MAC);
+        backend = new VhostUserBackend(port, "fuzz", dir.resolve("none.sock"), MAC, true);
         Agent agent = new Agent(AgentConfig.defaults(1, Set.of(100), Mode.FERRY), new Underlay() {
             @Override public void send(int to, byte[] buf, int off, int len) {}
             @Override public void learnHost(int hostId, String endpoint) {}

@@ -4,6 +4,8 @@ import dev.ferry.agent.PortPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.board.VmKey;
+import dev.ferry.wire.TcpFrames;
+import dev.ferry.wire.VirtioNetHeader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -154,6 +156,53 @@ class VhostUserPortTest {
         assertThat(port.deliver(jumbo, 0, jumbo.length)).as("past 16 MiB of long frames waiting").isFalse();
         assertThat(port.deliver(TestGuest.frame(60, 5), 0, 60)).as("a frame of a slot's size still waits").isTrue();
         assertThat(port.waitingFull()).isEqualTo(1);
+    }
+
+    @Test
+    void segmentsOfOneStreamReachAnOffloadingGuestAsOneSuperFrameOverMergedBuffers() {
+        byte[] payload = TestGuest.frame(4 * 1448, 3);
+        List<byte[]> segments = TcpFrames.segments(TcpFrames.superFrame(false, payload, 0x10, 1_000, 1448));
+        offloadingGuestWithBuffers(8);
+
+        for (byte[] s : segments) port.deliver(s, 0, s.length);
+        port.flush();
+
+        int length = Virtqueue.NET_HEADER + 14 + 20 + 32 + payload.length;
+        int buffers = (length + 2047) / 2048;
+        assertThat(guest.usedIdx()).isEqualTo(buffers);
+        byte[] header = guest.bytes(TestGuest.BUFFERS, Virtqueue.NET_HEADER);
+        assertThat(VirtioNetHeader.gsoType(header, 0)).isEqualTo(VirtioNetHeader.GSO_TCPV4);
+        assertThat(VirtioNetHeader.gsoSize(header, 0)).isEqualTo(1448);
+        assertThat(header[10]).as("num_buffers").isEqualTo((byte) buffers);
+        byte[] joined = new byte[length];
+        for (int b = 0; b < buffers; b++) {
+            int n = Math.min(2048, length - 2048 * b);
+            System.arraycopy(guest.bytes(TestGuest.BUFFERS + 0x1000L * b, n), 0, joined, 2048 * b, n);
+        }
+        assertThat(java.util.Arrays.copyOfRange(joined, length - payload.length, length)).isEqualTo(payload);
+        assertThat(port.framesOut()).isEqualTo(4);
+        assertThat(port.superFramesOut()).isEqualTo(1);
+    }
+
+    @Test
+    void joinedSegmentsTheGuestHasNoRoomForWaitAsTheOrdinaryFramesTheyWere() {
+        List<byte[]> segments = TcpFrames.segments(TcpFrames.superFrame(false, TestGuest.frame(4 * 1448, 5), 0x10, 1_000, 1448));
+        offloadingGuestWithBuffers(0);
+
+        for (byte[] s : segments) port.deliver(s, 0, s.length);
+        port.flush();
+        List<byte[]> taken = new ArrayList<>();
+        port.takeBackUnread(taken::add);
+
+        assertThat(taken).as("what a stopped copy leaves goes on as the overlay carries it").hasSize(4);
+        for (int i = 0; i < 4; i++) assertThat(taken.get(i)).isEqualTo(segments.get(i));
+        assertThat(port.superFramesOut()).isZero();
+    }
+
+    private void offloadingGuestWithBuffers(int n) {
+        for (int i = 0; i < n; i++) guest.offer(i, TestGuest.BUFFERS + 0x1000L * i, 2048, TestGuest.F_WRITE);
+        port.post(new DeviceCommand.Features(VhostUserBackend.FEATURES | VhostUserBackend.OFFLOADS));
+        startReceiveQueue(0);
     }
 
     private void oneOfTwoBuffersFilled() {

@@ -87,6 +87,57 @@ class VirtqueueTest {
     }
 
     @Test
+    void withMergedBuffersAFrameFillsAsManyBuffersAsItNeedsAndTheHeaderCountsThem() {
+        guest.offer(0, BUFFERS, 1024, F_WRITE);
+        guest.offer(1, BUFFERS + 0x1000, 1024, F_WRITE);
+        guest.offer(2, BUFFERS + 0x2000, 1024, F_WRITE);
+        Virtqueue rx = start(0, -1);
+        byte[] frame = TestGuest.frame(2500, 4);
+
+        assertThat(rx.receiveMerged(memory, null, staged(frame), Virtqueue.NET_HEADER + 2500)).isEqualTo(Virtqueue.DELIVERED);
+
+        assertThat(ram.get(ValueLayout.JAVA_SHORT, BUFFERS + 10)).as("num_buffers").isEqualTo((short) 3);
+        byte[] whole = new byte[Virtqueue.NET_HEADER + 2500];
+        for (int b = 0; b < 3; b++) {
+            int n = Math.min(1024, whole.length - 1024 * b);
+            MemorySegment.copy(ram, ValueLayout.JAVA_BYTE, BUFFERS + 0x1000L * b, whole, 1024 * b, n);
+            assertThat(ram.get(ValueLayout.JAVA_INT, USED + 4 + 8 * b)).as("used id " + b).isEqualTo(b);
+            assertThat(ram.get(ValueLayout.JAVA_INT, USED + 8 + 8 * b)).as("used length " + b).isEqualTo(n);
+        }
+        assertThat(Arrays.copyOfRange(whole, Virtqueue.NET_HEADER, whole.length)).isEqualTo(frame);
+        assertThat(guest.usedIdx()).as("published together").isEqualTo(3);
+    }
+
+    @Test
+    void withMergedBuffersAFrameWaitsUntilTheGuestOfferedEnoughAndTakesNothingBefore() {
+        guest.offer(0, BUFFERS, 1024, F_WRITE);
+        Virtqueue rx = start(0, -1);
+
+        assertThat(rx.receiveMerged(memory, null, staged(TestGuest.frame(1500, 1)), Virtqueue.NET_HEADER + 1500))
+                .isEqualTo(Virtqueue.NO_BUFFER);
+        assertThat(guest.usedIdx()).isZero();
+        assertThat(rx.lastAvail()).isZero();
+
+        guest.offer(1, BUFFERS + 0x1000, 1024, F_WRITE);
+        assertThat(rx.receiveMerged(memory, null, staged(TestGuest.frame(1500, 1)), Virtqueue.NET_HEADER + 1500))
+                .isEqualTo(Virtqueue.DELIVERED);
+        assertThat(guest.usedIdx()).isEqualTo(2);
+    }
+
+    @Test
+    void withMergedBuffersAMalformedBufferAmongThemReturnsThemAllUnused() {
+        guest.offer(0, BUFFERS, 1024, F_WRITE);
+        guest.offer(1, BUFFERS + 0x1000, 1024, 0); // read-only: no driver offers that to receive into
+        Virtqueue rx = start(0, -1);
+
+        assertThat(rx.receiveMerged(memory, null, staged(TestGuest.frame(1500, 1)), Virtqueue.NET_HEADER + 1500))
+                .isEqualTo(Virtqueue.BROKEN);
+        assertThat(guest.usedIdx()).isEqualTo(2);
+        assertThat(ram.get(ValueLayout.JAVA_INT, USED + 8)).isZero();
+        assertThat(ram.get(ValueLayout.JAVA_INT, USED + 16)).isZero();
+    }
+
+    @Test
     void aFrameTheGuestSendsIsGatheredFromItsChainAndItsBufferReturned() {
         byte[] header = new byte[Virtqueue.NET_HEADER];
         MemorySegment.copy(header, 0, ram, ValueLayout.JAVA_BYTE, BUFFERS, header.length);
