@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Ferry's tiny test VM from Debian packages only: Debian's kernel (linux-image-amd64, which
 # also brings the virtio-net and geneve modules), a busybox initramfs with those modules, the init of
-# lab/vm/init and the traffic tool of lab/vm/ferry-traffic.c (compiled static). Output, in the cache
+# lab/vm/init, the traffic tool of lab/vm/ferry-traffic.c (compiled static) and Debian's iperf3 with
+# the libraries it links (libiperf0, libsctp1, libssl3's libcrypto, libc6). Output, in the cache
 # directory (default ${FERRY_CACHE:-~/.cache/ferry}/vm): vmlinuz and initramfs.cpio.gz. Rebuilt only
 # when a package version or one of those files changed. Needs apt-get, dpkg-deb, cpio, gzip and gcc.
 set -euo pipefail
@@ -16,7 +17,10 @@ if [[ -z "$KPKG" && $(id -u) -eq 0 ]]; then apt-get update -qq >/dev/null 2>&1 |
 [[ -n "$KPKG" ]] || { echo "vm-image: apt knows no linux-image-amd64 (run apt-get update as root)" >&2; exit 2; }
 KVER="$(apt-cache policy "$KPKG" | awk '/Candidate:/{print $2}')"
 BVER="$(apt-cache policy busybox-static | awk '/Candidate:/{print $2}')"
-STAMP="$KPKG $KVER busybox-static $BVER $(cat "$ROOT/lab/vm/init" "$ROOT/lab/vm/ferry-traffic.c" "$0" | sha256sum | cut -c1-16)"
+# iperf3 runs dynamically linked, with the loader and libraries of the same Debian release.
+IPERF_PKGS="iperf3 libiperf0 libsctp1 libssl3 libc6"
+IVER="$(for p in $IPERF_PKGS; do apt-cache policy "$p" | awk -v p="$p" '/Candidate:/{printf "%s=%s ", p, $2}'; done)"
+STAMP="$KPKG $KVER busybox-static $BVER $IVER$(cat "$ROOT/lab/vm/init" "$ROOT/lab/vm/ferry-traffic.c" "$0" | sha256sum | cut -c1-16)"
 mkdir -p "$OUT"
 if [[ -f "$OUT/stamp" && "$(cat "$OUT/stamp")" == "$STAMP" && -f "$OUT/vmlinuz" && -f "$OUT/initramfs.cpio.gz" ]]; then
   echo "$OUT"
@@ -27,10 +31,11 @@ trap 'rm -rf "$WORK"' EXIT
 echo "vm-image: building from $KPKG $KVER and busybox-static $BVER into $OUT" >&2
 # apt's sandbox user cannot write to a root-only temp dir; the download is of public packages.
 chmod 755 "$WORK"
-(cd "$WORK" && apt-get download -q "$KPKG" busybox-static >/dev/null 2>&1) \
-  || { echo "vm-image: apt-get download $KPKG busybox-static failed" >&2; exit 2; }
+(cd "$WORK" && apt-get download -q "$KPKG" busybox-static $IPERF_PKGS >/dev/null 2>&1) \
+  || { echo "vm-image: apt-get download $KPKG busybox-static $IPERF_PKGS failed" >&2; exit 2; }
 dpkg-deb -x "$WORK"/linux-image-*.deb "$WORK/k"
 dpkg-deb -x "$WORK"/busybox-static_*.deb "$WORK/bb"
+for p in $IPERF_PKGS; do dpkg-deb -x "$WORK/${p}"_*.deb "$WORK/ip"; done
 MODDIR="$(echo "$WORK"/k/lib/modules/*)/kernel"
 R="$WORK/root"
 mkdir -p "$R"/{bin,dev,proc,sys,tmp,lib/modules,etc}
@@ -48,6 +53,14 @@ for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_
   esac
 done
 install -m 755 "$ROOT/lab/vm/init" "$R/init"
+mkdir -p "$R/lib/x86_64-linux-gnu" "$R/lib64"
+install -m 755 "$WORK/ip/usr/bin/iperf3" "$R/bin/iperf3"
+for l in libiperf.so.0 libsctp.so.1 libcrypto.so.3 libc.so.6 libm.so.6; do
+  f="$(find "$WORK/ip" -name "$l" | head -1)"
+  [[ -n "$f" ]] || { echo "vm-image: $l not in $IPERF_PKGS" >&2; exit 2; }
+  cp -L "$f" "$R/lib/x86_64-linux-gnu/$l"
+done
+cp -L "$(find "$WORK/ip" -name ld-linux-x86-64.so.2 | head -1)" "$R/lib64/ld-linux-x86-64.so.2"
 gcc -static -O2 -Wall -o "$R/bin/ferry-traffic" "$ROOT/lab/vm/ferry-traffic.c"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -9) > "$WORK/initramfs.cpio.gz"
 cp "$WORK"/k/boot/vmlinuz-* "$OUT/vmlinuz"

@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 
 /** {@code ferry bench}: benchmarks against running processes (the packet path's JMH suite is in ferry-bench). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks against running Ferry processes.",
-        subcommands = {BenchCommand.Underlay.class, BenchCommand.Tap.class, BenchCommand.Board.class})
+        subcommands = {BenchCommand.Underlay.class, BenchCommand.Tap.class, BenchCommand.Vm.class, BenchCommand.Board.class})
 final class BenchCommand {
 
     @Command(name = "underlay", mixinStandardHelpOptions = true,
@@ -106,6 +106,42 @@ final class BenchCommand {
             }
             Path dir = noAnchor ? null : anchors != null ? anchors : Underlay.defaultAnchors();
             return new TapBench(new TapBench.Options(reps, seconds, pings, dir, underlay), System.out).run();
+        }
+    }
+
+    @Command(name = "vm", mixinStandardHelpOptions = true,
+            description = {"TCP (iperf3) between two real QEMU VMs: on a Linux bridge (the anchor), then on Ferry's vhost-user",
+                    "ports with offloads on and off, the same VMs, one run (root, ip, qemu-system-x86)."})
+    static final class Vm implements Callable<Integer> {
+        @Option(names = "--reps", defaultValue = "3", description = "iperf3 runs per network; the median is reported (default: ${DEFAULT-VALUE}).")
+        int reps;
+
+        @Option(names = "--seconds", defaultValue = "5", description = "Seconds per iperf3 run (default: ${DEFAULT-VALUE}).")
+        int seconds;
+
+        @Option(names = "--networks", split = ",", defaultValue = "bridge,ferry,ferry-no-offload",
+                description = "Which networks, in order: bridge, ferry (vhost-user, offloads on), ferry-no-offload (default: ${DEFAULT-VALUE}).")
+        List<String> networks;
+
+        @Override
+        public Integer call() throws Exception {
+            if (reps < 1 || reps > 20 || seconds < 1 || seconds > 60) {
+                System.err.println("ferry bench vm: --reps 1..20, --seconds 1..60");
+                return 2;
+            }
+            List<dev.ferry.lab.qemu.VmThroughput.Network> chosen = new java.util.ArrayList<>();
+            for (String n : networks) {
+                switch (n) {
+                    case "bridge" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.BRIDGE);
+                    case "ferry" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.FERRY_OFFLOAD);
+                    case "ferry-no-offload" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.FERRY_NO_OFFLOAD);
+                    default -> {
+                        System.err.println("ferry bench vm: --networks: '" + n + "' is not bridge, ferry or ferry-no-offload");
+                        return 2;
+                    }
+                }
+            }
+            return new dev.ferry.bench.VmBench(new dev.ferry.bench.VmBench.Options(reps, seconds, chosen), System.out).run();
         }
     }
 

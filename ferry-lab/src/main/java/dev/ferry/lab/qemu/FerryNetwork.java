@@ -33,6 +33,8 @@ final class FerryNetwork implements LabNetwork {
     private int copies;
     /** VMs plugged with port security switched off (a lab that shows what it stops). */
     private final java.util.Set<String> unsecured = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Ports offer the VMs checksum and segmentation offloads (the ports' default); off for a comparison. */
+    private boolean offload = true;
 
     FerryNetwork(String mode) throws IOException {
         this(mode, PortType.VHOST_USER);
@@ -63,6 +65,11 @@ final class FerryNetwork implements LabNetwork {
         };
     }
 
+    /** Plugs every copy from now on with offloads on or off. */
+    void offload(boolean on) {
+        offload = on;
+    }
+
     /** Plugs {@code name}'s copies from now on without port security. */
     void withoutPortSecurity(String name) {
         unsecured.add(name);
@@ -76,7 +83,7 @@ final class FerryNetwork implements LabNetwork {
         String qmp = vm.agentQmpSocket().toString();
         PortSpec spec = switch (nic) {
             case QemuVm.VhostUser v -> new PortSpec(name, "vhost-user", VNI, mac, List.of(ip), null, null, null, null, null, qmp,
-                    v.socket().toString(), null, security, null);
+                    v.socket().toString(), null, security, offload ? null : Boolean.FALSE);
             case QemuVm.Dgram d -> new PortSpec(name, "qemu-socket", VNI, mac, List.of(ip), "127.0.0.1:" + d.agentSide().getPort(),
                     "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null, null, security, null);
             default -> throw new IllegalArgumentException("Ferry has no port for " + nic);
@@ -124,6 +131,18 @@ final class FerryNetwork implements LabNetwork {
         return agents.get(host - 1);
     }
 
+    /** TCP super-frames the agents' ports took from the VMs and gave them, over all agents: {in, out}. */
+    long[] superFrames() {
+        long in = 0, out = 0;
+        for (AgentService a : agents) {
+            for (var p : a.status().ports()) {
+                in += p.superFramesIn();
+                out += p.superFramesOut();
+            }
+        }
+        return new long[] {in, out};
+    }
+
     @Override
     public List<String> report() {
         List<String> lines = new ArrayList<>();
@@ -138,6 +157,9 @@ final class FerryNetwork implements LabNetwork {
             for (var p : a.status().ports()) {
                 if (p.inDropped() + p.outDropped() > 0) {
                     nonzero.append(" port_").append(p.id()).append("_dropped=").append(p.inDropped()).append('/').append(p.outDropped());
+                }
+                if (p.superFramesIn() + p.superFramesOut() > 0) {
+                    nonzero.append(" port_").append(p.id()).append("_super_frames=").append(p.superFramesIn()).append('/').append(p.superFramesOut());
                 }
             }
             lines.add("agent " + a.hostId() + ":" + (nonzero.length() == 0 ? " nothing migrated or dropped" : nonzero));

@@ -1,0 +1,60 @@
+package dev.ferry.bench;
+
+import dev.ferry.lab.qemu.VmThroughput;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code ferry bench vm}: TCP (iperf3) between two real QEMU VMs, the same two VMs on a Linux bridge
+ * (the anchor) and on Ferry's vhost-user ports with offloads on and off, one network after the other
+ * in one run. The figure is the median of the runs; the ratio is against the bridge's median.
+ */
+public final class VmBench {
+    /** {@code reps} iperf3 runs of {@code seconds} per network, on {@code networks} (in their order). */
+    public record Options(int reps, int seconds, List<VmThroughput.Network> networks) {}
+
+    private final Options o;
+    private final PrintStream out;
+
+    public VmBench(Options o, PrintStream out) {
+        this.o = o;
+        this.out = out;
+    }
+
+    public int run() throws Exception {
+        out.printf("ferry bench vm: iperf3 TCP between two QEMU VMs (%s), %d x %d s per network; the bridge is the anchor%n",
+                System.getenv().getOrDefault("FERRY_QEMU_ACCEL", "tcg"), o.reps, o.seconds);
+        Map<VmThroughput.Network, List<Double>> runs = new EnumMap<>(VmThroughput.Network.class);
+        for (VmThroughput.Network n : o.networks) {
+            List<Double> gbits = new ArrayList<>();
+            progress("%s: booting the VMs", n.label);
+            try (VmThroughput t = new VmThroughput(n)) {
+                t.boot();
+                for (int i = 0; i < o.reps; i++) {
+                    double g = t.run(o.seconds);
+                    gbits.add(g);
+                    progress("%s: run %d: %.3f Gbit/s, %d segments sent again", n.label, i + 1, g, t.retransmits());
+                }
+                for (String line : t.report()) progress("%s", line);
+            }
+            runs.put(n, gbits);
+        }
+        List<Double> bridge = runs.get(VmThroughput.Network.BRIDGE);
+        double anchor = bridge == null ? Double.NaN : Median.of(bridge);
+        out.println();
+        out.printf("%-42s%16s%10s   %s%n", "TCP between two VMs", "Gbit/s (median)", "ratio", "runs");
+        for (var e : runs.entrySet()) {
+            double m = Median.of(e.getValue());
+            out.printf("%-42s%16.3f%9.2fx   %s%n", e.getKey().label, m, m / anchor,
+                    e.getValue().stream().map(g -> String.format("%.3f", g)).toList());
+        }
+        return 0;
+    }
+
+    private static void progress(String format, Object... args) {
+        System.err.printf("  " + format + "%n", args);
+    }
+}
