@@ -23,7 +23,7 @@ import java.nio.ByteOrder;
  *
  * <p>Where the kernel refuses the option (an old kernel, a device without checksum offload) the
  * batch goes out datagram by datagram and batching stops for good, said once in the log; where it
- * refuses a segment size (longer than the route's MTU allows: {@code EINVAL}), batches of that size
+ * refuses a segment size (longer than the route's MTU allows: {@code EINVAL} or {@code EMSGSIZE}), batches of that size
  * and longer go out one by one from then on, shorter ones are still gathered. Agent loop's thread only.
  */
 final class UdpGsoBatch implements AutoCloseable {
@@ -33,7 +33,7 @@ final class UdpGsoBatch implements AutoCloseable {
     static final int CAPACITY = 65_000;
     private static final int SOL_UDP = 17, UDP_SEGMENT = 103;
     private static final int SOL_SOCKET = 1, SO_DOMAIN = 39, AF_INET = 2, AF_INET6 = 10;
-    private static final int EIO = 5, EAGAIN = 11, EINVAL = 22, ENOPROTOOPT = 92, EOPNOTSUPP = 95;
+    private static final int EIO = 5, EAGAIN = 11, EINVAL = 22, EMSGSIZE = 90, ENOPROTOOPT = 92, EOPNOTSUPP = 95;
 
     private static final MethodHandle SENDMSG = Libc.downcall("sendmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true);
@@ -152,7 +152,9 @@ final class UdpGsoBatch implements AutoCloseable {
             case EAGAIN -> {
                 return segments; // a full socket buffer: the batch is lost as its datagrams sent alone would be
             }
-            case EINVAL -> {
+            // The segment size is above the route's MTU: EINVAL from udp_send_skb, EMSGSIZE (Linux 6.1) from
+            // ip_append_data before it. Sent alone, each is fragmented by IP as any datagram would be.
+            case EINVAL, EMSGSIZE -> {
                 refusedSize = segmentSize;
                 log.info("UDP segmentation of {}-byte datagrams refused ({}): those go one by one", segmentSize, Libc.strerror(errno));
             }

@@ -1,6 +1,7 @@
 package dev.ferry.agent.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -27,7 +28,11 @@ class UdpGsoBatchTest {
     }
 
     private UnderlaySocket sender() throws IOException {
-        UnderlaySocket s = UnderlaySocket.open(new InetSocketAddress("127.0.0.1", 0), UnderlaySocket.Transport.EPOLL);
+        return sender(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    private UnderlaySocket sender(InetSocketAddress bind) throws IOException {
+        UnderlaySocket s = UnderlaySocket.open(bind, UnderlaySocket.Transport.EPOLL);
         open.add(s::close);
         return s;
     }
@@ -82,6 +87,48 @@ class UdpGsoBatchTest {
         assertThat(arrived(peer)).containsExactlyElementsOf(expected);
         assertThat(s.segmentedSends()).isEqualTo(1);
         assertThat(s.sendFailures()).isZero();
+    }
+
+    /**
+     * A route whose MTU is below the segment size: the kernel refuses to segment (EINVAL); those
+     * datagrams go one by one (fragmented by IP, arriving whole), shorter ones are still gathered.
+     * The route is to an address of the test's own on loopback (198.18.0.0/15), removed after.
+     */
+    @Test
+    void sizesTheRouteCannotSegmentGoOneByOneAndShorterOnesStillGather() throws Exception {
+        assumeTrue(ProcessHandle.current().info().user().map("root"::equals).orElse(false), "needs root (an address and route on lo)");
+        String address = "198.19.77.7";
+        ip("addr", "add", address + "/32", "dev", "lo");
+        open.add(() -> ip("addr", "del", address + "/32", "dev", "lo"));
+        ip("route", "replace", "local", address, "dev", "lo", "table", "local", "mtu", "lock", "1000");
+        open.add(() -> ip("route", "del", "local", address, "dev", "lo", "table", "local"));
+        UnderlaySocket s = sender(new InetSocketAddress(address, 0));
+        DatagramChannel peer = DatagramChannel.open().setOption(StandardSocketOptions.SO_RCVBUF, 4 << 20)
+                .bind(new InetSocketAddress(address, 0));
+        peer.configureBlocking(false);
+        open.add(peer);
+
+        for (int i = 1; i <= 5; i++) s.send(datagram(1_400, i), at(peer));
+        s.flush();
+        for (int i = 6; i <= 10; i++) s.send(datagram(1_400, i), at(peer));
+        s.flush();
+        for (int i = 11; i <= 15; i++) s.send(datagram(600, i), at(peer));
+        s.flush();
+
+        List<String> expected = new ArrayList<>();
+        for (int i = 1; i <= 10; i++) expected.add("1400:" + i);
+        for (int i = 11; i <= 15; i++) expected.add("600:" + i);
+        assertThat(s.sendFailures()).as("nothing lost to the refusal").isZero();
+        assertThat(s.segmentedSends()).as("only the 600-byte ones went segmented").isEqualTo(1);
+        assertThat(arrived(peer)).containsExactlyElementsOf(expected);
+    }
+
+    private static void ip(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("ip"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as(String.join(" ", cmd) + ": " + out).isZero();
     }
 
     @Test
