@@ -375,8 +375,8 @@ final class CtlCommand {
         public Integer call() {
             return ctl.run(() -> {
                 JsonNode ports = ctl.askAgent("GET", "/v1/status", null).path("ports");
-                Table t = new Table("ID", "TYPE", "VNI", "MAC", "IPS", "STANDBY", "IN", "OUT", "IN_DROPPED", "OUT_DROPPED", "SPOOFED",
-                        "WHERE");
+                Table t = new Table("ID", "TYPE", "VNI", "MAC", "IPS", "STANDBY", "IN", "OUT", "IN_DROPPED", "OUT_DROPPED", "SUPER_IN",
+                        "SUPER_OUT", "SPOOFED", "WHERE");
                 for (JsonNode p : ports) {
                     List<String> ips = new ArrayList<>();
                     p.path("ips").forEach(i -> ips.add(i.asText()));
@@ -385,6 +385,7 @@ final class CtlCommand {
                     t.row(p.path("id").asText(), p.path("type").asText(), p.path("vni").asInt(), p.path("mac").asText(),
                             String.join(",", ips), p.path("standby").asBoolean() ? "yes" : "no", p.path("framesIn").asLong(),
                             p.path("framesOut").asLong(), p.path("inDropped").asLong(), p.path("outDropped").asLong(),
+                            p.path("superFramesIn").asLong(), p.path("superFramesOut").asLong(),
                             p.path("security").asBoolean() ? spoofed : "off", p.path("where").asText());
                 }
                 ctl.print(ports, t.toString());
