@@ -63,6 +63,13 @@ final class HttpEndpoint implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     /** The largest request body read: a port description is a few hundred bytes. */
     static final int MAX_BODY = 64 * 1024;
+    /**
+     * A connection that sends nothing for this long is closed: a client that opens connections and
+     * never finishes a handshake or a request must not hold descriptors for ever.
+     */
+    static final java.time.Duration IDLE = java.time.Duration.ofSeconds(30);
+    /** Connections open at once; one more is closed at once (ctl and Prometheus need a handful). */
+    static final int MAX_CONNECTIONS = 256;
 
     /**
      * A request, whole. {@code peer} is the identity of the client's certificate under mutual TLS,
@@ -91,6 +98,10 @@ final class HttpEndpoint implements AutoCloseable {
     private final EventLoopGroup group;
     private final Channel channel;
     private final byte[] token;
+    /** Connections open now, and refused for the bound so far: touched by the endpoint's one thread. */
+    private int open;
+    private long refused;
+    private long lastRefusalLogged = Long.MIN_VALUE / 2;
     /** Routes by path prefix, longest first. */
     private final Map<String, Route> routes = new ConcurrentSkipListMap<>(Comparator.comparingInt(String::length).reversed()
             .thenComparing(Comparator.naturalOrder()));
@@ -100,6 +111,11 @@ final class HttpEndpoint implements AutoCloseable {
      * context accepts; with {@code token}, every request carries {@code Authorization: Bearer TOKEN}.
      */
     HttpEndpoint(HttpAddress bind, SslContext tls, String token) throws IOException {
+        this(bind, tls, token, IDLE, MAX_CONNECTIONS);
+    }
+
+    /** As above, closing connections idle for {@code idle} and refusing more than {@code maxConnections} at once. */
+    HttpEndpoint(HttpAddress bind, SslContext tls, String token, java.time.Duration idle, int maxConnections) throws IOException {
         this.token = token == null ? null : token.getBytes(StandardCharsets.UTF_8);
         String name = "http-" + switch (bind) {
             case HttpAddress.Unix u -> u.path().getFileName();
@@ -109,6 +125,20 @@ final class HttpEndpoint implements AutoCloseable {
         ServerBootstrap b = new ServerBootstrap().group(group).childHandler(new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
+                if (open >= maxConnections) {
+                    refused++;
+                    long now = System.nanoTime();
+                    if (now - lastRefusalLogged > 60_000_000_000L) {
+                        lastRefusalLogged = now;
+                        log.warn("{}: {} connections open already; closing new ones ({} so far)", name, maxConnections, refused);
+                    }
+                    ch.close();
+                    return;
+                }
+                open++;
+                ch.closeFuture().addListener(f -> open--);
+                // First, so that a handshake that never ends is cut too.
+                ch.pipeline().addLast(new io.netty.handler.timeout.ReadTimeoutHandler(idle.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS));
                 if (tls != null) ch.pipeline().addLast(tls.newHandler(ch.alloc()));
                 ch.pipeline().addLast(new HttpServerCodec(4096, 8192, 8192), new HttpObjectAggregator(MAX_BODY), new Handler());
             }
