@@ -94,6 +94,30 @@ class UnderlaySocketTest {
     }
 
     @Test
+    void datagramsTheKernelJoinedOnReceiveReachTheAgentOneByOneInOrder() throws Exception {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        AgentHarness.TestPort vm = h.localVm(VM_B);
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, Transport.EPOLL);
+             UnderlaySocket sender = UnderlaySocket.open(ANY_LOOPBACK, Transport.EPOLL)) {
+            HostDirectory hosts = new HostDirectory();
+            hosts.put(2, sender.localAddress());
+            // Sent segmented (UDP GSO), 40 of one size then a shorter one: what GRO joins on loopback.
+            for (long seq = 0; seq < 40; seq++) sender.send(direct(dataPacket(seq, 1_400)), socket.localAddress());
+            sender.send(direct(dataPacket(40, 700)), socket.localAddress());
+            sender.flush();
+            receiveUntil(socket, hosts, h, () -> vm.delivered.size() >= 41);
+
+            assertThat(vm.seqs()).containsExactlyElementsOf(LongStream.range(0, 41).boxed().toList());
+            assertThat(socket.joinedReceives()).as("the kernel joined them (UDP GRO)").isPositive();
+            assertThat(socket.receiveErrors()).isZero();
+        }
+    }
+
+    private static ByteBuffer direct(byte[] b) {
+        return ByteBuffer.allocateDirect(b.length).put(b).flip();
+    }
+
+    @Test
     void aBusyAddressIsRefusedNamingIt() throws Exception {
         try (DatagramChannel taken = DatagramChannel.open().bind(ANY_LOOPBACK)) {
             InetSocketAddress busy = (InetSocketAddress) taken.getLocalAddress();

@@ -382,6 +382,7 @@ public final class AgentService implements AutoCloseable {
             Map<String, Long> under = new LinkedHashMap<>();
             under.put("send_failures", underlay.sendFailures());
             under.put("segmented_sends", loop.socket().segmentedSends());
+            under.put("joined_receives", loop.socket().joinedReceives());
             under.put("receive_errors", loop.socket().receiveErrors());
             under.put("unknown_hosts", underlay.unknownHosts());
             under.put("sealed", a.seal().sealing() ? 1L : 0L);

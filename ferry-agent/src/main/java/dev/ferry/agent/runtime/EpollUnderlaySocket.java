@@ -2,30 +2,22 @@ package dev.ferry.agent.runtime;
 
 import dev.ferry.board.Endpoints;
 import dev.ferry.agent.Agent;
-import io.netty.buffer.ByteBuf;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.FixedRecvByteBufAllocator;
-import io.netty.channel.ManualIoEventLoop;
-import io.netty.channel.epoll.EpollChannelOption;
-import io.netty.channel.epoll.EpollDatagramChannel;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.socket.DatagramPacket;
+import dev.ferry.agent.port.Libc;
 import io.netty.channel.unix.Socket;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The underlay on Netty's native epoll transport, receiving with recvmmsg: one system call takes up
- * to {@link #BATCH} datagrams. Netty's event loop here is a {@link ManualIoEventLoop} driven by the
- * agent loop's own thread on each turn, so the agent stays single-threaded: Netty never runs a
- * thread of its own. Sending goes straight to the socket, not through the pipeline, which would
- * allocate a packet object per datagram: datagrams of one size to one peer are gathered during the
- * turn and sent with UDP segmentation offload ({@link UdpGsoBatch}) when the loop {@link #flush}es.
+ * The underlay on a native socket (Netty's {@link Socket}: created, bound and sent on through JNI
+ * without a channel or an event loop), receiving with {@code recvmmsg} and UDP GRO through
+ * {@link UdpReceiveBatch}: one system call takes up to {@link UdpReceiveBatch#SLOTS} slots, each a
+ * datagram or a run of one sender's datagrams the kernel joined, cut apart again here. Sending goes
+ * straight to the socket: datagrams of one size to one peer are gathered during the turn and sent
+ * with UDP segmentation offload ({@link UdpGsoBatch}) when the loop {@link #flush}es. Agent loop's
+ * thread only; nothing is allocated per datagram on an IPv4 underlay.
  */
 final class EpollUnderlaySocket implements UnderlaySocket {
     private static final Logger log = LoggerFactory.getLogger(EpollUnderlaySocket.class);
@@ -35,19 +27,14 @@ final class EpollUnderlaySocket implements UnderlaySocket {
      */
     static final int MAX_DATAGRAM = 16_384;
     private long lastTooLongWarning = Long.MIN_VALUE / 2;
-    static final int BATCH = 32;
+    private long lastErrorWarning = Long.MIN_VALUE / 2;
 
-    private final ManualIoEventLoop loop;
-    private final EpollDatagramChannel channel;
     private final Socket socket;
+    private final InetSocketAddress local;
     private final byte[] rx = new byte[MAX_DATAGRAM];
     private final UdpGsoBatch batch;
-    private boolean owned;
-    private Agent agent;
-    private HostDirectory hosts;
-    private long now;
-    private int received;
-    private long receiveErrors;
+    private final UdpReceiveBatch receiving;
+    private long receiveErrors, joinedReceives;
 
     EpollUnderlaySocket(InetSocketAddress bind) throws IOException {
         socket = Socket.newSocketDgram();
@@ -59,15 +46,11 @@ final class EpollUnderlaySocket implements UnderlaySocket {
             socket.close();
             throw new IOException("cannot bind the underlay to " + Endpoints.format(bind) + ": " + e.getMessage(), e);
         }
+        // Netty's sockets are made non-blocking (SOCK_NONBLOCK): a full send buffer refuses, never waits.
+        local = socket.localAddress();
         batch = new UdpGsoBatch(socket.intValue(), this::sendNow);
-        channel = new EpollDatagramChannel(socket.intValue());
-        channel.config()
-                .setOption(EpollChannelOption.MAX_DATAGRAM_PAYLOAD_SIZE, MAX_DATAGRAM);
-        channel.config().setRecvByteBufAllocator(new FixedRecvByteBufAllocator(MAX_DATAGRAM * BATCH));
-        channel.pipeline().addLast(new Inbound());
-        // The owner is whichever thread first drives the loop: the agent loop's, once it starts.
-        loop = new ManualIoEventLoop(null, null, EpollIoHandler.newFactory());
-        loop.register(channel);
+        receiving = new UdpReceiveBatch(socket.intValue());
+        if (!receiving.gro()) log.info("UDP GRO refused by the kernel: the underlay receives datagram by datagram");
     }
 
     @Override
@@ -82,18 +65,55 @@ final class EpollUnderlaySocket implements UnderlaySocket {
 
     @Override
     public InetSocketAddress localAddress() {
-        return channel.localAddress();
+        return local;
     }
 
     @Override
     public int receive(Agent agent, HostDirectory hosts, long now) {
-        own();
-        this.agent = agent;
-        this.hosts = hosts;
-        this.now = now;
-        received = 0;
-        loop.runNow();
+        int slots = receiving.read();
+        if (slots < 0) {
+            receiveErrors++;
+            if (now - lastErrorWarning >= 1_000_000_000L) {
+                log.warn("underlay receive failed: {} ({} so far)", Libc.strerror(-slots), receiveErrors);
+                lastErrorWarning = now;
+            }
+            return 0;
+        }
+        int received = 0;
+        for (int i = 0; i < slots; i++) {
+            int length = receiving.length(i);
+            int size = receiving.segmentSize(i);
+            if (receiving.truncated(i) || size >= MAX_DATAGRAM) {
+                tooLong(receiving, i, Math.max(size, length), now);
+                continue;
+            }
+            int host = receiving.fromIpv4(i) ? hosts.hostAtIpv4(receiving.ipv4(i), receiving.port(i)) : hosts.hostAt(receiving.source(i));
+            if (size < length) joinedReceives++;
+            // A joined slot holds datagrams of `size` bytes back to back, the last one possibly shorter.
+            for (int at = 0; at < length; at += size) {
+                int n = Math.min(size, length - at);
+                receiving.copy(i, at, rx, n);
+                received++;
+                agent.onUnderlay(host, rx, 0, n, now);
+            }
+        }
         return received;
+    }
+
+    /** Anyone can send these: said at most once a second, with how many since. */
+    private void tooLong(UdpReceiveBatch r, int slot, int length, long now) {
+        receiveErrors++;
+        if (now - lastTooLongWarning >= 1_000_000_000L) {
+            log.warn("underlay datagram from port {} of {} bytes or more dropped: longer than {} bytes ({} so far)",
+                    r.port(slot), length, MAX_DATAGRAM - 1, receiveErrors);
+            lastTooLongWarning = now;
+        }
+    }
+
+    /** Receives in which the kernel had joined several datagrams (UDP GRO). */
+    @Override
+    public long joinedReceives() {
+        return joinedReceives;
     }
 
     @Override
@@ -138,51 +158,13 @@ final class EpollUnderlaySocket implements UnderlaySocket {
 
     @Override
     public void close() {
-        own();
         batch.flush();
         batch.close();
-        channel.close();
-        loop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
-        while (!loop.isTerminated()) loop.runNow();
-    }
-
-    private void own() {
-        if (!owned) {
-            loop.setOwningThread(Thread.currentThread());
-            owned = true;
+        try {
+            socket.close();
+        } catch (IOException e) {
+            log.debug("closing the underlay socket: {}", e.toString());
         }
-    }
-
-    /** Runs inside {@link #receive}, on the agent loop's thread: hands each datagram over, then frees it. */
-    private final class Inbound extends ChannelInboundHandlerAdapter {
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            DatagramPacket packet = (DatagramPacket) msg;
-            try {
-                ByteBuf content = packet.content();
-                int length = content.readableBytes();
-                if (length >= MAX_DATAGRAM) {
-                    receiveErrors++;
-                    // Anyone can send these: said at most once a second, with how many since.
-                    if (now - lastTooLongWarning >= 1_000_000_000L) {
-                        log.warn("underlay datagram from {} of {} bytes or more dropped: longer than {} bytes ({} so far)",
-                                packet.sender(), length, MAX_DATAGRAM - 1, receiveErrors);
-                        lastTooLongWarning = now;
-                    }
-                    return;
-                }
-                content.getBytes(content.readerIndex(), rx, 0, length);
-                received++;
-                agent.onUnderlay(hosts.hostAt(packet.sender()), rx, 0, length, now);
-            } finally {
-                packet.release();
-            }
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            receiveErrors++;
-            log.warn("underlay receive failed: {}", cause.toString());
-        }
+        receiving.close();
     }
 }

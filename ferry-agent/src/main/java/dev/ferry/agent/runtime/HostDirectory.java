@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import org.agrona.collections.Long2LongHashMap;
 
 /**
  * Where each host's agent listens, both ways: by host id for sending, by endpoint for telling who
@@ -24,6 +25,13 @@ public final class HostDirectory {
     private final Map<InetAddress, Integer> vtepsByAddress = new ConcurrentHashMap<>();
     private final java.util.Set<Integer> staticVteps = ConcurrentHashMap.newKeySet();
     private static final int SHARED = -1;
+    /**
+     * The same answers for IPv4 sources, by numbers, for the receive path that reads them without
+     * allocating: by (address, port), then by address alone. Rebuilt whole on every change (hosts
+     * change rarely) and published by the volatile write; the loop only reads them.
+     */
+    private volatile Long2LongHashMap v4Endpoints = new Long2LongHashMap(Underlay.UNKNOWN_HOST);
+    private volatile Long2LongHashMap v4Addresses = new Long2LongHashMap(Underlay.UNKNOWN_HOST);
 
     /** Host {@code hostId} (an agent) is at {@code endpoint}; returns where it was before, or null. */
     public InetSocketAddress put(int hostId, InetSocketAddress endpoint) {
@@ -44,11 +52,38 @@ public final class HostDirectory {
                 vtepsByAddress.merge(e.getValue().getAddress(), e.getKey(), (a, b) -> a.equals(b) ? a : SHARED);
             }
         }
+        Long2LongHashMap endpoints = new Long2LongHashMap(Underlay.UNKNOWN_HOST);
+        Long2LongHashMap addresses = new Long2LongHashMap(Underlay.UNKNOWN_HOST);
+        for (Map.Entry<InetSocketAddress, Integer> e : byEndpoint.entrySet()) {
+            if (e.getKey().getAddress() instanceof java.net.Inet4Address a) {
+                endpoints.put(v4Key(ipv4(a), e.getKey().getPort()), e.getValue());
+                int host = hostAt(new InetSocketAddress(a, 0));
+                if (host != Underlay.UNKNOWN_HOST) addresses.put(ipv4(a) & 0xFFFF_FFFFL, host);
+            }
+        }
+        v4Endpoints = endpoints;
+        v4Addresses = addresses;
         return before;
     }
 
     public InetSocketAddress get(int hostId) {
         return byHost.get(hostId);
+    }
+
+    /** As {@link #hostAt}, for an IPv4 source given as numbers; allocates nothing. */
+    public int hostAtIpv4(int address, int port) {
+        long host = v4Endpoints.get(v4Key(address, port));
+        if (host == Underlay.UNKNOWN_HOST) host = v4Addresses.get(address & 0xFFFF_FFFFL);
+        return (int) host;
+    }
+
+    private static long v4Key(int address, int port) {
+        return (address & 0xFFFF_FFFFL) << 16 | port;
+    }
+
+    private static int ipv4(java.net.Inet4Address a) {
+        byte[] b = a.getAddress();
+        return (b[0] & 0xFF) << 24 | (b[1] & 0xFF) << 16 | (b[2] & 0xFF) << 8 | (b[3] & 0xFF);
     }
 
     /** The host registered at {@code endpoint}, or {@link Underlay#UNKNOWN_HOST}. */

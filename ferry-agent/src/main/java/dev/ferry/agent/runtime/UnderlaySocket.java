@@ -16,7 +16,7 @@ public sealed interface UnderlaySocket extends AutoCloseable permits EpollUnderl
     enum Transport {
         /** Netty's native epoll where it loads (Linux), the JDK's NIO otherwise. */
         AUTO,
-        /** Netty's native epoll transport: batched receive with recvmmsg. */
+        /** A native socket: batched receive with recvmmsg and UDP GRO, batched sends with UDP GSO. */
         EPOLL,
         /** The JDK's {@code DatagramChannel}: one datagram per system call. */
         NIO
@@ -67,6 +67,11 @@ public sealed interface UnderlaySocket extends AutoCloseable permits EpollUnderl
 
     /** Gathered datagrams sent in one system call with UDP segmentation offload, in batches. */
     default long segmentedSends() {
+        return 0;
+    }
+
+    /** Receives that brought several datagrams the kernel had joined (UDP GRO), cut apart again. */
+    default long joinedReceives() {
         return 0;
     }
 
