@@ -55,6 +55,8 @@ public final class MigrationEntry {
     long lockRetryAt;
     boolean handoverAsked;
     boolean unlocked;
+    /** SOURCE: when a record last showed this migration's lock after its hand-over and it was released again. */
+    long unlockedAgainAt = Long.MIN_VALUE / 2;
     /** SOURCE: aborted and out of the table; a lock granted late is released at once. */
     boolean aborted;
     long lastRetryAt;

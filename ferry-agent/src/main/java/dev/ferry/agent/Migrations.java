@@ -218,7 +218,12 @@ final class Migrations implements ModePolicy {
      */
     void recordSeen(VirtualNetwork net, NodeRecord r, boolean newer, boolean first, long now) {
         if (r.isLocked() && r.lock().owner() == self) {
-            if (first) lockedHere(net, r, now);
+            if (first) {
+                lockedHere(net, r, now);
+            } else {
+                // Not only newer records: a lock granted or released leaves the record's version as it was.
+                lockedAgain(net, r, now);
+            }
         } else if (newer && r.isAttached() && r.hostId() != self) {
             movedAway(net, r, now);
         }
@@ -247,6 +252,23 @@ final class Migrations implements ModePolicy {
         long mac = r.key().mac();
         if (net.knows(mac, r.lock().migrationId()) || net.orphanLocks.containsKey(mac)) return;
         net.orphanLocks.put(mac, new long[] {r.lock().migrationId(), now});
+    }
+
+    /**
+     * A record shows a lock of this host's for a migration whose source here has handed over
+     * and asked for the unlock: maybe a record from before the unlock applied, or maybe a late copy
+     * of its LockRecord reached a board that had forgotten the first (one restarted in memory) and
+     * was granted again after the unlock. Nobody else would release that one, and the VM's next
+     * migration would wait behind it for ever (dangerous seed 306,351). Unlocking a lock that is not
+     * there, or not that migration's, changes nothing, so the first case costs one request.
+     */
+    private void lockedAgain(VirtualNetwork net, NodeRecord r, long now) {
+        long migrationId = r.lock().migrationId();
+        MigrationEntry e = net.entry(r.key().mac(), migrationId);
+        if (e == null || e.role != Role.SOURCE || !e.is(Phase.HANDED_OVER) || now - e.unlockedAgainAt < retryNanos) return;
+        e.unlockedAgainAt = now;
+        log.debug("agent {}: the board shows migration {}'s lock of {} after its hand-over; releasing it (again)", self, migrationId, r.key());
+        board.call(id -> new BoardRequest.Unlock(id, r.key(), migrationId, Outcome.COMPLETED), x -> {}, now);
     }
 
     /**

@@ -101,6 +101,17 @@ public final class VirtualNetwork {
         if (before != null && before != r) r.outgoing = before;
     }
 
+    /** The entry of this host, in the table or kept relaying, that is migration {@code migrationId} of {@code mac}; null if none. */
+    MigrationEntry entry(long mac, long migrationId) {
+        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
+            if (e.migrationId == migrationId) return e;
+        }
+        for (MigrationEntry e = returned.get(mac); e != null; e = e.outgoing) {
+            if (e.migrationId == migrationId) return e;
+        }
+        return null;
+    }
+
     /** Whether any entry of this host, in the table or kept relaying, is migration {@code migrationId} of {@code mac}. */
     boolean knows(long mac, long migrationId) {
         for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {

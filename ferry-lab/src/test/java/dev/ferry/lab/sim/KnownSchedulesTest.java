@@ -109,6 +109,17 @@ class KnownSchedulesTest {
         assertClean(shrunk("late-attach-after-the-hand-over.json"));
     }
 
+    /**
+     * §10.14: a late copy of a source's LockRecord reached the board restarted in memory after the
+     * source's unlock and was granted again; nobody released it and the VM's next migration waited
+     * behind it for ever, its source's buffer expiring (dangerous seed 306,351, lost 3,347 frames;
+     * shrunk to five migrations).
+     */
+    @org.junit.jupiter.api.Test
+    void aLockGrantedAgainAfterItsUnlockIsReleasedByItsSource() throws java.io.IOException {
+        assertClean(shrunk("lock-granted-again-after-its-unlock.json"));
+    }
+
     private static Simulation.Schedule shrunk(String name) throws java.io.IOException {
         try (var in = KnownSchedulesTest.class.getResourceAsStream("/schedules/" + name)) {
             return Shrinker.fromJson(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
