@@ -255,17 +255,17 @@ final class Migrations implements ModePolicy {
     }
 
     /**
-     * A record shows a lock of this host's for a migration whose source here has handed over
-     * and asked for the unlock: maybe a record from before the unlock applied, or maybe a late copy
-     * of its LockRecord reached a board that had forgotten the first (one restarted in memory) and
-     * was granted again after the unlock. Nobody else would release that one, and the VM's next
-     * migration would wait behind it for ever (dangerous seed 306,351). Unlocking a lock that is not
-     * there, or not that migration's, changes nothing, so the first case costs one request.
+     * A record shows a lock of this host's for a migration whose source here has handed over and
+     * whose unlock the board has answered: maybe a record from before the unlock applied, or maybe a
+     * late copy of its LockRecord reached a board that had forgotten the first (one restarted in
+     * memory) and was granted again after the unlock. Nobody else would release that one, and the
+     * VM's next migration would wait behind it for ever (dangerous seed 306,351). Unlocking a lock
+     * that is not there, or not that migration's, changes nothing, so the first case costs one request.
      */
     private void lockedAgain(VirtualNetwork net, NodeRecord r, long now) {
         long migrationId = r.lock().migrationId();
         MigrationEntry e = net.entry(r.key().mac(), migrationId);
-        if (e == null || e.role != Role.SOURCE || !e.is(Phase.HANDED_OVER) || now - e.unlockedAgainAt < retryNanos) return;
+        if (e == null || e.role != Role.SOURCE || !e.unlocked || now - e.unlockedAgainAt < retryNanos) return;
         e.unlockedAgainAt = now;
         log.debug("agent {}: the board shows migration {}'s lock of {} after its hand-over; releasing it (again)", self, migrationId, r.key());
         board.call(id -> new BoardRequest.Unlock(id, r.key(), migrationId, Outcome.COMPLETED), x -> {}, now);
