@@ -114,13 +114,7 @@ public final class VirtualNetwork {
 
     /** Whether any entry of this host, in the table or kept relaying, is migration {@code migrationId} of {@code mac}. */
     boolean knows(long mac, long migrationId) {
-        for (MigrationEntry e = migrations.get(mac); e != null; e = e.outgoing) {
-            if (e.migrationId == migrationId) return true;
-        }
-        for (MigrationEntry e = returned.get(mac); e != null; e = e.outgoing) {
-            if (e.migrationId == migrationId) return true;
-        }
-        return false;
+        return entry(mac, migrationId) != null;
     }
 
     /**

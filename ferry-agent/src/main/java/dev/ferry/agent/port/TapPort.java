@@ -68,15 +68,8 @@ public final class TapPort implements PolledPort {
     private final byte[] plainHeader = new byte[VirtioNetHeader.LENGTH];
     private int fd;
     private long framesIn, framesOut, readErrors, writeFailures, offloadRefused, superFramesIn, superFramesOut;
-    /** The agent, handle and time of the poll in progress: where {@link #toAgent} hands each segment. */
-    private Agent pollingAgent;
-    private LocalPort pollingHandle;
-    private long pollingNow;
     /** Each segment of what the VM sent, cut by {@link TcpSegmenter}, goes to the agent as a frame of its own. */
-    private final TcpSegmenter.Sink toAgent = (b, off, len) -> {
-        framesIn++;
-        pollingAgent.onPortFrame(pollingHandle, b, off, len, pollingNow);
-    };
+    private final SegmentsToAgent toAgent = new SegmentsToAgent();
 
     /**
      * Opens TAP device {@code device} (created if it does not exist). Throws {@link TapException}
@@ -198,9 +191,7 @@ public final class TapPort implements PolledPort {
 
     @Override
     public int poll(Agent agent, LocalPort handle, long now) {
-        pollingAgent = agent;
-        pollingHandle = handle;
-        pollingNow = now;
+        toAgent.polling(agent, handle, now);
         int n = 0;
         for (; n < MAX_FRAMES_PER_POLL; n++) {
             long got;
@@ -228,7 +219,7 @@ public final class TapPort implements PolledPort {
         return n;
     }
 
-    @Override public long framesIn() { return framesIn; }
+    @Override public long framesIn() { return framesIn + toAgent.frames(); }
     @Override public long framesOut() { return framesOut; }
     @Override public long inDropped() { return readErrors + offloadRefused; }
     @Override public long superFramesIn() { return superFramesIn; }

@@ -91,14 +91,8 @@ public final class VhostUserPort implements PolledPort {
     private boolean mergeable, guestTso;
     private long framesIn, framesOut, malformed, waitingFull, undeliverable, ringsBroken;
     private long superFramesIn, superFramesOut, offloadRefused;
-    /** The agent, handle and time of the poll in progress: where {@link #toAgent} hands each segment. */
-    private Agent pollingAgent;
-    private LocalPort pollingHandle;
-    private long pollingNow;
-    private final TcpSegmenter.Sink toAgent = (b, off, len) -> {
-        framesIn++;
-        pollingAgent.onPortFrame(pollingHandle, b, off, len, pollingNow);
-    };
+    /** Each segment of what the guest sent, cut by {@link TcpSegmenter}, goes to the agent as a frame of its own. */
+    private final dev.ferry.agent.port.SegmentsToAgent toAgent = new dev.ferry.agent.port.SegmentsToAgent();
     /** A joined frame the guest cannot take now goes back to ordinary frames, in order. */
     private final TcpSegmenter.Sink toGuest = this::deliverFrame;
     private final byte[] announcement = new byte[60];
@@ -249,9 +243,7 @@ public final class VhostUserPort implements PolledPort {
         }
         int n = 0;
         if (tx != null) {
-            pollingAgent = agent;
-            pollingHandle = handle;
-            pollingNow = now;
+            toAgent.polling(agent, handle, now);
             DirtyLog l = logging ? dirtyLog : null;
             for (; n < MAX_FRAMES_PER_POLL; n++) {
                 int length = tx.transmit(memory, l, sent);
@@ -441,7 +433,7 @@ public final class VhostUserPort implements PolledPort {
         return "vhost-user " + socket + " (" + backend.state() + (offload ? "; checksum and TSO offload offered" : "") + ")";
     }
 
-    @Override public long framesIn() { return framesIn; }
+    @Override public long framesIn() { return framesIn + toAgent.frames(); }
     @Override public long framesOut() { return framesOut; }
     /** Buffers from the guest that were malformed (chains, lengths): returned unread; and super-frames refused whole. */
     @Override public long inDropped() { return malformed + offloadRefused; }

@@ -38,6 +38,8 @@ final class Virtqueue {
     private final int[] chainLength;
     /** {@link #receiveMerged}'s buffers: each one's head and where its descriptors end in {@link #chainAddress}. */
     private final int[] mergedHead, mergedEnd;
+    /** What {@link #gather} found the chains it read hold, in bytes. */
+    private long gatheredBytes;
     private int callFd;
     private int lastAvail;
     private boolean broken;
@@ -126,23 +128,10 @@ final class Virtqueue {
     int receive(GuestMemory memory, DirtyLog log, byte[] staged, int length) {
         if (!hasAvailable()) return NO_BUFFER;
         int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * (lastAvail & (size - 1))));
-        long capacity = 0;
-        int count = 0;
-        // At most one pass over the ring: a chain longer than the ring loops.
-        for (int i = head; ; ) {
-            if (i >= size || count >= size) return broken(head, log);
-            long at = 16L * i;
-            int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
-            if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return broken(head, log);
-            long chunk = Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
-            chainAddress[count] = desc.get(ValueLayout.JAVA_LONG, at);
-            chainLength[count] = (int) Math.min(chunk, Integer.MAX_VALUE);
-            count++;
-            capacity += chunk;
-            if ((flags & DESC_F_NEXT) == 0) break;
-            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
-        }
-        if (capacity < length) return TOO_SMALL;
+        gatheredBytes = 0;
+        int count = gather(head, 0);
+        if (count < 0) return broken(head, log);
+        if (gatheredBytes < length) return TOO_SMALL;
         int done = 0;
         for (int k = 0; k < count && done < length; k++) {
             int chunk = Math.min(chainLength[k], length - done);
@@ -165,26 +154,14 @@ final class Virtqueue {
     int receiveMerged(GuestMemory memory, DirtyLog log, byte[] staged, int length) {
         if (!hasAvailable()) return NO_BUFFER;
         int pending = (Short.toUnsignedInt((short) U16.getAcquire(avail, 2L)) - lastAvail) & 0xFFFF;
-        long capacity = 0;
+        gatheredBytes = 0;
         int buffers = 0, count = 0;
-        while (capacity < length) {
+        while (gatheredBytes < length) {
             if (buffers == pending) return pending == size ? TOO_SMALL : NO_BUFFER;
             int head = Short.toUnsignedInt(avail.get(ValueLayout.JAVA_SHORT, 4L + 2L * ((lastAvail + buffers) & (size - 1))));
             mergedHead[buffers] = head;
-            for (int i = head; ; ) {
-                // Every descriptor once at most over all buffers: more means chains that loop or share.
-                if (i >= size || count >= size) return brokenMerged(buffers + 1, log);
-                long at = 16L * i;
-                int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
-                if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return brokenMerged(buffers + 1, log);
-                long chunk = Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
-                chainAddress[count] = desc.get(ValueLayout.JAVA_LONG, at);
-                chainLength[count] = (int) Math.min(chunk, Integer.MAX_VALUE);
-                count++;
-                capacity += chunk;
-                if ((flags & DESC_F_NEXT) == 0) break;
-                i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
-            }
+            count = gather(head, count);
+            if (count < 0) return brokenMerged(buffers + 1, log);
             mergedEnd[buffers++] = count;
         }
         // num_buffers, little-endian, in the header the first buffer carries.
@@ -204,6 +181,29 @@ final class Virtqueue {
         }
         publishUsed(buffers, log);
         return DELIVERED;
+    }
+
+    /**
+     * Appends the descriptors of the chain at {@code head} to {@link #chainAddress} from index
+     * {@code count} (each read once: the guest may rewrite them at any time) and adds their bytes to
+     * {@link #gatheredBytes}. Returns the new count, or -1 for a chain no driver offers to receive
+     * into: read-only or indirect, outside the ring, or using more descriptors than the ring has
+     * (over all the chains gathered, so chains that loop or share are caught).
+     */
+    private int gather(int head, int count) {
+        for (int i = head; ; ) {
+            if (i >= size || count >= size) return -1;
+            long at = 16L * i;
+            int flags = desc.get(ValueLayout.JAVA_SHORT, at + 12);
+            if ((flags & (DESC_F_WRITE | DESC_F_INDIRECT)) != DESC_F_WRITE) return -1;
+            long chunk = Integer.toUnsignedLong(desc.get(ValueLayout.JAVA_INT, at + 8));
+            chainAddress[count] = desc.get(ValueLayout.JAVA_LONG, at);
+            chainLength[count] = (int) Math.min(chunk, Integer.MAX_VALUE);
+            count++;
+            gatheredBytes += chunk;
+            if ((flags & DESC_F_NEXT) == 0) return count;
+            i = Short.toUnsignedInt(desc.get(ValueLayout.JAVA_SHORT, at + 14));
+        }
     }
 
     /** The first {@code buffers} offered go back unused: one of them is malformed. */
