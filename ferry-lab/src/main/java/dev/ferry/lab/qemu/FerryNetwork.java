@@ -60,8 +60,10 @@ final class FerryNetwork implements LabNetwork {
     public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
         return switch (portType) {
             case VHOST_USER -> new QemuVm.VhostUser(mac, sockets.resolve(name + "-" + ++copies + ".sock"));
-            case QEMU_SOCKET -> new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()),
-                    new InetSocketAddress("127.0.0.1", LoopbackPorts.udp()));
+            case QEMU_SOCKET -> {
+                int[] ports = LoopbackPorts.udpPair();
+                yield new QemuVm.Dgram(mac, new InetSocketAddress("127.0.0.1", ports[0]), new InetSocketAddress("127.0.0.1", ports[1]));
+            }
         };
     }
 

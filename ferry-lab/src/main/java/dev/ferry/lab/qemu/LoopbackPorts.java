@@ -16,6 +16,18 @@ final class LoopbackPorts {
         }
     }
 
+    /**
+     * Two different UDP ports free a moment ago: both held open while the second is chosen, since
+     * the kernel may hand a port just closed out again at once (QEMU's side and the agent's side of
+     * one QEMU socket port must not be the same).
+     */
+    static int[] udpPair() throws IOException {
+        try (DatagramSocket a = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0));
+             DatagramSocket b = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            return new int[] {a.getLocalPort(), b.getLocalPort()};
+        }
+    }
+
     static int tcp() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
