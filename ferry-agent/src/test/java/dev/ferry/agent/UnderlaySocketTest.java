@@ -93,6 +93,24 @@ class UnderlaySocketTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(value = Transport.class, names = {"EPOLL", "NIO"})
+    void anEmptyDatagramReachesTheAgentAndIsCountedAsMalformed(Transport transport) throws Exception {
+        AgentHarness h = new AgentHarness(Mode.FERRY);
+        AgentHarness.TestPort vm = h.localVm(VM_B);
+        try (UnderlaySocket socket = UnderlaySocket.open(ANY_LOOPBACK, transport);
+             DatagramChannel peer = DatagramChannel.open().bind(ANY_LOOPBACK)) {
+            HostDirectory hosts = hostTwoAt(peer);
+            peer.send(ByteBuffer.allocate(0), socket.localAddress());
+            peer.send(ByteBuffer.wrap(dataPacket(1, 40)), socket.localAddress());
+            receiveUntil(socket, hosts, h, () -> !vm.delivered.isEmpty());
+
+            assertThat(vm.seqs()).containsExactly(1L);
+            assertThat(java.util.Arrays.stream(dev.ferry.wire.Malformed.values()).mapToLong(h.agent.counters()::malformed).sum())
+                    .as("the empty datagram, counted").isEqualTo(1);
+        }
+    }
+
     @Test
     void datagramsTheKernelJoinedOnReceiveReachTheAgentOneByOneInOrder() throws Exception {
         AgentHarness h = new AgentHarness(Mode.FERRY);

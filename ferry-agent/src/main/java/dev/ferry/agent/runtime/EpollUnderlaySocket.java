@@ -89,13 +89,16 @@ final class EpollUnderlaySocket implements UnderlaySocket {
             }
             int host = receiving.fromIpv4(i) ? hosts.hostAtIpv4(receiving.ipv4(i), receiving.port(i)) : hosts.hostAt(receiving.source(i));
             if (size < length) joinedReceives++;
-            // A joined slot holds datagrams of `size` bytes back to back, the last one possibly shorter.
-            for (int at = 0; at < length; at += size) {
+            // A joined slot holds datagrams of `size` bytes back to back, the last one possibly shorter;
+            // an empty datagram is handed over too, for the agent to count as malformed.
+            int at = 0;
+            do {
                 int n = Math.min(size, length - at);
                 receiving.copy(i, at, rx, n);
                 received++;
                 agent.onUnderlay(host, rx, 0, n, now);
-            }
+                at += n;
+            } while (at < length);
         }
         return received;
     }
