@@ -164,6 +164,11 @@ public final class ChaCha20Poly1305 {
         long a2 = h2 + (((t1 >>> 20) | (t2 << 12)) & M26);
         long a3 = h3 + (((t2 >>> 14) | (t3 << 18)) & M26);
         long a4 = h4 + ((t3 >>> 8) | (1L << 24));
+        timesR(a0, a1, a2, a3, a4);
+    }
+
+    /** h = a r mod 2^130 - 5, carried ({@link #carry}). */
+    private void timesR(long a0, long a1, long a2, long a3, long a4) {
         long d0 = a0 * r0 + a1 * s4 + a2 * s3 + a3 * s2 + a4 * s1;
         long d1 = a0 * r1 + a1 * r0 + a2 * s4 + a3 * s3 + a4 * s2;
         long d2 = a0 * r2 + a1 * r1 + a2 * r0 + a3 * s4 + a4 * s3;
@@ -174,13 +179,8 @@ public final class ChaCha20Poly1305 {
 
     /** r^2 mod 2^130 - 5 into q, carried so that each limb is below 2^26 (q2 just above at most), and 5 q into p. */
     private void squareR() {
-        long d0 = r0 * r0 + r1 * s4 + r2 * s3 + r3 * s2 + r4 * s1;
-        long d1 = r0 * r1 + r1 * r0 + r2 * s4 + r3 * s3 + r4 * s2;
-        long d2 = r0 * r2 + r1 * r1 + r2 * r0 + r3 * s4 + r4 * s3;
-        long d3 = r0 * r3 + r1 * r2 + r2 * r1 + r3 * r0 + r4 * s4;
-        long d4 = r0 * r4 + r1 * r3 + r2 * r2 + r3 * r1 + r4 * r0;
-        // Carried through h, which start() clears after: q's limbs as h's, then one more step for q1.
-        carry(d0, d1, d2, d3, d4);
+        // Computed in h, which start() clears after: q's limbs as h's, then one more step for q1.
+        timesR(r0, r1, r2, r3, r4);
         q0 = h0;
         q1 = h1 & M26;
         q2 = h2 + (h1 >>> 26);
