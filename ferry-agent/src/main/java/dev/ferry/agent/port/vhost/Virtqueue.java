@@ -287,16 +287,7 @@ final class Virtqueue {
     }
 
     private void putUsed(int head, int length, DirtyLog log) {
-        long at = 4L + 8L * (usedIdx & (size - 1));
-        used.set(ValueLayout.JAVA_INT, at, head);
-        used.set(ValueLayout.JAVA_INT, at + 4, length);
-        usedIdx = (usedIdx + 1) & 0xFFFF;
-        lastAvail = (lastAvail + 1) & 0xFFFF;
-        U16.setRelease(used, 2L, (short) usedIdx);
-        if (log != null && usedGuestAddress >= 0) {
-            log.mark(usedGuestAddress + at, 8);
-            log.mark(usedGuestAddress + 2, 2);
-        }
-        unsignalled = true;
+        setUsed(0, head, length);
+        publishUsed(1, log);
     }
 }
