@@ -3,7 +3,7 @@ package dev.ferry.bench;
 import dev.ferry.lab.qemu.VmThroughput;
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -27,7 +27,7 @@ public final class VmBench {
     public int run() throws Exception {
         out.printf("ferry bench vm: iperf3 TCP between two QEMU VMs (%s), %d x %d s per network; the bridge is the anchor%n",
                 System.getenv().getOrDefault("FERRY_QEMU_ACCEL", "tcg"), o.reps, o.seconds);
-        Map<VmThroughput.Network, List<Double>> runs = new EnumMap<>(VmThroughput.Network.class);
+        Map<VmThroughput.Network, List<Double>> runs = new LinkedHashMap<>();
         for (VmThroughput.Network n : o.networks) {
             List<Double> gbits = new ArrayList<>();
             progress("%s: booting the VMs", n.label);
@@ -48,7 +48,8 @@ public final class VmBench {
         out.printf("%-42s%16s%10s   %s%n", "TCP between two VMs", "Gbit/s (median)", "ratio", "runs");
         for (var e : runs.entrySet()) {
             double m = Median.of(e.getValue());
-            out.printf("%-42s%16.3f%9.2fx   %s%n", e.getKey().label, m, m / anchor,
+            // Without the bridge in the run there is no anchor, so no ratio.
+            out.printf("%-42s%16.3f%10s   %s%n", e.getKey().label, m, Double.isNaN(anchor) ? "-" : String.format("%.2fx", m / anchor),
                     e.getValue().stream().map(g -> String.format("%.3f", g)).toList());
         }
         return 0;

@@ -131,15 +131,12 @@ final class BenchCommand {
             }
             List<dev.ferry.lab.qemu.VmThroughput.Network> chosen = new java.util.ArrayList<>();
             for (String n : networks) {
-                switch (n) {
-                    case "bridge" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.BRIDGE);
-                    case "ferry" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.FERRY_OFFLOAD);
-                    case "ferry-no-offload" -> chosen.add(dev.ferry.lab.qemu.VmThroughput.Network.FERRY_NO_OFFLOAD);
-                    default -> {
-                        System.err.println("ferry bench vm: --networks: '" + n + "' is not bridge, ferry or ferry-no-offload");
-                        return 2;
-                    }
+                dev.ferry.lab.qemu.VmThroughput.Network network = dev.ferry.lab.qemu.VmThroughput.Network.named(n);
+                if (network == null) {
+                    System.err.println("ferry bench vm: --networks: '" + n + "' is not bridge, ferry or ferry-no-offload");
+                    return 2;
                 }
+                chosen.add(network);
             }
             return new dev.ferry.bench.VmBench(new dev.ferry.bench.VmBench.Options(reps, seconds, chosen), System.out).run();
         }

@@ -21,14 +21,25 @@ public final class VmThroughput implements AutoCloseable {
 
     /** The networks compared: the bridge (with the VMs' RAM shared, as vhost-user needs it) and Ferry with and without offloads. */
     public enum Network {
-        BRIDGE("Linux bridge (TAP, QEMU's virtio-net)"),
-        FERRY_OFFLOAD("Ferry vhost-user, offloads on"),
-        FERRY_NO_OFFLOAD("Ferry vhost-user, offloads off");
+        BRIDGE("bridge", "Linux bridge (TAP, QEMU's virtio-net)"),
+        FERRY_OFFLOAD("ferry", "Ferry vhost-user, offloads on"),
+        FERRY_NO_OFFLOAD("ferry-no-offload", "Ferry vhost-user, offloads off");
 
+        /** What {@code ferry bench vm --networks} calls it. */
+        public final String option;
         public final String label;
 
-        Network(String label) {
+        Network(String option, String label) {
+            this.option = option;
             this.label = label;
+        }
+
+        /** The network {@code option} stands for, or null. */
+        public static Network named(String option) {
+            for (Network n : values()) {
+                if (n.option.equals(option)) return n;
+            }
+            return null;
         }
     }
 
