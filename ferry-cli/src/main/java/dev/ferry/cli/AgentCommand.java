@@ -5,6 +5,7 @@ import dev.ferry.service.AgentService;
 import dev.ferry.service.AgentSettings;
 import dev.ferry.service.ConfigException;
 import dev.ferry.service.PortSpec;
+import dev.ferry.service.SdNotify;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -119,9 +120,11 @@ final class AgentCommand implements Callable<Integer> {
         System.out.println("agent " + service.hostId() + " up: underlay " + service.endpoint() + " (" + service.transport()
                 + "), admin " + service.adminAddress());
         System.out.flush();
+        SdNotify.ready("agent " + service.hostId() + ", underlay " + service.endpoint() + ", admin " + service.adminAddress());
         CountDownLatch stopped = new CountDownLatch(1);
         // Closed by the hook itself: the JVM waits for hooks, not for this thread.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            SdNotify.stopping();
             service.close();
             stopped.countDown();
         }));

@@ -7,6 +7,7 @@ import dev.ferry.board.SqliteStore;
 import dev.ferry.board.Store;
 import dev.ferry.rpc.BoardServer;
 import dev.ferry.service.BoardService;
+import dev.ferry.service.SdNotify;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -155,8 +156,12 @@ final class BoardCommand implements Callable<Integer> {
                 System.out.println("metrics on http://" + Endpoints.format(service.metricsAddress()) + "/metrics");
             }
             System.out.flush();
+            SdNotify.ready("serving on " + address.getHostString() + ":" + service.port() + " (" + where + ")");
             CountDownLatch stopped = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                SdNotify.stopping();
+                stopped.countDown();
+            }));
             stopped.await();
         } finally {
             if (store instanceof AutoCloseable c) c.close();

@@ -34,7 +34,7 @@ import java.util.Map;
  *   device: tap-web1         # tap: the device's name
  *   socket: /run/ferry/web1.vhost # vhost-user: QEMU's vhost-user socket (QEMU is the server)
  *   standby: false           # true: a paused incoming copy (migration destination)
- *   migration: 0             # with standby: the migration's id
+ *   migration: 0             # with standby: the migration's id (default: learnt from the source's agent)
  *   qmp: /run/ferry/web1.qmp # a QMP socket of the VM's QEMU: the agent follows its migrations
  *                            # itself (standby or not, and every step), so no standby/migration
  *   mtu: 1500                # the VM's MTU, 68..9000 (default 9000, never above its VNI's)
@@ -169,8 +169,9 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
             qmpSocket = Path.of(qmp);
         }
         boolean isStandby = standby != null && standby;
-        if (isStandby && (migration == null || migration <= 0)) {
-            throw new ConfigException(where + ".migration: a standby port needs its migration's id (a positive number)");
+        // A standby without an id learns its migration's from the source's agent (design §7).
+        if (isStandby && migration != null && migration <= 0) {
+            throw new ConfigException(where + ".migration: " + migration + " is not a migration id (a positive number)");
         }
         if (!isStandby && migration != null) throw new ConfigException(where + ".migration: only for a standby port");
         if (mtu != null && PortPolicy.mtuProblem(mtu) != null) throw new ConfigException(where + ".mtu: " + PortPolicy.mtuProblem(mtu));

@@ -289,9 +289,9 @@ class AgentSettingsTest {
     }
 
     @Test
-    void aStandbyPortWithoutMigrationIsRefused() {
-        refused(GOOD.replace("    device: tap-db1\n", "    device: tap-db1\n    standby: true\n"), "ports[1].migration",
-                "needs its migration's id");
+    void aStandbyPortWithANonPositiveMigrationIdIsRefused() {
+        refused(GOOD.replace("    device: tap-db1\n", "    device: tap-db1\n    standby: true\n    migration: 0\n"), "ports[1].migration",
+                "is not a migration id");
     }
 
     @Test

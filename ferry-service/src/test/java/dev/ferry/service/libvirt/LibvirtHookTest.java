@@ -1,0 +1,173 @@
+package dev.ferry.service.libvirt;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.service.AgentService;
+import dev.ferry.service.AgentSettings;
+import dev.ferry.service.AgentStatus;
+import dev.ferry.service.PortSpec;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** libvirt's QEMU hook: what it does at each of libvirt's calls, first as a plan, then against a running agent. */
+class LibvirtHookTest {
+    private static final DomainXml.Domain WEB1 = DomainXml.parse(example());
+
+    private static String example() {
+        try {
+            return DomainXmlTest.example();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static PortSpec port() {
+        return WEB1.ports().getFirst();
+    }
+
+    @Nested
+    class Plan {
+        @Test
+        void prepareOfANewDomainPlugsItsPortAsARunningVm() {
+            assertThat(LibvirtHook.plan("prepare", "begin", WEB1, Set.of())).containsExactly(new LibvirtHook.Action.Plug(port()));
+        }
+
+        @Test
+        void anIncomingMigrationPlugsAStandbyWithoutAMigrationId() {
+            List<LibvirtHook.Action> plan = LibvirtHook.plan("migrate", "begin", WEB1, Set.of());
+
+            assertThat(plan).hasSize(1);
+            PortSpec standby = ((LibvirtHook.Action.Plug) plan.getFirst()).spec();
+            assertThat(standby.standby()).isTrue();
+            assertThat(standby.migration()).isNull();
+            assertThat(standby.validate("port").standby()).isTrue();
+        }
+
+        @Test
+        void prepareAfterTheIncomingMigrationKeepsTheStandby() {
+            assertThat(LibvirtHook.plan("prepare", "begin", WEB1, Set.of("web1"))).isEmpty();
+        }
+
+        @Test
+        void reconnectAfterLibvirtdRestartedPlugsOnlyWhatIsMissing() {
+            assertThat(LibvirtHook.plan("reconnect", "begin", WEB1, Set.of("web1"))).isEmpty();
+            assertThat(LibvirtHook.plan("reconnect", "begin", WEB1, Set.of())).containsExactly(new LibvirtHook.Action.Plug(port()));
+        }
+
+        @Test
+        void releaseUnplugsWhatIsPlugged() {
+            assertThat(LibvirtHook.plan("release", "end", WEB1, Set.of("web1", "other")))
+                    .containsExactly(new LibvirtHook.Action.Unplug("web1"));
+            assertThat(LibvirtHook.plan("release", "end", WEB1, Set.of())).isEmpty();
+        }
+
+        @Test
+        void theOtherCallsChangeNothing() {
+            for (String call : List.of("start begin", "started begin", "stopped end", "migrate end", "restore end")) {
+                String[] words = call.split(" ");
+                assertThat(LibvirtHook.plan(words[0], words[1], WEB1, Set.of())).as(call).isEmpty();
+            }
+        }
+    }
+
+    @Nested
+    class AgainstAnAgent {
+        @TempDir Path dir;
+        private AgentService agent;
+        private final ByteArrayOutputStream log = new ByteArrayOutputStream();
+
+        private String socket() throws Exception {
+            Path admin = dir.resolve("agent.sock");
+            agent = AgentService.start(AgentSettings.empty().override(1, "127.0.0.1:0", null, "127.0.0.1:9", admin.toString(), List.of(100),
+                    null, List.of()).validate());
+            return admin.toString();
+        }
+
+        @AfterEach
+        void stop() {
+            if (agent != null) agent.close();
+        }
+
+        private int hook(String admin, String operation, String subOperation, String xml) {
+            return LibvirtHook.run(List.of("web1", operation, subOperation, "-"), xml, admin,
+                    new PrintStream(log, true, StandardCharsets.UTF_8));
+        }
+
+        private String said() {
+            return log.toString(StandardCharsets.UTF_8);
+        }
+
+        @Test
+        void prepareThenReleasePlugsTheVhostUserPortAndUnplugsIt() throws Exception {
+            String admin = socket();
+
+            assertThat(hook(admin, "prepare", "begin", example())).isZero();
+            AgentStatus.PortStatus p = agent.status().ports().getFirst();
+            assertThat(p.id()).isEqualTo("web1");
+            assertThat(p.type()).isEqualTo("vhost-user");
+            assertThat(p.mac()).isEqualTo("52:54:00:00:00:01");
+            assertThat(p.ips()).containsExactly("198.18.0.1");
+            assertThat(p.standby()).isFalse();
+
+            assertThat(hook(admin, "release", "end", example())).isZero();
+            assertThat(agent.status().ports()).isEmpty();
+            assertThat(said()).contains("plugged web1").contains("unplugged web1");
+        }
+
+        @Test
+        void anIncomingMigrationIsPluggedAsAStandbyThatPrepareKeeps() throws Exception {
+            String admin = socket();
+
+            assertThat(hook(admin, "migrate", "begin", example())).isZero();
+            assertThat(hook(admin, "prepare", "begin", example())).isZero();
+
+            assertThat(agent.status().ports()).singleElement().satisfies(p -> assertThat(p.standby()).isTrue());
+            assertThat(said()).containsOnlyOnce("plugged web1").contains("standby");
+        }
+
+        @Test
+        void aPortTheAgentRefusesStopsTheDomainFromStartingWithTheAgentsReason() throws Exception {
+            String admin = socket();
+            String otherVni = example().replace("vni=\"100\"", "vni=\"200\"");
+
+            assertThat(hook(admin, "prepare", "begin", otherVni)).isEqualTo(1);
+            assertThat(said()).contains("the agent refused to plug web1").contains("200");
+            assertThat(agent.status().ports()).isEmpty();
+        }
+
+        @Test
+        void badMetadataStopsAStartButNotARelease() throws Exception {
+            String admin = socket();
+            String bad = example().replace("vni=\"100\"", "vni=\"blue\"");
+
+            assertThat(hook(admin, "prepare", "begin", bad)).isEqualTo(1);
+            assertThat(hook(admin, "release", "end", bad)).isZero();
+            assertThat(said()).contains("ferry: domain web1: metadata/ferry:port[1]/@vni: 'blue' is not a number");
+        }
+
+        @Test
+        void anAgentThatIsNotRunningStopsTheDomainFromStartingSayingSo() {
+            Path missing = dir.resolve("no-agent.sock");
+
+            assertThat(hook(missing.toString(), "prepare", "begin", example())).isEqualTo(1);
+            assertThat(said()).contains("the agent at " + missing + " is unreachable (is ferry-agent running?)");
+        }
+
+        @Test
+        void aDomainWithoutFerrysMetadataNeverReachesTheAgent() {
+            Path missing = dir.resolve("no-agent.sock");
+            String plain = example().replaceAll("(?s)<metadata>.*</metadata>", "");
+
+            assertThat(hook(missing.toString(), "prepare", "begin", plain)).isZero();
+            assertThat(said()).isEmpty();
+        }
+    }
+}
