@@ -2,8 +2,11 @@ package dev.ferry.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.service.NotifySocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +27,19 @@ class AgentProcessTest {
         try (FerryProcess agent = new FerryProcess("agent", "--config", file.toString(), "--listen", "127.0.0.1:0")) {
             assertThat(agent.waitForExit(30)).isEqualTo(2);
             assertThat(agent.output()).contains("bad configuration: ports[0].remote: missing");
+        }
+    }
+
+    @Test
+    void theAgentTellsSystemdItIsReadyOnceItsAdminSocketServes() throws Throwable {
+        Path notify = dir.resolve("notify");
+        Path admin = dir.resolve("agent.sock");
+        try (NotifySocket systemd = new NotifySocket(notify.toString());
+             FerryProcess agent = new FerryProcess(List.of(), Map.of("NOTIFY_SOCKET", notify.toString()), "agent", "--host-id", "1",
+                     "--board", "127.0.0.1:9", "--vni", "100", "--listen", "127.0.0.1:0", "--admin", admin.toString(), "--insecure")) {
+            String ready = systemd.receive(30);
+            assertThat(ready).startsWith("READY=1\nSTATUS=agent 1, underlay 127.0.0.1:").contains("admin " + admin);
+            assertThat(Files.exists(admin)).as("admin socket there when systemd hears READY").isTrue();
         }
     }
 

@@ -6,9 +6,11 @@ import dev.ferry.board.BoardRequest;
 import dev.ferry.board.BoardResponse;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.GrpcBoardClient;
+import dev.ferry.service.NotifySocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -47,6 +49,22 @@ class BoardProcessTest {
                 assertThat(with.statusCode()).isEqualTo(200);
                 assertThat(with.body()).contains("ferry_board_records");
             }
+        }
+    }
+
+    @Test
+    void theBoardTellsSystemdItIsReadyOnceItServesAndThatItStopsOnSigterm(@TempDir Path dir) throws Throwable {
+        Path notify = dir.resolve("notify");
+        try (NotifySocket systemd = new NotifySocket(notify.toString());
+             FerryProcess board = new FerryProcess(List.of(), Map.of("NOTIFY_SOCKET", notify.toString()),
+                     "board", "--listen", "127.0.0.1:0", "--in-memory", "--insecure")) {
+            String ready = systemd.receive(30);
+            assertThat(ready).startsWith("READY=1\nSTATUS=serving on 127.0.0.1:");
+            assertThat(board.output()).contains("board listening on ");
+
+            board.process.destroy();
+            assertThat(systemd.receive(10)).isEqualTo("STOPPING=1");
+            assertThat(board.waitForExit(10)).isNotEqualTo(-1);
         }
     }
 

@@ -25,13 +25,20 @@ final class FerryProcess implements AutoCloseable {
 
     /** Run under {@code wrapper} first, such as {@code ip netns exec NS} (which execs: the process id stays the JVM's). */
     FerryProcess(List<String> wrapper, String... args) throws Exception {
+        this(wrapper, java.util.Map.of(), args);
+    }
+
+    /** With {@code env} added to the test's environment. */
+    FerryProcess(List<String> wrapper, java.util.Map<String, String> env, String... args) throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(wrapper);
         cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
         cmd.addAll(List.of(args));
-        process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        process = builder.start();
         Thread reader = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
