@@ -3,10 +3,10 @@
 # interoperability test decodes Ferry's packets with it), and iproute2, ping and iperf3 for the test that
 # puts VMs in network namespaces behind TAP ports, QEMU, cpio and gcc for the tests with real VMs
 # (scripts/vm-image.sh builds their image from Debian's packages), chromium to check the lab's timeline
-# report renders. JDK 25 is looked for, not installed:
-# scripts/find-jdk.sh says where it looked when none is there.
+# report renders, help2man for the package's man pages and systemd for `systemd-analyze verify` of its
+# units. JDK 25 is looked for, not installed: scripts/find-jdk.sh says where it looked when none is there.
 set -euo pipefail
-PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server chromium)
+PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server chromium help2man systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

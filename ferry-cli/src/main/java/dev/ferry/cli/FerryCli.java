@@ -4,8 +4,8 @@ import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code ferry} command. */
-@Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
+/** The {@code ferry} command; every subcommand inherits --help and --version. */
+@Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class, scope = CommandLine.ScopeType.INHERIT,
         description = "Overlay virtual network with lossless live migration of VMs.",
         subcommands = {DemoCommand.class, SimCommand.class, BoardCommand.class, AgentCommand.class, CtlCommand.class,
                 LibvirtCommand.class, BenchCommand.class, LabCommand.class, PkiCommand.class,
