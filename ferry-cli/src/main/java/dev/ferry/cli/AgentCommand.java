@@ -71,6 +71,10 @@ final class AgentCommand implements Callable<Integer> {
                     + " protected otherwise. Every agent of the cluster must then run so. Default: sealed (README: Security).")
     boolean plaintextUnderlay;
 
+    @Option(names = "--libvirt", paramLabel = "URI",
+            description = "The libvirt daemon whose domain events tell ports plugged with a domain their migrations (default qemu:///system).")
+    String libvirt;
+
     @Option(names = "--port", description = "A port: id=NAME,type=vhost-user|qemu-socket|tap,vni=N,mac=M,ips=A;B,socket=PATH,local=H:P,remote=H:P,device=D,qmp=PATH")
     List<String> ports = new ArrayList<>();
 
@@ -83,7 +87,7 @@ final class AgentCommand implements Callable<Integer> {
             List<PortSpec> flagPorts = new ArrayList<>();
             for (int i = 0; i < ports.size(); i++) flagPorts.add(PortSpec.parseFlag(ports.get(i), "--port[" + i + "]"));
             settings = file.override(hostId, listen, advertise, board, admin, vnis, mode, flagPorts).withTransport(transport)
-                    .withMetrics(metrics, metricsTokenFile).validate();
+                    .withMetrics(metrics, metricsTokenFile).withLibvirt(libvirt).validate();
         } catch (ConfigException e) {
             System.err.println("ferry agent: bad configuration: " + e.getMessage());
             return 2;

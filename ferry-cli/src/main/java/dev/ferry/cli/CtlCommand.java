@@ -477,6 +477,9 @@ final class CtlCommand {
             @Option(names = "--offload", arity = "1", paramLabel = "on|off",
                     description = "TAP and vhost-user: checksum and TCP segmentation offload between the VM and the agent (default: on).")
             String offload;
+            @Option(names = "--domain", paramLabel = "UUID",
+                    description = "The VM's libvirt domain: the agent follows its migrations through libvirt's events (libvirt's hook gives it).")
+            String domain;
 
             @Override
             public Integer call() {
@@ -484,7 +487,7 @@ final class CtlCommand {
                 return ctl.run(() -> {
                     PortSpec spec = new PortSpec(id, type, vni, mac, ips, local, remote, device, standby ? Boolean.TRUE : null, migration, qmp, socket, mtu,
                             security == null ? null : PortSpec.onOff(security, "--security"),
-                            offload == null ? null : PortSpec.onOff(offload, "--offload"));
+                            offload == null ? null : PortSpec.onOff(offload, "--offload"), domain);
                     JsonNode p = ctl.askAgent("POST", "/v1/ports", spec);
                     ctl.print(p, "plugged " + p.path("id").asText() + " (" + p.path("type").asText() + ", " + p.path("mac").asText()
                             + " in VNI " + p.path("vni").asInt() + (p.path("standby").asBoolean() ? ", standby" : "") + "): "

@@ -12,6 +12,7 @@ import dev.ferry.agent.runtime.AgentLoop;
 import dev.ferry.board.Endpoints;
 import dev.ferry.agent.runtime.HostDirectory;
 import dev.ferry.agent.runtime.UdpUnderlay;
+import dev.ferry.service.libvirt.LibvirtDetector;
 import dev.ferry.service.qmp.QmpDetector;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.GrpcBoardClient;
@@ -57,6 +58,8 @@ public final class AgentService implements AutoCloseable {
     private final Map<String, Plugged> ports = new LinkedHashMap<>();
     /** QMP detectors by port id, from {@link #addPort} until the port goes. */
     private final Map<String, QmpDetector> detectors = new java.util.concurrent.ConcurrentHashMap<>();
+    /** The libvirt detector, made when the first port with a libvirt domain is plugged; guarded by this. */
+    private LibvirtDetector libvirt;
 
     private AgentService(AgentSettings.Validated settings) throws IOException {
         this.settings = settings;
@@ -152,15 +155,34 @@ public final class AgentService implements AutoCloseable {
         if (spec.qmp() != null && detectors.containsKey(spec.id())) {
             throw new ConfigException("id: port '" + spec.id() + "' is already plugged in");
         }
+        LibvirtDetector domains = spec.domain() != null ? libvirt() : null;
         PolledPort port = spec.open();
         if (spec.qmp() != null) return follow(spec, port);
         sizeQemuSocket(spec);
+        AgentStatus.PortStatus plugged;
         try {
-            return plug(spec, port, spec.standby(), spec.migration(), Agent.Found.RUNNING);
+            plugged = plug(spec, port, spec.standby(), spec.migration(), Agent.Found.RUNNING);
         } catch (RuntimeException e) {
             port.close();
             throw e;
         }
+        if (domains != null) domains.follow(spec.domain(), spec.id());
+        return plugged;
+    }
+
+    /**
+     * This agent's libvirt detector, connecting to {@code libvirt:} (default qemu:///system) the first
+     * time; a {@link ConfigException} when libvirt's library is not installed.
+     */
+    private synchronized LibvirtDetector libvirt() {
+        if (libvirt == null) {
+            try {
+                libvirt = new LibvirtDetector(settings.libvirt(), (id, step, migrationId) -> migrate(step, id, migrationId));
+            } catch (IOException e) {
+                throw new ConfigException("domain: the agent cannot follow libvirt at " + settings.libvirt() + ": " + e.getMessage());
+            }
+        }
+        return libvirt;
     }
 
     private AgentStatus.PortStatus plug(PortSpec.Port spec, PolledPort port, boolean standby, long migrationId, Agent.Found found) {
@@ -240,6 +262,9 @@ public final class AgentService implements AutoCloseable {
     private void forget(String id) {
         QmpDetector d = detectors.remove(id);
         if (d != null) d.close();
+        synchronized (this) {
+            if (libvirt != null) libvirt.unfollow(id);
+        }
     }
 
     /**
@@ -498,6 +523,9 @@ public final class AgentService implements AutoCloseable {
     @Override
     public void close() {
         for (String id : List.copyOf(detectors.keySet())) forget(id);
+        synchronized (this) {
+            if (libvirt != null) libvirt.close();
+        }
         if (admin != null) admin.close();
         if (metrics != null) metrics.close();
         loop.close();

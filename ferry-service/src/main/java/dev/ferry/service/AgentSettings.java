@@ -40,6 +40,8 @@ import java.util.Set;
  * vni-mtu: { 100: 1500 }       # a VNI's MTU, 68..9000 (default 9000: jumbo frames); every agent of it the same
  * mode: ferry
  * transport: auto              # underlay socket: epoll (Linux, batched receive), nio, or auto
+ * libvirt: qemu:///system      # the libvirt daemon whose domain events tell ports with a domain their
+ *                               # migrations (default qemu:///system, connected once such a port is plugged)
  * tuning: { buffer-millis: 2000, retry-millis: 100 }
  * ports: [ ... ]               # see PortSpec
  * </pre>
@@ -47,7 +49,7 @@ import java.util.Set;
 public record AgentSettings(@JsonProperty("host-id") Integer hostId, String listen, String advertise, String board,
                             String admin, List<Integer> vnis, String mode, String transport, Tuning tuning,
                             List<PortSpec> ports, @JsonProperty("vni-mtu") Map<Integer, Integer> vniMtu, String metrics,
-                            @JsonProperty("metrics-token-file") String metricsTokenFile, Security security) {
+                            @JsonProperty("metrics-token-file") String metricsTokenFile, Security security, String libvirt) {
 
     /**
      * How the agent proves who it is and protects what it sends (README: Security); flags of the same
@@ -72,18 +74,19 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     /** What a validated configuration yields. */
     public record Validated(AgentConfig config, InetSocketAddress listen, Transport transport, String board,
                             HttpAddress admin, HttpAddress.Tcp metrics, String metricsToken, List<PortSpec.Port> ports,
-                            dev.ferry.rpc.Tls tls) {
+                            dev.ferry.rpc.Tls tls, String libvirt) {
         /**
          * These settings speaking mutual TLS with {@code tls} (null: plaintext, {@code --insecure}):
          * to the board, and on a TCP admin endpoint.
          */
         public Validated withTls(dev.ferry.rpc.Tls tls) {
-            return new Validated(config, listen, transport, board, admin, metrics, metricsToken, ports, tls);
+            return new Validated(config, listen, transport, board, admin, metrics, metricsToken, ports, tls, libvirt);
         }
 
         /** These settings with the underlay's datagrams unsealed (design §7b): only where the underlay is protected otherwise. */
         public Validated withPlaintextUnderlay(boolean plaintext) {
-            return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, metrics, metricsToken, ports, tls);
+            return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, metrics, metricsToken, ports, tls,
+                    libvirt);
         }
     }
 
@@ -120,7 +123,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
     }
 
     public static AgentSettings empty() {
-        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new AgentSettings(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This file's settings with every non-null argument in place of the file's (ports are added). */
@@ -131,20 +134,28 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return new AgentSettings(hostId != null ? hostId : this.hostId, listen != null ? listen : this.listen,
                 advertise != null ? advertise : this.advertise, board != null ? board : this.board,
                 admin != null ? admin : this.admin, vnis != null && !vnis.isEmpty() ? vnis : this.vnis,
-                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu, metrics, metricsTokenFile, security);
+                mode != null ? mode : this.mode, transport, tuning, allPorts, vniMtu, metrics, metricsTokenFile, security, libvirt);
     }
 
     /** These settings with Prometheus' endpoint and its token file in place of the file's, where not null. */
     public AgentSettings withMetrics(String metrics, String metricsTokenFile) {
         return new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu,
-                metrics != null ? metrics : this.metrics, metricsTokenFile != null ? metricsTokenFile : this.metricsTokenFile, security);
+                metrics != null ? metrics : this.metrics, metricsTokenFile != null ? metricsTokenFile : this.metricsTokenFile, security,
+                libvirt);
     }
 
     /** These settings with {@code transport} in place of the file's, unless it is null. */
     public AgentSettings withTransport(String transport) {
         return transport == null ? this
                 : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu, metrics,
-                        metricsTokenFile, security);
+                        metricsTokenFile, security, libvirt);
+    }
+
+    /** These settings with libvirt's URI in place of the file's, unless it is null. */
+    public AgentSettings withLibvirt(String libvirt) {
+        return libvirt == null ? this
+                : new AgentSettings(hostId, listen, advertise, board, admin, vnis, mode, transport, tuning, ports, vniMtu, metrics,
+                        metricsTokenFile, security, libvirt);
     }
 
     /** The configuration, or a {@link ConfigException} naming the first field at fault. */
@@ -231,7 +242,11 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             }
             validPorts.add(p);
         }
-        return new Validated(config, l, tr, board, adminAddress, metricsAddress, metricsToken, List.copyOf(validPorts), null);
+        if (libvirt != null && !libvirt.matches("[a-z][a-z0-9+]*:/.*")) {
+            throw new ConfigException("libvirt: '" + libvirt + "' is not a libvirt URI like qemu:///system");
+        }
+        return new Validated(config, l, tr, board, adminAddress, metricsAddress, metricsToken, List.copyOf(validPorts), null,
+                libvirt == null ? "qemu:///system" : libvirt);
     }
 
     private static long or(Long value, long otherwise) {

@@ -42,12 +42,14 @@ import java.util.Map;
  *                            # neighbour discovery too (default: on when ips are given)
  *   offload: true            # tap, vhost-user: checksum and TCP segmentation offload with the VM
  *                            # (default: on; vhost-user also merges receive buffers)
+ *   domain: 0f1e2d3c-...     # the UUID of the VM's libvirt domain: the agent follows its migrations
+ *                            # through libvirt's events (what libvirt's hook sets)
  * </pre>
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record PortSpec(String id, String type, Integer vni, String mac, List<String> ips, String local, String remote,
                        String device, Boolean standby, Long migration, String qmp, String socket, Integer mtu,
-                       Boolean security, Boolean offload) {
+                       Boolean security, Boolean offload, String domain) {
 
     /** The kinds of port. */
     public enum Kind {
@@ -67,7 +69,8 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
 
     /** A validated port: everything needed to open it. */
     public record Port(String id, Kind kind, VmKey key, List<Integer> ips, InetSocketAddress local, InetSocketAddress remote,
-                       String device, boolean standby, long migration, Path qmp, Path socket, PortPolicy policy, boolean offload) {
+                       String device, boolean standby, long migration, Path qmp, Path socket, PortPolicy policy, boolean offload,
+                       String domain) {
 
         /** Opens the socket or device; IOException or {@link TapPort.TapException} naming it when it cannot. */
         public PolledPort open() throws IOException {
@@ -101,7 +104,12 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 kv.containsKey("migration") ? (long) Addresses.integer(kv.get("migration"), where + ".migration") : null,
                 kv.get("qmp"), kv.get("socket"), kv.containsKey("mtu") ? Addresses.integer(kv.get("mtu"), where + ".mtu") : null,
                 kv.containsKey("security") ? onOff(kv.get("security"), where + ".security") : null,
-                kv.containsKey("offload") ? onOff(kv.get("offload"), where + ".offload") : null);
+                kv.containsKey("offload") ? onOff(kv.get("offload"), where + ".offload") : null, kv.get("domain"));
+    }
+
+    /** This port as a migration's paused incoming copy, its migration's id to be learnt from the source's agent. */
+    public PortSpec asStandby() {
+        return new PortSpec(id, type, vni, mac, ips, local, remote, device, Boolean.TRUE, null, qmp, socket, mtu, security, offload, domain);
     }
 
     /** "true", "on", "yes" or their opposites; a {@link ConfigException} naming {@code where} otherwise. */
@@ -159,6 +167,14 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
                 vhostSocket = Path.of(socket);
             }
         }
+        String libvirtDomain = null;
+        if (domain != null) {
+            if (!domain.matches("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")) {
+                throw new ConfigException(where + ".domain: '" + domain + "' is not a libvirt domain's UUID");
+            }
+            if (qmp != null) throw new ConfigException(where + ".domain: not with qmp (one detector follows a VM: libvirt's or QEMU's)");
+            libvirtDomain = domain.toLowerCase(Locale.ROOT);
+        }
         Path qmpSocket = null;
         if (qmp != null) {
             if (qmp.isBlank()) throw new ConfigException(where + ".qmp: empty (the path of a QMP socket of the VM's QEMU)");
@@ -178,6 +194,6 @@ public record PortSpec(String id, String type, Integer vni, String mac, List<Str
         PortPolicy defaults = PortPolicy.defaultsFor(addresses);
         PortPolicy policy = new PortPolicy(mtu == null ? defaults.mtu() : mtu, security == null ? defaults.portSecurity() : security);
         return new Port(id, kind, new VmKey(vni, m), List.copyOf(addresses), l, r, device, isStandby,
-                migration == null ? 0 : migration, qmpSocket, vhostSocket, policy, offload == null || offload);
+                migration == null ? 0 : migration, qmpSocket, vhostSocket, policy, offload == null || offload, libvirtDomain);
     }
 }

@@ -81,7 +81,7 @@ class TapNamespaceTest {
     private AgentService agentWithNamespacedVm(int i, Boolean offload) throws Exception {
         String device = "fy" + TAG + "t" + i;
         String ns = "ferry" + TAG + "-" + i;
-        var spec = new PortSpec("vm" + i, "tap", VNI, mac(i), List.of(ip(i)), null, null, device, null, null, null, null, null, null, offload);
+        var spec = new PortSpec("vm" + i, "tap", VNI, mac(i), List.of(ip(i)), null, null, device, null, null, null, null, null, null, offload, null);
         var settings = AgentSettings.empty().override(i, "127.0.0.1:0", null, "127.0.0.1:" + board.port(), "127.0.0.1:0",
                 List.of(VNI), null, List.of(spec)).validate();
         AgentService agent = AgentService.start(settings);

@@ -85,9 +85,9 @@ final class FerryNetwork implements LabNetwork {
         String qmp = vm.agentQmpSocket().toString();
         PortSpec spec = switch (nic) {
             case QemuVm.VhostUser v -> new PortSpec(name, "vhost-user", VNI, mac, List.of(ip), null, null, null, null, null, qmp,
-                    v.socket().toString(), null, security, offload ? null : Boolean.FALSE);
+                    v.socket().toString(), null, security, offload ? null : Boolean.FALSE, null);
             case QemuVm.Dgram d -> new PortSpec(name, "qemu-socket", VNI, mac, List.of(ip), "127.0.0.1:" + d.agentSide().getPort(),
-                    "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null, null, security, null);
+                    "127.0.0.1:" + d.qemuSide().getPort(), null, null, null, qmp, null, null, security, null, null);
             default -> throw new IllegalArgumentException("Ferry has no port for " + nic);
         };
         agent.addPort(spec.validate(name));

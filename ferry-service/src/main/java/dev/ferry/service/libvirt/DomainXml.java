@@ -64,7 +64,7 @@ public final class DomainXml {
         List<PortSpec> ports = new ArrayList<>();
         for (int i = 0; i < declared.size(); i++) {
             String where = "metadata/ferry:port[" + (i + 1) + "]";
-            PortSpec spec = port(declared.get(i), where, name, declared.size(), interfaces);
+            PortSpec spec = port(declared.get(i), where, name, uuid, declared.size(), interfaces);
             spec.validate(where); // refuses now, naming the field, what the agent would refuse later
             for (PortSpec other : ports) {
                 if (other.id().equals(spec.id())) throw new ConfigException(where + "/@id: '" + spec.id() + "' names two ports");
@@ -74,7 +74,7 @@ public final class DomainXml {
         return new Domain(name, uuid, List.copyOf(ports));
     }
 
-    private static PortSpec port(Element p, String where, String domain, int count, List<Element> interfaces) {
+    private static PortSpec port(Element p, String where, String domain, String uuid, int count, List<Element> interfaces) {
         String mac = attribute(p, "mac");
         if (mac == null) throw new ConfigException(where + "/@mac: missing (the MAC of one of the domain's interfaces)");
         Element nic = null;
@@ -109,7 +109,7 @@ public final class DomainXml {
         }
         return new PortSpec(id, "vhost-user", number(vni, where + "/@vni"), mac.toLowerCase(Locale.ROOT), ips, null, null, null,
                 null, null, null, socket, attribute(p, "mtu") == null ? null : number(attribute(p, "mtu"), where + "/@mtu"),
-                onOff(p, "security", where), onOff(p, "offload", where));
+                onOff(p, "security", where), onOff(p, "offload", where), uuid);
     }
 
     private static List<Element> interfaces(Element domain) {

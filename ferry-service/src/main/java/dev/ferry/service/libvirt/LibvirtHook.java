@@ -54,7 +54,7 @@ public final class LibvirtHook {
         List<Action> actions = new ArrayList<>();
         switch (operation + " " + subOperation) {
             case "migrate begin" -> {
-                for (PortSpec p : domain.ports()) if (!plugged.contains(p.id())) actions.add(new Action.Plug(standby(p)));
+                for (PortSpec p : domain.ports()) if (!plugged.contains(p.id())) actions.add(new Action.Plug(p.asStandby()));
             }
             case "prepare begin", "restore begin", "reconnect begin", "attach begin" -> {
                 for (PortSpec p : domain.ports()) if (!plugged.contains(p.id())) actions.add(new Action.Plug(p));
@@ -114,12 +114,6 @@ public final class LibvirtHook {
                     + " is unreachable (is ferry-agent running?): " + e.getMessage());
             return mayRefuse ? 1 : 0;
         }
-    }
-
-    private static PortSpec standby(PortSpec p) {
-        // No migration id: the destination's agent learns it from the source's (design §7).
-        return new PortSpec(p.id(), p.type(), p.vni(), p.mac(), p.ips(), p.local(), p.remote(), p.device(), Boolean.TRUE, null,
-                p.qmp(), p.socket(), p.mtu(), p.security(), p.offload());
     }
 
     private static Set<String> plugged(AdminClient client) throws IOException {

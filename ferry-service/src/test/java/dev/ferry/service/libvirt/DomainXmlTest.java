@@ -39,7 +39,7 @@ class DomainXmlTest {
 
         assertThat(d.name()).isEqualTo("web1");
         assertThat(d.ports()).containsExactly(new PortSpec("web1", "vhost-user", 100, "52:54:00:00:00:01", List.of("198.18.0.1"),
-                null, null, null, null, null, null, "/run/ferry/vm/web1.sock", null, null, null));
+                null, null, null, null, null, null, "/run/ferry/vm/web1.sock", null, null, null, null));
     }
 
     @Test
@@ -60,7 +60,7 @@ class DomainXmlTest {
                 vhostUser("52:54:00:aa:00:02", "/run/ferry/vm/db1.sock", "server")));
 
         assertThat(d.ports()).containsExactly(new PortSpec("db1-a", "vhost-user", 7, "52:54:00:aa:00:02",
-                List.of("198.18.0.2", "198.18.0.3"), null, null, null, null, null, null, "/run/ferry/vm/db1.sock", 1500, false, false));
+                List.of("198.18.0.2", "198.18.0.3"), null, null, null, null, null, null, "/run/ferry/vm/db1.sock", 1500, false, false, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"));
     }
 
     @Test
