@@ -26,12 +26,6 @@ public final class QemuLab implements AutoCloseable {
     private static final int UDP_PORT = 5000;
     private static final long MAC_TX = 0x525400000001L;
     private static final long MAC_RX = 0x525400000002L;
-    private static final Pattern HOLE = Pattern.compile("^hole first=(\\d+) last=(\\d+)");
-    private static final Pattern LATE = Pattern.compile("^late seq=(\\d+)");
-    private static final Pattern DUP = Pattern.compile("^dup seq=(\\d+)");
-    private static final Pattern GAP = Pattern.compile("^gap ms=([0-9.]+)");
-    private static final Pattern SUMMARY = Pattern.compile(
-            "recv received=(\\d+) lost=(-?\\d+) dup=(\\d+) reordered=(\\d+) max_gap_ms=([0-9.]+)");
 
     /**
      * Which network carries the VMs' frames: Ferry with the VMs on vhost-user ports (the agent serves
@@ -176,7 +170,7 @@ public final class QemuLab implements AutoCloseable {
         for (int n = 1; n <= o.total(); n++) {
             boolean cancel = o.abort() && n == o.total();
             Placed moving = n > o.migrations() && !cancel ? tx : rx;
-            drainInto(rx.vm, between);
+            ReceiverLines.drainInto(rx.vm.console(), between);
             QemuVm source = moving.vm;
             Row row;
             try {
@@ -189,15 +183,14 @@ public final class QemuLab implements AutoCloseable {
             print(row);
         }
         progress("waiting for the sender to finish");
-        Matcher summary = awaitSummary(rx.vm, between, 20_000L * o.total() + 60_000);
+        Matcher summary = ReceiverLines.awaitSummary(rx.vm.console(), between, 20_000L * o.total() + 60_000);
         long received = Long.parseLong(summary.group(1));
         // The guest's own UDP counters, by name: a frame can also be refused inside the VM (its socket
         // full, or the guest's memory for UDP: RcvbufErrors, MemErrors) after Ferry delivered it.
-        rx.vm.type("echo guest-udp $(grep Udp: /proc/net/snmp | head -1 | cut -d' ' -f2-) = $(grep Udp: /proc/net/snmp | tail -1"
-                + " | cut -d' ' -f2-)");
+        rx.vm.type(ReceiverLines.GUEST_UDP_COMMAND);
         long droppedInVm = -1;
         try {
-            Map<String, Long> udp = guestUdp(rx.vm.await(Pattern.compile("guest-udp ([A-Za-z ]+) = ([0-9 ]+)"), 5_000));
+            Map<String, Long> udp = ReceiverLines.guestUdp(rx.vm.await(ReceiverLines.GUEST_UDP, 5_000));
             long inErrors = udp.getOrDefault("InErrors", 0L), corrupted = udp.getOrDefault("InCsumErrors", 0L);
             progress("receiver VM: %d datagrams in, %d receive errors (%d for a full socket, %d for the guest's UDP memory,"
                             + " %d with a bad checksum)", udp.getOrDefault("InDatagrams", 0L), inErrors, udp.getOrDefault("RcvbufErrors", 0L),
@@ -253,12 +246,12 @@ public final class QemuLab implements AutoCloseable {
         // The receiver prints on the console of whichever of its copies runs.
         List<String> during = new ArrayList<>();
         if (moving == rx) {
-            drainInto(source, during);
-            drainInto(next, during);
+            ReceiverLines.drainInto(source.console(), during);
+            ReceiverLines.drainInto(next.console(), during);
         } else {
-            drainInto(rx.vm, during);
-            drainInto(source, new ArrayList<>());
-            drainInto(next, new ArrayList<>());
+            ReceiverLines.drainInto(rx.vm.console(), during);
+            ReceiverLines.drainInto(source.console(), new ArrayList<>());
+            ReceiverLines.drainInto(next.console(), new ArrayList<>());
         }
         if (cancel) {
             next.close();
@@ -283,26 +276,10 @@ public final class QemuLab implements AutoCloseable {
     }
 
     private Row row(int n, String vm, int from, int to, String outcome, List<String> lines, JsonNode info) {
-        long lost = 0, dup = 0, late = 0;
-        double gap = 0;
-        for (String l : lines) {
-            Matcher m;
-            if ((m = HOLE.matcher(l)).find()) lost += Long.parseLong(m.group(2)) - Long.parseLong(m.group(1)) + 1;
-            else if ((m = LATE.matcher(l)).find()) late++;
-            else if ((m = DUP.matcher(l)).find()) dup++;
-            else if ((m = GAP.matcher(l)).find()) gap = Math.max(gap, Double.parseDouble(m.group(1)));
-        }
-        return new Row(n, vm, from, to, outcome, lost - late, dup, late, gap, info.path("downtime").asLong(-1),
+        ReceiverLines.Counts c = ReceiverLines.count(lines);
+        return new Row(n, vm, from, to, outcome, c.lost(), c.duplicated(), c.reordered(), c.longestGapMs(), info.path("downtime").asLong(-1),
                 info.path("total-time").asLong(-1), info.path("ram").path("transferred").asLong(-1),
                 info.path("ram").path("dirty-sync-count").asLong(-1));
-    }
-
-    /** The guest's {@code Udp:} counters of /proc/net/snmp, by name, from the line the lab had it print. */
-    private static Map<String, Long> guestUdp(Matcher m) {
-        String[] names = m.group(1).trim().split(" +"), values = m.group(2).trim().split(" +");
-        Map<String, Long> udp = new java.util.HashMap<>();
-        for (int i = 0; i < Math.min(names.length, values.length); i++) udp.put(names[i], Long.parseLong(values[i]));
-        return udp;
     }
 
     /** Header and rows as they come. */
@@ -315,27 +292,6 @@ public final class QemuLab implements AutoCloseable {
         out.printf("%3d %-3s %-6s %-10s %6d %6d %9d %11.1f ms %9d ms %7d ms%n", r.n(), r.vm(), r.from() + "->" + r.to(), r.outcome(),
                 r.lost(), r.duplicated(), r.reordered(), r.longestGapMs(), r.downtimeMs(), r.totalMs());
         out.flush();
-    }
-
-    /** The receiver's closing line, from what it printed already or will print within {@code timeoutMillis}. */
-    private static Matcher awaitSummary(QemuVm rx, List<String> lines, long timeoutMillis) throws IOException, InterruptedException {
-        long deadline = System.currentTimeMillis() + timeoutMillis;
-        for (int seen = 0; ; ) {
-            drainInto(rx, lines);
-            for (; seen < lines.size(); seen++) {
-                Matcher m = SUMMARY.matcher(lines.get(seen));
-                if (m.find()) return m;
-            }
-            if (System.currentTimeMillis() > deadline) throw new IOException("the receiver never printed its summary");
-            Thread.sleep(50);
-        }
-    }
-
-    private static void drainInto(QemuVm vm, List<String> lines) {
-        for (String l; (l = vm.poll()) != null; ) {
-            lines.add(l);
-            if (System.getenv("FERRY_LAB_TRACE") != null) System.err.println("    [" + vm.name() + "] " + l);
-        }
     }
 
     /** Starts a copy of {@code vm} on {@code host} (a paused destination with {@code incomingPort > 0}) and plugs it. */

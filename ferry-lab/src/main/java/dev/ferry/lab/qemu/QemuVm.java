@@ -2,17 +2,12 @@ package dev.ferry.lab.qemu;
 
 import dev.ferry.service.qmp.QmpClient;
 import dev.ferry.wire.Ethernet;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
@@ -129,9 +124,7 @@ public final class QemuVm implements AutoCloseable {
     private final Process process;
     private final Path qmpSocket;
     private final Path agentQmpSocket;
-    private final LinkedBlockingQueue<String> console = new LinkedBlockingQueue<>();
-    private final OutputStream stdin;
-    private final List<String> transcript = new ArrayList<>();
+    private final SerialConsole console;
     private QmpClient qmp;
 
     private QemuVm(String name, Process process, Path qmpSocket, Path agentQmpSocket) {
@@ -139,22 +132,7 @@ public final class QemuVm implements AutoCloseable {
         this.process = process;
         this.qmpSocket = qmpSocket;
         this.agentQmpSocket = agentQmpSocket;
-        this.stdin = process.getOutputStream();
-        Thread reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = r.readLine()) != null; ) {
-                    String clean = line.replaceAll("\u001B\\[[0-9;?]*[A-Za-z]", "").strip();
-                    synchronized (transcript) {
-                        transcript.add(clean);
-                    }
-                    console.add(clean);
-                }
-            } catch (IOException ignored) {
-                // QEMU exited
-            }
-        }, "console-" + name);
-        reader.setDaemon(true);
-        reader.start();
+        this.console = new SerialConsole(name, process.getInputStream(), process.getOutputStream());
     }
 
     /**
@@ -225,11 +203,7 @@ public final class QemuVm implements AutoCloseable {
     /** Whether QEMU still runs, how it ended if not, and the last of what it printed: for a lab that lost one. */
     public String state() {
         String how = process.isAlive() ? "QEMU still runs" : "QEMU exited with status " + process.exitValue();
-        List<String> lines;
-        synchronized (transcript) {
-            lines = List.copyOf(transcript.subList(Math.max(0, transcript.size() - 15), transcript.size()));
-        }
-        return how + "; its last output:\n  " + String.join("\n  ", lines);
+        return how + "; its last output:\n  " + String.join("\n  ", console.last(15));
     }
 
     /**
@@ -245,13 +219,7 @@ public final class QemuVm implements AutoCloseable {
 
     /** Waits for a console line matching {@code pattern}; returns its match. */
     public Matcher await(Pattern pattern, long timeoutMillis) throws IOException, InterruptedException {
-        long deadline = System.currentTimeMillis() + timeoutMillis;
-        for (;;) {
-            String line = console.poll(Math.max(1, deadline - System.currentTimeMillis()), TimeUnit.MILLISECONDS);
-            if (line == null) throw new IOException(name + ": no console line like /" + pattern + "/ in " + timeoutMillis + " ms; console: " + transcript());
-            Matcher m = pattern.matcher(line);
-            if (m.find()) return m;
-        }
+        return console.await(pattern, timeoutMillis);
     }
 
     /** The next console line nobody took yet, or null. */
@@ -261,15 +229,16 @@ public final class QemuVm implements AutoCloseable {
 
     /** Types a line into the VM's shell. */
     public void type(String line) throws IOException {
-        stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-        stdin.flush();
+        console.type(line);
     }
 
     /** Everything the console printed so far. */
     public String transcript() {
-        synchronized (transcript) {
-            return String.join("\n", transcript);
-        }
+        return console.transcript();
+    }
+
+    public SerialConsole console() {
+        return console;
     }
 
     public boolean isAlive() {
