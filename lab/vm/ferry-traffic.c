@@ -2,7 +2,8 @@
 //
 //   ferry-traffic send DST_IP PORT RATE COUNT [SIZE]
 //                                                RATE datagrams/s, COUNT in all, each SIZE bytes (64 by
-//                                                default, at most 9,000), then "sent N"
+//                                                default, at most 9,000), then "sent N errors=E"; SIGINT
+//                                                or SIGTERM ends it early, still with that line
 //   ferry-traffic recv PORT IDLE_MS MAX_S        until IDLE_MS without a datagram (after the first)
 //                                                or MAX_S seconds, then one summary line
 //   ferry-traffic geneve NAME VNI REMOTE PORT MAC
@@ -26,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,16 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static volatile sig_atomic_t stop_sending;
+
+static void on_stop(int sig) {
+  (void)sig;
+  stop_sending = 1;
+}
+
 static int do_send(const char *ip, int port, double rate, long count, int size) {
+  signal(SIGINT, on_stop);
+  signal(SIGTERM, on_stop);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
   if (fd < 0 || inet_pton(AF_INET, ip, &to.sin_addr) != 1) { fprintf(stderr, "send: bad address %s\n", ip); return 2; }
@@ -54,9 +65,9 @@ static int do_send(const char *ip, int port, double rate, long count, int size) 
   if (size < 8 || size > (int)sizeof buf) { fprintf(stderr, "send: size %d is not 8..9000\n", size); return 2; }
   double t0 = now_ms(), interval = 1000.0 / rate;
   long sent = 0, errors = 0;
-  for (long seq = 0; seq < count; seq++) {
+  for (long seq = 0; seq < count && !stop_sending; seq++) {
     double due = t0 + seq * interval, t;
-    while ((t = now_ms()) < due) {
+    while ((t = now_ms()) < due && !stop_sending) {
       double wait = due - t;
       if (wait > 1) usleep((useconds_t)(wait * 1000 - 500));
     }

@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 
 /** {@code ferry lab}: experiments with real VMs. */
 @Command(name = "lab", mixinStandardHelpOptions = true, description = "Experiments with real VMs.",
-        subcommands = LabCommand.Qemu.class)
+        subcommands = {LabCommand.Qemu.class, LabCommand.Libvirt.class})
 final class LabCommand {
 
     @Command(name = "qemu", mixinStandardHelpOptions = true,
@@ -102,5 +102,57 @@ final class LabCommand {
                 Runtime.getRuntime().removeShutdownHook(cleanup);
             }
         }
+    }
+
+    @Command(name = "libvirt", mixinStandardHelpOptions = true,
+            description = {"Two libvirt daemons on this machine as two hosts (each in a mount namespace of its own, needs root and",
+                    "Debian's libvirt-daemon-system), a sender and a receiver VM defined as libvirt domains on Ferry's vhost-user",
+                    "ports, sequenced UDP between them while virsh migrate --live --p2p moves the receiver back and forth (then",
+                    "the sender), and with --abort one migration aborted by virsh domjobabort. libvirt's hook plugs the ports,",
+                    "the agents' libvirt detectors follow the migrations. With --baseline bridge, the same VMs on a Linux bridge."})
+    static final class Libvirt implements Callable<Integer> {
+        @Option(names = "--migrations", defaultValue = "4", description = "Migrations of the receiver (default: ${DEFAULT-VALUE}).")
+        int migrations;
+
+        @Option(names = "--move-sender", defaultValue = "0", paramLabel = "N", description = "Then N migrations of the sender (default: ${DEFAULT-VALUE}).")
+        int senderMigrations;
+
+        @Option(names = "--abort", description = "Then one more migration of the receiver, aborted halfway (virsh domjobabort).")
+        boolean abort;
+
+        @Option(names = "--rate", defaultValue = "1000", description = "Frames per second from sender to receiver (default: ${DEFAULT-VALUE}).")
+        int rate;
+
+        @Option(names = "--baseline", paramLabel = "bridge", description = "The VMs on a Linux bridge of libvirt's TAP devices, not on Ferry.")
+        String baseline;
+
+        @Override
+        public Integer call() throws Exception {
+            if (migrations < 0 || migrations > 50 || senderMigrations < 0 || senderMigrations > 50
+                    || migrations + senderMigrations + (abort ? 1 : 0) < 1 || rate < 1 || rate > 20_000) {
+                System.err.println("ferry lab libvirt: --migrations 0..50, --move-sender 0..50 (one migration at least), --rate 1..20000");
+                return 2;
+            }
+            if (baseline != null && !baseline.equals("bridge")) {
+                System.err.println("ferry lab libvirt: --baseline takes bridge");
+                return 2;
+            }
+            var network = baseline == null ? dev.ferry.lab.libvirt.LibvirtLab.Network.FERRY : dev.ferry.lab.libvirt.LibvirtLab.Network.BRIDGE;
+            var options = new dev.ferry.lab.libvirt.LibvirtLab.Options(network, migrations, senderMigrations, rate, abort);
+            try (var lab = new dev.ferry.lab.libvirt.LibvirtLab(options, System.out, thisCommand())) {
+                QemuLab.Result r = lab.run();
+                System.out.printf("sent %,d, received %,d: %,d lost, %,d duplicated, %,d reordered%s%n", r.sent(), r.received(), r.lost(),
+                        r.duplicated(), r.reordered(), r.droppedInVm() > 0 ? " (" + r.droppedInVm() + " refused by the receiver VM's own kernel)" : "");
+                return r.lossless() ? 0 : 1;
+            }
+        }
+    }
+
+    /** This very ferry command, as a java command line: for the lab's own board, agents and libvirt hook. */
+    static java.util.List<String> thisCommand() {
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        return java.util.List.of(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx256m",
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName());
     }
 }

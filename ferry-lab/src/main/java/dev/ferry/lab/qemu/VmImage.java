@@ -33,7 +33,7 @@ public record VmImage(Path kernel, Path initramfs) {
     }
 
     /** The repository's root: {@code FERRY_ROOT}, else the nearest directory up with scripts/vm-image.sh. */
-    static Path projectRoot() throws IOException {
+    public static Path projectRoot() throws IOException {
         String env = System.getenv("FERRY_ROOT");
         if (env != null) return Path.of(env);
         for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {

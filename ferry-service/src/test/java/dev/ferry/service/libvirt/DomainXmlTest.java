@@ -43,6 +43,11 @@ class DomainXmlTest {
     }
 
     @Test
+    void theReadmeShowsTheExampleThisTestReads() throws Exception {
+        assertThat(Files.readString(Path.of("..", "README.md"))).contains(example().strip());
+    }
+
+    @Test
     void aDomainWithoutFerrysMetadataHasNoPorts() {
         DomainXml.Domain d = DomainXml.parse(domain("<other:x xmlns:other='urn:other'/>",
                 vhostUser("52:54:00:00:00:02", "/run/x.sock", "server")));
