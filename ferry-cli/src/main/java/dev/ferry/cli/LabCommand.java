@@ -126,6 +126,10 @@ final class LabCommand {
         @Option(names = "--baseline", paramLabel = "bridge", description = "The VMs on a Linux bridge of libvirt's TAP devices, not on Ferry.")
         String baseline;
 
+        @Option(names = "--restart-libvirtd", paramLabel = "N",
+                description = "Restart both libvirt daemons before migration N (the domains run on; the agents connect again).")
+        int restartBefore;
+
         @Override
         public Integer call() throws Exception {
             if (migrations < 0 || migrations > 50 || senderMigrations < 0 || senderMigrations > 50
@@ -138,7 +142,7 @@ final class LabCommand {
                 return 2;
             }
             var network = baseline == null ? dev.ferry.lab.libvirt.LibvirtLab.Network.FERRY : dev.ferry.lab.libvirt.LibvirtLab.Network.BRIDGE;
-            var options = new dev.ferry.lab.libvirt.LibvirtLab.Options(network, migrations, senderMigrations, rate, abort);
+            var options = new dev.ferry.lab.libvirt.LibvirtLab.Options(network, migrations, senderMigrations, rate, abort, restartBefore);
             try (var lab = new dev.ferry.lab.libvirt.LibvirtLab(options, System.out, thisCommand())) {
                 QemuLab.Result r = lab.run();
                 System.out.printf("sent %,d, received %,d: %,d lost, %,d duplicated, %,d reordered%s%n", r.sent(), r.received(), r.lost(),

@@ -6,7 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -20,17 +22,26 @@ import java.util.concurrent.TimeUnit;
  */
 public final class LibvirtHost implements AutoCloseable {
     /** Where libvirt keeps its state (bind-mounted per host) and where the host's Ferry sockets are. */
-    private static final List<String> MOUNTED = List.of("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt",
-            "/var/cache/libvirt", "/run/ferry");
+    private static final Map<String, String> MOUNTS = new LinkedHashMap<>();
+
+    static {
+        MOUNTS.put("etc", "/etc/libvirt");
+        MOUNTS.put("run", "/run/libvirt");
+        MOUNTS.put("lib", "/var/lib/libvirt");
+        MOUNTS.put("log", "/var/log/libvirt");
+        MOUNTS.put("cache", "/var/cache/libvirt");
+        MOUNTS.put("ferry", "/run/ferry");
+    }
 
     private final String name;
     private final Path dir;
-    private final Process process;
+    private final String netns;
+    private volatile Process process;
 
-    private LibvirtHost(String name, Path dir, Process process) {
+    private LibvirtHost(String name, Path dir, String netns) {
         this.name = name;
         this.dir = dir;
-        this.process = process;
+        this.netns = netns;
     }
 
     /**
@@ -65,30 +76,44 @@ public final class LibvirtHost implements AutoCloseable {
         Path installed = dir.resolve("etc/hooks/qemu.d/ferry");
         Files.copy(hook, installed, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.setPosixFilePermissions(installed, PosixFilePermissions.fromString("rwxr-xr-x"));
-        for (String m : MOUNTED) Files.createDirectories(Path.of(m)); // mount points; empty where libvirt is not installed
+        for (String m : MOUNTS.values()) Files.createDirectories(Path.of(m)); // mount points; empty where libvirt is not installed
+        LibvirtHost host = new LibvirtHost(name, dir, netns);
+        host.launch();
+        return host;
+    }
+
+    /** Starts libvirtd (again) in a new mount namespace over the same directories, and waits for its socket. */
+    private void launch() throws IOException, InterruptedException {
+        Files.deleteIfExists(dir.resolve("sock/libvirt-sock"));
         StringBuilder script = new StringBuilder("set -e\n");
-        script.append("mount --bind '").append(dir.resolve("etc")).append("' /etc/libvirt\n");
-        script.append("mount --bind '").append(dir.resolve("run")).append("' /run/libvirt\n");
-        script.append("mount --bind '").append(dir.resolve("lib")).append("' /var/lib/libvirt\n");
-        script.append("mount --bind '").append(dir.resolve("log")).append("' /var/log/libvirt\n");
-        script.append("mount --bind '").append(dir.resolve("cache")).append("' /var/cache/libvirt\n");
-        script.append("mount --bind '").append(dir.resolve("ferry")).append("' /run/ferry\n");
+        MOUNTS.forEach((own, at) -> script.append("mount --bind '").append(dir.resolve(own)).append("' ").append(at).append('\n'));
         script.append("exec libvirtd -f '").append(dir.resolve("etc/libvirtd.conf")).append("' -p '").append(dir.resolve("libvirtd.pid"))
                 .append("'\n");
         // ip netns exec, unshare and bash each exec the next: the process id is libvirtd's.
         Process p = new ProcessBuilder("ip", "netns", "exec", netns, "unshare", "--mount", "--propagation", "private", "bash", "-c",
-                script.toString()).redirectErrorStream(true).redirectOutput(dir.resolve("libvirtd.out").toFile()).start();
-        LibvirtHost host = new LibvirtHost(name, dir, p);
+                script.toString()).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("libvirtd.out").toFile())).start();
+        process = p;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!Files.exists(dir.resolve("sock/libvirt-sock"))) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
-                host.close();
+                close();
                 throw new IOException("libvirtd of host " + name + " did not start: " + Files.readString(dir.resolve("libvirtd.out"))
                         + tail(dir.resolve("libvirtd.log")));
             }
             Thread.sleep(50);
         }
-        return host;
+    }
+
+    /**
+     * Restarts libvirtd, as hosts routinely do (an upgrade): SIGTERM, which leaves its domains
+     * running, then a new daemon that finds them again (libvirt's {@code reconnect}).
+     */
+    public void restart() throws IOException, InterruptedException {
+        Process old = process;
+        old.destroy();
+        if (!old.waitFor(30, TimeUnit.SECONDS)) throw new IOException("libvirtd of host " + name + " did not stop on SIGTERM");
+        launch();
     }
 
     public String name() {

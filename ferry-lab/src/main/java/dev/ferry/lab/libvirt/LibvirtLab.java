@@ -43,8 +43,9 @@ public final class LibvirtLab implements AutoCloseable {
     /**
      * {@code migrations} of the receiver, then {@code senderMigrations} of the sender, then (with
      * {@code abort}) one of the receiver aborted with {@code virsh domjobabort}; {@code rate} frames/s.
+     * With {@code restartBefore} n &gt; 0, both libvirt daemons are restarted before migration n.
      */
-    public record Options(Network network, int migrations, int senderMigrations, int rate, boolean abort) {
+    public record Options(Network network, int migrations, int senderMigrations, int rate, boolean abort, int restartBefore) {
         int total() {
             return migrations + senderMigrations + (abort ? 1 : 0);
         }
@@ -137,14 +138,19 @@ public final class LibvirtLab implements AutoCloseable {
 
         List<QemuLab.Row> rows = new ArrayList<>();
         List<String> lines = new ArrayList<>(); // everything the receiver printed
-        printHeader();
+        QemuLab.printHeader(out);
         for (int n = 1; n <= o.total(); n++) {
             boolean abort = o.abort() && n == o.total();
             Vm moving = n > o.migrations() && !abort ? tx : rx;
             ReceiverLines.drainInto(rx.console, lines);
+            if (n == o.restartBefore()) {
+                for (LibvirtHost h : hosts) h.restart();
+                progress("both libvirt daemons restarted (%s, %s), the domains running on", hosts.get(0), hosts.get(1));
+                Thread.sleep(3_000); // the agents' detectors connect again within a second
+            }
             QemuLab.Row row = migrate(n, moving, rx, abort, lines);
             rows.add(row);
-            print(row);
+            QemuLab.print(out, row);
         }
         tx.console.type("kill -TERM " + sender);
         Matcher sent = tx.console.await(Pattern.compile("sent (\\d+) errors=(\\d+)"), 30_000);
@@ -160,6 +166,9 @@ public final class LibvirtLab implements AutoCloseable {
             progress("receiver VM: %d datagrams in, %d refused by its own kernel", udp.getOrDefault("InDatagrams", 0L), droppedInVm);
         } catch (IOException e) {
             progress("receiver VM: no UDP counters (%s)", e.getMessage());
+        }
+        if (o.network() == Network.FERRY) {
+            for (LibvirtHost h : hosts) progress("%s", agentSummary(h));
         }
         long lost = frames - received;
         return new QemuLab.Result(rows, frames, received, lost, Long.parseLong(summary.group(3)), Long.parseLong(summary.group(4)),
@@ -342,20 +351,23 @@ public final class LibvirtLab implements AutoCloseable {
                 number(DOWNTIME, job), number(ELAPSED, job), -1, -1);
     }
 
+    /** The counters of {@code host}'s agent, read from its admin socket. */
+    private static String agentSummary(LibvirtHost host) {
+        try {
+            var answer = new dev.ferry.service.AdminClient(dev.ferry.service.HttpAddress.parse(host.outside("agent.sock").toString(), "agent"),
+                    null).call("GET", "/v1/status", null, java.time.Duration.ofSeconds(10));
+            var status = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+                    .readValue(answer.body(), dev.ferry.service.AgentStatus.class);
+            return dev.ferry.lab.qemu.AgentCounters.summary(status);
+        } catch (IOException e) {
+            return "agent of " + host + ": no status (" + e.getMessage() + ")";
+        }
+    }
+
     private static long number(Pattern p, String text) {
         Matcher m = p.matcher(text);
         return m.find() ? Long.parseLong(m.group(1)) : -1;
-    }
-
-    private void printHeader() {
-        out.printf("%3s %-3s %-6s %-10s %6s %6s %9s %14s %12s %10s%n", "#", "vm", "move", "outcome", "lost", "dup", "reordered",
-                "longest gap", "downtime", "total");
-    }
-
-    private void print(QemuLab.Row r) {
-        out.printf("%3d %-3s %-6s %-10s %6d %6d %9d %11.1f ms %9d ms %7d ms%n", r.n(), r.vm(), r.from() + "->" + r.to(), r.outcome(),
-                r.lost(), r.duplicated(), r.reordered(), r.longestGapMs(), r.downtimeMs(), r.totalMs());
-        out.flush();
     }
 
     private static void sh(String... cmd) throws IOException, InterruptedException {

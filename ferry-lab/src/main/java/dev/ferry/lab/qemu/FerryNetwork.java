@@ -147,26 +147,7 @@ final class FerryNetwork implements LabNetwork {
 
     @Override
     public List<String> report() {
-        List<String> lines = new ArrayList<>();
-        for (AgentService a : agents) {
-            StringBuilder nonzero = new StringBuilder();
-            a.status().counters().forEach((name, value) -> {
-                if (value != 0 && (name.startsWith("drop_") || name.startsWith("migrations_") || name.equals("relayed")
-                        || name.equals("taken_back") || name.equals("buffered"))) {
-                    nonzero.append(' ').append(name).append('=').append(value);
-                }
-            });
-            for (var p : a.status().ports()) {
-                if (p.inDropped() + p.outDropped() > 0) {
-                    nonzero.append(" port_").append(p.id()).append("_dropped=").append(p.inDropped()).append('/').append(p.outDropped());
-                }
-                if (p.superFramesIn() + p.superFramesOut() > 0) {
-                    nonzero.append(" port_").append(p.id()).append("_super_frames=").append(p.superFramesIn()).append('/').append(p.superFramesOut());
-                }
-            }
-            lines.add("agent " + a.hostId() + ":" + (nonzero.length() == 0 ? " nothing migrated or dropped" : nonzero));
-        }
-        return lines;
+        return agents.stream().map(a -> AgentCounters.summary(a.status())).toList();
     }
 
     @Override

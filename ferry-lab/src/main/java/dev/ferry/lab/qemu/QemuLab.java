@@ -284,11 +284,21 @@ public final class QemuLab implements AutoCloseable {
 
     /** Header and rows as they come. */
     public void printHeader() {
+        printHeader(out);
+    }
+
+    private void print(Row r) {
+        print(out, r);
+    }
+
+    /** The table's header, as {@code ferry lab qemu} and {@code ferry lab libvirt} print it. */
+    public static void printHeader(PrintStream out) {
         out.printf("%3s %-3s %-6s %-10s %6s %6s %9s %14s %12s %10s%n", "#", "vm", "move", "outcome", "lost", "dup", "reordered",
                 "longest gap", "downtime", "total");
     }
 
-    private void print(Row r) {
+    /** One migration's row of that table. */
+    public static void print(PrintStream out, Row r) {
         out.printf("%3d %-3s %-6s %-10s %6d %6d %9d %11.1f ms %9d ms %7d ms%n", r.n(), r.vm(), r.from() + "->" + r.to(), r.outcome(),
                 r.lost(), r.duplicated(), r.reordered(), r.longestGapMs(), r.downtimeMs(), r.totalMs());
         out.flush();
