@@ -101,13 +101,6 @@ public final class LibvirtDetector implements AutoCloseable {
         commands.add(() -> domains.values().removeIf(d -> d.ports.remove(portId) && d.ports.isEmpty()));
     }
 
-    /** Whether the detector is connected to libvirt now (for status and tests); any thread. */
-    public boolean connected() {
-        return connectedNow;
-    }
-
-    private volatile boolean connectedNow;
-
     @Override
     public void close() {
         commands.add(() -> {
@@ -163,7 +156,6 @@ public final class LibvirtDetector implements AutoCloseable {
             if (keepAlive < 0 || close < 0) log.warn("libvirt at {}: a lost daemon may go unnoticed: {}", uri, lib.lastError());
             conn = c;
             lost = false;
-            connectedNow = true;
             log.info("libvirt at {}: {}following domain events", uri, everConnected ? "connected again, " : "");
             everConnected = true;
             // Events while the daemon was away are gone: a migration out that ended meanwhile shows as no job.
@@ -180,7 +172,6 @@ public final class LibvirtDetector implements AutoCloseable {
             log.debug("libvirt: closing the connection: {}", t.toString());
         }
         conn = MemorySegment.NULL;
-        connectedNow = false;
     }
 
     /** Whether domain {@code uuid} has a job (a migration) now; false when it is gone or libvirt cannot say. */
@@ -253,7 +244,6 @@ public final class LibvirtDetector implements AutoCloseable {
         if (d == null) return;
         log.warn("libvirt at {}: connection lost (reason {}); connecting again", d.uri, reason);
         d.lost = true;
-        d.connectedNow = false;
     }
 
     static void onTick(int timer, MemorySegment opaque) {
