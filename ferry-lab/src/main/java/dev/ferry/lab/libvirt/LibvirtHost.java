@@ -154,6 +154,11 @@ public final class LibvirtHost implements AutoCloseable {
         return out;
     }
 
+    /** The last lines of libvirt's log of domain {@code name}'s QEMU on this host (its command line, how it ended). */
+    public String qemuLog(String name) {
+        return tail(dir.resolve("log/qemu/" + name + ".log"));
+    }
+
     /** The last lines of libvirtd's log, for a failure's message. */
     public String log() {
         return tail(dir.resolve("libvirtd.log"));
