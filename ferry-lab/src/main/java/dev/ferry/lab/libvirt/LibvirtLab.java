@@ -1,6 +1,7 @@
 package dev.ferry.lab.libvirt;
 
 import dev.ferry.lab.ScratchDir;
+import dev.ferry.lab.qemu.IpCommand;
 import dev.ferry.lab.qemu.QemuLab;
 import dev.ferry.lab.qemu.ReceiverLines;
 import dev.ferry.lab.qemu.SerialConsole;
@@ -11,7 +12,6 @@ import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -99,11 +99,11 @@ public final class LibvirtLab implements AutoCloseable {
             throw new IOException("libvirtd is not installed: scripts/install-deps.sh installs Debian's libvirt-daemon-system");
         }
         VmImage image = VmImage.ensure();
-        sh("ip", "netns", "add", netns);
-        sh("ip", "-n", netns, "link", "set", "lo", "up");
+        IpCommand.ip("netns", "add", netns);
+        IpCommand.ip("-n", netns, "link", "set", "lo", "up");
         if (o.network() == Network.BRIDGE) {
-            sh("ip", "-n", netns, "link", "add", "fbr0", "type", "bridge");
-            sh("ip", "-n", netns, "link", "set", "fbr0", "up");
+            IpCommand.ip("-n", netns, "link", "add", "fbr0", "type", "bridge");
+            IpCommand.ip("-n", netns, "link", "set", "fbr0", "up");
         }
         Path ferryCommand = dir.resolve("ferry");
         Files.writeString(ferryCommand, "#!/bin/sh\nexec " + String.join(" ", ferry.stream().map(LibvirtLab::quote).toList()) + " \"$@\"\n");
@@ -377,12 +377,6 @@ public final class LibvirtLab implements AutoCloseable {
         return m.find() ? Long.parseLong(m.group(1)) : -1;
     }
 
-    private static void sh(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) throw new IOException(String.join(" ", cmd) + ": " + said.strip());
-    }
-
     private static String quote(String s) {
         return "'" + s.replace("'", "'\\''") + "'";
     }
@@ -412,8 +406,8 @@ public final class LibvirtLab implements AutoCloseable {
             }
         }
         try {
-            sh("ip", "netns", "delete", netns);
-        } catch (IOException | InterruptedException ignored) {
+            IpCommand.ip("netns", "delete", netns);
+        } catch (IOException ignored) {
             // never made
         }
         ScratchDir.remove(dir);

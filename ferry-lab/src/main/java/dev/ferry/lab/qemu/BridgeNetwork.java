@@ -1,10 +1,8 @@
 package dev.ferry.lab.qemu;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The baseline: what a cluster without Ferry does. One Linux bridge in a network namespace of the
@@ -22,11 +20,11 @@ final class BridgeNetwork implements LabNetwork {
     /** With {@code sharedMemory}, the VMs' RAM is a shared memfd, as Ferry's vhost-user ports need it. */
     BridgeNetwork(boolean sharedMemory) throws IOException {
         this.sharedMemory = sharedMemory;
-        ip("netns", "add", netns);
+        IpCommand.ip("netns", "add", netns);
         created = true;
-        ip("-n", netns, "link", "set", "lo", "up");
-        ip("-n", netns, "link", "add", "br0", "type", "bridge", "stp_state", "0");
-        ip("-n", netns, "link", "set", "br0", "up");
+        IpCommand.ip("-n", netns, "link", "set", "lo", "up");
+        IpCommand.ip("-n", netns, "link", "add", "br0", "type", "bridge", "stp_state", "0");
+        IpCommand.ip("-n", netns, "link", "set", "br0", "up");
     }
 
     /** The namespace QEMU and its migration stream run in. */
@@ -38,8 +36,8 @@ final class BridgeNetwork implements LabNetwork {
     public QemuVm.Nic nic(String name, int host, long mac) throws IOException {
         // A new TAP for every copy: QEMU's source and destination hold theirs at once.
         String tap = name + host + "-" + taps.size();
-        ip("-n", netns, "tuntap", "add", "dev", tap, "mode", "tap");
-        ip("-n", netns, "link", "set", tap, "master", "br0", "up");
+        IpCommand.ip("-n", netns, "tuntap", "add", "dev", tap, "mode", "tap");
+        IpCommand.ip("-n", netns, "link", "set", tap, "master", "br0", "up");
         taps.add(tap);
         return new QemuVm.Tap(mac, netns, tap, sharedMemory);
     }
@@ -70,26 +68,10 @@ final class BridgeNetwork implements LabNetwork {
         if (!created) return;
         created = false;
         try {
-            ip("netns", "del", netns); // takes the bridge and its TAP devices with it
+            IpCommand.ip("netns", "del", netns); // takes the bridge and its TAP devices with it
         } catch (IOException e) {
             System.err.println("  could not delete namespace " + netns + ": " + e.getMessage());
         }
     }
 
-    private static void ip(String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("ip"));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException(String.join(" ", cmd) + ": no answer in 10 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-        if (p.exitValue() != 0) throw new IOException(String.join(" ", cmd) + " failed (needs root): " + said);
-    }
 }

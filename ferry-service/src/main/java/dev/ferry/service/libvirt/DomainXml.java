@@ -1,5 +1,6 @@
 package dev.ferry.service.libvirt;
 
+import dev.ferry.service.Addresses;
 import dev.ferry.service.ConfigException;
 import dev.ferry.service.PortSpec;
 import java.io.IOException;
@@ -107,8 +108,8 @@ public final class DomainXml {
             if (address == null) throw new ConfigException(where + "/ferry:ip[" + (ips.size() + 1) + "]/@address: missing");
             ips.add(address);
         }
-        return new PortSpec(id, "vhost-user", number(vni, where + "/@vni"), mac.toLowerCase(Locale.ROOT), ips, null, null, null,
-                null, null, null, socket, attribute(p, "mtu") == null ? null : number(attribute(p, "mtu"), where + "/@mtu"),
+        return new PortSpec(id, "vhost-user", Addresses.integer(vni.trim(), where + "/@vni"), mac.toLowerCase(Locale.ROOT), ips, null, null, null,
+                null, null, null, socket, attribute(p, "mtu") == null ? null : Addresses.integer(attribute(p, "mtu").trim(), where + "/@mtu"),
                 onOff(p, "security", where), onOff(p, "offload", where), uuid);
     }
 
@@ -120,14 +121,6 @@ public final class DomainXml {
     private static Boolean onOff(Element p, String name, String where) {
         String v = attribute(p, name);
         return v == null ? null : PortSpec.onOff(v, where + "/@" + name);
-    }
-
-    private static int number(String text, String where) {
-        try {
-            return Integer.parseInt(text.trim());
-        } catch (NumberFormatException e) {
-            throw new ConfigException(where + ": '" + text + "' is not a number");
-        }
     }
 
     private static Element document(String xml) {
