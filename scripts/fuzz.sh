@@ -25,6 +25,7 @@ TARGETS=(
   "ferry-agent SealFuzzTest#openAnything"
   "ferry-service ServiceFuzzTest#qmpLine"
   "ferry-service ServiceFuzzTest#adminPortRequest"
+  "ferry-service ServiceFuzzTest#libvirtDomain"
   "ferry-service ServiceFuzzTest#agentYaml"
 )
 LOG="$(mktemp -d)"

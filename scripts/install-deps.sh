@@ -4,10 +4,10 @@
 # puts VMs in network namespaces behind TAP ports, QEMU, cpio and gcc for the tests with real VMs
 # (scripts/vm-image.sh builds their image from Debian's packages), chromium to check the lab's timeline
 # report renders, help2man for the package's man pages and systemd for `systemd-analyze verify` of its
-# units, libvirt (its daemon, virsh and libvirt0) for the test that migrates libvirt domains. JDK 25 is
-# looked for, not installed: scripts/find-jdk.sh says where it looked when none is there.
+# units, libvirt (its daemon, virsh and libvirt0) for the test that migrates libvirt domains, and curl
+# for libvirt's hook (it posts the domain XML to the agent). JDK 25 is looked for, not installed: scripts/find-jdk.sh says where it looked when none is there.
 set -euo pipefail
-PKGS=(maven tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server chromium help2man systemd
+PKGS=(maven curl tshark iproute2 iputils-ping iperf3 qemu-system-x86 cpio gcc libc6-dev etcd-server chromium help2man systemd
       libvirt-daemon-system libvirt-clients)
 missing=()
 for p in "${PKGS[@]}"; do

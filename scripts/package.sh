@@ -79,7 +79,7 @@ Architecture: amd64
 Maintainer: Ferry developers <ferry@localhost>
 Section: net
 Priority: optional
-Depends: libc6 (>= 2.36)
+Depends: libc6 (>= 2.36), curl
 Recommends: qemu-system-x86
 Suggests: libvirt-daemon-system
 Installed-Size: $(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)

@@ -80,11 +80,11 @@ pass "man pages ferry(1), ferry-board(1), ferry-agent(1), ferry-ctl(1), ferry-li
 
 HOOK="$R/etc/libvirt/hooks/qemu.d/ferry"
 [[ -x "$HOOK" ]] || fail "libvirt's hook is not installed executable"
-said="$(echo "<domain><name>plain</name></domain>" | FERRY="$F" "$HOOK" plain prepare begin - 2>&1)" \
+said="$(echo "<domain><name>plain</name></domain>" | "$HOOK" plain prepare begin - 2>&1)" \
   || fail "the hook refused a domain without Ferry's metadata: $said"
 [[ -z "$said" ]] || fail "the hook said something about a domain without Ferry's metadata: $said"
 EXAMPLE="$R/usr/share/doc/ferry/examples/web1.xml"
-if said="$(FERRY="$F" FERRY_AGENT="$R/run/no-agent.sock" "$HOOK" web1 prepare begin - < "$EXAMPLE" 2>&1)"; then
+if said="$(FERRY_AGENT="$R/run/no-agent.sock" "$HOOK" web1 prepare begin - < "$EXAMPLE" 2>&1)"; then
   fail "the hook let web1 start with no agent to plug it into"
 fi
 [[ "$said" == *"is unreachable (is ferry-agent running?)"* ]] || fail "the hook's refusal did not say why: $said"
@@ -99,11 +99,13 @@ board="$(sed -n 's/^board listening on \([^ ]*\).*/\1/p' "$R/board.log")"
   --plaintext-underlay > "$R/agent.log" 2>&1 &
 pids+=($!)
 await "$R/agent.log" "agent 1 up" 60
-FERRY="$F" FERRY_AGENT="$R/run/agent.sock" "$HOOK" web1 prepare begin - < "$EXAMPLE" 2> "$R/hook.log" \
+FERRY_AGENT="$R/run/agent.sock" "$HOOK" web1 prepare begin - < "$EXAMPLE" > "$R/hook.out" 2> "$R/hook.log" \
   || fail "the hook could not plug web1: $(cat "$R/hook.log")"
+[[ ! -s "$R/hook.out" ]] || fail "the hook wrote to standard output, which libvirt takes as a new domain XML: $(cat "$R/hook.out")"
+grep -q "ferry: domain web1: plugged web1" "$R/hook.log" || fail "the hook did not say what it plugged: $(cat "$R/hook.log")"
 "$F" ctl --agent "$R/run/agent.sock" ports 2>/dev/null | grep -q '^web1 .*vhost-user' \
   || fail "web1 is not plugged: $("$F" ctl --agent "$R/run/agent.sock" ports 2>&1)"
-FERRY="$F" FERRY_AGENT="$R/run/agent.sock" "$HOOK" web1 release end - < "$EXAMPLE" 2>> "$R/hook.log"
+FERRY_AGENT="$R/run/agent.sock" "$HOOK" web1 release end - < "$EXAMPLE" 2>> "$R/hook.log"
 if "$F" ctl --agent "$R/run/agent.sock" ports 2>/dev/null | grep -q '^web1 '; then fail "web1 still plugged after release"; fi
 pass "installed board ($board, SQLite) and agent run; the hook plugs web1 at prepare and unplugs it at release"
 

@@ -63,6 +63,12 @@ public final class AdminClient {
 
     /** Sends {@code method path} with {@code json} (or no body); throws IOException when the endpoint cannot be reached. */
     public Answer call(String method, String path, byte[] json, Duration timeout) throws IOException {
+        return call(method, path, "application/json", json, timeout);
+    }
+
+    /** Sends {@code method path} with {@code body} of {@code contentType} (application/json or application/xml). */
+    public Answer call(String method, String path, String contentType, byte[] body, Duration timeout) throws IOException {
+        byte[] json = body;
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         Bootstrap b = new Bootstrap().group(GROUP).option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3_000)
                 .handler(new ChannelInitializer<>() {
@@ -105,7 +111,7 @@ public final class AdminClient {
         FullHttpRequest request = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(method), path,
                 json == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(json));
         request.headers().set(HttpHeaderNames.HOST, "ferry-agent").set(HttpEndpoint.CHANGE_HEADER, "1")
-                .set(HttpHeaderNames.CONTENT_TYPE, "application/json").setInt(HttpHeaderNames.CONTENT_LENGTH, json == null ? 0 : json.length)
+                .set(HttpHeaderNames.CONTENT_TYPE, contentType).setInt(HttpHeaderNames.CONTENT_LENGTH, json == null ? 0 : json.length)
                 .set(HttpHeaderNames.CONNECTION, "close");
         ch.writeAndFlush(request);
         try {

@@ -3,7 +3,9 @@ package dev.ferry.service;
 import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * The agent's admin endpoint, what {@code ferry ctl} talks to:
@@ -11,7 +13,9 @@ import java.util.Map;
  *   <li>{@code GET /metrics}: Prometheus;</li>
  *   <li>{@code GET /v1/status}: the {@link AgentStatus} snapshot as JSON;</li>
  *   <li>{@code POST /v1/ports} (a {@link PortSpec} as JSON), {@code DELETE /v1/ports/ID};</li>
- *   <li>{@code POST /v1/migrate/STEP?vm=ID[&migration=N]}: a step of the API detector.</li>
+ *   <li>{@code POST /v1/migrate/STEP?vm=ID[&migration=N]}: a step of the API detector;</li>
+ *   <li>{@code POST /v1/libvirt/OPERATION/SUB-OPERATION?domain=NAME} (the domain's XML as
+ *       application/xml): libvirt's hook, answered with a line per port plugged or unplugged.</li>
  * </ul>
  * It steers the agent, so it is reached only by those allowed: on a Unix socket (the default) by
  * its file's owner; on TCP only with mutual TLS, by an operator's certificate of the cluster's CA
@@ -37,6 +41,15 @@ final class AdminServer implements AutoCloseable {
             method(request, "DELETE");
             service.removePort(URLDecoder.decode(rest.substring(1), StandardCharsets.UTF_8));
             return null;
+        });
+        http.route("/v1/libvirt/", request -> {
+            method(request, "POST");
+            String[] call = request.path().substring("/v1/libvirt/".length()).split("/", -1);
+            if (call.length != 2) throw new HttpEndpoint.NotFound("POST " + request.path() + " is not served (/v1/libvirt/OPERATION/SUB-OPERATION)");
+            String xml = new String(request.body(), StandardCharsets.UTF_8);
+            List<String> done = service.libvirtHook(call[0], call[1], xml);
+            return new HttpEndpoint.Raw("text/plain; charset=utf-8", (done.stream().map(l -> l + "\n").collect(Collectors.joining()))
+                    .getBytes(StandardCharsets.UTF_8));
         });
         http.route("/v1/migrate/", request -> {
             method(request, "POST");

@@ -13,6 +13,7 @@ import dev.ferry.board.Endpoints;
 import dev.ferry.agent.runtime.HostDirectory;
 import dev.ferry.agent.runtime.UdpUnderlay;
 import dev.ferry.service.libvirt.LibvirtDetector;
+import dev.ferry.service.libvirt.LibvirtHook;
 import dev.ferry.service.qmp.QmpDetector;
 import dev.ferry.board.VmKey;
 import dev.ferry.rpc.GrpcBoardClient;
@@ -23,6 +24,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -168,6 +170,36 @@ public final class AgentService implements AutoCloseable {
         }
         if (domains != null) domains.follow(spec.domain(), spec.id());
         return plugged;
+    }
+
+    /**
+     * libvirt's hook on this agent ({@code POST /v1/libvirt/...}, {@link LibvirtHook#apply}): the
+     * domain's ports plugged, as a standby, or unplugged; what was done, a line each. Called on the
+     * admin endpoint's thread, so hook calls never run at once.
+     */
+    public List<String> libvirtHook(String operation, String subOperation, String xml) {
+        try {
+            return LibvirtHook.apply(operation, subOperation, xml, new LibvirtHook.Ports() {
+                @Override
+                public Set<String> plugged() {
+                    return onLoop((a, now) -> Set.copyOf(ports.keySet()));
+                }
+
+                @Override
+                public void plug(PortSpec.Port port) throws IOException {
+                    addPort(port);
+                }
+
+                @Override
+                public void unplug(String id) {
+                    removePort(id);
+                }
+            });
+        } catch (ConfigException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(e.getMessage());
+        }
     }
 
     /**

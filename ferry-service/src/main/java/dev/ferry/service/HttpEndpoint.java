@@ -61,8 +61,10 @@ import org.slf4j.LoggerFactory;
 final class HttpEndpoint implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpEndpoint.class);
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    /** The largest request body read: a port description is a few hundred bytes. */
+    /** The largest JSON request body read: a port description is a few hundred bytes. */
     static final int MAX_BODY = 64 * 1024;
+    /** The largest request read at all: a libvirt domain's XML, which the hook posts, is larger. */
+    static final int MAX_REQUEST = 1024 * 1024;
     /**
      * A connection that sends nothing for this long is closed: a client that opens connections and
      * never finishes a handshake or a request must not hold descriptors for ever.
@@ -140,7 +142,7 @@ final class HttpEndpoint implements AutoCloseable {
                 // First, so that a handshake that never ends is cut too.
                 ch.pipeline().addLast(new io.netty.handler.timeout.ReadTimeoutHandler(idle.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS));
                 if (tls != null) ch.pipeline().addLast(tls.newHandler(ch.alloc()));
-                ch.pipeline().addLast(new HttpServerCodec(4096, 8192, 8192), new HttpObjectAggregator(MAX_BODY), new Handler());
+                ch.pipeline().addLast(new HttpServerCodec(4096, 8192, 8192), new HttpObjectAggregator(MAX_REQUEST), new Handler());
             }
         });
         try {
@@ -217,14 +219,16 @@ final class HttpEndpoint implements AutoCloseable {
             return "a change needs the header " + CHANGE_HEADER + ": 1 (ferry ctl sends it)";
         }
         String type = headers.get("Content-Type");
-        if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
-            return "a change is sent as application/json, not " + type;
+        // Both types need a CORS preflight, which this endpoint never grants; a form's types do not.
+        String lower = type == null ? null : type.toLowerCase(Locale.ROOT);
+        if (lower != null && !lower.startsWith("application/json") && !lower.startsWith("application/xml")) {
+            return "a change is sent as application/json (or a libvirt domain as application/xml), not " + type;
         }
         return null;
     }
 
-    /** An answer that is not JSON (the metrics' text). */
-    private record Raw(String contentType, byte[] body) {}
+    /** An answer that is not JSON (the metrics' text, the libvirt hook's lines). */
+    record Raw(String contentType, byte[] body) {}
 
     /** An unknown route or method: answered 404. */
     static final class NotFound extends RuntimeException {

@@ -1,6 +1,5 @@
 package dev.ferry.service.libvirt;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.service.AdminClient;
 import dev.ferry.service.HttpAddress;
@@ -11,7 +10,6 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -28,6 +26,10 @@ import java.util.Set;
  * code 1, the reason on standard error, which libvirt puts in its error and log) keeps the domain
  * from starting: its network would not work. Nothing goes to standard output, which libvirt would
  * take as a new domain XML at {@code migrate}.
+ *
+ * <p>The work is the agent's ({@link #apply}, behind {@code POST /v1/libvirt/OPERATION/SUB-OPERATION}
+ * on its admin socket): the packaged hook is a shell script that posts the XML there with curl, so a
+ * libvirt call costs no JVM start; {@link #run} is the same client in Java, {@code ferry libvirt hook}.
  */
 public final class LibvirtHook {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -41,6 +43,10 @@ public final class LibvirtHook {
         /** Unplugs port {@code id}. */
         record Unplug(String id) implements Action {}
     }
+
+    /** libvirt's calls that plug or unplug ({@link #plan}); the packaged hook script lets only these reach the agent. */
+    public static final Set<String> CALLS = Set.of("prepare begin", "migrate begin", "restore begin", "reconnect begin", "attach begin",
+            "release end");
 
     private LibvirtHook() {}
 
@@ -68,76 +74,95 @@ public final class LibvirtHook {
     }
 
     /**
-     * Runs the hook: {@code args} as libvirt passes them (domain, operation, sub-operation, extra),
-     * {@code xml} the domain, {@code agent} this host's agent's admin socket. Returns the exit code;
-     * says what it did, or why not, on {@code log}.
+     * The agent's ports as the hook sees and changes them: the agent implements it on its admin
+     * endpoint's thread, so calls for different domains run one after the other.
+     */
+    public interface Ports {
+        /** The ids of the ports plugged now. */
+        Set<String> plugged();
+
+        /** Plugs {@code port} in, or throws with the reason it is refused. */
+        void plug(PortSpec.Port port) throws IOException;
+
+        /** Unplugs port {@code id}. */
+        void unplug(String id);
+    }
+
+    /**
+     * The agent's side of a hook call ({@code POST /v1/libvirt/OPERATION/SUB-OPERATION}): plans
+     * libvirt's call on the domain XML and carries it out on {@code ports}. Returns a line for each
+     * thing done. A domain gets all its ports or none: when one plug is refused, the ports this call
+     * plugged already are unplugged again and the refusal is thrown as an {@link IllegalArgumentException}
+     * with the reason (so is a domain XML that is not valid Ferry metadata).
+     */
+    public static List<String> apply(String operation, String subOperation, String xml, Ports ports) {
+        DomainXml.Domain domain = DomainXml.parse(xml);
+        List<String> done = new ArrayList<>();
+        List<String> pluggedNow = new ArrayList<>();
+        for (Action a : plan(operation, subOperation, domain, ports.plugged())) {
+            switch (a) {
+                case Action.Plug(PortSpec spec) -> {
+                    try {
+                        ports.plug(spec.validate("port " + spec.id()));
+                    } catch (IOException | IllegalArgumentException e) {
+                        for (String id : pluggedNow.reversed()) ports.unplug(id);
+                        throw new IllegalArgumentException("could not plug " + spec.id() + ": " + e.getMessage()
+                                + (pluggedNow.isEmpty() ? "" : " (unplugged again: " + String.join(", ", pluggedNow) + ")"), e);
+                    }
+                    pluggedNow.add(spec.id());
+                    done.add("plugged " + spec.id() + " (" + spec.mac() + " in VNI " + spec.vni()
+                            + (Boolean.TRUE.equals(spec.standby()) ? ", standby for the incoming migration" : "") + ", socket "
+                            + spec.socket() + ")");
+                }
+                case Action.Unplug(String id) -> {
+                    ports.unplug(id);
+                    done.add("unplugged " + id);
+                }
+            }
+        }
+        return done;
+    }
+
+    /**
+     * The hook's client side, {@code ferry libvirt hook} (the packaged hook script does the same with
+     * curl): {@code args} as libvirt passes them (domain, operation, sub-operation, extra), {@code xml}
+     * the domain, posted to the agent at {@code agent}, whose answer goes to {@code log}. Returns the
+     * exit code: 1 for a refusal at {@code prepare} or {@code migrate}, which keeps the domain from
+     * starting; 0 otherwise. A domain without Ferry's namespace never reaches the agent.
      */
     public static int run(List<String> args, String xml, String agent, PrintStream log) {
         if (args.size() < 3) {
             log.println("ferry libvirt hook: wants DOMAIN OPERATION SUB-OPERATION [EXTRA], as libvirt calls it");
             return 2;
         }
-        String operation = args.get(1), subOperation = args.get(2);
+        String name = args.get(0), operation = args.get(1), subOperation = args.get(2);
         boolean mayRefuse = operation.equals("prepare") || operation.equals("migrate");
-        DomainXml.Domain domain;
+        if (!xml.contains(DomainXml.NAMESPACE) || !CALLS.contains(operation + " " + subOperation)) return 0;
+        AdminClient.Answer answer;
         try {
-            domain = DomainXml.parse(xml);
-        } catch (IllegalArgumentException e) {
-            log.println("ferry: domain " + args.get(0) + ": " + e.getMessage());
-            return mayRefuse ? 1 : 0;
-        }
-        if (domain.ports().isEmpty()) return 0;
-        try {
-            AdminClient client = new AdminClient(HttpAddress.parse(agent, "agent"), null);
-            List<Action> actions = plan(operation, subOperation, domain, plugged(client));
-            for (Action a : actions) {
-                switch (a) {
-                    case Action.Plug(PortSpec spec) -> {
-                        expect(client.call("POST", "/v1/ports", JSON.writeValueAsBytes(spec), TIMEOUT), "plug " + spec.id());
-                        log.println("ferry: domain " + domain.name() + ": plugged " + spec.id() + " (" + spec.mac() + " in VNI "
-                                + spec.vni() + (Boolean.TRUE.equals(spec.standby()) ? ", standby for the incoming migration" : "")
-                                + ", socket " + spec.socket() + ")");
-                    }
-                    case Action.Unplug(String id) -> {
-                        expect(client.call("DELETE", "/v1/ports/" + URLEncoder.encode(id, StandardCharsets.UTF_8), null, TIMEOUT),
-                                "unplug " + id);
-                        log.println("ferry: domain " + domain.name() + ": unplugged " + id);
-                    }
-                }
-            }
-            return 0;
-        } catch (Refused | IllegalArgumentException e) {
-            log.println("ferry: domain " + domain.name() + " (" + operation + " " + subOperation + "): " + e.getMessage());
-            return mayRefuse ? 1 : 0;
+            answer = new AdminClient(HttpAddress.parse(agent, "agent"), null).call("POST",
+                    "/v1/libvirt/" + enc(operation) + "/" + enc(subOperation) + "?domain=" + enc(name), "application/xml",
+                    xml.getBytes(StandardCharsets.UTF_8), TIMEOUT);
         } catch (IOException e) {
-            log.println("ferry: domain " + domain.name() + " (" + operation + " " + subOperation + "): the agent at " + agent
+            log.println("ferry: domain " + name + " (" + operation + " " + subOperation + "): the agent at " + agent
                     + " is unreachable (is ferry-agent running?): " + e.getMessage());
             return mayRefuse ? 1 : 0;
         }
-    }
-
-    private static Set<String> plugged(AdminClient client) throws IOException {
-        JsonNode status = JSON.readTree(expect(client.call("GET", "/v1/status", null, TIMEOUT), "read its ports").body());
-        Set<String> ids = new HashSet<>();
-        status.path("ports").forEach(p -> ids.add(p.path("id").asText()));
-        return ids;
-    }
-
-    private static AdminClient.Answer expect(AdminClient.Answer answer, String what) throws IOException {
-        if (answer.status() == 200) return answer;
+        if (answer.status() == 200) {
+            answer.text().lines().forEach(l -> log.println("ferry: domain " + name + ": " + l));
+            return 0;
+        }
         String reason;
         try {
             reason = JSON.readTree(answer.body()).path("error").asText(answer.text());
         } catch (IOException e) {
             reason = answer.text();
         }
-        throw new Refused("the agent refused to " + what + ": " + reason);
+        log.println("ferry: domain " + name + " (" + operation + " " + subOperation + "): the agent refused: " + reason);
+        return mayRefuse ? 1 : 0;
     }
 
-    /** The agent answered, and said no. */
-    private static final class Refused extends IOException {
-        Refused(String message) {
-            super(message);
-        }
+    private static String enc(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }
 }

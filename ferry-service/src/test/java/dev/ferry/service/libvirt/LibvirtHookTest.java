@@ -139,8 +139,23 @@ class LibvirtHookTest {
             String otherVni = example().replace("vni=\"100\"", "vni=\"200\"");
 
             assertThat(hook(admin, "prepare", "begin", otherVni)).isEqualTo(1);
-            assertThat(said()).contains("the agent refused to plug web1").contains("200");
+            assertThat(said()).contains("the agent refused: could not plug web1").contains("200");
             assertThat(agent.status().ports()).isEmpty();
+        }
+
+        @Test
+        void aDomainWhosePortIsRefusedKeepsNoneOfItsOtherPortsPlugged() throws Exception {
+            String admin = socket();
+            String twoPorts = example()
+                    .replace("<ferry:port mac=", "<ferry:port id='web1' mac=")
+                    .replace("</ferry:ports>", "<ferry:port id='web1-b' mac='52:54:00:00:00:02' vni='200'/></ferry:ports>")
+                    .replace("<serial type='pty'/>", "<interface type='vhostuser'><mac address='52:54:00:00:00:02'/><source type='unix'"
+                            + " path='/run/ferry/vm/web1-b.sock' mode='server'/><model type='virtio'/></interface><serial type='pty'/>");
+
+            assertThat(hook(admin, "prepare", "begin", twoPorts)).isEqualTo(1);
+
+            assertThat(agent.status().ports()).isEmpty();
+            assertThat(said()).contains("could not plug").contains("unplugged again: web1");
         }
 
         @Test
@@ -150,7 +165,7 @@ class LibvirtHookTest {
 
             assertThat(hook(admin, "prepare", "begin", bad)).isEqualTo(1);
             assertThat(hook(admin, "release", "end", bad)).isZero();
-            assertThat(said()).contains("ferry: domain web1: metadata/ferry:port[1]/@vni: 'blue' is not a number");
+            assertThat(said()).contains("ferry: domain web1 (prepare begin): the agent refused: metadata/ferry:port[1]/@vni: 'blue' is not a number");
         }
 
         @Test
@@ -168,6 +183,97 @@ class LibvirtHookTest {
 
             assertThat(hook(missing.toString(), "prepare", "begin", plain)).isZero();
             assertThat(said()).isEmpty();
+        }
+    }
+
+    /** The hook libvirt runs, packaging/libvirt/qemu-hook: a shell script posting the domain to the agent with curl. */
+    @Nested
+    class ThePackagedScript {
+        private static final Path SCRIPT = Path.of("..", "packaging", "libvirt", "qemu-hook").toAbsolutePath().normalize();
+        @TempDir Path dir;
+        private AgentService agent;
+
+        private String socket() throws Exception {
+            Path admin = dir.resolve("agent.sock");
+            agent = AgentService.start(AgentSettings.empty().override(1, "127.0.0.1:0", null, "127.0.0.1:9", admin.toString(), List.of(100),
+                    null, List.of()).validate());
+            return admin.toString();
+        }
+
+        @AfterEach
+        void stop() {
+            if (agent != null) agent.close();
+        }
+
+        /** Runs the script as libvirt does; its exit code, standard output and standard error. */
+        private record Ran(int exit, String out, String err) {}
+
+        private Ran hook(String admin, String operation, String subOperation, String xml) throws Exception {
+            ProcessBuilder pb = new ProcessBuilder("sh", SCRIPT.toString(), "web1", operation, subOperation, "-");
+            pb.environment().put("FERRY_AGENT", admin);
+            Process p = pb.start();
+            try (var in = p.getOutputStream()) {
+                in.write(xml.getBytes(StandardCharsets.UTF_8));
+            }
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            return new Ran(p.waitFor(), out, err);
+        }
+
+        @Test
+        void letsThroughExactlyTheCallsThatPlugOrUnplug() throws Exception {
+            String script = java.nio.file.Files.readString(SCRIPT);
+            String cases = script.lines().filter(l -> l.contains("\"prepare begin\"")).findFirst().orElseThrow();
+
+            assertThat(java.util.Arrays.stream(cases.strip().replace(") ;;", "").split("\\|")).map(c -> c.replace("\"", "")))
+                    .containsExactlyInAnyOrderElementsOf(LibvirtHook.CALLS);
+        }
+
+        @Test
+        void prepareAndReleasePlugAndUnplugThePortSayingSoOnStandardErrorOnly() throws Exception {
+            String admin = socket();
+
+            Ran prepare = hook(admin, "prepare", "begin", example());
+            assertThat(prepare.exit()).as(prepare.err()).isZero();
+            assertThat(agent.status().ports()).singleElement().satisfies(p -> assertThat(p.id()).isEqualTo("web1"));
+            Ran release = hook(admin, "release", "end", example());
+
+            assertThat(release.exit()).isZero();
+            assertThat(agent.status().ports()).isEmpty();
+            assertThat(prepare.out() + release.out()).as("standard output, which libvirt takes as a new XML at migrate").isEmpty();
+            assertThat(prepare.err()).startsWith("ferry: domain web1: plugged web1 (52:54:00:00:00:01 in VNI 100");
+            assertThat(release.err()).isEqualTo("ferry: domain web1: unplugged web1\n");
+        }
+
+        @Test
+        void aRefusalStopsTheStartWithTheAgentsReasonInPlainWords() throws Exception {
+            String admin = socket();
+
+            Ran ran = hook(admin, "prepare", "begin", example().replace("vni=\"100\"", "vni=\"blue\""));
+
+            assertThat(ran.exit()).isEqualTo(1);
+            assertThat(ran.err()).isEqualTo("ferry: domain web1 (prepare begin): the agent refused: "
+                    + "metadata/ferry:port[1]/@vni: 'blue' is not a number\n");
+        }
+
+        @Test
+        void anAgentThatIsNotRunningStopsAStartButNotARelease() throws Exception {
+            String missing = dir.resolve("no-agent.sock").toString();
+
+            Ran prepare = hook(missing, "prepare", "begin", example());
+            Ran release = hook(missing, "release", "end", example());
+
+            assertThat(prepare.exit()).isEqualTo(1);
+            assertThat(prepare.err()).contains("the agent at " + missing + " is unreachable (is ferry-agent running?)");
+            assertThat(release.exit()).isZero();
+        }
+
+        @Test
+        void theOtherCallsAndPlainDomainsNeverReachTheAgent() throws Exception {
+            String missing = dir.resolve("no-agent.sock").toString();
+
+            assertThat(hook(missing, "started", "begin", example())).isEqualTo(new Ran(0, "", ""));
+            assertThat(hook(missing, "prepare", "begin", example().replaceAll("(?s)<metadata>.*</metadata>", ""))).isEqualTo(new Ran(0, "", ""));
         }
     }
 }
