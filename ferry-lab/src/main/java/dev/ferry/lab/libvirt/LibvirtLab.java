@@ -74,6 +74,9 @@ public final class LibvirtLab implements AutoCloseable {
     private final List<LibvirtHost> hosts = new ArrayList<>();
     private final List<Process> processes = new ArrayList<>();
     private final List<SocketChannel> consoles = new ArrayList<>();
+    private AgentTrace trace;
+    /** Set when a run failed (or FERRY_LAB_KEEP is set): the scratch directory and its logs outlive the lab. */
+    private volatile boolean keep = System.getenv("FERRY_LAB_KEEP") != null;
     /** virsh migrate and the destination's console at once: not the common pool, which has one thread on two cores. */
     private final java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "libvirt-lab");
@@ -83,7 +86,7 @@ public final class LibvirtLab implements AutoCloseable {
 
     /**
      * A lab that runs Ferry's command as {@code ferry} (a java command line ending in Ferry's main
-     * class): its board, agents and libvirt hook.
+     * class): its board and agents.
      */
     public LibvirtLab(Options options, PrintStream out, List<String> ferry) throws IOException {
         this.o = options;
@@ -94,7 +97,17 @@ public final class LibvirtLab implements AutoCloseable {
         this.netns = "ferrylv" + ProcessHandle.current().pid() % 100_000;
     }
 
+    /** Runs the lab; a run that fails keeps its directory for the logs. */
     public QemuLab.Result run() throws Exception {
+        try {
+            return runOnce();
+        } catch (Exception e) {
+            keep = true;
+            throw e;
+        }
+    }
+
+    private QemuLab.Result runOnce() throws Exception {
         if (!Files.isExecutable(Path.of("/usr/sbin/libvirtd"))) {
             throw new IOException("libvirtd is not installed: scripts/install-deps.sh installs Debian's libvirt-daemon-system");
         }
@@ -105,18 +118,18 @@ public final class LibvirtLab implements AutoCloseable {
             IpCommand.ip("-n", netns, "link", "add", "fbr0", "type", "bridge");
             IpCommand.ip("-n", netns, "link", "set", "fbr0", "up");
         }
-        Path ferryCommand = dir.resolve("ferry");
-        Files.writeString(ferryCommand, "#!/bin/sh\nexec " + String.join(" ", ferry.stream().map(LibvirtLab::quote).toList()) + " \"$@\"\n");
-        Files.setPosixFilePermissions(ferryCommand, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path hook = dir.resolve("hook");
-        Files.writeString(hook, "#!/bin/sh\nexport FERRY=" + quote(ferryCommand.toString()) + " FERRY_AGENT=/run/ferry/agent.sock\nexec "
+        Files.writeString(hook, "#!/bin/sh\nexport FERRY_AGENT=/run/ferry/agent.sock\nexec "
                 + quote(VmImage.projectRoot().resolve("packaging/libvirt/qemu-hook").toString()) + " \"$@\"\n");
         Files.setPosixFilePermissions(hook, PosixFilePermissions.fromString("rwxr-xr-x"));
         for (int h = 1; h <= 2; h++) {
             hosts.add(LibvirtHost.start("h" + h, dir.resolve("h" + h), netns, "f3a1e2d4-0000-4000-8000-00000000000" + h, 49152 + 16 * h,
                     hook));
         }
-        if (o.network() == Network.FERRY) startFerry();
+        if (o.network() == Network.FERRY) {
+            startFerry();
+            trace = AgentTrace.start(hosts, dir.resolve("agents.tsv"));
+        }
         progress("%s: two libvirt daemons up (%s, %s); defining the sender on host 1 and the receiver on host 2",
                 o.network() == Network.FERRY ? "Ferry" : "bridge", hosts.get(0), hosts.get(1));
         Vm tx = new Vm("tx", "52:54:00:00:00:01", "198.18.0.1");
@@ -153,26 +166,50 @@ public final class LibvirtLab implements AutoCloseable {
             QemuLab.print(out, row);
         }
         tx.console.type("kill -TERM " + sender);
-        Matcher sent = tx.console.await(Pattern.compile("sent (\\d+) errors=(\\d+)"), 30_000);
-        long frames = Long.parseLong(sent.group(1)) + Long.parseLong(sent.group(2));
+        Matcher stopped = tx.console.await(Pattern.compile("sent (\\d+) errors=(\\d+)"), 30_000);
+        long frames = Long.parseLong(stopped.group(1)) + Long.parseLong(stopped.group(2));
         progress("the sender stopped after %,d frames; waiting for the receiver's summary", frames);
         Matcher summary = ReceiverLines.awaitSummary(rx.console, lines, 60_000);
         long received = Long.parseLong(summary.group(1));
-        rx.console.type(ReceiverLines.GUEST_UDP_COMMAND);
         long droppedInVm = -1;
-        try {
-            Map<String, Long> udp = ReceiverLines.guestUdp(rx.console.await(ReceiverLines.GUEST_UDP, 5_000));
+        Map<String, Long> udp = guestUdp(rx);
+        if (!udp.isEmpty()) {
             droppedInVm = udp.getOrDefault("InErrors", 0L) - udp.getOrDefault("InCsumErrors", 0L);
             progress("receiver VM: %d datagrams in, %d refused by its own kernel", udp.getOrDefault("InDatagrams", 0L), droppedInVm);
-        } catch (IOException e) {
-            progress("receiver VM: no UDP counters (%s)", e.getMessage());
+        }
+        // A sender whose NIC stops taking frames loses them in its own queue: its kernel counts them, nobody else.
+        Map<String, Long> sent = guestUdp(tx);
+        if (!sent.isEmpty()) {
+            progress("sender VM: %d datagrams out, %d its own kernel could not queue", sent.getOrDefault("OutDatagrams", 0L),
+                    sent.getOrDefault("SndbufErrors", 0L));
         }
         if (o.network() == Network.FERRY) {
             for (LibvirtHost h : hosts) progress("%s", agentSummary(h));
         }
         long lost = frames - received;
+        if (lost != 0 && trace != null) {
+            keep = true;
+            progress("frames missing: the agents' port counters every %d ms are in %s; the last of them:%n    %s", AgentTrace.PERIOD_MS,
+                    dir.resolve("agents.tsv"), String.join("\n    ", trace.last()));
+        }
         return new QemuLab.Result(rows, frames, received, lost, Long.parseLong(summary.group(3)), Long.parseLong(summary.group(4)),
                 droppedInVm, null);
+    }
+
+    /** {@code vm}'s kernel's UDP counters by name, or none when its console does not answer. */
+    private Map<String, Long> guestUdp(Vm vm) throws InterruptedException {
+        try {
+            vm.console.type(ReceiverLines.GUEST_UDP_COMMAND);
+            return ReceiverLines.guestUdp(vm.console.await(ReceiverLines.GUEST_UDP, 5_000));
+        } catch (IOException e) {
+            progress("%s VM: no UDP counters (%s)", vm.name, e.getMessage());
+            return Map.of();
+        }
+    }
+
+    /** Keeps the lab's directory (libvirt's, QEMU's and the agents' logs, the agents' trace) after {@link #close()}. */
+    public void keep() {
+        keep = true;
     }
 
     /** A board in the lab's namespace and an agent in each host's, each following its libvirt. */
@@ -296,6 +333,7 @@ public final class LibvirtLab implements AutoCloseable {
                 destination.uri(), "--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"));
         // An aborted migration is slowed down (MiB/s), so that it still runs when the lab aborts it.
         if (abort) args.addAll(List.of("--bandwidth", "1"));
+        if (trace != null) trace.event((abort ? "abort " : "migrate ") + n + " " + moving.name + " " + from + "->" + to);
         CompletableFuture<String> done = CompletableFuture.supplyAsync(() -> {
             try {
                 return source.virsh(args.toArray(String[]::new));
@@ -337,6 +375,7 @@ public final class LibvirtLab implements AutoCloseable {
             }
             outcome = "completed";
         }
+        if (trace != null) trace.event("migration " + n + " " + outcome);
         String job = abort ? "" : destination.virsh("domjobinfo", "--completed", moving.name);
         Thread.sleep(2_000);
         List<String> during = new ArrayList<>();
@@ -353,6 +392,9 @@ public final class LibvirtLab implements AutoCloseable {
             moving.host = to;
         }
         all.addAll(during); // the receiver's summary may come in a migration's window
+        if (trace != null) {
+            for (String l : during) if (!l.startsWith("late") && !l.startsWith("dup")) trace.event("rx said: " + l);
+        }
         ReceiverLines.Counts c = ReceiverLines.count(during);
         return new QemuLab.Row(n, moving.name, from, abort ? from : to, outcome, c.lost(), c.duplicated(), c.reordered(), c.longestGapMs(),
                 number(DOWNTIME, job), number(ELAPSED, job), -1, -1);
@@ -389,6 +431,7 @@ public final class LibvirtLab implements AutoCloseable {
     @Override
     public void close() {
         threads.shutdownNow();
+        if (trace != null) trace.close();
         for (SocketChannel c : consoles) {
             try {
                 c.close();
@@ -410,6 +453,7 @@ public final class LibvirtLab implements AutoCloseable {
         } catch (IOException ignored) {
             // never made
         }
-        ScratchDir.remove(dir);
+        if (keep) System.err.println("  the lab's directory is kept: " + dir);
+        else ScratchDir.remove(dir);
     }
 }
