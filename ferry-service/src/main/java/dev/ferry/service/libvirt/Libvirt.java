@@ -33,7 +33,7 @@ final class Libvirt {
 
     final MethodHandle eventRegisterDefaultImpl, eventRunDefaultImpl, eventAddTimeout, eventRemoveTimeout, connectOpen, connectClose,
             connectSetKeepAlive, connectRegisterCloseCallback, connectDomainEventRegisterAny, domainGetUuidString,
-            domainLookupByUuidString, domainGetJobInfo, domainFree, getLastErrorMessage, setErrorFunc;
+            domainLookupByUuidString, domainGetJobInfo, domainGetState, domainFree, getLastErrorMessage, setErrorFunc;
 
     private Libvirt(SymbolLookup lib) {
         eventRegisterDefaultImpl = call(lib, "virEventRegisterDefaultImpl", FunctionDescriptor.of(INT));
@@ -49,6 +49,7 @@ final class Libvirt {
         domainGetUuidString = call(lib, "virDomainGetUUIDString", FunctionDescriptor.of(INT, PTR, PTR));
         domainLookupByUuidString = call(lib, "virDomainLookupByUUIDString", FunctionDescriptor.of(PTR, PTR, PTR));
         domainGetJobInfo = call(lib, "virDomainGetJobInfo", FunctionDescriptor.of(INT, PTR, PTR));
+        domainGetState = call(lib, "virDomainGetState", FunctionDescriptor.of(INT, PTR, PTR, PTR, INT));
         domainFree = call(lib, "virDomainFree", FunctionDescriptor.of(INT, PTR));
         getLastErrorMessage = call(lib, "virGetLastErrorMessage", FunctionDescriptor.of(PTR));
         setErrorFunc = call(lib, "virSetErrorFunc", FunctionDescriptor.ofVoid(PTR, PTR));

@@ -129,7 +129,9 @@ public final class LibvirtDetector implements AutoCloseable {
         if (conn.equals(MemorySegment.NULL) && System.nanoTime() >= nextConnectAt) connect();
         if (conn.equals(MemorySegment.NULL)) return;
         for (Map.Entry<String, Domain> e : domains.entrySet()) {
-            if (e.getValue().tracker.watchesJob() && !hasJob(e.getKey())) deliver(e.getValue(), e.getValue().tracker.onJobEnded());
+            if (e.getValue().tracker.watchesJob() && !hasJob(e.getKey())) {
+                deliver(e.getValue(), e.getValue().tracker.onJobEnded(here(e.getKey())));
+            }
         }
     }
 
@@ -157,8 +159,14 @@ public final class LibvirtDetector implements AutoCloseable {
             conn = c;
             lost = false;
             log.info("libvirt at {}: {}following domain events", uri, everConnected ? "connected again, " : "");
+            // Events while the daemon was away are gone: what they would have said is read from the domains' state
+            // (a migration out that ended meanwhile shows as no job, which tick() watches).
+            if (everConnected) {
+                for (Map.Entry<String, Domain> e : domains.entrySet()) {
+                    for (MigrationStep s : e.getValue().tracker.onReconnected(here(e.getKey()))) deliver(e.getValue(), s);
+                }
+            }
             everConnected = true;
-            // Events while the daemon was away are gone: a migration out that ended meanwhile shows as no job.
         } catch (Throwable t) {
             log.warn("libvirt at {}: cannot connect: {}", uri, t.toString());
         }
@@ -190,6 +198,24 @@ public final class LibvirtDetector implements AutoCloseable {
         } catch (Throwable t) {
             log.warn("libvirt: cannot read the job of domain {}: {}", uuid, t.toString());
             return true;
+        }
+    }
+
+    /** Domain {@code uuid} on this host as libvirt shows it now. */
+    private MigrationTracker.Here here(String uuid) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment dom = (MemorySegment) lib.domainLookupByUuidString.invokeExact(conn, arena.allocateFrom(uuid));
+            if (dom.equals(MemorySegment.NULL)) return MigrationTracker.Here.GONE;
+            try {
+                MemorySegment state = arena.allocate(ValueLayout.JAVA_INT), reason = arena.allocate(ValueLayout.JAVA_INT);
+                if ((int) lib.domainGetState.invokeExact(dom, state, reason, 0) < 0) return MigrationTracker.Here.UNKNOWN;
+                return MigrationTracker.Here.of(state.get(ValueLayout.JAVA_INT, 0));
+            } finally {
+                int ignored = (int) lib.domainFree.invokeExact(dom);
+            }
+        } catch (Throwable t) {
+            log.warn("libvirt: cannot read the state of domain {}: {}", uuid, t.toString());
+            return MigrationTracker.Here.UNKNOWN;
         }
     }
 

@@ -33,6 +33,28 @@ final class MigrationTracker {
         STOPPED_OUT
     }
 
+    /** The domain on this host as libvirt shows it when asked (its state, not its events). */
+    enum Here {
+        /** Running. */
+        RUNNING,
+        /** Paused, for whatever reason. */
+        PAUSED,
+        /** Not running here: gone, shut off or crashed. */
+        GONE,
+        /** libvirt could not say. */
+        UNKNOWN;
+
+        /** From libvirt's virDomainState: blocked and shutting-down domains still run; a PM-suspended one is paused. */
+        static Here of(int virDomainState) {
+            return switch (virDomainState) {
+                case 1, 2, 4 -> RUNNING;  // running, blocked, shutting down
+                case 3, 7 -> PAUSED;      // paused, pmsuspended
+                case 5, 6 -> GONE;        // shut off, crashed
+                default -> UNKNOWN;       // nostate, or newer than this code
+            };
+        }
+    }
+
     private State state = State.IDLE;
 
     State state() {
@@ -91,11 +113,56 @@ final class MigrationTracker {
         return NONE;
     }
 
-    /** The domain's job ended (libvirt says it has none). */
-    MigrationStep onJobEnded() {
+    /**
+     * The domain's job ended (libvirt says it has none) while it migrated out, and the domain is
+     * {@code here}. Running here, the migration failed or was cancelled before the pause: abort. Not
+     * running here, it went (its pause event may be queued behind the job query's answer, or lost
+     * with a libvirtd restart): the source stopped, and never an abort for a VM that runs elsewhere.
+     */
+    MigrationStep onJobEnded(Here here) {
         if (state != State.MIGRATING_OUT) return null;
-        state = State.IDLE;
-        return MigrationStep.ABORT;
+        switch (here) {
+            case RUNNING -> {
+                state = State.IDLE;
+                return MigrationStep.ABORT;
+            }
+            case PAUSED, GONE -> {
+                state = State.STOPPED_OUT;
+                return MigrationStep.STOPPED;
+            }
+            case UNKNOWN -> {
+                return null;
+            }
+        }
+        throw new AssertionError(here);
+    }
+
+    /**
+     * The detector connected again after libvirtd went away, and the domain is {@code here}: the
+     * events it missed meanwhile, as steps. A source paused for its last copy that runs again failed
+     * (abort); an incoming copy that runs was resumed; either one gone from this host is done here
+     * (libvirt's release hook unplugs its port). A migration out still under way is left to the job
+     * watch.
+     */
+    MigrationStep[] onReconnected(Here here) {
+        switch (state) {
+            case STOPPED_OUT -> {
+                if (here == Here.RUNNING) {
+                    state = State.IDLE;
+                    return new MigrationStep[] {MigrationStep.ABORT};
+                }
+                if (here == Here.GONE) state = State.IDLE;
+            }
+            case INCOMING -> {
+                if (here == Here.RUNNING) {
+                    state = State.IDLE;
+                    return new MigrationStep[] {MigrationStep.RESUMED};
+                }
+                if (here == Here.GONE) state = State.IDLE;
+            }
+            case IDLE, MIGRATING_OUT -> { }
+        }
+        return NONE;
     }
 
     private static final MigrationStep[] NONE = {};

@@ -66,7 +66,7 @@ class MigrationTrackerTest {
     void aJobThatEndsBeforeThePauseIsAnAbort() {
         source.onIteration();
 
-        assertThat(source.onJobEnded()).isEqualTo(MigrationStep.ABORT);
+        assertThat(source.onJobEnded(MigrationTracker.Here.RUNNING)).isEqualTo(MigrationStep.ABORT);
         assertThat(source.watchesJob()).isFalse();
         assertThat(source.onIteration()).as("the next migration begins afresh").isEqualTo(MigrationStep.BEGIN);
     }
@@ -76,7 +76,7 @@ class MigrationTrackerTest {
         source.onIteration();
         source.onLifecycle(SUSPENDED, SUSPENDED_MIGRATED);
 
-        assertThat(source.onJobEnded()).as("the job's end alone says nothing once paused").isNull();
+        assertThat(source.onJobEnded(MigrationTracker.Here.GONE)).as("the job's end alone says nothing once paused").isNull();
         assertThat(source.onLifecycle(RESUMED, RESUMED_MIGRATED)).containsExactly(MigrationStep.ABORT);
     }
 
@@ -102,5 +102,65 @@ class MigrationTrackerTest {
 
         assertThat(source.onLifecycle(STOPPED, STOPPED_DESTROYED)).isEmpty();
         assertThat(source.watchesJob()).isFalse();
+    }
+
+    @Test
+    void aJobThatEndsWithTheDomainGoneIsTheSourceStoppingNeverAnAbort() {
+        source.onIteration();
+
+        assertThat(source.onJobEnded(MigrationTracker.Here.GONE)).isEqualTo(MigrationStep.STOPPED);
+        assertThat(source.onLifecycle(SUSPENDED, SUSPENDED_MIGRATED)).as("its pause event, answered after the job query").isEmpty();
+        assertThat(source.onLifecycle(STOPPED, STOPPED_MIGRATED)).isEmpty();
+        assertThat(source.state()).isEqualTo(MigrationTracker.State.IDLE);
+    }
+
+    @Test
+    void aJobWhoseDomainStateCannotBeReadIsWatchedOn() {
+        source.onIteration();
+
+        assertThat(source.onJobEnded(MigrationTracker.Here.UNKNOWN)).isNull();
+        assertThat(source.watchesJob()).isTrue();
+    }
+
+    @Test
+    void aPausedSourceFoundRunningAfterLibvirtdRestartedIsAnAbort() {
+        source.onIteration();
+        source.onLifecycle(SUSPENDED, SUSPENDED_MIGRATED);
+
+        assertThat(source.onReconnected(MigrationTracker.Here.RUNNING)).containsExactly(MigrationStep.ABORT);
+        assertThat(source.onIteration()).as("the next migration begins afresh").isEqualTo(MigrationStep.BEGIN);
+    }
+
+    @Test
+    void aPausedSourceFoundGoneAfterLibvirtdRestartedIsDoneHere() {
+        source.onIteration();
+        source.onLifecycle(SUSPENDED, SUSPENDED_MIGRATED);
+
+        assertThat(source.onReconnected(MigrationTracker.Here.GONE)).isEmpty();
+        assertThat(source.state()).isEqualTo(MigrationTracker.State.IDLE);
+    }
+
+    @Test
+    void anIncomingCopyFoundRunningAfterLibvirtdRestartedIsTheDestinationResuming() {
+        destination.onLifecycle(STARTED, STARTED_MIGRATED);
+
+        assertThat(destination.onReconnected(MigrationTracker.Here.PAUSED)).as("still paused: nothing missed").isEmpty();
+        assertThat(destination.onReconnected(MigrationTracker.Here.RUNNING)).containsExactly(MigrationStep.RESUMED);
+    }
+
+    @Test
+    void aDomainRunningWithoutAMigrationIsLeftAloneAfterLibvirtdRestarted() {
+        assertThat(source.onReconnected(MigrationTracker.Here.RUNNING)).isEmpty();
+        source.onIteration();
+        assertThat(source.onReconnected(MigrationTracker.Here.RUNNING)).as("a migration out is the job watch's").isEmpty();
+        assertThat(source.watchesJob()).isTrue();
+    }
+
+    @Test
+    void libvirtsDomainStatesMapOntoWhatTheTrackerAsks() {
+        assertThat(java.util.stream.IntStream.rangeClosed(0, 8).mapToObj(MigrationTracker.Here::of)).containsExactly(
+                MigrationTracker.Here.UNKNOWN, MigrationTracker.Here.RUNNING, MigrationTracker.Here.RUNNING, MigrationTracker.Here.PAUSED,
+                MigrationTracker.Here.RUNNING, MigrationTracker.Here.GONE, MigrationTracker.Here.GONE, MigrationTracker.Here.PAUSED,
+                MigrationTracker.Here.UNKNOWN);
     }
 }
