@@ -189,6 +189,7 @@ public final class LibvirtLab implements AutoCloseable {
         long lost = frames - received;
         if (lost != 0 && trace != null) {
             keep = true;
+            stallReport(rx);
             progress("frames missing: the agents' port counters every %d ms are in %s; the last of them:%n    %s", AgentTrace.PERIOD_MS,
                     dir.resolve("agents.tsv"), String.join("\n    ", trace.last()));
         }
@@ -204,6 +205,40 @@ public final class LibvirtLab implements AutoCloseable {
         } catch (IOException e) {
             progress("%s VM: no UDP counters (%s)", vm.name, e.getMessage());
             return Map.of();
+        }
+    }
+
+    /**
+     * Where a receiver that stopped taking frames stands, written to {@code stall.txt}: its NIC's
+     * virtio state and interrupt controllers as its QEMU shows them, and its kernel's interrupt counts
+     * a second apart (a guest that gets no interrupt from its NIC never refills its receive ring).
+     */
+    private void stallReport(Vm vm) {
+        StringBuilder r = new StringBuilder();
+        LibvirtHost h = hosts.get(vm.host - 1);
+        for (String hmp : List.of("info virtio-status /machine/peripheral/net0/virtio-backend",
+                "info virtio-queue-status /machine/peripheral/net0/virtio-backend 0", "info pic", "info irq", "info pci")) {
+            try {
+                r.append("== ").append(hmp).append('\n').append(h.virsh("qemu-monitor-command", vm.name, "--hmp", hmp)).append('\n');
+            } catch (Exception e) {
+                r.append("== ").append(hmp).append(": ").append(e.getMessage()).append('\n');
+            }
+        }
+        try {
+            for (int i = 1; i <= 2; i++) {
+                vm.console.type("grep -e CPU -e virtio -e IO-APIC /proc/interrupts; cat /sys/class/net/eth0/statistics/rx_packets; echo irq-done-" + i);
+                vm.console.await(Pattern.compile("^irq-done-" + i), 5_000);
+                r.append("== guest /proc/interrupts (").append(i).append(")\n").append(String.join("\n", vm.console.last(12))).append('\n');
+                Thread.sleep(1_000);
+            }
+        } catch (Exception e) {
+            r.append("== guest: ").append(e.getMessage()).append('\n');
+        }
+        try {
+            Files.writeString(dir.resolve("stall.txt"), r);
+            progress("the receiver's NIC and interrupts: %s", dir.resolve("stall.txt"));
+        } catch (IOException e) {
+            progress("no stall report: %s", e.getMessage());
         }
     }
 
