@@ -18,8 +18,8 @@ import picocli.CommandLine.Parameters;
         description = {"VMs defined in libvirt: Ferry's ports are declared in each domain's <metadata> (README: Running with libvirt)."},
         subcommands = {LibvirtCommand.Hook.class, LibvirtCommand.Check.class})
 final class LibvirtCommand {
-    /** The most of a domain XML read from standard input or a file. */
-    static final int MAX_XML = 4 * 1024 * 1024;
+    /** The most of a domain XML read from standard input or a file: what the agent reads. */
+    static final int MAX_XML = LibvirtHook.MAX_XML;
 
     static String read(InputStream in) throws IOException {
         byte[] xml = in.readNBytes(MAX_XML + 1);

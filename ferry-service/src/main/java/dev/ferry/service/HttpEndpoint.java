@@ -64,7 +64,7 @@ final class HttpEndpoint implements AutoCloseable {
     /** The largest JSON request body read: a port description is a few hundred bytes. */
     static final int MAX_BODY = 64 * 1024;
     /** The largest request read at all: a libvirt domain's XML, which the hook posts, is larger. */
-    static final int MAX_REQUEST = 1024 * 1024;
+    static final int MAX_REQUEST = dev.ferry.service.libvirt.LibvirtHook.MAX_XML;
     /**
      * A connection that sends nothing for this long is closed: a client that opens connections and
      * never finishes a handshake or a request must not hold descriptors for ever.

@@ -48,6 +48,9 @@ public final class LibvirtHook {
     public static final Set<String> CALLS = Set.of("prepare begin", "migrate begin", "restore begin", "reconnect begin", "attach begin",
             "release end");
 
+    /** The largest domain XML the agent reads (its admin endpoint's bound on a request). */
+    public static final int MAX_XML = 1024 * 1024;
+
     private LibvirtHook() {}
 
     /**
@@ -154,7 +157,8 @@ public final class LibvirtHook {
         }
         String reason;
         try {
-            reason = JSON.readTree(answer.body()).path("error").asText(answer.text());
+            reason = answer.status() == 413 ? "the domain XML is larger than the agent reads (" + MAX_XML + " bytes)"
+                    : JSON.readTree(answer.body()).path("error").asText(answer.text());
         } catch (IOException e) {
             reason = answer.text();
         }

@@ -169,6 +169,16 @@ class LibvirtHookTest {
         }
 
         @Test
+        void aDomainLargerThanTheAgentReadsIsRefusedSayingSo() throws Exception {
+            String admin = socket();
+            String huge = example().replace("<devices>", "<description>" + "x".repeat(LibvirtHook.MAX_XML) + "</description><devices>");
+
+            assertThat(hook(admin, "prepare", "begin", huge)).isEqualTo(1);
+            assertThat(said()).contains("the domain XML is larger than the agent reads");
+            assertThat(agent.status().ports()).isEmpty();
+        }
+
+        @Test
         void anAgentThatIsNotRunningStopsTheDomainFromStartingSayingSo() {
             Path missing = dir.resolve("no-agent.sock");
 
@@ -254,6 +264,17 @@ class LibvirtHookTest {
             assertThat(ran.exit()).isEqualTo(1);
             assertThat(ran.err()).isEqualTo("ferry: domain web1 (prepare begin): the agent refused: "
                     + "metadata/ferry:port[1]/@vni: 'blue' is not a number\n");
+        }
+
+        @Test
+        void aDomainLargerThanTheAgentReadsIsRefusedSayingSo() throws Exception {
+            String admin = socket();
+            String huge = example().replace("<devices>", "<description>" + "x".repeat(LibvirtHook.MAX_XML) + "</description><devices>");
+
+            Ran ran = hook(admin, "prepare", "begin", huge);
+
+            assertThat(ran.exit()).isEqualTo(1);
+            assertThat(ran.err()).contains("the domain XML is larger than it reads");
         }
 
         @Test
