@@ -46,6 +46,8 @@ final class AgentMetrics {
                     cb.call(p.inDropped(), p.id(), "in");
                     cb.call(p.outDropped(), p.id(), "out");
                 })).register(registry);
+        CounterWithCallback.builder().name("ferry_port_nudges").help("Times a VM that left frames waiting untaken was signalled again (a signal it missed)")
+                .labelNames("port").callback(cb -> current.ports().forEach(p -> cb.call(p.nudges(), p.id()))).register(registry);
         CounterWithCallback.builder().name("ferry_port_faults").help("Times a VM broke its port's protocol (a vhost-user ring), each stopping that queue until the VM resets its device")
                 .labelNames("port").callback(cb -> current.ports().forEach(p -> cb.call(p.faults(), p.id()))).register(registry);
         CounterWithCallback.builder().name("ferry_port_spoofed").help("Frames port security refused from a VM, by what they claimed falsely (mac, ip, arp, nd)")

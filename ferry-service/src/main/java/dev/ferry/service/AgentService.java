@@ -268,7 +268,7 @@ public final class AgentService implements AutoCloseable {
         detectors.put(spec.id(), detector);
         return new AgentStatus.PortStatus(spec.id(), port.kind(), spec.key().vni(), Addresses.formatMac(spec.key().mac()),
                 spec.ips().stream().map(Addresses::formatIp).toList(),
-                port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0, 0, 0, 0, spec.policy().mtu(),
+                port.describe() + ", waiting for QEMU's QMP at " + spec.qmp(), false, 0, 0, 0, 0, 0, 0, 0, 0, spec.policy().mtu(),
                 spec.policy().portSecurity(), spoofed(null));
     }
 
@@ -505,7 +505,7 @@ public final class AgentService implements AutoCloseable {
         return new AgentStatus.PortStatus(s.id(), p.port.kind(), s.key().vni(), Addresses.formatMac(s.key().mac()),
                 s.ips().stream().map(Addresses::formatIp).toList(), p.port.describe(), standby, p.port.framesIn(),
                 p.port.framesOut(), p.port.inDropped(), p.port.outDropped(), p.port.faults(), p.port.superFramesIn(), p.port.superFramesOut(),
-                s.policy().mtu(), s.policy().portSecurity(),
+                p.port.nudges(), s.policy().mtu(), s.policy().portSecurity(),
                 spoofed(a.localPort(s.key())));
     }
 

@@ -22,12 +22,13 @@ public record AgentStatus(int hostId, String endpoint, String board, String mode
      * One plugged port. {@code faults}: times the VM broke the port's protocol (a vhost-user ring),
      * each stopping that queue until it resets the device. {@code superFramesIn}/{@code superFramesOut}:
      * reads from the VM that carried a TCP super-frame the agent cut into segments, and writes that joined
-     * segments into one (TAP ports with offload; 0 elsewhere). {@code spoofed}: frames port security refused from the VM, by what they
+     * segments into one (TAP ports with offload; 0 elsewhere). {@code nudges}: times a VM that left frames
+     * waiting untaken was signalled again (a signal it missed; vhost-user ports). {@code spoofed}: frames port security refused from the VM, by what they
      * claimed falsely (mac, ip, arp, nd).
      */
     public record PortStatus(String id, String type, int vni, String mac, List<String> ips, String where, boolean standby,
                              long framesIn, long framesOut, long inDropped, long outDropped, long faults, long superFramesIn,
-                             long superFramesOut, int mtu,
+                             long superFramesOut, long nudges, int mtu,
                              boolean security, Map<String, Long> spoofed) {}
 
     /**

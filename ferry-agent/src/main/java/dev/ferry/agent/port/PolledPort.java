@@ -59,6 +59,14 @@ public interface PolledPort extends Port, AutoCloseable {
         return 0;
     }
 
+    /**
+     * Times the VM was signalled again because it left frames waiting and took none of its buffers
+     * back for a while: a signal it missed (vhost-user ports only).
+     */
+    default long nudges() {
+        return 0;
+    }
+
     /** Writes that joined segments of one TCP stream into a super-frame for the VM (offloading ports only). */
     default long superFramesOut() {
         return 0;

@@ -39,7 +39,7 @@ final class AgentTrace implements AutoCloseable {
     private AgentTrace(List<LibvirtHost> hosts, Path file) throws IOException {
         this.hosts = List.copyOf(hosts);
         this.file = new PrintWriter(Files.newBufferedWriter(file), true);
-        this.file.println("ms\thost\tport\tin\tout\tin_dropped\tout_dropped\tfaults\tcounters");
+        this.file.println("ms\thost\tport\tin\tout\tin_dropped\tout_dropped\tfaults\tnudges\tcounters");
         this.thread = Thread.ofPlatform().daemon().name("agent-trace").start(this::loop);
     }
 
@@ -81,7 +81,8 @@ final class AgentTrace implements AutoCloseable {
             return;
         }
         for (AgentStatus.PortStatus p : status.ports()) {
-            String counts = p.framesIn() + "\t" + p.framesOut() + "\t" + p.inDropped() + "\t" + p.outDropped() + "\t" + p.faults();
+            String counts = p.framesIn() + "\t" + p.framesOut() + "\t" + p.inDropped() + "\t" + p.outDropped() + "\t" + p.faults()
+                    + "\t" + p.nudges();
             if (!counts.equals(previous.put(host.name() + "/" + p.id(), counts))) {
                 write(elapsed() + "\t" + host.name() + "\t" + p.id() + (p.standby() ? "(standby)" : "") + "\t" + counts);
             }

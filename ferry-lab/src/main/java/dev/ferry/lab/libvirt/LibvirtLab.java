@@ -216,10 +216,19 @@ public final class LibvirtLab implements AutoCloseable {
     private void stallReport(Vm vm) {
         StringBuilder r = new StringBuilder();
         LibvirtHost h = hosts.get(vm.host - 1);
-        for (String hmp : List.of("info virtio-status /machine/peripheral/net0/virtio-backend",
-                "info virtio-queue-status /machine/peripheral/net0/virtio-backend 0", "info pic", "info irq", "info pci")) {
+        List<String> asked = new ArrayList<>(List.of("info virtio-status /machine/peripheral/net0/virtio-backend",
+                "info virtio-queue-status /machine/peripheral/net0/virtio-backend 0", "info pic", "info irq", "info pci"));
+        for (int i = 0; i < asked.size(); i++) {
+            String hmp = asked.get(i);
             try {
-                r.append("== ").append(hmp).append('\n').append(h.virsh("qemu-monitor-command", vm.name, "--hmp", hmp)).append('\n');
+                String answer = h.virsh("qemu-monitor-command", vm.name, "--hmp", hmp);
+                r.append("== ").append(hmp).append('\n').append(answer).append('\n');
+                // The receive ring's indexes as they are in the guest's memory, not in QEMU's or the back-end's copy.
+                Matcher ring = Pattern.compile("avail:\\s+(0x[0-9a-f]+)\\s+used:\\s+(0x[0-9a-f]+)").matcher(answer);
+                if (ring.find()) {
+                    asked.add("xp /2hx " + ring.group(1));
+                    asked.add("xp /2hx " + ring.group(2));
+                }
             } catch (Exception e) {
                 r.append("== ").append(hmp).append(": ").append(e.getMessage()).append('\n');
             }
@@ -266,7 +275,10 @@ public final class LibvirtLab implements AutoCloseable {
     }
 
     private Process launch(List<String> cmd, Path log) throws IOException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        // Every vhost-user message and migration step in the logs a failed run keeps.
+        pb.environment().putIfAbsent("FERRY_LOG_LEVEL", "DEBUG");
+        Process p = pb.start();
         processes.add(p);
         return p;
     }

@@ -19,6 +19,7 @@ public final class AgentCounters {
             if (p.inDropped() + p.outDropped() > 0) {
                 nonzero.append(" port_").append(p.id()).append("_dropped=").append(p.inDropped()).append('/').append(p.outDropped());
             }
+            if (p.nudges() > 0) nonzero.append(" port_").append(p.id()).append("_nudges=").append(p.nudges());
             if (p.superFramesIn() + p.superFramesOut() > 0) {
                 nonzero.append(" port_").append(p.id()).append("_super_frames=").append(p.superFramesIn()).append('/').append(p.superFramesOut());
             }

@@ -91,6 +91,10 @@ public final class VhostUserPort implements PolledPort {
     private boolean mergeable, guestTso;
     private long framesIn, framesOut, malformed, waitingFull, undeliverable, ringsBroken;
     private long superFramesIn, superFramesOut, offloadRefused;
+    /** {@link #nudgeIfStalled}: how long the guest may leave waiting frames untaken before it is signalled again. */
+    private static final long STALL_NANOS = 200_000_000L;
+    private long framesOutAtCheck, stalledSince, rxNudges;
+    private boolean stallLogged;
     /** Each segment of what the guest sent, cut by {@link TcpSegmenter}, goes to the agent as a frame of its own. */
     private final dev.ferry.agent.port.SegmentsToAgent toAgent = new dev.ferry.agent.port.SegmentsToAgent();
     /** A joined frame the guest cannot take now goes back to ordinary frames, in order. */
@@ -240,6 +244,7 @@ public final class VhostUserPort implements PolledPort {
             while (!waiting.isEmpty() && put(waiting.first(), 0, waiting.firstLength()) != WAIT) waiting.remove();
             rx.signal();
             if (rx.isBroken() && rxReported != rx) rxReported = brokenRing(rx, "receive");
+            nudgeIfStalled(now);
         }
         int n = 0;
         if (tx != null) {
@@ -270,6 +275,31 @@ public final class VhostUserPort implements PolledPort {
             if (tx.isBroken() && txReported != tx) txReported = brokenRing(tx, "transmit");
         }
         return n;
+    }
+
+    /**
+     * Frames wait and the guest has taken none of its buffers back for {@link #STALL_NANOS}: its
+     * receive ring is full of frames it was told of and never read. A guest that missed that signal
+     * (seen under TCG right after a migration: its interrupt never came, and a guest that is told of
+     * nothing reads nothing) would wait for ever, so it is told again, once per stall period, and
+     * counted ({@link #rxNudges}). A spurious signal costs a guest one look at its ring.
+     */
+    private void nudgeIfStalled(long now) {
+        if (waiting.isEmpty() || framesOut != framesOutAtCheck) {
+            framesOutAtCheck = framesOut;
+            stalledSince = now;
+            stallLogged = false;
+            return;
+        }
+        if (now - stalledSince < STALL_NANOS) return;
+        stalledSince = now;
+        rxNudges++;
+        if (!stallLogged) {
+            stallLogged = true;
+            log.warn("port {}: the guest has taken no frame for {} ms with {} waiting; signalled it again (rx_nudges)", vmId,
+                    STALL_NANOS / 1_000_000, waiting.size());
+        }
+        rx.forceSignal();
     }
 
     /**
@@ -441,6 +471,8 @@ public final class VhostUserPort implements PolledPort {
     @Override public long superFramesOut() { return superFramesOut; }
     /** Frames for the VM dropped: its waiting queue full, or too long for any buffer it offers. */
     @Override public long outDropped() { return waitingFull + undeliverable; }
+
+    @Override public long nudges() { return rxNudges; }
 
     /** Queues the guest broke (an avail index more than a ring ahead), each stopped until the device is reset. */
     @Override public long faults() { return ringsBroken; }

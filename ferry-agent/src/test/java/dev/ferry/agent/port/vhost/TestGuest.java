@@ -46,6 +46,24 @@ final class TestGuest implements AutoCloseable {
         ram.set(ValueLayout.JAVA_SHORT, AVAIL + 2, (short) availIdx);
     }
 
+    /** An eventfd as QEMU's guest notifier: what the back-end writes to signal this guest. */
+    static int eventfd() throws Throwable {
+        return (int) EVENTFD.invokeExact(0, EFD_NONBLOCK);
+    }
+
+    /** The eventfd's count (0 when nothing was written), reset by the read: the signals the guest got since. */
+    long signals(int eventfd) throws Throwable {
+        MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+        long got = (long) READ.invokeExact(eventfd, value, 8L);
+        return got == 8 ? value.get(ValueLayout.JAVA_LONG, 0) : 0;
+    }
+
+    private static final java.lang.invoke.MethodHandle EVENTFD = dev.ferry.agent.port.Libc.downcall("eventfd",
+            java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
+    private static final java.lang.invoke.MethodHandle READ = dev.ferry.agent.port.Libc.downcall("read",
+            java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
+    private static final int EFD_NONBLOCK = 0x800;
+
     int usedIdx() {
         return Short.toUnsignedInt(ram.get(ValueLayout.JAVA_SHORT, USED + 2));
     }

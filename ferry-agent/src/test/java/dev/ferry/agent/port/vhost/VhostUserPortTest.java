@@ -199,6 +199,55 @@ class VhostUserPortTest {
         assertThat(port.superFramesOut()).isZero();
     }
 
+    @Test
+    void aGuestThatLeavesFramesWaitingUntakenIsSignalledAgainAndItIsCounted() throws Throwable {
+        int eventfd = TestGuest.eventfd();
+        try {
+            guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), eventfd));
+            port.poll(null, null, 0);
+            port.deliver(TestGuest.frame(60, 1), 0, 60);
+            port.deliver(TestGuest.frame(60, 2), 0, 60); // no buffer for it: it waits
+            port.poll(null, null, 0);
+            guest.signals(eventfd);
+
+            port.poll(null, null, 150_000_000L);
+            assertThat(guest.signals(eventfd)).as("not yet: a guest may be slow").isZero();
+            port.poll(null, null, 250_000_000L);
+            assertThat(guest.signals(eventfd)).as("the guest left the frame waiting for 250 ms").isEqualTo(1);
+            assertThat(port.nudges()).isEqualTo(1);
+
+            guest.offer(1, TestGuest.BUFFERS + 0x1000, 2048, TestGuest.F_WRITE);
+            port.poll(null, null, 300_000_000L);
+            port.poll(null, null, 900_000_000L);
+            assertThat(guest.usedIdx()).isEqualTo(2);
+            assertThat(port.nudges()).as("nothing waits any more").isEqualTo(1);
+        } finally {
+            dev.ferry.agent.port.Libc.close(eventfd);
+        }
+    }
+
+    @Test
+    void aGuestThatTakesItsFramesIsNeverSignalledAgain() throws Throwable {
+        int eventfd = TestGuest.eventfd();
+        try {
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), eventfd));
+            port.poll(null, null, 0);
+            for (int i = 0; i < 20; i++) {
+                port.deliver(TestGuest.frame(60, i), 0, 60);
+                port.deliver(TestGuest.frame(60, i), 0, 60);
+                guest.offer(i % TestGuest.SIZE, TestGuest.BUFFERS + 0x1000L * (i % 4), 2048, TestGuest.F_WRITE);
+                port.poll(null, null, 300_000_000L * i);
+            }
+
+            assertThat(port.nudges()).isZero();
+        } finally {
+            dev.ferry.agent.port.Libc.close(eventfd);
+        }
+    }
+
     private void offloadingGuestWithBuffers(int n) {
         for (int i = 0; i < n; i++) guest.offer(i, TestGuest.BUFFERS + 0x1000L * i, 2048, TestGuest.F_WRITE);
         port.post(new DeviceCommand.Features(VhostUserBackend.FEATURES | VhostUserBackend.OFFLOADS));

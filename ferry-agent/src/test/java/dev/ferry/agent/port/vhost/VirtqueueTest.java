@@ -3,10 +3,8 @@ package dev.ferry.agent.port.vhost;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.agent.port.Libc;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.Arrays;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -189,7 +187,7 @@ class VirtqueueTest {
 
     @Test
     void theGuestIsSignalledOnceForABatchUnlessItAskedForNoInterrupts() throws Throwable {
-        int eventfd = eventfd();
+        int eventfd = TestGuest.eventfd();
         try {
             guest.offer(0, BUFFERS, 2048, F_WRITE);
             guest.offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
@@ -198,12 +196,12 @@ class VirtqueueTest {
             rx.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60);
             rx.receive(memory, null, staged(TestGuest.frame(60, 2)), Virtqueue.NET_HEADER + 60);
             rx.signal();
-            assertThat(readEventfd(eventfd)).as("signals for two buffers").isEqualTo(1);
+            assertThat(guest.signals(eventfd)).as("signals for two buffers").isEqualTo(1);
 
             ram.set(ValueLayout.JAVA_SHORT, AVAIL, (short) 1); // VRING_AVAIL_F_NO_INTERRUPT: the guest polls (NAPI)
             rx.receive(memory, null, staged(TestGuest.frame(60, 3)), Virtqueue.NET_HEADER + 60);
             rx.signal();
-            assertThat(readEventfd(eventfd)).as("signals while the guest polls").isZero();
+            assertThat(guest.signals(eventfd)).as("signals while the guest polls").isZero();
         } finally {
             Libc.close(eventfd);
         }
@@ -234,22 +232,5 @@ class VirtqueueTest {
         s[10] = 1;
         System.arraycopy(frame, 0, s, Virtqueue.NET_HEADER, frame.length);
         return s;
-    }
-
-    private static final MethodHandle EVENTFD = Libc.downcall("eventfd",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
-    private static final MethodHandle READ = Libc.downcall("read",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
-    private static final int EFD_NONBLOCK = 0x800;
-
-    private static int eventfd() throws Throwable {
-        return (int) EVENTFD.invokeExact(0, EFD_NONBLOCK);
-    }
-
-    /** The eventfd's count (0 when nothing was written), reset by the read. */
-    private long readEventfd(int fd) throws Throwable {
-        MemorySegment value = guest.arena.allocate(ValueLayout.JAVA_LONG);
-        long got = (long) READ.invokeExact(fd, value, 8L);
-        return got == 8 ? value.get(ValueLayout.JAVA_LONG, 0) : 0;
     }
 }
