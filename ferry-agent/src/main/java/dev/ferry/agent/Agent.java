@@ -378,6 +378,11 @@ public final class Agent implements Migrations.Ports {
     public AgentConfig config() { return config; }
     public Counters counters() { return counters; }
 
+    /** A port was unplugged with {@code frames} still waiting in its own queue for the VM: they are lost, so counted. */
+    public void onPortUnplugged(int frames) {
+        if (frames > 0) counters.add(Counter.DROP_PORT_UNPLUGGED, frames);
+    }
+
     public Collection<VirtualNetwork> networks() {
         return networks.values();
     }

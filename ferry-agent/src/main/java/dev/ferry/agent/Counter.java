@@ -37,6 +37,8 @@ public enum Counter {
     DROP_EGRESS_HOLD_FULL, DROP_UNKNOWN_DESTINATION, DROP_NOT_HERE_FORWARDED, DROP_PORT_NOT_RUNNING,
     /** Frames a VM's port could not take (its queue full: the VM does not keep up, or a frame too large for it). */
     DROP_PORT_FULL,
+    /** Frames still waiting for a VM in its port's own queue when the port was unplugged (the VM gone without a migration). */
+    DROP_PORT_UNPLUGGED,
     /** Frames a migration entry still kept when it ended (its peer never answered, or gave up). */
     DROP_MIGRATION_ENDED,
     /** A frame from a VM shorter than an Ethernet header. */

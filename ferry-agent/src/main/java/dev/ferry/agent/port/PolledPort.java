@@ -67,6 +67,11 @@ public interface PolledPort extends Port, AutoCloseable {
         return 0;
     }
 
+    /** Frames that wait in the port's own queue for the VM now (agent's thread): lost if the port is closed. */
+    default int unread() {
+        return 0;
+    }
+
     /** Writes that joined segments of one TCP stream into a super-frame for the VM (offloading ports only). */
     default long superFramesOut() {
         return 0;

@@ -116,6 +116,8 @@ public final class AgentLoop implements AutoCloseable {
     /** Stops polling {@code port} and closes it. Runs on the loop's thread only. */
     public void stopPolling(PolledPort port) {
         if (polled.removeIf(p -> p.port == port)) unwatch(port.readableFd());
+        Agent a = agent;
+        if (a != null) a.onPortUnplugged(port.unread());
         port.close();
     }
 

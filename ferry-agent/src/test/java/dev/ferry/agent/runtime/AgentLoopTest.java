@@ -86,6 +86,28 @@ class AgentLoopTest {
         }
     }
 
+    @Test
+    void framesStillWaitingInAPortThatIsUnpluggedAreCountedAsDropped() throws Exception {
+        try (AgentLoop loop = started()) {
+            StubPort port = new StubPort(0x02_00_00_00_00_04L, false);
+            port.unread = 7;
+            loop.addPort(port);
+            waitForPolls(port, 0);
+            CountDownLatch counted = new CountDownLatch(1);
+            long[] dropped = new long[1];
+
+            loop.post((a, now) -> {
+                loop.stopPolling(port);
+                dropped[0] = a.counters().get(dev.ferry.agent.Counter.DROP_PORT_UNPLUGGED);
+                counted.countDown();
+            });
+
+            assertThat(counted.await(5, TimeUnit.SECONDS)).isTrue();
+            assertThat(dropped[0]).isEqualTo(7);
+            assertThat(port.closed).isTrue();
+        }
+    }
+
     private static int waitForPolls(StubPort port, int atLeast) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (port.polls.get() <= atLeast && System.nanoTime() < deadline) Thread.sleep(5);
@@ -108,6 +130,7 @@ class AgentLoopTest {
         final boolean throwing;
         final AtomicInteger polls = new AtomicInteger();
         volatile boolean closed;
+        volatile int unread;
 
         StubPort(long mac, boolean throwing) {
             this.key = new VmKey(VNI, mac);
@@ -131,6 +154,7 @@ class AgentLoopTest {
         @Override public long framesOut() { return 0; }
         @Override public long inDropped() { return 0; }
         @Override public long outDropped() { return 0; }
+        @Override public int unread() { return unread; }
         @Override public void close() { closed = true; }
     }
 }

@@ -473,6 +473,7 @@ public final class VhostUserPort implements PolledPort {
     @Override public long outDropped() { return waitingFull + undeliverable; }
 
     @Override public long nudges() { return rxNudges; }
+    @Override public int unread() { return waiting.size() + (coalescer == null ? 0 : coalescer.segments()); }
 
     /** Queues the guest broke (an avail index more than a ring ahead), each stopped until the device is reset. */
     @Override public long faults() { return ringsBroken; }
