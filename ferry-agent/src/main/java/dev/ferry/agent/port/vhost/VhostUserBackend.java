@@ -83,6 +83,8 @@ final class VhostUserBackend implements AutoCloseable {
     private volatile UnixStream stream;
     private volatile String state = "waiting for QEMU";
     private boolean protocolFeatures;
+    /** QEMU's last messages, for a port that finds its guest's ring in a state no driver leaves it in. */
+    final RecentMessages recent = new RecentMessages();
 
     VhostUserBackend(VhostUserPort device, String vmId, Path socket, long mac, boolean offload) {
         this.device = device;
@@ -173,6 +175,7 @@ final class VhostUserBackend implements AutoCloseable {
                 closeAll(received);
                 received = new int[0];
             }
+            recent.add(request, size >= 8 ? payload.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) : 0, received.length);
             long answer = handle(request, payload, received);
             if (answer != NO_ANSWER) {
                 reply(s, msg, request, answer);
@@ -312,6 +315,10 @@ final class VhostUserBackend implements AutoCloseable {
         int fd = theDescriptor(u, fds);
         Ring r = ringOrClose(index, fd);
         int old = r.callFd;
+        // QEMU starts a queue on its masked notifier and then unmasks it with this message (the port signals the new one at
+        // once); no eventfd at all means a guest never signalled, worth seeing at the default level.
+        if (fd < 0) log.warn("port {}: QEMU gives queue {} no call eventfd: its guest will not be signalled", vmId, index);
+        else log.debug("port {}: queue {}'s call eventfd is {} ({}running)", vmId, index, fd, r.running ? "" : "not ");
         r.callFd = fd;
         if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
         if (old >= 0) Libc.close(old);

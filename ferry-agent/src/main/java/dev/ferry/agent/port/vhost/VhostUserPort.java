@@ -296,8 +296,9 @@ public final class VhostUserPort implements PolledPort {
         rxNudges++;
         if (!stallLogged) {
             stallLogged = true;
-            log.warn("port {}: the guest has taken no frame for {} ms with {} waiting; signalled it again (rx_nudges)", vmId,
-                    STALL_NANOS / 1_000_000, waiting.size());
+            log.warn("port {}: the guest has taken no frame for {} ms with {} waiting; signalled it again (nudges; its call eventfd {},"
+                    + " {} signals lost); QEMU's last messages:{}", vmId, STALL_NANOS / 1_000_000, waiting.size(), rx.callFd(),
+                    rx.signalsLost(), backend.recent.describe(now));
         }
         rx.forceSignal();
     }
@@ -310,7 +311,8 @@ public final class VhostUserPort implements PolledPort {
     private Virtqueue brokenRing(Virtqueue q, String which) {
         ringsBroken++;
         log.warn("port {}: the guest broke its {} ring (avail index more than the ring's {} ahead); the queue is stopped"
-                + " until the guest resets the device", vmId, which, q.setup.size());
+                + " until the guest resets the device; QEMU's last messages:{}", vmId, which, q.setup.size(),
+                backend.recent.describe(System.nanoTime()));
         return q;
     }
 
@@ -361,7 +363,12 @@ public final class VhostUserPort implements PolledPort {
             }
             case DeviceCommand.CallFd c -> {
                 Virtqueue q = c.index() == 0 ? rx : tx;
-                if (q != null) q.callFd(c.fd());
+                if (q != null) {
+                    q.callFd(c.fd());
+                    // QEMU starts a queue with its masked notifier and unmasks it with this message, dropping what
+                    // the masked one got: a guest whose ring filled meanwhile would never hear of its frames.
+                    q.forceSignal();
+                }
                 yield 0;
             }
             case DeviceCommand.Announce a -> {

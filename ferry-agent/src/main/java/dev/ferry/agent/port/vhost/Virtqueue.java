@@ -45,6 +45,7 @@ final class Virtqueue {
     private boolean broken;
     private int usedIdx;
     private boolean unsignalled;
+    private long signalsLost;
 
     private Virtqueue(Setup setup, MemorySegment desc, MemorySegment avail, MemorySegment used, long usedGuestAddress, int callFd) {
         this.setup = setup;
@@ -273,12 +274,25 @@ final class Virtqueue {
 
     /** Signals the guest whatever it asked: after a start, for buffers a previous copy's backend returned. */
     void forceSignal() {
-        if (callFd < 0) return;
-        try {
-            long ignored = (long) Libc.WRITE.invokeExact(callFd, Libc.ONE, 8L);
-        } catch (Throwable ignored) {
-            // the eventfd is gone with QEMU
+        if (callFd < 0) {
+            signalsLost++;
+            return;
         }
+        try {
+            if ((long) Libc.WRITE.invokeExact(callFd, Libc.ONE, 8L) != 8L) signalsLost++;
+        } catch (Throwable ignored) {
+            signalsLost++; // the eventfd is gone with QEMU
+        }
+    }
+
+    /** Signals that reached no eventfd: QEMU gave none (polling mode), or the write failed. */
+    long signalsLost() {
+        return signalsLost;
+    }
+
+    /** The eventfd this queue signals, -1 for none. */
+    int callFd() {
+        return callFd;
     }
 
     private int broken(int head, DirtyLog log) {

@@ -229,6 +229,29 @@ class VhostUserPortTest {
     }
 
     @Test
+    void aCallEventfdQemuSwapsWhileTheQueueRunsIsSignalledAtOnce() throws Throwable {
+        int masked = TestGuest.eventfd(), unmasked = TestGuest.eventfd();
+        try {
+            guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), masked));
+            port.poll(null, null, 0);
+            port.deliver(TestGuest.frame(60, 1), 0, 60); // the ring is full now: nothing more will be signalled
+            port.poll(null, null, 0);
+            assertThat(guest.signals(masked)).as("told on the notifier QEMU drops when it unmasks").isPositive();
+
+            port.post(new DeviceCommand.CallFd(0, unmasked));
+            port.poll(null, null, 1_000_000L);
+
+            assertThat(guest.signals(unmasked)).as("told again on the guest's own notifier").isEqualTo(1);
+            assertThat(port.nudges()).as("not a stall: told at once").isZero();
+        } finally {
+            dev.ferry.agent.port.Libc.close(masked);
+            dev.ferry.agent.port.Libc.close(unmasked);
+        }
+    }
+
+    @Test
     void aGuestThatTakesItsFramesIsNeverSignalledAgain() throws Throwable {
         int eventfd = TestGuest.eventfd();
         try {
