@@ -54,10 +54,10 @@ class LibvirtMigrationTest {
 
     /**
      * Runs the lab, and once more when the first run fails or is not {@code expected}, printing the
-     * first run's table and error: before the vhost-user port signalled a stalled guest again, a
-     * receiver arriving on a host took nothing more in 3 of 11 runs (its interrupt never came), and
-     * once a migrated domain was found shut off; neither is understood (README, Testing). Two failed
-     * runs fail the test; a failed run keeps its directory.
+     * first run's table and error: a receiver arriving on a host took nothing more in 3 of 11 runs
+     * until the port signalled the eventfd QEMU swaps in after a queue starts (README, Testing), and
+     * once, earlier, a migrated domain was found shut off, not understood. Two failed runs fail the
+     * test; a failed run keeps its directory.
      */
     private static QemuLab.Result runAgainIfNot(LibvirtLab.Options options, ByteArrayOutputStream table,
                                                 java.util.function.Predicate<QemuLab.Result> expected) throws Exception {

@@ -94,6 +94,7 @@ public final class VhostUserPort implements PolledPort {
     /** {@link #nudgeIfStalled}: how long the guest may leave waiting frames untaken before it is signalled again. */
     private static final long STALL_NANOS = 200_000_000L;
     private long framesOutAtCheck, stalledSince, rxNudges;
+    private Virtqueue stallQueue;
     private boolean stallLogged;
     /** Each segment of what the guest sent, cut by {@link TcpSegmenter}, goes to the agent as a frame of its own. */
     private final dev.ferry.agent.port.SegmentsToAgent toAgent = new dev.ferry.agent.port.SegmentsToAgent();
@@ -285,7 +286,9 @@ public final class VhostUserPort implements PolledPort {
      * counted ({@link #rxNudges}). A spurious signal costs a guest one look at its ring.
      */
     private void nudgeIfStalled(long now) {
-        if (waiting.isEmpty() || framesOut != framesOutAtCheck) {
+        // A queue that just started was signalled as it started: its stall period starts then.
+        if (waiting.isEmpty() || framesOut != framesOutAtCheck || rx != stallQueue) {
+            stallQueue = rx;
             framesOutAtCheck = framesOut;
             stalledSince = now;
             stallLogged = false;

@@ -252,6 +252,21 @@ class VhostUserPortTest {
     }
 
     @Test
+    void framesWaitingWhenTheQueueStartsAreNoStallYet() throws Throwable {
+        port.deliver(TestGuest.frame(60, 1), 0, 60); // no queue yet: it waits
+        port.poll(null, null, 5_000_000_000L);
+        port.post(new DeviceCommand.MapMemory(guest.memory));
+        port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), -1));
+
+        port.poll(null, null, 10_000_000_000L);
+        port.poll(null, null, 10_100_000_000L);
+
+        assertThat(port.nudges()).isZero();
+        port.poll(null, null, 10_300_000_000L);
+        assertThat(port.nudges()).as("200 ms after the start").isEqualTo(1);
+    }
+
+    @Test
     void aGuestThatTakesItsFramesIsNeverSignalledAgain() throws Throwable {
         int eventfd = TestGuest.eventfd();
         try {
