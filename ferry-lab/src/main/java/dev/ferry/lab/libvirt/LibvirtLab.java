@@ -416,9 +416,11 @@ public final class LibvirtLab implements AutoCloseable {
                 done.get(300, TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 // Say what the VM and its QEMU said last: a guest that panicked is destroyed (on_reboot), a QEMU that died logged why.
-                throw new IOException("migration " + n + " of " + moving.name + " failed: " + e.getCause().getMessage() + "\n  its console: "
-                        + String.join("\n    ", moving.console.last(15)) + "\n  QEMU's log on host " + source.name() + ": "
-                        + source.qemuLog(moving.name), e.getCause());
+                Path transcript = dir.resolve(moving.name + "-console.txt");
+                Files.writeString(transcript, moving.console.transcript());
+                throw new IOException("migration " + n + " of " + moving.name + " failed: " + e.getCause().getMessage() + "\n  its console ("
+                        + transcript + "): " + String.join("\n    ", moving.console.last(40)) + "\n  QEMU's log on host " + source.name()
+                        + ": " + source.qemuLog(moving.name), e.getCause());
             }
             outcome = "completed";
         }

@@ -141,11 +141,17 @@ public final class LibvirtHook {
         String name = args.get(0), operation = args.get(1), subOperation = args.get(2);
         boolean mayRefuse = operation.equals("prepare") || operation.equals("migrate");
         if (!xml.contains(DomainXml.NAMESPACE) || !CALLS.contains(operation + " " + subOperation)) return 0;
+        byte[] body = xml.getBytes(StandardCharsets.UTF_8);
+        if (body.length > MAX_XML) {
+            // Said here: the agent would answer 413 and close while the rest is still being sent, which reads as no answer.
+            log.println("ferry: domain " + name + " (" + operation + " " + subOperation + "): the domain XML is larger than the agent reads ("
+                    + MAX_XML + " bytes)");
+            return mayRefuse ? 1 : 0;
+        }
         AdminClient.Answer answer;
         try {
             answer = new AdminClient(HttpAddress.parse(agent, "agent"), null).call("POST",
-                    "/v1/libvirt/" + enc(operation) + "/" + enc(subOperation) + "?domain=" + enc(name), "application/xml",
-                    xml.getBytes(StandardCharsets.UTF_8), TIMEOUT);
+                    "/v1/libvirt/" + enc(operation) + "/" + enc(subOperation) + "?domain=" + enc(name), "application/xml", body, TIMEOUT);
         } catch (IOException e) {
             log.println("ferry: domain " + name + " (" + operation + " " + subOperation + "): the agent at " + agent
                     + " is unreachable (is ferry-agent running?): " + e.getMessage());

@@ -78,13 +78,12 @@ class LibvirtHookTest {
         }
     }
 
-    @Nested
-    class AgainstAnAgent {
+    /** A running agent serving VNI 100 on an admin socket of its own, stopped after each test. */
+    abstract class WithAnAgent {
         @TempDir Path dir;
-        private AgentService agent;
-        private final ByteArrayOutputStream log = new ByteArrayOutputStream();
+        AgentService agent;
 
-        private String socket() throws Exception {
+        String socket() throws Exception {
             Path admin = dir.resolve("agent.sock");
             agent = AgentService.start(AgentSettings.empty().override(1, "127.0.0.1:0", null, "127.0.0.1:9", admin.toString(), List.of(100),
                     null, List.of()).validate());
@@ -95,6 +94,11 @@ class LibvirtHookTest {
         void stop() {
             if (agent != null) agent.close();
         }
+    }
+
+    @Nested
+    class AgainstAnAgent extends WithAnAgent {
+        private final ByteArrayOutputStream log = new ByteArrayOutputStream();
 
         private int hook(String admin, String operation, String subOperation, String xml) {
             return LibvirtHook.run(List.of("web1", operation, subOperation, "-"), xml, admin,
@@ -198,22 +202,8 @@ class LibvirtHookTest {
 
     /** The hook libvirt runs, packaging/libvirt/qemu-hook: a shell script posting the domain to the agent with curl. */
     @Nested
-    class ThePackagedScript {
+    class ThePackagedScript extends WithAnAgent {
         private static final Path SCRIPT = Path.of("..", "packaging", "libvirt", "qemu-hook").toAbsolutePath().normalize();
-        @TempDir Path dir;
-        private AgentService agent;
-
-        private String socket() throws Exception {
-            Path admin = dir.resolve("agent.sock");
-            agent = AgentService.start(AgentSettings.empty().override(1, "127.0.0.1:0", null, "127.0.0.1:9", admin.toString(), List.of(100),
-                    null, List.of()).validate());
-            return admin.toString();
-        }
-
-        @AfterEach
-        void stop() {
-            if (agent != null) agent.close();
-        }
 
         /** Runs the script as libvirt does; its exit code, standard output and standard error. */
         private record Ran(int exit, String out, String err) {}
