@@ -214,8 +214,8 @@ final class VhostUserBackend implements AutoCloseable {
                 yield NO_ANSWER;
             }
             case RESET_OWNER -> {
-                resetRings();
                 device.apply(new DeviceCommand.Reset(), 0);
+                resetRings();
                 yield NO_ANSWER;
             }
             case SET_MEM_TABLE -> setMemTable(p, fds);
@@ -404,9 +404,11 @@ final class VhostUserBackend implements AutoCloseable {
 
     /** QEMU went: every ring and descriptor of the session goes, and the device is reset. */
     void disconnected() {
+        // The agent's thread lets go of the queues first: a call eventfd closed while a queue still signals it is a
+        // descriptor number the process may give to anything next, which the signal would then write 8 bytes into.
+        if (!closed) device.apply(new DeviceCommand.Reset(), 0);
         resetRings();
         protocolFeatures = false;
-        if (!closed) device.apply(new DeviceCommand.Reset(), 0);
     }
 
     private static void reply(UnixStream s, MemorySegment msg, int request, long answer) throws IOException {
