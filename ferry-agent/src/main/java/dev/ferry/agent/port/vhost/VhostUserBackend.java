@@ -58,6 +58,8 @@ final class VhostUserBackend implements AutoCloseable {
     /** Room for one message, header and payload. */
     static final int MESSAGE_BYTES = HEADER + MAX_PAYLOAD;
     private static final long NO_FD = 0x100;
+    /** What {@link #stop} gets when the agent's thread did not apply the stop (a queue that did not run answers -1). */
+    private static final int UNANSWERED = -2;
     private static final int QUEUES = 2;
     private static final long RETRY_MILLIS = 100;
 
@@ -380,14 +382,20 @@ final class VhostUserBackend implements AutoCloseable {
     }
 
     /** Stops queue {@code index} on the agent's thread; its base becomes where the agent stopped. */
-    private void stop(int index) {
+    private void stop(int index) throws IOException {
         stop(index, false);
     }
 
-    private void stop(int index, boolean restart) {
+    private void stop(int index, boolean restart) throws IOException {
         Ring r = rings[index];
         if (!r.running) return;
-        int at = device.apply(new DeviceCommand.StopQueue(index, restart), r.base);
+        int at = device.apply(new DeviceCommand.StopQueue(index, restart), UNANSWERED);
+        // The index QEMU carries to the VM's next copy: one the queue may have passed would have that copy fill
+        // buffers its guest already took back (frames twice, out of order, a ring the guest sees broken).
+        if (at == UNANSWERED) {
+            throw new IOException("the agent did not say where queue " + index + " stopped; ending the session rather than give QEMU"
+                    + " an index the queue may have passed");
+        }
         if (at >= 0) r.base = at;
         r.running = false;
         state = "queues stopped";

@@ -1,0 +1,87 @@
+package dev.ferry.agent.port.vhost;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.agent.PortPolicy;
+import dev.ferry.agent.port.Libc;
+import dev.ferry.board.VmKey;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+
+/** The vhost-user back-end's answers to QEMU where a wrong one would corrupt the VM's next copy. */
+class VhostUserBackendTest {
+    private static final long MAC = 0x525400000001L;
+    private static final long RAM = 64 * 1024, GPA = 0x10_0000L, UVA = 0x7f00_0000_0000L;
+
+    /**
+     * QEMU asks where the receive queue stopped (GET_VRING_BASE, the index it carries to the VM's next
+     * copy) while the agent's loop does not come round to apply the stop: the back-end ends the session
+     * rather than answer the index the queue started from, which the queue may have passed.
+     */
+    @Test
+    void aStopTheAgentNeverAppliedEndsTheSessionInsteadOfAnsweringAStaleIndex() throws Exception {
+        Path dir = Files.createTempDirectory("ferry-vhost-stop");
+        VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
+        VhostUserBackend backend = new VhostUserBackend(port, "vm", dir.resolve("none.sock"), MAC, false);
+        AtomicBoolean looping = new AtomicBoolean(true);
+        Thread loop = Thread.ofPlatform().daemon().start(() -> {
+            while (looping.get()) {
+                port.poll(null, null, System.nanoTime());
+                LockSupport.parkNanos(20_000);
+            }
+        });
+        int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
+        try (FakeQemuSocket qemu = new FakeQemuSocket()) {
+            CompletableFuture<Throwable> session = CompletableFuture.supplyAsync(() -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    backend.serve(qemu.backend, arena.allocate(VhostUserBackend.MESSAGE_BYTES, 8));
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            });
+            qemu.send(message(VhostUserBackend.SET_MEM_TABLE, payload(8 + 32).putInt(1).putInt(0).putLong(GPA).putLong(RAM).putLong(UVA)
+                    .putLong(0)), new int[] {ram});
+            qemu.send(message(VhostUserBackend.SET_VRING_NUM, payload(8).putInt(0).putInt(8)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_VRING_ADDR, payload(40).putInt(0).putInt(0).putLong(UVA).putLong(UVA + 0x200)
+                    .putLong(UVA + 0x100).putLong(0)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_VRING_CALL, payload(8).putLong(0)), new int[] {call});
+            qemu.send(message(VhostUserBackend.SET_VRING_KICK, payload(8).putLong(0)), new int[] {kick});
+            Thread.sleep(500); // the queue starts on the loop's thread
+            looping.set(false);
+            loop.join();
+            port.close(); // and the loop never comes round again
+
+            qemu.send(message(VhostUserBackend.GET_VRING_BASE, payload(8).putInt(0).putInt(0)), new int[0]);
+            qemu.finish();
+
+            Throwable ended = session.get(20, TimeUnit.SECONDS);
+            assertThat(ended).isInstanceOf(IOException.class).hasMessageContaining("did not say where queue 0 stopped");
+        } finally {
+            backend.disconnected();
+            for (int fd : new int[] {ram, kick, call}) Libc.close(fd);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    private static ByteBuffer payload(int size) {
+        return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** A vhost-user message: request, flags (version 1), size, then the payload. */
+    private static byte[] message(int request, ByteBuffer payload) {
+        ByteBuffer m = ByteBuffer.allocate(12 + payload.capacity()).order(ByteOrder.LITTLE_ENDIAN);
+        m.putInt(request).putInt(1).putInt(payload.capacity()).put(payload.array());
+        return m.array();
+    }
+}
