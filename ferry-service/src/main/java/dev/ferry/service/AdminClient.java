@@ -68,7 +68,6 @@ public final class AdminClient {
 
     /** Sends {@code method path} with {@code body} of {@code contentType} (application/json or application/xml). */
     public Answer call(String method, String path, String contentType, byte[] body, Duration timeout) throws IOException {
-        byte[] json = body;
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         Bootstrap b = new Bootstrap().group(GROUP).option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 3_000)
                 .handler(new ChannelInitializer<>() {
@@ -109,9 +108,9 @@ public final class AdminClient {
             throw e instanceof IOException io ? io : new IOException(e.toString(), e);
         }
         FullHttpRequest request = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(method), path,
-                json == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(json));
+                body == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body));
         request.headers().set(HttpHeaderNames.HOST, "ferry-agent").set(HttpEndpoint.CHANGE_HEADER, "1")
-                .set(HttpHeaderNames.CONTENT_TYPE, contentType).setInt(HttpHeaderNames.CONTENT_LENGTH, json == null ? 0 : json.length)
+                .set(HttpHeaderNames.CONTENT_TYPE, contentType).setInt(HttpHeaderNames.CONTENT_LENGTH, body == null ? 0 : body.length)
                 .set(HttpHeaderNames.CONNECTION, "close");
         ch.writeAndFlush(request);
         try {

@@ -14,7 +14,7 @@ import java.util.stream.Collectors;
  *   <li>{@code GET /v1/status}: the {@link AgentStatus} snapshot as JSON;</li>
  *   <li>{@code POST /v1/ports} (a {@link PortSpec} as JSON), {@code DELETE /v1/ports/ID};</li>
  *   <li>{@code POST /v1/migrate/STEP?vm=ID[&migration=N]}: a step of the API detector;</li>
- *   <li>{@code POST /v1/libvirt/OPERATION/SUB-OPERATION?domain=NAME} (the domain's XML as
+ *   <li>{@code POST /v1/libvirt/OPERATION/SUB-OPERATION} (the domain's XML as
  *       application/xml): libvirt's hook, answered with a line per port plugged or unplugged.</li>
  * </ul>
  * It steers the agent, so it is reached only by those allowed: on a Unix socket (the default) by

@@ -178,28 +178,22 @@ public final class AgentService implements AutoCloseable {
      * admin endpoint's thread, so hook calls never run at once.
      */
     public List<String> libvirtHook(String operation, String subOperation, String xml) {
-        try {
-            return LibvirtHook.apply(operation, subOperation, xml, new LibvirtHook.Ports() {
-                @Override
-                public Set<String> plugged() {
-                    return onLoop((a, now) -> Set.copyOf(ports.keySet()));
-                }
+        return LibvirtHook.apply(operation, subOperation, xml, new LibvirtHook.Ports() {
+            @Override
+            public Set<String> plugged() {
+                return onLoop((a, now) -> Set.copyOf(ports.keySet()));
+            }
 
-                @Override
-                public void plug(PortSpec.Port port) throws IOException {
-                    addPort(port);
-                }
+            @Override
+            public void plug(PortSpec.Port port) throws IOException {
+                addPort(port);
+            }
 
-                @Override
-                public void unplug(String id) {
-                    removePort(id);
-                }
-            });
-        } catch (ConfigException e) {
-            throw e;
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException(e.getMessage());
-        }
+            @Override
+            public void unplug(String id) {
+                removePort(id);
+            }
+        });
     }
 
     /**

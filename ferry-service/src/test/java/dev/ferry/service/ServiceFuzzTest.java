@@ -64,7 +64,7 @@ class ServiceFuzzTest {
             };
             try {
                 LibvirtHook.apply(ops[0], ops[1], xml, ports);
-            } catch (IllegalArgumentException refused) {
+            } catch (ConfigException refused) {
                 assertThat(refused.getMessage()).isNotBlank();
                 assertThat(plugged).as("ports left plugged by a refused " + call).isEmpty();
             }

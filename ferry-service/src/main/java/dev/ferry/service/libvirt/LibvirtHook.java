@@ -2,6 +2,7 @@ package dev.ferry.service.libvirt;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.service.AdminClient;
+import dev.ferry.service.ConfigException;
 import dev.ferry.service.HttpAddress;
 import dev.ferry.service.PortSpec;
 import java.io.IOException;
@@ -95,8 +96,8 @@ public final class LibvirtHook {
      * The agent's side of a hook call ({@code POST /v1/libvirt/OPERATION/SUB-OPERATION}): plans
      * libvirt's call on the domain XML and carries it out on {@code ports}. Returns a line for each
      * thing done. A domain gets all its ports or none: when one plug is refused, the ports this call
-     * plugged already are unplugged again and the refusal is thrown as an {@link IllegalArgumentException}
-     * with the reason (so is a domain XML that is not valid Ferry metadata).
+     * plugged already are unplugged again and the refusal is thrown as a {@link ConfigException} with
+     * the reason (so is a domain XML that is not valid Ferry metadata).
      */
     public static List<String> apply(String operation, String subOperation, String xml, Ports ports) {
         DomainXml.Domain domain = DomainXml.parse(xml);
@@ -109,8 +110,8 @@ public final class LibvirtHook {
                         ports.plug(spec.validate("port " + spec.id()));
                     } catch (IOException | IllegalArgumentException e) {
                         for (String id : pluggedNow.reversed()) ports.unplug(id);
-                        throw new IllegalArgumentException("could not plug " + spec.id() + ": " + e.getMessage()
-                                + (pluggedNow.isEmpty() ? "" : " (unplugged again: " + String.join(", ", pluggedNow) + ")"), e);
+                        throw new ConfigException("could not plug " + spec.id() + ": " + e.getMessage()
+                                + (pluggedNow.isEmpty() ? "" : " (unplugged again: " + String.join(", ", pluggedNow) + ")"));
                     }
                     pluggedNow.add(spec.id());
                     done.add("plugged " + spec.id() + " (" + spec.mac() + " in VNI " + spec.vni()
@@ -151,7 +152,7 @@ public final class LibvirtHook {
         AdminClient.Answer answer;
         try {
             answer = new AdminClient(HttpAddress.parse(agent, "agent"), null).call("POST",
-                    "/v1/libvirt/" + enc(operation) + "/" + enc(subOperation) + "?domain=" + enc(name), "application/xml", body, TIMEOUT);
+                    "/v1/libvirt/" + enc(operation) + "/" + enc(subOperation), "application/xml", body, TIMEOUT);
         } catch (IOException e) {
             log.println("ferry: domain " + name + " (" + operation + " " + subOperation + "): the agent at " + agent
                     + " is unreachable (is ferry-agent running?): " + e.getMessage());
@@ -163,8 +164,7 @@ public final class LibvirtHook {
         }
         String reason;
         try {
-            reason = answer.status() == 413 ? "the domain XML is larger than the agent reads (" + MAX_XML + " bytes)"
-                    : JSON.readTree(answer.body()).path("error").asText(answer.text());
+            reason = JSON.readTree(answer.body()).path("error").asText(answer.text());
         } catch (IOException e) {
             reason = answer.text();
         }
