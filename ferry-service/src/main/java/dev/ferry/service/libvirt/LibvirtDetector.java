@@ -182,40 +182,44 @@ public final class LibvirtDetector implements AutoCloseable {
         conn = MemorySegment.NULL;
     }
 
-    /** Whether domain {@code uuid} has a job (a migration) now; false when it is gone or libvirt cannot say. */
+    /** Whether domain {@code uuid} has a job (a migration) now; false when it is gone. */
     private boolean hasJob(String uuid) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment dom = (MemorySegment) lib.domainLookupByUuidString.invokeExact(conn, arena.allocateFrom(uuid));
-            if (dom.equals(MemorySegment.NULL)) return false;
-            try {
-                MemorySegment info = arena.allocate(Libvirt.JOB_INFO_SIZE, 8);
-                int r = (int) lib.domainGetJobInfo.invokeExact(dom, info);
-                // A failed query says nothing: keep watching rather than report an abort that did not happen.
-                return r < 0 || info.get(ValueLayout.JAVA_INT, 0) != Libvirt.JOB_NONE;
-            } finally {
-                int ignored = (int) lib.domainFree.invokeExact(dom);
-            }
-        } catch (Throwable t) {
-            log.warn("libvirt: cannot read the job of domain {}: {}", uuid, t.toString());
-            return true;
-        }
+        // A failed query says nothing: keep watching rather than report an abort that did not happen.
+        return query(uuid, "job", false, true, (dom, arena) -> {
+            MemorySegment info = arena.allocate(Libvirt.JOB_INFO_SIZE, 8);
+            int r = (int) lib.domainGetJobInfo.invokeExact(dom, info);
+            return r < 0 || info.get(ValueLayout.JAVA_INT, 0) != Libvirt.JOB_NONE;
+        });
     }
 
     /** Domain {@code uuid} on this host as libvirt shows it now. */
     private MigrationTracker.Here here(String uuid) {
+        return query(uuid, "state", MigrationTracker.Here.GONE, MigrationTracker.Here.UNKNOWN, (dom, arena) -> {
+            MemorySegment state = arena.allocate(ValueLayout.JAVA_INT), reason = arena.allocate(ValueLayout.JAVA_INT);
+            if ((int) lib.domainGetState.invokeExact(dom, state, reason, 0) < 0) return MigrationTracker.Here.UNKNOWN;
+            return MigrationTracker.Here.of(state.get(ValueLayout.JAVA_INT, 0));
+        });
+    }
+
+    /** A question about one domain, given its handle (freed after) and an arena for the answer. */
+    @FunctionalInterface
+    private interface DomainQuery<T> {
+        T ask(MemorySegment domain, Arena arena) throws Throwable;
+    }
+
+    /** {@code query}'s answer for domain {@code uuid}; {@code gone} when libvirt has no such domain, {@code failed} when a call throws. */
+    private <T> T query(String uuid, String what, T gone, T failed, DomainQuery<T> query) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment dom = (MemorySegment) lib.domainLookupByUuidString.invokeExact(conn, arena.allocateFrom(uuid));
-            if (dom.equals(MemorySegment.NULL)) return MigrationTracker.Here.GONE;
+            if (dom.equals(MemorySegment.NULL)) return gone;
             try {
-                MemorySegment state = arena.allocate(ValueLayout.JAVA_INT), reason = arena.allocate(ValueLayout.JAVA_INT);
-                if ((int) lib.domainGetState.invokeExact(dom, state, reason, 0) < 0) return MigrationTracker.Here.UNKNOWN;
-                return MigrationTracker.Here.of(state.get(ValueLayout.JAVA_INT, 0));
+                return query.ask(dom, arena);
             } finally {
                 int ignored = (int) lib.domainFree.invokeExact(dom);
             }
         } catch (Throwable t) {
-            log.warn("libvirt: cannot read the state of domain {}: {}", uuid, t.toString());
-            return MigrationTracker.Here.UNKNOWN;
+            log.warn("libvirt: cannot read the {} of domain {}: {}", what, uuid, t.toString());
+            return failed;
         }
     }
 
