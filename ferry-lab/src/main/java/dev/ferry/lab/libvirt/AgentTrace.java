@@ -1,10 +1,6 @@
 package dev.ferry.lab.libvirt;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.ferry.service.AdminClient;
 import dev.ferry.service.AgentStatus;
-import dev.ferry.service.HttpAddress;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -26,7 +22,6 @@ import java.util.Map;
 final class AgentTrace implements AutoCloseable {
     static final int PERIOD_MS = 250;
     private static final int KEPT_LINES = 64;
-    private static final ObjectMapper JSON = new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
     private final List<LibvirtHost> hosts;
     private final PrintWriter file;
@@ -73,9 +68,7 @@ final class AgentTrace implements AutoCloseable {
     private void sample(LibvirtHost host) {
         AgentStatus status;
         try {
-            var answer = new AdminClient(HttpAddress.parse(host.outside("agent.sock").toString(), "agent"), null)
-                    .call("GET", "/v1/status", null, Duration.ofSeconds(2));
-            status = JSON.readValue(answer.body(), AgentStatus.class);
+            status = host.agentStatus(Duration.ofSeconds(2));
         } catch (IOException e) {
             write(elapsed() + "\t" + host.name() + "\t-\tno status: " + e.getMessage());
             return;
@@ -92,7 +85,7 @@ final class AgentTrace implements AutoCloseable {
             if (value != 0 && (name.startsWith("drop_") || name.startsWith("migrations_"))) drops.append(' ').append(name).append('=').append(value);
         });
         if (!drops.toString().equals(previous.put(host.name() + "/counters", drops.toString()))) {
-            write(elapsed() + "\t" + host.name() + "\t-\t\t\t\t\t\t" + drops.toString().strip());
+            write(elapsed() + "\t" + host.name() + "\t-\t\t\t\t\t\t\t" + drops.toString().strip());
         }
     }
 

@@ -154,6 +154,16 @@ public final class LibvirtHost implements AutoCloseable {
         return out;
     }
 
+    /** This host's agent as its admin socket says now; an IOException when it does not answer within {@code timeout}. */
+    public dev.ferry.service.AgentStatus agentStatus(java.time.Duration timeout) throws IOException {
+        var answer = new dev.ferry.service.AdminClient(dev.ferry.service.HttpAddress.parse(outside("agent.sock").toString(), "agent"), null)
+                .call("GET", "/v1/status", null, timeout);
+        return STATUS.readValue(answer.body(), dev.ferry.service.AgentStatus.class);
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper STATUS = new com.fasterxml.jackson.databind.ObjectMapper()
+            .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
     /** The last lines of libvirt's log of domain {@code name}'s QEMU on this host (its command line, how it ended). */
     public String qemuLog(String name) {
         return tail(dir.resolve("log/qemu/" + name + ".log"));

@@ -251,11 +251,6 @@ public final class LibvirtLab implements AutoCloseable {
         }
     }
 
-    /** Keeps the lab's directory (libvirt's, QEMU's and the agents' logs, the agents' trace) after {@link #close()}. */
-    public void keep() {
-        keep = true;
-    }
-
     /** A board in the lab's namespace and an agent in each host's, each following its libvirt. */
     private void startFerry() throws Exception {
         LibvirtHost first = hosts.getFirst();
@@ -452,12 +447,7 @@ public final class LibvirtLab implements AutoCloseable {
     /** The counters of {@code host}'s agent, read from its admin socket. */
     private static String agentSummary(LibvirtHost host) {
         try {
-            var answer = new dev.ferry.service.AdminClient(dev.ferry.service.HttpAddress.parse(host.outside("agent.sock").toString(), "agent"),
-                    null).call("GET", "/v1/status", null, java.time.Duration.ofSeconds(10));
-            var status = new com.fasterxml.jackson.databind.ObjectMapper()
-                    .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
-                    .readValue(answer.body(), dev.ferry.service.AgentStatus.class);
-            return dev.ferry.lab.qemu.AgentCounters.summary(status);
+            return dev.ferry.lab.qemu.AgentCounters.summary(host.agentStatus(java.time.Duration.ofSeconds(10)));
         } catch (IOException e) {
             return "agent of " + host + ": no status (" + e.getMessage() + ")";
         }
