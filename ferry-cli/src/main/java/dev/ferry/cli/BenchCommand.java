@@ -111,7 +111,8 @@ final class BenchCommand {
 
     @Command(name = "vm", mixinStandardHelpOptions = true,
             description = {"TCP (iperf3) between two real QEMU VMs: on a Linux bridge (the anchor), then on Ferry's vhost-user",
-                    "ports with offloads on and off, the same VMs, one run (root, ip, qemu-system-x86)."})
+                    "ports with offloads on and off, the same VMs, one run (root, ip, qemu-system-x86). Before TCP, at rest:",
+                    "a lone ping between the VMs, and the agents' CPU while nothing crosses them."})
     static final class Vm implements Callable<Integer> {
         @Option(names = "--reps", defaultValue = "3", description = "iperf3 runs per network; the median is reported (default: ${DEFAULT-VALUE}).")
         int reps;

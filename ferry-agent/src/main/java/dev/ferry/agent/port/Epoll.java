@@ -13,7 +13,7 @@ import java.lang.invoke.MethodHandle;
  */
 public final class Epoll implements AutoCloseable {
     private static final int EPOLL_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
-    private static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLLIN = 1;
+    private static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLLIN = 1, EPOLLET = 1 << 31;
     private static final int EINTR = 4, EBADF = 9, ENOENT = 2;
     /** struct epoll_event is packed on x86-64: 4 bytes of events, then 8 of data (here the descriptor). */
     private static final int EVENT_SIZE = 12;
@@ -58,7 +58,21 @@ public final class Epoll implements AutoCloseable {
 
     /** Watches {@code target} for readable data. */
     public void add(int target) {
-        if (control(EPOLL_CTL_ADD, target) < 0) throw failure("epoll_ctl(add, fd " + target + ")");
+        if (control(EPOLL_CTL_ADD, target, EPOLLIN) < 0) throw failure("epoll_ctl(add, fd " + target + ")");
+    }
+
+    /**
+     * Watches {@code target} for new data only: each write to it makes the set ready once, until the
+     * next {@link #await} on this set. For descriptors the set's owner never reads (a guest's kick
+     * eventfd, owned by another thread that may close it at any time).
+     */
+    public void addEdgeTriggered(int target) {
+        if (control(EPOLL_CTL_ADD, target, EPOLLIN | EPOLLET) < 0) throw failure("epoll_ctl(add, fd " + target + ", edge)");
+    }
+
+    /** The set's own descriptor: readable while something in it is ready, so one set can sleep on another. */
+    public int fd() {
+        return fd;
     }
 
     /**
@@ -66,14 +80,14 @@ public final class Epoll implements AutoCloseable {
      * mistake (one already closed has left the set by itself, and is ignored).
      */
     public void remove(int target) {
-        if (control(EPOLL_CTL_DEL, target) < 0) {
+        if (control(EPOLL_CTL_DEL, target, 0) < 0) {
             int errno = Libc.errno(callState);
             if (errno != EBADF && errno != ENOENT) throw failure("epoll_ctl(del, fd " + target + ")");
         }
     }
 
-    private int control(int op, int target) {
-        event.set(ValueLayout.JAVA_INT, 0, EPOLLIN);
+    private int control(int op, int target, int events) {
+        event.set(ValueLayout.JAVA_INT, 0, events);
         event.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, target);
         try {
             return (int) EPOLL_CTL.invokeExact(callState, fd, op, target, event);

@@ -14,12 +14,22 @@ public interface PolledPort extends Port, AutoCloseable {
     int poll(Agent agent, LocalPort handle, long now);
 
     /**
-     * A descriptor that turns readable when the VM has sent something (a TAP device's), for the agent's
+     * A descriptor that turns readable when the VM has sent something (a TAP device's, a vhost-user
+     * port's set of kick eventfds), for the agent's
      * loop to sleep on when idle; -1 when the port can only be polled, and then the loop, while the
      * port is plugged, parks for short times instead of sleeping.
      */
     default int readableFd() {
         return -1;
+    }
+
+    /**
+     * Called by the loop just before it sleeps on {@link #readableFd}: arranges for what the VM sends
+     * next to make that descriptor readable (a vhost-user guest is asked to kick), and says false if
+     * something came meanwhile, so the loop polls again instead. Loop's thread.
+     */
+    default boolean readyToSleep() {
+        return true;
     }
 
     /**

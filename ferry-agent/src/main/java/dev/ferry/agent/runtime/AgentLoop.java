@@ -22,8 +22,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>With nothing to do, the loop spins for {@link #SPIN_NANOS} (a frame that follows closely is met
  * at once), then sleeps in a {@link Waiter} on the underlay socket, the ports' descriptors and its
- * command queue, until one of them has something or the next timer tick. While a port that can only
- * be polled is plugged (or the underlay is NIO's), it parks for growing times up to 200 us instead.
+ * command queue, until one of them has something or the next timer tick (a vhost-user port asks its
+ * guest to kick before, {@link PolledPort#readyToSleep}). While a port that can only be polled is
+ * plugged (a QEMU socket port, or the underlay is NIO's), it parks for growing times up to 200 us instead.
  */
 public final class AgentLoop implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentLoop.class);
@@ -150,10 +151,18 @@ public final class AgentLoop implements AutoCloseable {
             Thread.onSpinWait();
         } else if (unwatched > 0) {
             park.idle();
-        } else {
+        } else if (portsReadyToSleep()) {
             // epoll's timeout is in milliseconds: the tick is due within one.
             waiter.await(1, noCommands);
         }
+    }
+
+    /** Each port arranges to wake the loop; false when one found work meanwhile (the loop turns again instead). */
+    private boolean portsReadyToSleep() {
+        for (int i = 0; i < polled.size(); i++) {
+            if (!polled.get(i).port.readyToSleep()) return false;
+        }
+        return true;
     }
 
     /**

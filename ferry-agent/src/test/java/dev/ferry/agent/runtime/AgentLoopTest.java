@@ -74,6 +74,40 @@ class AgentLoopTest {
     }
 
     @Test
+    void anIdleLoopWithAVhostUserPortPluggedSleepsToo() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("ferry-loop-test");
+        try (AgentLoop loop = started()) {
+            var port = new dev.ferry.agent.port.vhost.VhostUserPort(new VmKey(VNI, 0x02_00_00_00_00_05L), "vm5", List.of(),
+                    dev.ferry.agent.PortPolicy.defaultsFor(List.of()), dir.resolve("no-qemu.sock"));
+            loop.addPort(port);
+            long before = loop.sleeps();
+            Thread.sleep(300);
+
+            assertThat(loop.sleeps() - before).as("sleeps of at most 1 ms (the timer tick) in 300 ms").isGreaterThan(50);
+        } finally {
+            java.nio.file.Files.deleteIfExists(dir);
+        }
+    }
+
+    @Test
+    void aPortThatFindsWorkAsTheLoopGetsReadyToSleepKeepsItAwake() throws Exception {
+        int fd = dev.ferry.agent.port.Epoll.eventFd();
+        try (AgentLoop loop = started()) {
+            StubPort port = new StubPort(0x02_00_00_00_00_06L, false);
+            port.fd = fd;
+            port.busy = true;
+            loop.addPort(port);
+            int polls = waitForPolls(port, 0);
+            long sleeps = loop.sleeps();
+
+            assertThat(waitForPolls(port, polls + 100)).isGreaterThan(polls + 100);
+            assertThat(loop.sleeps()).as("no sleep while the port says work came").isEqualTo(sleeps);
+        } finally {
+            dev.ferry.agent.port.Libc.close(fd);
+        }
+    }
+
+    @Test
     void aCommandPostedToASleepingLoopRuns() throws Exception {
         try (AgentLoop loop = started()) {
             long before = loop.sleeps();
@@ -131,6 +165,8 @@ class AgentLoopTest {
         final AtomicInteger polls = new AtomicInteger();
         volatile boolean closed;
         volatile int unread;
+        volatile int fd = -1;
+        volatile boolean busy;
 
         StubPort(long mac, boolean throwing) {
             this.key = new VmKey(VNI, mac);
@@ -155,6 +191,8 @@ class AgentLoopTest {
         @Override public long inDropped() { return 0; }
         @Override public long outDropped() { return 0; }
         @Override public int unread() { return unread; }
+        @Override public int readableFd() { return fd; }
+        @Override public boolean readyToSleep() { return !busy; }
         @Override public void close() { closed = true; }
     }
 }

@@ -17,6 +17,9 @@ import java.util.regex.Pattern;
 public final class VmThroughput implements AutoCloseable {
     private static final Pattern SENDER = Pattern.compile("bits/sec\\s+(\\d+)\\s+sender|^iperf3: error.*|^iperf3-failed");
     private static final Pattern RECEIVER = Pattern.compile("([0-9.]+) ([KMG])bits/sec.*receiver");
+    private static final Pattern RTT = Pattern.compile("rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)/");
+    /** The agents' loops in this process ({@code AgentLoop}'s thread names). */
+    private static final Pattern AGENT_LOOP = Pattern.compile("agent-\\d+");
     private static final long MAC_CLIENT = 0x525400000011L, MAC_SERVER = 0x525400000012L;
 
     /** The networks compared: the bridge (with the VMs' RAM shared, as vhost-user needs it) and Ferry with and without offloads. */
@@ -99,6 +102,29 @@ public final class VmThroughput implements AutoCloseable {
             case "M" -> value / 1e3;
             default -> value;
         };
+    }
+
+    /** {@code count} pings at rest (0.2 s apart) from the client VM to the server VM: min, avg and max in ms. */
+    public double[] ping(int count) throws Exception {
+        client.type("ping -c " + count + " -i 0.2 -q 198.18.0.12");
+        Matcher m = client.await(RTT, 10_000L + count * 400L);
+        return new double[] {Double.parseDouble(m.group(1)), Double.parseDouble(m.group(2)), Double.parseDouble(m.group(3))};
+    }
+
+    /**
+     * CPU the agents' loops took over {@code millis} while nothing crossed them, in % of one core, all
+     * agents together; NaN on the bridge, which has no agent.
+     */
+    public double agentsIdleCpu(long millis) throws InterruptedException {
+        if (!(network instanceof FerryNetwork)) return Double.NaN;
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        List<Thread> loops = Thread.getAllStackTraces().keySet().stream().filter(t -> AGENT_LOOP.matcher(t.getName()).matches()).toList();
+        long before = 0, after = 0;
+        for (Thread t : loops) before += threads.getThreadCpuTime(t.threadId());
+        long t0 = System.nanoTime();
+        Thread.sleep(millis);
+        for (Thread t : loops) after += threads.getThreadCpuTime(t.threadId());
+        return 100.0 * (after - before) / (System.nanoTime() - t0);
     }
 
     /** The segments the client's TCP sent again in the last run (iperf3's Retr), -1 unknown. */

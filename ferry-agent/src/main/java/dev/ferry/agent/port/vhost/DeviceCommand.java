@@ -30,12 +30,14 @@ sealed interface DeviceCommand {
     record Features(long acked) implements DeviceCommand {}
 
     /**
-     * A queue starts; answers 0, or -1 when its rings are not in the VM's memory. {@code restart}:
-     * only its logging changed (the queue ran and runs on), not QEMU starting the device.
+     * A queue starts; answers 0, or -1 when its rings are not in the VM's memory. {@code kickFd}: the
+     * eventfd the guest kicks (-1: none), which the agent's loop sleeps on; the vhost-user thread
+     * keeps owning it. {@code restart}: only its logging changed (the queue ran and runs on), not
+     * QEMU starting the device.
      */
-    record StartQueue(Virtqueue.Setup setup, int callFd, boolean restart) implements DeviceCommand {
+    record StartQueue(Virtqueue.Setup setup, int callFd, int kickFd, boolean restart) implements DeviceCommand {
         public StartQueue(Virtqueue.Setup setup, int callFd) {
-            this(setup, callFd, false);
+            this(setup, callFd, -1, false);
         }
     }
 
@@ -53,6 +55,12 @@ sealed interface DeviceCommand {
     record CallFd(int index, int fd) implements DeviceCommand {
         @Override public void release() { if (fd >= 0) dev.ferry.agent.port.Libc.close(fd); }
     }
+
+    /**
+     * The eventfd the guest kicks for a running queue changed; the vhost-user thread closes the old
+     * one once this is applied (it keeps owning both).
+     */
+    record KickFd(int index, int fd) implements DeviceCommand {}
 
     /** QEMU asks the backend to announce the VM ({@code VHOST_USER_SEND_RARP}) after a migration. */
     record Announce(long mac) implements DeviceCommand {}

@@ -304,8 +304,9 @@ final class VhostUserBackend implements AutoCloseable {
         int index = (int) (u & 0xFF);
         int fd = theDescriptor(u, fds);
         Ring r = ringOrClose(index, fd);
+        // The agent's loop watches the kicks while it sleeps, never reads them: it lets go of the old eventfd before it closes.
+        if (r.running) device.apply(new DeviceCommand.KickFd(index, fd), 0);
         if (r.kickFd >= 0) Libc.close(r.kickFd);
-        // The agent polls the rings and asks the guest not to kick; the eventfd is kept, unread.
         r.kickFd = fd;
         r.started = true;
         maybeStart(index);
@@ -374,7 +375,7 @@ final class VhostUserBackend implements AutoCloseable {
         Ring r = rings[index];
         if (r.running || !r.started || (protocolFeatures && !r.enabled)) return;
         var setup = new Virtqueue.Setup(index, r.num, r.desc, r.avail, r.used, r.usedLog, r.logUsed, r.base);
-        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd, restart), -1) == 0;
+        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd, r.kickFd, restart), -1) == 0;
         if (r.running) {
             log.debug("port {}: queue {} runs from {}", vmId, index, r.base);
             state = rings[0].running && rings[1].running ? "queues running" : "connected";

@@ -2,6 +2,8 @@ package dev.ferry.agent.port.vhost;
 
 import dev.ferry.agent.Agent;
 import dev.ferry.agent.LocalPort;
+import dev.ferry.agent.port.Epoll;
+import dev.ferry.agent.port.Libc;
 import dev.ferry.agent.port.PolledPort;
 import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
@@ -43,6 +45,12 @@ import org.slf4j.LoggerFactory;
  * <p>Threads: a vhost-user thread ({@link VhostUserBackend}) talks to QEMU and posts
  * {@link DeviceCommand}s; the agent's thread applies them at the start of {@link #poll} and alone
  * touches the rings, the guest's memory and the queue of waiting frames.
+ *
+ * <p>Sleep: the agent's loop polls the rings while it has work, the guest told not to kick. Before
+ * it sleeps ({@link #readyToSleep}) the guest is asked to kick again, and the loop sleeps on
+ * {@link #readableFd}: one epoll set holding the guest's kick eventfds (edge-triggered: the
+ * vhost-user thread owns and may close them, so the agent never reads them) and an eventfd the
+ * vhost-user thread signals with each command, so QEMU's stop is applied at once, not at the next tick.
  */
 public final class VhostUserPort implements PolledPort {
     private static final Logger log = LoggerFactory.getLogger(VhostUserPort.class);
@@ -74,6 +82,13 @@ public final class VhostUserPort implements PolledPort {
     private final Path socket;
     private final ManyToOneConcurrentArrayQueue<Posted> commands = new ManyToOneConcurrentArrayQueue<>(256);
     private final VhostUserBackend backend;
+    /** What wakes the sleeping loop for this port: the guest's kicks and the vhost-user thread's commands. */
+    private final Epoll wakeups = new Epoll(4);
+    private final int commandPosted;
+    /** Guards {@link #commandPosted}'s number between a post and close: never signalled once closed (it may be reused). */
+    private final Object closing = new Object();
+    /** The kick eventfd of each queue in {@link #wakeups}, -1 for none (agent's thread). */
+    private final int[] kickFds = {-1, -1};
 
     // The agent's thread's alone.
     private GuestMemory memory;
@@ -123,6 +138,13 @@ public final class VhostUserPort implements PolledPort {
         this.ips = List.copyOf(ips);
         this.policy = policy;
         this.socket = socket;
+        try {
+            this.commandPosted = Epoll.eventFd();
+            wakeups.addEdgeTriggered(commandPosted); // never read: each post wakes once
+        } catch (RuntimeException e) {
+            wakeups.close();
+            throw e;
+        }
         this.backend = new VhostUserBackend(this, vmId, socket, key.mac(), offload);
         backend.start();
     }
@@ -227,8 +249,26 @@ public final class VhostUserPort implements PolledPort {
     }
 
     @Override
+    public int readableFd() {
+        return wakeups.fd();
+    }
+
+    @Override
+    public boolean readyToSleep() {
+        // What the kicks and posts seen so far announced is looked at below; only later ones wake the loop.
+        wakeups.await(0);
+        if (!commands.isEmpty()) return false;
+        DirtyLog l = logging ? dirtyLog : null;
+        if (tx != null && tx.wantKicks(l)) return false;
+        // New buffers matter only to frames waiting for them.
+        return rx == null || waiting.isEmpty() || !rx.wantKicks(l);
+    }
+
+    @Override
     public int poll(Agent agent, LocalPort handle, long now) {
         if (!polled) polled = true;
+        if (tx != null) tx.noKicks(logging ? dirtyLog : null);
+        if (rx != null) rx.noKicks(logging ? dirtyLog : null);
         // Nothing joined may be pending when a queue stops or the features change.
         if (!commands.isEmpty()) flush();
         for (Posted p; (p = commands.poll()) != null; ) {
@@ -352,6 +392,7 @@ public final class VhostUserPort implements PolledPort {
                 }
                 if (s.setup().index() == 0) rx = q;
                 else tx = q;
+                watchKicks(s.setup().index(), s.kickFd());
                 if (agent != null && !s.restart()) agent.onRings(handle, true, now);
                 // Buffers the VM's last copy filled after its last signal: tell the guest now.
                 q.forceSignal();
@@ -361,6 +402,7 @@ public final class VhostUserPort implements PolledPort {
                 Virtqueue q = s.index() == 0 ? rx : tx;
                 if (s.index() == 0) rx = null;
                 else tx = null;
+                watchKicks(s.index(), -1);
                 if (agent != null && q != null && !s.restart()) agent.onRings(handle, false, now);
                 yield q == null ? -1 : q.lastAvail();
             }
@@ -372,6 +414,10 @@ public final class VhostUserPort implements PolledPort {
                     // the masked one got: a guest whose ring filled meanwhile would never hear of its frames.
                     q.forceSignal();
                 }
+                yield 0;
+            }
+            case DeviceCommand.KickFd k -> {
+                if ((k.index() == 0 ? rx : tx) != null) watchKicks(k.index(), k.fd());
                 yield 0;
             }
             case DeviceCommand.Announce a -> {
@@ -395,7 +441,28 @@ public final class VhostUserPort implements PolledPort {
         return moved;
     }
 
+    /**
+     * The loop wakes on the guest's kicks of queue {@code index} at {@code fd} from now on (-1: on
+     * none), no longer on the old eventfd, which the vhost-user thread closes after this. One the
+     * set refuses leaves the queue polled on the loop's timer tick instead (logged).
+     */
+    private void watchKicks(int index, int fd) {
+        if (index < 0 || index >= kickFds.length) return;
+        if (kickFds[index] >= 0) wakeups.remove(kickFds[index]);
+        kickFds[index] = -1;
+        if (fd < 0) return;
+        try {
+            wakeups.addEdgeTriggered(fd);
+            kickFds[index] = fd;
+        } catch (IllegalStateException e) {
+            log.warn("port {}: queue {}'s kicks cannot wake the agent's loop ({}); it looks at the ring every millisecond instead",
+                    vmId, index, e.getMessage());
+        }
+    }
+
     private void reset() {
+        watchKicks(0, -1);
+        watchKicks(1, -1);
         rx = null;
         tx = null;
         logging = false;
@@ -433,6 +500,7 @@ public final class VhostUserPort implements PolledPort {
             command.release();
             return fallback;
         }
+        wakeLoop();
         long started = System.nanoTime();
         try {
             for (;;) {
@@ -461,6 +529,15 @@ public final class VhostUserPort implements PolledPort {
         if (!commands.offer(new Posted(command, new CompletableFuture<>()))) {
             log.warn("port {}: device command queue full; {} not applied", vmId, command);
             command.release();
+            return;
+        }
+        wakeLoop();
+    }
+
+    /** Ends the loop's sleep, after a command was posted where {@link #readyToSleep} looks. Rare: QEMU's messages, not frames. */
+    private void wakeLoop() {
+        synchronized (closing) {
+            if (!closed) Epoll.signal(commandPosted);
         }
     }
 
@@ -494,8 +571,12 @@ public final class VhostUserPort implements PolledPort {
     /** Ends the vhost-user thread (QEMU sees the backend go) and unmaps the VM's memory. */
     @Override
     public void close() {
-        closed = true;
+        synchronized (closing) {
+            closed = true;
+        }
         backend.close();
         reset();
+        Libc.close(commandPosted);
+        wakeups.close();
     }
 }

@@ -10,7 +10,8 @@ import java.lang.invoke.VarHandle;
  * the guest offers buffers in the available ring, the backend fills (receive queue) or reads
  * (transmit queue) them and returns them in the used ring, then signals the guest's call eventfd.
  * The backend polls the available ring on every turn of the agent's loop, so it asks the guest not
- * to kick it ({@code VRING_USED_F_NO_NOTIFY}). Agent's thread only; no allocation per frame.
+ * to kick it ({@code VRING_USED_F_NO_NOTIFY}), except while the loop sleeps ({@link #wantKicks}).
+ * Agent's thread only; no allocation per frame.
  */
 final class Virtqueue {
     /** virtio_net_hdr_v1: the 12 bytes ahead of every frame in both directions. */
@@ -46,6 +47,8 @@ final class Virtqueue {
     private int usedIdx;
     private boolean unsignalled;
     private long signalsLost;
+    /** The guest was asked to kick ({@link #wantKicks}) and not yet told it need not. */
+    private boolean kicksWanted;
 
     private Virtqueue(Setup setup, MemorySegment desc, MemorySegment avail, MemorySegment used, long usedGuestAddress, int callFd) {
         this.setup = setup;
@@ -79,8 +82,7 @@ final class Virtqueue {
         }
         long usedGuest = s.logUsed() ? s.usedLog() : memory.guestPhysicalOf(s.used());
         Virtqueue q = new Virtqueue(s, d, a, u, usedGuest, callFd);
-        U16.setRelease(u, 0L, USED_F_NO_NOTIFY);
-        if (log != null && usedGuest >= 0) log.mark(usedGuest, 2);
+        q.usedFlags(USED_F_NO_NOTIFY, log);
         return q;
     }
 
@@ -114,6 +116,33 @@ final class Virtqueue {
             return false;
         }
         return pending != 0;
+    }
+
+    /**
+     * Asks the guest to kick this queue's eventfd for the next buffer it offers, before the agent's
+     * loop sleeps, and says whether it already offered one (then the loop must not sleep). The guest
+     * publishes its avail index, then reads this flag; the fence keeps the read of its index below
+     * after the flag is cleared, so either the guest sees the request and kicks, or this sees its buffer.
+     */
+    boolean wantKicks(DirtyLog log) {
+        if (!kicksWanted) {
+            kicksWanted = true;
+            usedFlags((short) 0, log);
+        }
+        VarHandle.fullFence();
+        return hasAvailable();
+    }
+
+    /** Polling again: the guest's kicks would only cost it an exit to QEMU each. */
+    void noKicks(DirtyLog log) {
+        if (!kicksWanted) return;
+        kicksWanted = false;
+        usedFlags(USED_F_NO_NOTIFY, log);
+    }
+
+    private void usedFlags(short flags, DirtyLog log) {
+        U16.setRelease(used, 0L, flags);
+        if (log != null && usedGuestAddress >= 0) log.mark(usedGuestAddress, 2);
     }
 
     /** The guest broke the ring itself (not one buffer): nothing more is taken from or put into it. */

@@ -64,6 +64,11 @@ final class TestGuest implements AutoCloseable {
             java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false);
     private static final int EFD_NONBLOCK = 0x800;
 
+    /** The used ring's flags: 1 (VRING_USED_F_NO_NOTIFY) while the back-end asks not to be kicked. */
+    int usedFlags() {
+        return ram.get(ValueLayout.JAVA_SHORT, USED);
+    }
+
     int usedIdx() {
         return Short.toUnsignedInt(ram.get(ValueLayout.JAVA_SHORT, USED + 2));
     }

@@ -11,7 +11,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import dev.ferry.agent.port.Epoll;
+import dev.ferry.agent.port.Libc;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -283,6 +287,144 @@ class VhostUserPortTest {
             assertThat(port.nudges()).isZero();
         } finally {
             dev.ferry.agent.port.Libc.close(eventfd);
+        }
+    }
+
+    /**
+     * The loop's sleep with a VM on the port: it sleeps on the port's descriptor (here the test's own
+     * epoll set, as the loop's waiter does), which the guest's kicks and QEMU's commands make
+     * readable; the guest is asked to kick only when the loop is about to sleep.
+     */
+    @Nested
+    class WhileTheAgentsLoopSleeps {
+        private static final int NO_NOTIFY = 1;
+        private final Epoll loop = new Epoll(4);
+        private final int kick = Epoll.eventFd();
+
+        @BeforeEach
+        void watchThePort() {
+            loop.add(port.readableFd());
+        }
+
+        @AfterEach
+        void closeTheLoopsSet() {
+            loop.close();
+            Libc.close(kick);
+        }
+
+        @Test
+        void theGuestIsAskedToKickOnlyWhileTheLoopSleeps() {
+            startTransmitQueue(kick);
+            assertThat(guest.usedFlags()).as("polled: no kicks").isEqualTo(NO_NOTIFY);
+
+            assertThat(port.readyToSleep()).isTrue();
+            assertThat(guest.usedFlags()).as("about to sleep").isZero();
+
+            port.poll(null, null, 0);
+            assertThat(guest.usedFlags()).as("polling again").isEqualTo(NO_NOTIFY);
+        }
+
+        @Test
+        void theGuestsKickWakesTheLoop() {
+            startTransmitQueue(kick);
+            port.readyToSleep();
+            assertThat(loop.await(0)).as("nothing yet").isZero();
+
+            Epoll.signal(kick);
+
+            assertThat(loop.await(0)).isEqualTo(1);
+        }
+
+        @Test
+        void aKickAlreadyLookedAtDoesNotCutTheNextSleep() {
+            startTransmitQueue(kick);
+            Epoll.signal(kick);
+
+            assertThat(port.readyToSleep()).isTrue();
+            assertThat(loop.await(0)).isZero();
+        }
+
+        @Test
+        void aBufferTheGuestOfferedAsTheLoopGotReadyKeepsItAwake() {
+            startTransmitQueue(kick);
+            guest.offer(0, TestGuest.BUFFERS, Virtqueue.NET_HEADER + 60, 0);
+
+            assertThat(port.readyToSleep()).isFalse();
+        }
+
+        @Test
+        void aCommandFromQemuWakesTheLoopAndKeepsItAwakeUntilApplied() {
+            startTransmitQueue(kick);
+            port.readyToSleep();
+            assertThat(loop.await(0)).isZero();
+
+            port.post(new DeviceCommand.StopQueue(1));
+
+            assertThat(loop.await(0)).isEqualTo(1);
+            assertThat(port.readyToSleep()).as("not applied yet").isFalse();
+        }
+
+        @Test
+        void framesWaitingForBuffersAskTheGuestToKickItsReceiveQueue() {
+            startReceiveQueueKicking();
+            port.deliver(TestGuest.frame(60, 1), 0, 60); // no buffer: it waits
+
+            assertThat(port.readyToSleep()).isTrue();
+            assertThat(guest.usedFlags()).isZero();
+            Epoll.signal(kick); // the guest offers a buffer
+            assertThat(loop.await(0)).isEqualTo(1);
+        }
+
+        @Test
+        void withNothingWaitingTheGuestNeedNotKickItsReceiveQueue() {
+            startReceiveQueueKicking();
+
+            assertThat(port.readyToSleep()).isTrue();
+            assertThat(guest.usedFlags()).isEqualTo(NO_NOTIFY);
+        }
+
+        @Test
+        void aKickEventfdQemuSwapsWhileTheQueueRunsWakesTheLoopInsteadOfTheOld() {
+            startTransmitQueue(kick);
+            int swapped = Epoll.eventFd();
+            try {
+                port.post(new DeviceCommand.KickFd(1, swapped));
+                port.poll(null, null, 0);
+                port.readyToSleep();
+
+                Epoll.signal(kick);
+                assertThat(loop.await(0)).as("the old eventfd").isZero();
+                Epoll.signal(swapped);
+                assertThat(loop.await(0)).isEqualTo(1);
+            } finally {
+                port.post(new DeviceCommand.StopQueue(1));
+                port.poll(null, null, 0);
+                Libc.close(swapped);
+            }
+        }
+
+        @Test
+        void aStoppedQueuesKicksNoLongerWakeTheLoop() {
+            startTransmitQueue(kick);
+            port.post(new DeviceCommand.StopQueue(1));
+            port.poll(null, null, 0);
+            port.readyToSleep();
+
+            Epoll.signal(kick);
+
+            assertThat(loop.await(0)).isZero();
+        }
+
+        private void startTransmitQueue(int kickFd) {
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(1, 0, false), -1, kickFd, false));
+            port.poll(null, null, 0);
+        }
+
+        private void startReceiveQueueKicking() {
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), -1, kick, false));
+            port.poll(null, null, 0);
         }
     }
 
