@@ -73,7 +73,7 @@ public final class VmBench {
     }
 
     /** Pings at rest per network, 0.2 s apart. */
-    private static final int PINGS = 25;
+    private static final int PINGS = 50;
 
     private static void progress(String format, Object... args) {
         System.err.printf("  " + format + "%n", args);

@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
 public final class VmThroughput implements AutoCloseable {
     private static final Pattern SENDER = Pattern.compile("bits/sec\\s+(\\d+)\\s+sender|^iperf3: error.*|^iperf3-failed");
     private static final Pattern RECEIVER = Pattern.compile("([0-9.]+) ([KMG])bits/sec.*receiver");
-    private static final Pattern RTT = Pattern.compile("rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)/");
+    /** The test image's ping (BusyBox) ends with "round-trip min/avg/max = ..."; iputils' with "rtt min/avg/max/mdev". */
+    private static final Pattern RTT = Pattern.compile("(?:rtt|round-trip) min/avg/max(?:/mdev)? = ([0-9.]+)/([0-9.]+)/([0-9.]+)");
     /** The agents' loops in this process ({@code AgentLoop}'s thread names). */
     private static final Pattern AGENT_LOOP = Pattern.compile("agent-\\d+");
     private static final long MAC_CLIENT = 0x525400000011L, MAC_SERVER = 0x525400000012L;
