@@ -69,7 +69,23 @@ public final class Libc {
         }
     }
 
+    private static final MethodHandle DUP = downcall("dup", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), false);
+
+    /**
+     * A second descriptor of {@code fd}'s open file, for another thread to own and close on its own
+     * schedule; -1 for -1, or when the process has no descriptor left.
+     */
+    public static int dup(int fd) {
+        if (fd < 0) return -1;
+        try {
+            return (int) DUP.invokeExact(fd);
+        } catch (Throwable t) {
+            return -1;
+        }
+    }
+
     public static void close(int fd) {
+        if (fd < 0) return;
         try {
             int ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable ignored) {

@@ -3,7 +3,10 @@ package dev.ferry.agent.port.vhost;
 /**
  * A change to the device that the vhost-user thread asks of the agent's thread, which alone touches
  * the rings and the guest's memory. Each is applied between two polls of the port, in the order QEMU
- * sent its messages.
+ * sent its messages. Only a queue's stop is waited for (QEMU waits for its answer, and so for the
+ * loop): the rest are posted, so that QEMU's start of a migrated VM's device is not held up a
+ * scheduling delay of the agent's thread per message. A command carries its own descriptors (the
+ * vhost-user thread's duplicates), which the agent's thread owns and closes from then on.
  */
 sealed interface DeviceCommand {
     /**
@@ -30,14 +33,19 @@ sealed interface DeviceCommand {
     record Features(long acked) implements DeviceCommand {}
 
     /**
-     * A queue starts; answers 0, or -1 when its rings are not in the VM's memory. {@code kickFd}: the
-     * eventfd the guest kicks (-1: none), which the agent's loop sleeps on; the vhost-user thread
-     * keeps owning it. {@code restart}: only its logging changed (the queue ran and runs on), not
-     * QEMU starting the device.
+     * A queue starts (a queue whose rings are not in the VM's memory does not, logged). {@code callFd}:
+     * the eventfd that signals the guest; {@code kickFd}: the one the guest kicks, which the agent's
+     * loop sleeps on (-1: none). {@code restart}: only its logging changed (the queue ran and runs
+     * on), not QEMU starting the device.
      */
     record StartQueue(Virtqueue.Setup setup, int callFd, int kickFd, boolean restart) implements DeviceCommand {
         public StartQueue(Virtqueue.Setup setup, int callFd) {
             this(setup, callFd, -1, false);
+        }
+
+        @Override public void release() {
+            dev.ferry.agent.port.Libc.close(callFd);
+            dev.ferry.agent.port.Libc.close(kickFd);
         }
     }
 
@@ -53,14 +61,13 @@ sealed interface DeviceCommand {
 
     /** The eventfd that interrupts the guest for a queue changed (QEMU masks and unmasks vectors). */
     record CallFd(int index, int fd) implements DeviceCommand {
-        @Override public void release() { if (fd >= 0) dev.ferry.agent.port.Libc.close(fd); }
+        @Override public void release() { dev.ferry.agent.port.Libc.close(fd); }
     }
 
-    /**
-     * The eventfd the guest kicks for a running queue changed; the vhost-user thread closes the old
-     * one once this is applied (it keeps owning both).
-     */
-    record KickFd(int index, int fd) implements DeviceCommand {}
+    /** The eventfd the guest kicks for a running queue changed. */
+    record KickFd(int index, int fd) implements DeviceCommand {
+        @Override public void release() { dev.ferry.agent.port.Libc.close(fd); }
+    }
 
     /** QEMU asks the backend to announce the VM ({@code VHOST_USER_SEND_RARP}) after a migration. */
     record Announce(long mac) implements DeviceCommand {}

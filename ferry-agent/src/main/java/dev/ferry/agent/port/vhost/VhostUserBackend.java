@@ -212,7 +212,7 @@ final class VhostUserBackend implements AutoCloseable {
             case SET_OWNER -> NO_ANSWER;
             case SET_FEATURES -> {
                 long features = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                device.apply(new DeviceCommand.Features(features), 0);
+                device.post(new DeviceCommand.Features(features));
                 yield NO_ANSWER;
             }
             case RESET_OWNER -> {
@@ -267,7 +267,7 @@ final class VhostUserBackend implements AutoCloseable {
             regions[i] = new GuestMemory.Region(p.get(ValueLayout.JAVA_LONG_UNALIGNED, at), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8),
                     p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 16), p.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 24));
         }
-        device.apply(new DeviceCommand.MapMemory(GuestMemory.map(regions, fds)), 0);
+        device.post(new DeviceCommand.MapMemory(GuestMemory.map(regions, fds)));
         log.debug("port {}: guest memory mapped, {} region(s)", vmId, n);
         return NO_ANSWER;
     }
@@ -304,8 +304,8 @@ final class VhostUserBackend implements AutoCloseable {
         int index = (int) (u & 0xFF);
         int fd = theDescriptor(u, fds);
         Ring r = ringOrClose(index, fd);
-        // The agent's loop watches the kicks while it sleeps, never reads them: it lets go of the old eventfd before it closes.
-        if (r.running) device.apply(new DeviceCommand.KickFd(index, fd), 0);
+        // The agent's loop watches the kicks while it sleeps (its own duplicate), never reads them.
+        if (r.running) device.post(new DeviceCommand.KickFd(index, Libc.dup(fd)));
         if (r.kickFd >= 0) Libc.close(r.kickFd);
         r.kickFd = fd;
         r.started = true;
@@ -323,7 +323,8 @@ final class VhostUserBackend implements AutoCloseable {
         if (fd < 0) log.warn("port {}: QEMU gives queue {} no call eventfd: its guest will not be signalled", vmId, index);
         else log.debug("port {}: queue {}'s call eventfd is {} ({}running)", vmId, index, fd, r.running ? "" : "not ");
         r.callFd = fd;
-        if (r.running) device.apply(new DeviceCommand.CallFd(index, r.callFd), 0);
+        // The queue signals its own duplicate, which it closes when it lets go of it: this one may close now.
+        if (r.running) device.post(new DeviceCommand.CallFd(index, Libc.dup(r.callFd)));
         if (old >= 0) Libc.close(old);
         return NO_ANSWER;
     }
@@ -375,10 +376,15 @@ final class VhostUserBackend implements AutoCloseable {
         Ring r = rings[index];
         if (r.running || !r.started || (protocolFeatures && !r.enabled)) return;
         var setup = new Virtqueue.Setup(index, r.num, r.desc, r.avail, r.used, r.usedLog, r.logUsed, r.base);
-        r.running = device.apply(new DeviceCommand.StartQueue(setup, r.callFd, r.kickFd, restart), -1) == 0;
-        if (r.running) {
-            log.debug("port {}: queue {} runs from {}", vmId, index, r.base);
-            state = rings[0].running && rings[1].running ? "queues running" : "connected";
+        // Posted, not waited for. A queue the agent cannot start (its rings outside the memory) is logged there, and
+        // its stop then answers -1, which leaves the base where QEMU set it: right, since it never ran.
+        device.post(new DeviceCommand.StartQueue(setup, Libc.dup(r.callFd), Libc.dup(r.kickFd), restart));
+        r.running = true;
+        log.debug("port {}: queue {} starts from {}", vmId, index, r.base);
+        state = rings[0].running && rings[1].running ? "queues running" : "connected";
+        // Where a migrated VM's first frames wait after its resume: QEMU's start of the device, message by message.
+        if (!restart && rings[0].running && rings[1].running && log.isDebugEnabled()) {
+            log.debug("port {}: both queues start; QEMU's last messages:{}", vmId, recent.describe(System.nanoTime()));
         }
     }
 

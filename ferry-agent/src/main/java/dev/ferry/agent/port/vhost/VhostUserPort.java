@@ -87,8 +87,8 @@ public final class VhostUserPort implements PolledPort {
     private final int commandPosted;
     /** Guards {@link #commandPosted}'s number between a post and close: never signalled once closed (it may be reused). */
     private final Object closing = new Object();
-    /** The kick eventfd of each queue in {@link #wakeups}, -1 for none (agent's thread). */
-    private final int[] kickFds = {-1, -1};
+    /** Each queue's kick eventfd, watched in {@link #wakeups}, and its call eventfd: the port's own duplicates (agent's thread). */
+    private final int[] kickFds = {-1, -1}, callFds = {-1, -1};
 
     // The agent's thread's alone.
     private GuestMemory memory;
@@ -384,15 +384,20 @@ public final class VhostUserPort implements PolledPort {
                 yield 0;
             }
             case DeviceCommand.StartQueue s -> {
+                int index = s.setup().index();
                 StringBuilder why = new StringBuilder();
-                Virtqueue q = memory == null ? null : Virtqueue.start(s.setup(), memory, logging ? dirtyLog : null, s.callFd(), why);
+                Virtqueue q = memory == null || index < 0 || index > 1 ? null
+                        : Virtqueue.start(s.setup(), memory, logging ? dirtyLog : null, s.callFd(), why);
                 if (q == null) {
-                    log.warn("port {}: queue {} cannot start: {}", vmId, s.setup().index(), memory == null ? "no memory table" : why);
+                    log.warn("port {}: queue {} cannot start: {}", vmId, index, memory == null ? "no memory table" : why);
+                    s.release();
                     yield -1;
                 }
-                if (s.setup().index() == 0) rx = q;
+                letGo(index);
+                if (index == 0) rx = q;
                 else tx = q;
-                watchKicks(s.setup().index(), s.kickFd());
+                callFds[index] = s.callFd();
+                watchKicks(index, s.kickFd());
                 if (agent != null && !s.restart()) agent.onRings(handle, true, now);
                 // Buffers the VM's last copy filled after its last signal: tell the guest now.
                 q.forceSignal();
@@ -402,14 +407,18 @@ public final class VhostUserPort implements PolledPort {
                 Virtqueue q = s.index() == 0 ? rx : tx;
                 if (s.index() == 0) rx = null;
                 else tx = null;
-                watchKicks(s.index(), -1);
+                letGo(s.index());
                 if (agent != null && q != null && !s.restart()) agent.onRings(handle, false, now);
                 yield q == null ? -1 : q.lastAvail();
             }
             case DeviceCommand.CallFd c -> {
                 Virtqueue q = c.index() == 0 ? rx : tx;
-                if (q != null) {
+                if (q == null) {
+                    c.release();
+                } else {
                     q.callFd(c.fd());
+                    Libc.close(callFds[c.index()]);
+                    callFds[c.index()] = c.fd();
                     // QEMU starts a queue with its masked notifier and unmasks it with this message, dropping what
                     // the masked one got: a guest whose ring filled meanwhile would never hear of its frames.
                     q.forceSignal();
@@ -418,6 +427,7 @@ public final class VhostUserPort implements PolledPort {
             }
             case DeviceCommand.KickFd k -> {
                 if ((k.index() == 0 ? rx : tx) != null) watchKicks(k.index(), k.fd());
+                else k.release();
                 yield 0;
             }
             case DeviceCommand.Announce a -> {
@@ -443,28 +453,36 @@ public final class VhostUserPort implements PolledPort {
 
     /**
      * The loop wakes on the guest's kicks of queue {@code index} at {@code fd} from now on (-1: on
-     * none), no longer on the old eventfd, which the vhost-user thread closes after this. One the
-     * set refuses leaves the queue polled on the loop's timer tick instead (logged).
+     * none); the old eventfd is forgotten and closed. One the set refuses leaves the queue looked at
+     * on the loop's timer tick instead (logged).
      */
     private void watchKicks(int index, int fd) {
-        if (index < 0 || index >= kickFds.length) return;
-        if (kickFds[index] >= 0) wakeups.remove(kickFds[index]);
-        kickFds[index] = -1;
+        if (kickFds[index] >= 0) {
+            wakeups.remove(kickFds[index]);
+            Libc.close(kickFds[index]);
+        }
+        kickFds[index] = fd;
         if (fd < 0) return;
         try {
             wakeups.addEdgeTriggered(fd);
-            kickFds[index] = fd;
         } catch (IllegalStateException e) {
             log.warn("port {}: queue {}'s kicks cannot wake the agent's loop ({}); it looks at the ring every millisecond instead",
                     vmId, index, e.getMessage());
         }
     }
 
+    /** Queue {@code index} is gone (or about to be replaced): its eventfds are closed, after nothing signals them any more. */
+    private void letGo(int index) {
+        watchKicks(index, -1);
+        Libc.close(callFds[index]);
+        callFds[index] = -1;
+    }
+
     private void reset() {
-        watchKicks(0, -1);
-        watchKicks(1, -1);
         rx = null;
         tx = null;
+        letGo(0);
+        letGo(1);
         logging = false;
         mergeable = false;
         guestTso = false;
@@ -576,6 +594,8 @@ public final class VhostUserPort implements PolledPort {
         }
         backend.close();
         reset();
+        // Commands never applied give back what they hold (descriptors, mappings).
+        for (Posted p; (p = commands.poll()) != null; ) p.command().release();
         Libc.close(commandPosted);
         wakeups.close();
     }

@@ -74,6 +74,53 @@ class VhostUserBackendTest {
         }
     }
 
+    /**
+     * A migrated VM resumes and QEMU starts its device, one message after another; only a stop needs
+     * the agent's answer. The back-end gets through the whole start while the agent's loop does not
+     * come round (it would have waited for the loop at each message, up to 30 s), and the loop, once
+     * it does, starts the queue as QEMU described it: the guest's kick wakes it.
+     */
+    @Test
+    void qemuStartsTheDeviceWithoutWaitingForTheAgentsLoopAtEachMessage() throws Exception {
+        Path dir = Files.createTempDirectory("ferry-vhost-start");
+        VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
+        VhostUserBackend backend = new VhostUserBackend(port, "vm", dir.resolve("none.sock"), MAC, false);
+        port.poll(null, null, 0); // plugged: the agent's loop polls it, just not now
+        int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
+        try (FakeQemuSocket qemu = new FakeQemuSocket(); dev.ferry.agent.port.Epoll loop = new dev.ferry.agent.port.Epoll(4)) {
+            CompletableFuture<Throwable> session = CompletableFuture.supplyAsync(() -> {
+                try (Arena arena = Arena.ofConfined()) {
+                    backend.serve(qemu.backend, arena.allocate(VhostUserBackend.MESSAGE_BYTES, 8));
+                    return null;
+                } catch (Throwable t) {
+                    return t;
+                }
+            });
+            qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_MEM_TABLE, payload(8 + 32).putInt(1).putInt(0).putLong(GPA).putLong(RAM).putLong(UVA)
+                    .putLong(0)), new int[] {ram});
+            qemu.send(message(VhostUserBackend.SET_VRING_NUM, payload(8).putInt(0).putInt(8)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_VRING_ADDR, payload(40).putInt(0).putInt(0).putLong(UVA).putLong(UVA + 0x200)
+                    .putLong(UVA + 0x100).putLong(0)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_VRING_KICK, payload(8).putLong(0)), new int[] {kick});
+            qemu.send(message(VhostUserBackend.SET_VRING_CALL, payload(8).putLong(0)), new int[] {call});
+            qemu.finish();
+
+            assertThat(session.get(5, TimeUnit.SECONDS)).as("every message handled, the session ended by QEMU").isNull();
+
+            port.poll(null, null, 1);
+            loop.add(port.readableFd());
+            assertThat(port.readyToSleep()).isTrue();
+            dev.ferry.agent.port.Epoll.signal(kick); // the guest kicks
+            assertThat(loop.await(0)).as("the started queue's kick wakes the loop").isEqualTo(1);
+        } finally {
+            port.close();
+            backend.disconnected(); // the closed port's reset is not waited for
+            for (int fd : new int[] {ram, kick, call}) Libc.close(fd);
+            Files.deleteIfExists(dir);
+        }
+    }
+
     private static ByteBuffer payload(int size) {
         return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
     }

@@ -209,7 +209,7 @@ class VhostUserPortTest {
         try {
             guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
             port.post(new DeviceCommand.MapMemory(guest.memory));
-            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), eventfd));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), Libc.dup(eventfd)));
             port.poll(null, null, 0);
             port.deliver(TestGuest.frame(60, 1), 0, 60);
             port.deliver(TestGuest.frame(60, 2), 0, 60); // no buffer for it: it waits
@@ -238,13 +238,13 @@ class VhostUserPortTest {
         try {
             guest.offer(0, TestGuest.BUFFERS, 2048, TestGuest.F_WRITE);
             port.post(new DeviceCommand.MapMemory(guest.memory));
-            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), masked));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), Libc.dup(masked)));
             port.poll(null, null, 0);
             port.deliver(TestGuest.frame(60, 1), 0, 60); // the ring is full now: nothing more will be signalled
             port.poll(null, null, 0);
             assertThat(guest.signals(masked)).as("told on the notifier QEMU drops when it unmasks").isPositive();
 
-            port.post(new DeviceCommand.CallFd(0, unmasked));
+            port.post(new DeviceCommand.CallFd(0, Libc.dup(unmasked)));
             port.poll(null, null, 1_000_000L);
 
             assertThat(guest.signals(unmasked)).as("told again on the guest's own notifier").isEqualTo(1);
@@ -275,7 +275,7 @@ class VhostUserPortTest {
         int eventfd = TestGuest.eventfd();
         try {
             port.post(new DeviceCommand.MapMemory(guest.memory));
-            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), eventfd));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), Libc.dup(eventfd)));
             port.poll(null, null, 0);
             for (int i = 0; i < 20; i++) {
                 port.deliver(TestGuest.frame(60, i), 0, 60);
@@ -388,7 +388,7 @@ class VhostUserPortTest {
             startTransmitQueue(kick);
             int swapped = Epoll.eventFd();
             try {
-                port.post(new DeviceCommand.KickFd(1, swapped));
+                port.post(new DeviceCommand.KickFd(1, Libc.dup(swapped)));
                 port.poll(null, null, 0);
                 port.readyToSleep();
 
@@ -415,15 +415,35 @@ class VhostUserPortTest {
             assertThat(loop.await(0)).isZero();
         }
 
+        @Test
+        void theEventfdsAStoppedQueueWasGivenAreClosedByThePort() throws Exception {
+            int call = Libc.dup(kick), kicks = Libc.dup(kick);
+            port.post(new DeviceCommand.MapMemory(guest.memory));
+            port.post(new DeviceCommand.StartQueue(guest.setup(1, 0, false), call, kicks, false));
+            port.poll(null, null, 0);
+            assertThat(isEventfd(call)).as("the running queue's").isTrue();
+
+            port.post(new DeviceCommand.StopQueue(1));
+            port.poll(null, null, 0);
+
+            assertThat(isEventfd(call)).as("its call eventfd").isFalse();
+            assertThat(isEventfd(kicks)).as("its kick eventfd").isFalse();
+        }
+
+        private static boolean isEventfd(int fd) throws java.io.IOException {
+            Path link = Path.of("/proc/self/fd/" + fd);
+            return Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS) && Files.readSymbolicLink(link).toString().contains("eventfd");
+        }
+
         private void startTransmitQueue(int kickFd) {
             port.post(new DeviceCommand.MapMemory(guest.memory));
-            port.post(new DeviceCommand.StartQueue(guest.setup(1, 0, false), -1, kickFd, false));
+            port.post(new DeviceCommand.StartQueue(guest.setup(1, 0, false), -1, Libc.dup(kickFd), false));
             port.poll(null, null, 0);
         }
 
         private void startReceiveQueueKicking() {
             port.post(new DeviceCommand.MapMemory(guest.memory));
-            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), -1, kick, false));
+            port.post(new DeviceCommand.StartQueue(guest.setup(0, 0, false), -1, Libc.dup(kick), false));
             port.poll(null, null, 0);
         }
     }
