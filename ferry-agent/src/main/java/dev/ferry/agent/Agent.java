@@ -399,6 +399,15 @@ public final class Agent implements Migrations.Ports {
         if (running && e.role() == MigrationEntry.Role.DESTINATION) e.timeline.mark(MigrationTimeline.Step.DESTINATION_RINGS_STARTED, now);
     }
 
+    /**
+     * A vhost-user port wrote its first frame into the guest's receive ring since QEMU started the
+     * ring: for a VM arriving here, where its gap ends inside the guest. Marked on its timeline only.
+     */
+    public void onFirstFrameInRing(LocalPort port, long now) {
+        MigrationEntry e = port.net.migrations.get(port.mac);
+        if (e != null && e.timeline != null && e.role() == MigrationEntry.Role.DESTINATION) e.timeline.mark(MigrationTimeline.Step.FIRST_IN_RING, now);
+    }
+
     /** The handle of a plugged port (also of a standby copy the agent plugged itself), or null. */
     public LocalPort localPort(VmKey key) {
         VirtualNetwork net = networks.get(key.vni());

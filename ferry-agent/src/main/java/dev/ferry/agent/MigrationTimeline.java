@@ -45,6 +45,12 @@ public final class MigrationTimeline {
         HANDOVER_ACK_RECEIVED,
         /** Destination: the first frame handed to the VM since it resumed (the end of its gap, as the agent sees it). */
         FIRST_DELIVERED,
+        /**
+         * Destination, vhost-user ports: the first frame written into the guest's receive ring since
+         * QEMU started it ({@link #FIRST_DELIVERED} may be into the port's own queue, where frames
+         * wait for the rings and the guest's buffers).
+         */
+        FIRST_IN_RING,
         /** Source: the last frame relayed on to the destination after the hand-over (a sender's cache not yet updated). */
         LAST_RELAYED,
         /** The entry ended: completed or aborted. */

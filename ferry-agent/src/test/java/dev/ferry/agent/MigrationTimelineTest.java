@@ -130,6 +130,22 @@ class MigrationTimelineTest {
     }
 
     @Test
+    void theDestinationMarksTheFirstFrameItsPortWroteIntoTheGuestsRing() {
+        h.remoteVm(A, 2);
+        h.event(new StandbyAppeared(new TestPort(A), MIG));
+        h.pump();
+        h.advance(200);
+        h.event(new DestinationResumed(VNI, A, MIG));
+        h.advance(15);
+        h.agent.onFirstFrameInRing(h.agent.localPort(new VmKey(VNI, A)), h.now);
+        h.advance(5);
+        h.agent.onFirstFrameInRing(h.agent.localPort(new VmKey(VNI, A)), h.now);
+
+        Past p = only(h.agent.migrationHistory());
+        assertThat(p.nanosAfterBegun().get(Step.FIRST_IN_RING)).as("the first write, not a later one").isEqualTo(215 * AgentHarness.MS);
+    }
+
+    @Test
     void ringsStartingOutsideAMigrationMarkNothing() {
         h.localVm(A);
 

@@ -87,7 +87,8 @@ final class AgentMetrics {
             .help("Phases of the migrations this agent took part in, on its own clock: source lock (asked to granted), precopy"
                     + " (begun to stopped), stopped_to_handover, unlock (asked to applied); destination incoming (plugged to resumed),"
                     + " resumed_to_settled (to the HANDOVER_ACK), resumed_to_first_frame (to the first frame handed to the VM:"
-                    + " the part of the VM's gap after it runs)")
+                    + " the part of the VM's gap after it runs), resumed_to_first_in_ring (vhost-user ports: to the first frame"
+                    + " written into the guest's ring)")
             .labelNames("phase").classicOnly()
             .classicUpperBounds(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
             .register(registry);
@@ -100,7 +101,8 @@ final class AgentMetrics {
             {"source", "unlock", "unlock_asked", "unlock_applied"},
             {"destination", "incoming", "begun", "destination_resumed"},
             {"destination", "resumed_to_settled", "destination_resumed", "handover_ack_received"},
-            {"destination", "resumed_to_first_frame", "destination_resumed", "first_delivered"}};
+            {"destination", "resumed_to_first_frame", "destination_resumed", "first_delivered"},
+            {"destination", "resumed_to_first_in_ring", "destination_resumed", "first_in_ring"}};
 
     /** Takes the snapshot the next scrape reads, and observes the phases of migrations that ended since. */
     synchronized void refresh() {

@@ -120,6 +120,13 @@ public final class VhostUserPort implements PolledPort {
     private boolean overflowing;
     /** A malformed buffer from this guest was logged: the next ones are counted only. */
     private boolean malformedLogged;
+    /**
+     * The receive queue started and nothing was written into it yet: the first write is told to the
+     * agent ({@link Agent#onFirstFrameInRing}), once per start. With the agent and handle of the last poll.
+     */
+    private boolean firstWriteUntold;
+    private Agent pollingAgent;
+    private LocalPort pollingHandle;
     /** The queues whose breaking was counted and logged, so each is once. */
     private Virtqueue rxReported, txReported;
 
@@ -191,6 +198,7 @@ public final class VhostUserPort implements PolledPort {
                     == Virtqueue.DELIVERED) {
                 framesOut += segments;
                 superFramesOut++;
+                if (firstWriteUntold) tellFirstWrite();
                 // This comes after the port's poll in the loop's turn: the guest must not wait for the next one to hear of it.
                 rx.signal();
                 return;
@@ -236,6 +244,7 @@ public final class VhostUserPort implements PolledPort {
         switch (r) {
             case Virtqueue.DELIVERED -> {
                 framesOut++;
+                if (firstWriteUntold) tellFirstWrite();
                 return PUT;
             }
             case Virtqueue.NO_BUFFER -> {
@@ -264,9 +273,16 @@ public final class VhostUserPort implements PolledPort {
         return rx == null || waiting.isEmpty() || !rx.wantKicks(l);
     }
 
+    private void tellFirstWrite() {
+        firstWriteUntold = false;
+        if (pollingAgent != null) pollingAgent.onFirstFrameInRing(pollingHandle, System.nanoTime());
+    }
+
     @Override
     public int poll(Agent agent, LocalPort handle, long now) {
         if (!polled) polled = true;
+        pollingAgent = agent;
+        pollingHandle = handle;
         if (tx != null) tx.noKicks(logging ? dirtyLog : null);
         if (rx != null) rx.noKicks(logging ? dirtyLog : null);
         // Nothing joined may be pending when a queue stops or the features change.
@@ -396,6 +412,7 @@ public final class VhostUserPort implements PolledPort {
                 letGo(index);
                 if (index == 0) rx = q;
                 else tx = q;
+                if (index == 0 && !s.restart()) firstWriteUntold = true;
                 callFds[index] = s.callFd();
                 watchKicks(index, s.kickFd());
                 if (agent != null && !s.restart()) agent.onRings(handle, true, now);
