@@ -42,21 +42,8 @@ class VhostUserBackendTest {
         });
         int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
         try (FakeQemuSocket qemu = new FakeQemuSocket()) {
-            CompletableFuture<Throwable> session = CompletableFuture.supplyAsync(() -> {
-                try (Arena arena = Arena.ofConfined()) {
-                    backend.serve(qemu.backend, arena.allocate(VhostUserBackend.MESSAGE_BYTES, 8));
-                    return null;
-                } catch (Throwable t) {
-                    return t;
-                }
-            });
-            qemu.send(message(VhostUserBackend.SET_MEM_TABLE, payload(8 + 32).putInt(1).putInt(0).putLong(GPA).putLong(RAM).putLong(UVA)
-                    .putLong(0)), new int[] {ram});
-            qemu.send(message(VhostUserBackend.SET_VRING_NUM, payload(8).putInt(0).putInt(8)), new int[0]);
-            qemu.send(message(VhostUserBackend.SET_VRING_ADDR, payload(40).putInt(0).putInt(0).putLong(UVA).putLong(UVA + 0x200)
-                    .putLong(UVA + 0x100).putLong(0)), new int[0]);
-            qemu.send(message(VhostUserBackend.SET_VRING_CALL, payload(8).putLong(0)), new int[] {call});
-            qemu.send(message(VhostUserBackend.SET_VRING_KICK, payload(8).putLong(0)), new int[] {kick});
+            CompletableFuture<Throwable> session = serving(backend, qemu);
+            startReceiveQueue(qemu, ram, call, kick);
             Thread.sleep(500); // the queue starts on the loop's thread
             looping.set(false);
             loop.join();
@@ -88,22 +75,9 @@ class VhostUserBackendTest {
         port.poll(null, null, 0); // plugged: the agent's loop polls it, just not now
         int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
         try (FakeQemuSocket qemu = new FakeQemuSocket(); dev.ferry.agent.port.Epoll loop = new dev.ferry.agent.port.Epoll(4)) {
-            CompletableFuture<Throwable> session = CompletableFuture.supplyAsync(() -> {
-                try (Arena arena = Arena.ofConfined()) {
-                    backend.serve(qemu.backend, arena.allocate(VhostUserBackend.MESSAGE_BYTES, 8));
-                    return null;
-                } catch (Throwable t) {
-                    return t;
-                }
-            });
+            CompletableFuture<Throwable> session = serving(backend, qemu);
             qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES)), new int[0]);
-            qemu.send(message(VhostUserBackend.SET_MEM_TABLE, payload(8 + 32).putInt(1).putInt(0).putLong(GPA).putLong(RAM).putLong(UVA)
-                    .putLong(0)), new int[] {ram});
-            qemu.send(message(VhostUserBackend.SET_VRING_NUM, payload(8).putInt(0).putInt(8)), new int[0]);
-            qemu.send(message(VhostUserBackend.SET_VRING_ADDR, payload(40).putInt(0).putInt(0).putLong(UVA).putLong(UVA + 0x200)
-                    .putLong(UVA + 0x100).putLong(0)), new int[0]);
-            qemu.send(message(VhostUserBackend.SET_VRING_KICK, payload(8).putLong(0)), new int[] {kick});
-            qemu.send(message(VhostUserBackend.SET_VRING_CALL, payload(8).putLong(0)), new int[] {call});
+            startReceiveQueue(qemu, ram, call, kick);
             qemu.finish();
 
             assertThat(session.get(5, TimeUnit.SECONDS)).as("every message handled, the session ended by QEMU").isNull();
@@ -119,6 +93,29 @@ class VhostUserBackendTest {
             for (int fd : new int[] {ram, kick, call}) Libc.close(fd);
             Files.deleteIfExists(dir);
         }
+    }
+
+    /** The back-end answering {@code qemu} on a thread of its own; what ended the session (null: QEMU closed it). */
+    private static CompletableFuture<Throwable> serving(VhostUserBackend backend, FakeQemuSocket qemu) {
+        return CompletableFuture.supplyAsync(() -> {
+            try (Arena arena = Arena.ofConfined()) {
+                backend.serve(qemu.backend, arena.allocate(VhostUserBackend.MESSAGE_BYTES, 8));
+                return null;
+            } catch (Throwable t) {
+                return t;
+            }
+        });
+    }
+
+    /** QEMU's messages that start the receive queue: the memory table, queue 0's rings, its call and kick eventfds. */
+    private static void startReceiveQueue(FakeQemuSocket qemu, int ram, int call, int kick) throws IOException {
+        qemu.send(message(VhostUserBackend.SET_MEM_TABLE, payload(8 + 32).putInt(1).putInt(0).putLong(GPA).putLong(RAM).putLong(UVA)
+                .putLong(0)), new int[] {ram});
+        qemu.send(message(VhostUserBackend.SET_VRING_NUM, payload(8).putInt(0).putInt(8)), new int[0]);
+        qemu.send(message(VhostUserBackend.SET_VRING_ADDR, payload(40).putInt(0).putInt(0).putLong(UVA).putLong(UVA + 0x200)
+                .putLong(UVA + 0x100).putLong(0)), new int[0]);
+        qemu.send(message(VhostUserBackend.SET_VRING_CALL, payload(8).putLong(0)), new int[] {call});
+        qemu.send(message(VhostUserBackend.SET_VRING_KICK, payload(8).putLong(0)), new int[] {kick});
     }
 
     private static ByteBuffer payload(int size) {
