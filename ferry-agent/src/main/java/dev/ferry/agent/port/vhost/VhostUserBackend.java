@@ -305,7 +305,7 @@ final class VhostUserBackend implements AutoCloseable {
         int fd = theDescriptor(u, fds);
         Ring r = ringOrClose(index, fd);
         // The agent's loop watches the kicks while it sleeps (its own duplicate), never reads them.
-        if (r.running) device.post(new DeviceCommand.KickFd(index, Libc.dup(fd)));
+        if (r.running) device.post(new DeviceCommand.KickFd(index, copyForTheAgent(fd, index, "kick")));
         if (r.kickFd >= 0) Libc.close(r.kickFd);
         r.kickFd = fd;
         r.started = true;
@@ -324,7 +324,7 @@ final class VhostUserBackend implements AutoCloseable {
         else log.debug("port {}: queue {}'s call eventfd is {} ({}running)", vmId, index, fd, r.running ? "" : "not ");
         r.callFd = fd;
         // The queue signals its own duplicate, which it closes when it lets go of it: this one may close now.
-        if (r.running) device.post(new DeviceCommand.CallFd(index, Libc.dup(r.callFd)));
+        if (r.running) device.post(new DeviceCommand.CallFd(index, copyForTheAgent(r.callFd, index, "call")));
         if (old >= 0) Libc.close(old);
         return NO_ANSWER;
     }
@@ -378,7 +378,8 @@ final class VhostUserBackend implements AutoCloseable {
         var setup = new Virtqueue.Setup(index, r.num, r.desc, r.avail, r.used, r.usedLog, r.logUsed, r.base);
         // Posted, not waited for. A queue the agent cannot start (its rings outside the memory) is logged there, and
         // its stop then answers -1, which leaves the base where QEMU set it: right, since it never ran.
-        device.post(new DeviceCommand.StartQueue(setup, Libc.dup(r.callFd), Libc.dup(r.kickFd), restart));
+        device.post(new DeviceCommand.StartQueue(setup, copyForTheAgent(r.callFd, index, "call"), copyForTheAgent(r.kickFd, index, "kick"),
+                restart));
         r.running = true;
         log.debug("port {}: queue {} starts from {}", vmId, index, r.base);
         state = rings[0].running && rings[1].running ? "queues running" : "connected";
@@ -386,6 +387,21 @@ final class VhostUserBackend implements AutoCloseable {
         if (!restart && rings[0].running && rings[1].running && log.isDebugEnabled()) {
             log.debug("port {}: both queues start; QEMU's last messages:{}", vmId, recent.describe(System.nanoTime()));
         }
+    }
+
+    /**
+     * The agent's thread's own duplicate of a queue's eventfd, which it closes when done with it; -1
+     * for none. One that cannot be made (the process is out of descriptors) is said, not passed over:
+     * without its call eventfd the guest is never signalled, without its kick the loop looks at the
+     * ring only on its tick.
+     */
+    private int copyForTheAgent(int fd, int index, String which) {
+        int copy = Libc.dup(fd);
+        if (fd >= 0 && copy < 0) {
+            log.warn("port {}: no duplicate of queue {}'s {} eventfd for the agent's thread (out of descriptors?); the queue runs"
+                    + " without it", vmId, index, which);
+        }
+        return copy;
     }
 
     /** Stops queue {@code index} on the agent's thread; its base becomes where the agent stopped. */
