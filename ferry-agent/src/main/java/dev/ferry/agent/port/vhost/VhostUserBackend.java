@@ -85,6 +85,8 @@ final class VhostUserBackend implements AutoCloseable {
     private volatile UnixStream stream;
     private volatile String state = "waiting for QEMU";
     private boolean protocolFeatures;
+    /** The features QEMU set last: the agent's, once applied (its reset clears them as this does). */
+    private long acked;
     /** QEMU's last messages, for a port that finds its guest's ring in a state no driver leaves it in. */
     final RecentMessages recent = new RecentMessages();
 
@@ -212,12 +214,20 @@ final class VhostUserBackend implements AutoCloseable {
             case SET_OWNER -> NO_ANSWER;
             case SET_FEATURES -> {
                 long features = p.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                device.post(new DeviceCommand.Features(features));
+                boolean logFrom = (features & F_LOG_ALL) != 0 && (acked & F_LOG_ALL) == 0;
+                acked = features;
+                // QEMU turns the dirty log on and then waits for a reply (to this, or to the GET_FEATURES it sends after
+                // it) before it copies the VM's memory: that reply must mean the agent logs. A write into the guest
+                // it did not log would leave a page of the VM's next copy as it was (a used ring behind, a guest that
+                // takes a buffer back twice and crashes). Everything else is posted.
+                if (logFrom) device.apply(new DeviceCommand.Features(features), 0);
+                else device.post(new DeviceCommand.Features(features));
                 yield NO_ANSWER;
             }
             case RESET_OWNER -> {
                 device.apply(new DeviceCommand.Reset(), 0);
                 resetRings();
+                acked = 0;
                 yield NO_ANSWER;
             }
             case SET_MEM_TABLE -> setMemTable(p, fds);
@@ -440,6 +450,7 @@ final class VhostUserBackend implements AutoCloseable {
         if (!closed) device.apply(new DeviceCommand.Reset(), 0);
         resetRings();
         protocolFeatures = false;
+        acked = 0;
     }
 
     private static void reply(UnixStream s, MemorySegment msg, int request, long answer) throws IOException {

@@ -76,6 +76,25 @@ final class FakeQemuSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * The back-end's next reply (header and payload, as one read takes them), or null when none came
+     * within {@code timeoutMillis}.
+     */
+    byte[] reply(int timeoutMillis) throws IOException {
+        try (dev.ferry.agent.port.Epoll readable = new dev.ferry.agent.port.Epoll(1)) {
+            readable.add(fd);
+            if (readable.await(timeoutMillis) == 0) return null;
+            MemorySegment state = arena.allocate(Libc.CALL_STATE);
+            long n = (long) Libc.READ.invokeExact(state, fd, buffer, buffer.byteSize());
+            if (n <= 0) throw new IOException("the back-end closed the session (read " + n + ")");
+            return buffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(t);
+        }
+    }
+
     /** No more messages: the back-end reads the end of the stream after what was sent. */
     void finish() {
         try {

@@ -76,7 +76,8 @@ class VhostUserBackendTest {
         int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
         try (FakeQemuSocket qemu = new FakeQemuSocket(); dev.ferry.agent.port.Epoll loop = new dev.ferry.agent.port.Epoll(4)) {
             CompletableFuture<Throwable> session = serving(backend, qemu);
-            qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES)), new int[0]);
+            qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES & ~VhostUserBackend.F_LOG_ALL)),
+                    new int[0]);
             startReceiveQueue(qemu, ram, call, kick);
             qemu.finish();
 
@@ -91,6 +92,63 @@ class VhostUserBackendTest {
             port.close();
             backend.disconnected(); // the closed port's reset is not waited for
             for (int fd : new int[] {ram, kick, call}) Libc.close(fd);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
+     * QEMU turns the dirty log on (SET_FEATURES with LOG_ALL) and waits for the reply to the
+     * GET_FEATURES it sends next before it copies the VM's memory: the back-end answers only once the
+     * agent's loop logs, or a frame written meanwhile would reach a page QEMU had already copied, and
+     * the VM's next copy would not have it.
+     */
+    @Test
+    void qemuLearnsTheDirtyLogIsOnOnlyOnceTheAgentsLoopLogs() throws Exception {
+        Path dir = Files.createTempDirectory("ferry-vhost-log");
+        VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
+        VhostUserBackend backend = new VhostUserBackend(port, "vm", dir.resolve("none.sock"), MAC, false);
+        AtomicBoolean looping = new AtomicBoolean(true);
+        // Held by the loop around each poll: whoever holds it keeps the loop from coming round.
+        java.util.concurrent.locks.ReentrantLock turn = new java.util.concurrent.locks.ReentrantLock();
+        Thread loop = Thread.ofPlatform().daemon().start(() -> {
+            while (looping.get()) {
+                turn.lock();
+                try {
+                    port.poll(null, null, System.nanoTime());
+                } finally {
+                    turn.unlock();
+                }
+                LockSupport.parkNanos(20_000);
+            }
+        });
+        int ram = FakeQemuSocket.memfd(RAM), log = FakeQemuSocket.memfd(4096), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
+        try (FakeQemuSocket qemu = new FakeQemuSocket()) {
+            CompletableFuture<Throwable> session = serving(backend, qemu);
+            qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES & ~VhostUserBackend.F_LOG_ALL)),
+                    new int[0]);
+            startReceiveQueue(qemu, ram, call, kick);
+            qemu.send(message(VhostUserBackend.SET_LOG_BASE, payload(16).putLong(4096).putLong(0)), new int[] {log});
+            assertThat(qemu.reply(5_000)).as("the log's base is answered").isNotNull();
+
+            turn.lock(); // the loop does not come round
+            try {
+                qemu.send(message(VhostUserBackend.SET_FEATURES, payload(8).putLong(VhostUserBackend.FEATURES)), new int[0]);
+                qemu.send(message(VhostUserBackend.GET_FEATURES, payload(0)), new int[0]);
+                assertThat(qemu.reply(300)).as("no answer while the agent does not log yet").isNull();
+            } finally {
+                turn.unlock();
+            }
+            byte[] answer = qemu.reply(5_000);
+            assertThat(answer).as("answered once the loop came round").isNotNull();
+            assertThat(ByteBuffer.wrap(answer).order(ByteOrder.LITTLE_ENDIAN).getInt(0)).isEqualTo(VhostUserBackend.GET_FEATURES);
+            qemu.finish();
+            assertThat(session.get(5, TimeUnit.SECONDS)).isNull();
+        } finally {
+            looping.set(false);
+            loop.join();
+            port.close();
+            backend.disconnected();
+            for (int fd : new int[] {ram, log, kick, call}) Libc.close(fd);
             Files.deleteIfExists(dir);
         }
     }
