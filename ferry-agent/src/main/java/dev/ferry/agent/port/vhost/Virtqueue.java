@@ -94,6 +94,15 @@ final class Virtqueue {
         return q;
     }
 
+    /**
+     * How many entries the used index in guest memory lags where this queue takes the next buffer.
+     * This back-end returns every buffer it takes at once, so a ring it (or its last copy's) left
+     * shows none; a lag at a start means the VM's memory came without the back-end's last writes.
+     */
+    int usedLag() {
+        return (lastAvail - usedIdx) & 0xFFFF;
+    }
+
     /** Where the backend is: what {@code VHOST_USER_GET_VRING_BASE} answers. */
     int lastAvail() {
         return lastAvail;
@@ -252,13 +261,16 @@ final class Virtqueue {
 
     /** Makes the {@code n} entries {@link #setUsed} wrote visible at once. */
     private void publishUsed(int n, DirtyLog log) {
-        if (log != null && usedGuestAddress >= 0) {
-            for (int b = 0; b < n; b++) log.mark(usedGuestAddress + 4L + 8L * ((usedIdx + b) & (size - 1)), 8);
-            log.mark(usedGuestAddress + 2, 2);
-        }
+        int first = usedIdx;
         usedIdx = (usedIdx + n) & 0xFFFF;
         lastAvail = (lastAvail + n) & 0xFFFF;
         U16.setRelease(used, 2L, (short) usedIdx);
+        // Marked after the index is written, as after every write: QEMU clears a page's bit and then copies the page,
+        // so a bit set before the write could be cleared, and the page copied, before the new index is in it.
+        if (log != null && usedGuestAddress >= 0) {
+            for (int b = 0; b < n; b++) log.mark(usedGuestAddress + 4L + 8L * ((first + b) & (size - 1)), 8);
+            log.mark(usedGuestAddress + 2, 2);
+        }
         unsignalled = true;
     }
 
