@@ -383,6 +383,11 @@ public final class Agent implements Migrations.Ports {
         if (frames > 0) counters.add(Counter.DROP_PORT_UNPLUGGED, frames);
     }
 
+    /** A VM's virtio ring started on a port of this host behind where its queue goes on (see {@link Counter#VM_RINGS_BEHIND}): counted. */
+    public void onRingBehind() {
+        counters.inc(Counter.VM_RINGS_BEHIND);
+    }
+
     public Collection<VirtualNetwork> networks() {
         return networks.values();
     }

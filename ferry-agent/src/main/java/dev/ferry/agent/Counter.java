@@ -18,6 +18,12 @@ public enum Counter {
     TAKEN_BACK,
     MARKERS_SENT, MARKERS_CONSUMED, HINTS_SENT, ARP_ANSWERED, BROADCAST_IN, BROADCAST_OUT,
     MIGRATIONS_COMPLETED, MIGRATIONS_ABORTED,
+    /**
+     * A VM's virtio ring started on this host's port with its used index behind where the queue takes
+     * the next buffer: the VM's memory came without the last buffers a back-end returned (a page its
+     * migration did not copy again). Its guest may take a buffer back twice; it should never grow.
+     */
+    VM_RINGS_BEHIND,
     /** Migrations a destination finished without its source, which stopped answering (design §5). */
     MIGRATIONS_SOURCE_LOST,
     /** Holds released by their bounded wait instead of by the MARKER: order may have been lost. */

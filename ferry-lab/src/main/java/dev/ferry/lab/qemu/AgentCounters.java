@@ -11,7 +11,7 @@ public final class AgentCounters {
         StringBuilder nonzero = new StringBuilder();
         status.counters().forEach((name, value) -> {
             if (value != 0 && (name.startsWith("drop_") || name.startsWith("migrations_") || name.equals("relayed")
-                    || name.equals("taken_back") || name.equals("buffered"))) {
+                    || name.equals("taken_back") || name.equals("buffered") || name.equals("vm_rings_behind"))) {
                 nonzero.append(' ').append(name).append('=').append(value);
             }
         });

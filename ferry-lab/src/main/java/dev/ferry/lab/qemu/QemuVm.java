@@ -203,7 +203,7 @@ public final class QemuVm implements AutoCloseable {
     /** Whether QEMU still runs, how it ended if not, and the last of what it printed: for a lab that lost one. */
     public String state() {
         String how = process.isAlive() ? "QEMU still runs" : "QEMU exited with status " + process.exitValue();
-        return how + "; its last output:\n  " + String.join("\n  ", console.last(15));
+        return how + "; its last output:\n  " + String.join("\n  ", console.lastWords(15, 80));
     }
 
     /**

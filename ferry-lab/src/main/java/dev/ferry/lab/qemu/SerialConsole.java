@@ -77,6 +77,31 @@ public final class SerialConsole {
         }
     }
 
+    /**
+     * What tells why the guest stopped: from the start of its kernel's last oops ("BUG:", "Oops:", a
+     * protection fault), whose call trace names the function that failed, up to {@code max} lines; the
+     * last {@code n} lines when there is none.
+     */
+    public List<String> lastWords(int n, int max) {
+        synchronized (transcript) {
+            int from = transcript.size() - max, start = -1;
+            for (int i = transcript.size() - 1; i >= Math.max(0, from); i--) {
+                if (oops(transcript.get(i))) {
+                    start = i;
+                    // The oops's first line: "BUG: ..." comes a line or two before "Oops: ...".
+                    for (int j = i - 1; j >= Math.max(0, Math.max(from, i - 3)); j--) if (oops(transcript.get(j))) start = j;
+                    break;
+                }
+            }
+            if (start >= 0) return List.copyOf(transcript.subList(start, transcript.size()));
+        }
+        return last(n);
+    }
+
+    private static boolean oops(String line) {
+        return line.contains("BUG:") || line.contains("Oops:") || line.contains("general protection fault");
+    }
+
     /** The last {@code n} lines printed. */
     public List<String> last(int n) {
         synchronized (transcript) {

@@ -409,6 +409,11 @@ public final class VhostUserPort implements PolledPort {
                     s.release();
                     yield -1;
                 }
+                if (q.usedLag() != 0) {
+                    log.warn("port {}: queue {} starts at {} but the guest's used index is {}: its memory lacks the last returned buffers",
+                            vmId, index, s.setup().base(), s.setup().base() - q.usedLag() & 0xFFFF);
+                    if (agent != null) agent.onRingBehind();
+                }
                 letGo(index);
                 if (index == 0) rx = q;
                 else tx = q;

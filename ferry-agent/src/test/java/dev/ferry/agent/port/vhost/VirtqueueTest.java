@@ -186,6 +186,24 @@ class VirtqueueTest {
     }
 
     @Test
+    void aQueueStartedOnACopyOfTheVmThatMissedTheLastUsedIndexSaysHowFarItLags() {
+        guest.offer(0, BUFFERS, 2048, F_WRITE);
+        guest.offer(1, BUFFERS + 0x1000, 2048, F_WRITE);
+        Virtqueue before = start(0, -1);
+        before.receive(memory, null, staged(TestGuest.frame(60, 1)), Virtqueue.NET_HEADER + 60);
+        before.receive(memory, null, staged(TestGuest.frame(60, 2)), Virtqueue.NET_HEADER + 60);
+        int stoppedAt = before.lastAvail();
+
+        Virtqueue whole = Virtqueue.start(guest.setup(0, stoppedAt, false), memory, null, -1, new StringBuilder());
+        // A page copied before the second frame's used index was written, and never copied again.
+        ram.set(ValueLayout.JAVA_SHORT, USED + 2, (short) 1);
+        Virtqueue stale = Virtqueue.start(guest.setup(0, stoppedAt, false), memory, null, -1, new StringBuilder());
+
+        assertThat(whole.usedLag()).isZero();
+        assertThat(stale.usedLag()).isEqualTo(1);
+    }
+
+    @Test
     void theGuestIsSignalledOnceForABatchUnlessItAskedForNoInterrupts() throws Throwable {
         int eventfd = TestGuest.eventfd();
         try {
