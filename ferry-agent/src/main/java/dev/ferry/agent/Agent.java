@@ -394,14 +394,19 @@ public final class Agent implements Migrations.Ports {
 
     /**
      * A vhost-user port's back-end saw the VM's rings start ({@code running}) or stop: QEMU's own
-     * word, usually before its detector's event. Marked on the VM's migration timeline only; the
-     * detector's events still drive the migration.
+     * word, before its detector's event when the VM stops, before or after it when the VM resumes.
+     * Marked on the VM's migration timeline only; the detector's events still drive the migration.
      */
     public void onRings(LocalPort port, boolean running, long now) {
         MigrationEntry e = port.net.migrations.get(port.mac);
-        if (e == null || e.timeline == null) return;
-        if (!running && e.role() == MigrationEntry.Role.SOURCE) e.timeline.mark(MigrationTimeline.Step.SOURCE_RINGS_STOPPED, now);
-        if (running && e.role() == MigrationEntry.Role.DESTINATION) e.timeline.mark(MigrationTimeline.Step.DESTINATION_RINGS_STARTED, now);
+        if (!running) {
+            if (e != null && e.timeline != null && e.role() == MigrationEntry.Role.SOURCE) {
+                e.timeline.mark(MigrationTimeline.Step.SOURCE_RINGS_STOPPED, now);
+            }
+            return;
+        }
+        MigrationTimeline.Record arriving = arriving(port, e);
+        if (arriving != null) arriving.mark(MigrationTimeline.Step.DESTINATION_RINGS_STARTED, now);
     }
 
     /**
@@ -409,8 +414,16 @@ public final class Agent implements Migrations.Ports {
      * ring: for a VM arriving here, where its gap ends inside the guest. Marked on its timeline only.
      */
     public void onFirstFrameInRing(LocalPort port, long now) {
-        MigrationEntry e = port.net.migrations.get(port.mac);
-        if (e != null && e.timeline != null && e.role() == MigrationEntry.Role.DESTINATION) e.timeline.mark(MigrationTimeline.Step.FIRST_IN_RING, now);
+        MigrationTimeline.Record arriving = arriving(port, port.net.migrations.get(port.mac));
+        if (arriving == null) return;
+        arriving.mark(MigrationTimeline.Step.FIRST_IN_RING, now);
+        port.landed = null;
+    }
+
+    /** The timeline of the migration bringing the VM to {@code port}: its DESTINATION entry's, or the last one's that ended. */
+    private static MigrationTimeline.Record arriving(LocalPort port, MigrationEntry e) {
+        if (e != null) return e.role() == MigrationEntry.Role.DESTINATION ? e.timeline : null;
+        return port.landed;
     }
 
     /** The handle of a plugged port (also of a standby copy the agent plugged itself), or null. */

@@ -26,6 +26,11 @@ public final class LocalPort {
     LocalMigration local;
     /** The timeline of the migration that just brought the VM here, until its first frame is delivered. */
     MigrationTimeline.Record arrival;
+    /**
+     * The same timeline until the port wrote the first frame into the guest's ring: QEMU starts the
+     * copy's device after its RESUME event, under load often after the HANDOVER_ACK ended the entry.
+     */
+    MigrationTimeline.Record landed;
 
     LocalPort(Port port, VirtualNetwork net) {
         this.port = port;

@@ -386,7 +386,10 @@ final class Migrations implements ModePolicy {
         e.lastRetryAt = now;
         e.timeline.mark(MigrationTimeline.Step.DESTINATION_RESUMED, now);
         LocalPort here = e.port != null ? e.port : net.ports.get(e.key.mac());
-        if (here != null) here.arrival = e.timeline;
+        if (here != null) {
+            here.arrival = e.timeline;
+            here.landed = e.timeline;
+        }
         if (e.peer != 0) {
             wire.sendControl(net, e.peer, new ControlMessage.Handover(e.migrationId, e.key.mac()));
             e.timeline.mark(MigrationTimeline.Step.HANDOVER_SENT, now);

@@ -146,6 +146,20 @@ class MigrationTimelineTest {
     }
 
     @Test
+    void ringsThatStartAfterTheHandoverAckEndedTheDestinationsEntryAreStillMarkedOnItsTimeline() {
+        migratedHereResumingAt200AndSettledAt203();
+        h.advance(9);
+        h.agent.onRings(h.agent.localPort(new VmKey(VNI, A)), true, h.now);
+        h.advance(3);
+        h.agent.onFirstFrameInRing(h.agent.localPort(new VmKey(VNI, A)), h.now);
+
+        Past p = only(h.agent.migrationHistory());
+        assertThat(p.outcome()).isEqualTo("completed");
+        assertThat(p.nanosAfterBegun().get(Step.DESTINATION_RINGS_STARTED)).isEqualTo(212 * AgentHarness.MS);
+        assertThat(p.nanosAfterBegun().get(Step.FIRST_IN_RING)).isEqualTo(215 * AgentHarness.MS);
+    }
+
+    @Test
     void ringsStartingOutsideAMigrationMarkNothing() {
         h.localVm(A);
 
