@@ -160,7 +160,7 @@ final class UnixStream implements AutoCloseable {
     public void close() {
         int f = fd;
         fd = -1;
-        if (f >= 0) Libc.close(f);
+        Libc.close(f);
         arena.close();
     }
 }

@@ -316,7 +316,7 @@ final class VhostUserBackend implements AutoCloseable {
         Ring r = ringOrClose(index, fd);
         // The agent's loop watches the kicks while it sleeps (its own duplicate), never reads them.
         if (r.running) device.post(new DeviceCommand.KickFd(index, copyForTheAgent(fd, index, "kick")));
-        if (r.kickFd >= 0) Libc.close(r.kickFd);
+        Libc.close(r.kickFd);
         r.kickFd = fd;
         r.started = true;
         maybeStart(index);
@@ -335,7 +335,7 @@ final class VhostUserBackend implements AutoCloseable {
         r.callFd = fd;
         // The queue signals its own duplicate, which it closes when it lets go of it: this one may close now.
         if (r.running) device.post(new DeviceCommand.CallFd(index, copyForTheAgent(r.callFd, index, "call")));
-        if (old >= 0) Libc.close(old);
+        Libc.close(old);
         return NO_ANSWER;
     }
 
@@ -345,7 +345,7 @@ final class VhostUserBackend implements AutoCloseable {
         Ring r = ring(index);
         stop(index);
         r.started = false;
-        if (r.kickFd >= 0) Libc.close(r.kickFd);
+        Libc.close(r.kickFd);
         r.kickFd = -1;
         p.set(ValueLayout.JAVA_INT_UNALIGNED, 4, r.base);
         log.debug("port {}: queue {} stopped at {}", vmId, index, r.base);
@@ -367,7 +367,7 @@ final class VhostUserBackend implements AutoCloseable {
         try {
             return ring(index);
         } catch (IOException e) {
-            if (fd >= 0) Libc.close(fd);
+            Libc.close(fd);
             throw e;
         }
     }
@@ -437,8 +437,8 @@ final class VhostUserBackend implements AutoCloseable {
     private void resetRings() {
         for (int i = 0; i < QUEUES; i++) {
             Ring r = rings[i];
-            if (r.kickFd >= 0) Libc.close(r.kickFd);
-            if (r.callFd >= 0) Libc.close(r.callFd);
+            Libc.close(r.kickFd);
+            Libc.close(r.callFd);
             rings[i] = new Ring();
         }
     }

@@ -94,6 +94,8 @@ public final class VhostUserPort implements PolledPort {
     private GuestMemory memory;
     private DirtyLog dirtyLog;
     private boolean logging;
+    /** Where every write into the guest is marked: {@link #dirtyLog} while QEMU has the log on, else null. */
+    private DirtyLog marking;
     private Virtqueue rx, tx;
     private final FrameQueue waiting = new FrameQueue(WAITING_FRAMES, SLOT_BYTES, MAX_FRAME, WAITING_LONG_BYTES);
     /** A header and a frame for the guest: up to a joined super-frame of 64 KiB of IP. */
@@ -194,7 +196,7 @@ public final class VhostUserPort implements PolledPort {
             // virtio_net_hdr_v1: the coalescer's header, then num_buffers (receiveMerged writes it).
             System.arraycopy(b, 0, staged, 0, VirtioNetHeader.LENGTH);
             System.arraycopy(b, VirtioNetHeader.LENGTH, staged, Virtqueue.NET_HEADER, n - VirtioNetHeader.LENGTH);
-            if (rx.receiveMerged(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + n - VirtioNetHeader.LENGTH)
+            if (rx.receiveMerged(memory, marking, staged, Virtqueue.NET_HEADER + n - VirtioNetHeader.LENGTH)
                     == Virtqueue.DELIVERED) {
                 framesOut += segments;
                 superFramesOut++;
@@ -239,8 +241,8 @@ public final class VhostUserPort implements PolledPort {
         // A plain frame's header: no offload asked, whole (num_buffers 1, or as receiveMerged sets it).
         java.util.Arrays.fill(staged, 0, Virtqueue.NET_HEADER, (byte) 0);
         staged[10] = 1;
-        int r = mergeable ? rx.receiveMerged(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length)
-                : rx.receive(memory, logging ? dirtyLog : null, staged, Virtqueue.NET_HEADER + length);
+        int r = mergeable ? rx.receiveMerged(memory, marking, staged, Virtqueue.NET_HEADER + length)
+                : rx.receive(memory, marking, staged, Virtqueue.NET_HEADER + length);
         switch (r) {
             case Virtqueue.DELIVERED -> {
                 framesOut++;
@@ -267,10 +269,9 @@ public final class VhostUserPort implements PolledPort {
         // What the kicks and posts seen so far announced is looked at below; only later ones wake the loop.
         wakeups.await(0);
         if (!commands.isEmpty()) return false;
-        DirtyLog l = logging ? dirtyLog : null;
-        if (tx != null && tx.wantKicks(l)) return false;
+        if (tx != null && tx.wantKicks(marking)) return false;
         // New buffers matter only to frames waiting for them.
-        return rx == null || waiting.isEmpty() || !rx.wantKicks(l);
+        return rx == null || waiting.isEmpty() || !rx.wantKicks(marking);
     }
 
     private void tellFirstWrite() {
@@ -283,8 +284,8 @@ public final class VhostUserPort implements PolledPort {
         if (!polled) polled = true;
         pollingAgent = agent;
         pollingHandle = handle;
-        if (tx != null) tx.noKicks(logging ? dirtyLog : null);
-        if (rx != null) rx.noKicks(logging ? dirtyLog : null);
+        if (tx != null) tx.noKicks(marking);
+        if (rx != null) rx.noKicks(marking);
         // Nothing joined may be pending when a queue stops or the features change.
         if (!commands.isEmpty()) flush();
         for (Posted p; (p = commands.poll()) != null; ) {
@@ -306,9 +307,8 @@ public final class VhostUserPort implements PolledPort {
         int n = 0;
         if (tx != null) {
             toAgent.polling(agent, handle, now);
-            DirtyLog l = logging ? dirtyLog : null;
             for (; n < MAX_FRAMES_PER_POLL; n++) {
-                int length = tx.transmit(memory, l, sent);
+                int length = tx.transmit(memory, marking, sent);
                 if (length == -1) break;
                 if (length < Virtqueue.NET_HEADER) {
                     malformed++;
@@ -388,11 +388,13 @@ public final class VhostUserPort implements PolledPort {
             case DeviceCommand.LogBase l -> {
                 DirtyLog old = dirtyLog;
                 dirtyLog = l.log();
+                marking = logging ? dirtyLog : null;
                 if (old != null) old.close();
                 yield 0;
             }
             case DeviceCommand.Features f -> {
                 logging = (f.acked() & VhostUserBackend.F_LOG_ALL) != 0;
+                marking = logging ? dirtyLog : null;
                 mergeable = offload && (f.acked() & VhostUserBackend.F_MRG_RXBUF) != 0;
                 // Joined frames go only to a driver that takes both kinds and merges buffers for them.
                 long joins = VhostUserBackend.F_GUEST_CSUM | VhostUserBackend.F_GUEST_TSO4 | VhostUserBackend.F_GUEST_TSO6;
@@ -403,7 +405,7 @@ public final class VhostUserPort implements PolledPort {
                 int index = s.setup().index();
                 StringBuilder why = new StringBuilder();
                 Virtqueue q = memory == null || index < 0 || index > 1 ? null
-                        : Virtqueue.start(s.setup(), memory, logging ? dirtyLog : null, s.callFd(), why);
+                        : Virtqueue.start(s.setup(), memory, marking, s.callFd(), why);
                 if (q == null) {
                     log.warn("port {}: queue {} cannot start: {}", vmId, index, memory == null ? "no memory table" : why);
                     s.release();
@@ -468,7 +470,7 @@ public final class VhostUserPort implements PolledPort {
     private Virtqueue remap(Virtqueue q) {
         if (q == null) return null;
         StringBuilder why = new StringBuilder();
-        Virtqueue moved = q.remap(memory, logging ? dirtyLog : null, why);
+        Virtqueue moved = q.remap(memory, marking, why);
         if (moved == null) log.warn("port {}: queue {} stops: {}", vmId, q.setup.index(), why);
         return moved;
     }
@@ -506,6 +508,7 @@ public final class VhostUserPort implements PolledPort {
         letGo(0);
         letGo(1);
         logging = false;
+        marking = null;
         mergeable = false;
         guestTso = false;
         if (memory != null) memory.close();
