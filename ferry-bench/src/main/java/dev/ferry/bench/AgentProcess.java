@@ -1,6 +1,7 @@
 package dev.ferry.bench;
 
 import dev.ferry.board.Endpoints;
+import dev.ferry.lab.FerryCommand;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -19,7 +20,6 @@ import java.util.concurrent.TimeUnit;
  * without TLS: the board is not what they measure). Started pinned to a CPU when taskset is there.
  */
 record AgentProcess(int hostId, Process process, InetSocketAddress listen, String admin) implements AutoCloseable {
-    private static final String FERRY_MAIN = "dev.ferry.cli.FerryCli";
 
     long pid() {
         return process.pid();
@@ -31,13 +31,11 @@ record AgentProcess(int hostId, Process process, InetSocketAddress listen, Strin
      */
     static AgentProcess start(int hostId, String board, int cpu, List<String> more) throws IOException {
         InetSocketAddress listen = freePort();
-        String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>();
         if (cpu >= 0 && hasTaskset()) cmd.addAll(List.of("taskset", "-c", String.valueOf(cpu)));
-        cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-                "-cp", System.getProperty("java.class.path"), FERRY_MAIN, "agent",
-                "--host-id", String.valueOf(hostId), "--listen", Endpoints.format(listen), "--board", board, "--admin", "127.0.0.1:0",
+        // Measured as operators run it: the installed command's JVM options, collector included.
+        cmd.addAll(FerryCommand.asInstalled("256m"));
+        cmd.addAll(List.of("agent", "--host-id", String.valueOf(hostId), "--listen", Endpoints.format(listen), "--board", board, "--admin", "127.0.0.1:0",
                 "--insecure"));
         cmd.addAll(more);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();

@@ -152,11 +152,8 @@ final class LabCommand {
         }
     }
 
-    /** This very ferry command, as a java command line: for the lab's own board, agents and libvirt hook. */
+    /** This very ferry command, as a java command line: for the lab's own board, agents and libvirt hook (C1 only: they start often). */
     static java.util.List<String> thisCommand() {
-        String javaBin = ProcessHandle.current().info().command().orElse("java");
-        return java.util.List.of(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx256m",
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName());
+        return dev.ferry.lab.FerryCommand.lean("256m", "-XX:TieredStopAtLevel=1");
     }
 }

@@ -30,11 +30,8 @@ final class FerryProcess implements AutoCloseable {
 
     /** With {@code env} added to the test's environment. */
     FerryProcess(List<String> wrapper, java.util.Map<String, String> env, String... args) throws Exception {
-        String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(wrapper);
-        cmd.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+        cmd.addAll(dev.ferry.lab.FerryCommand.lean("256m"));
         cmd.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(cmd).redirectErrorStream(true);
         builder.environment().putAll(env);
