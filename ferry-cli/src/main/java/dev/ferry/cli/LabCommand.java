@@ -46,6 +46,11 @@ final class LabCommand {
                         + " downtime grows with that backend: the like-for-like baseline).")
         boolean sharedMemory;
 
+        @Option(names = "--check-memory",
+                description = "After each completed migration, hold the new copy paused and compare the VM's memory on both copies"
+                        + " page by page (QEMU's pmemsave): a page that differs is a write the migration lost. The hold adds to the gap.")
+        boolean checkMemory;
+
         @Option(names = "--report", defaultValue = "ferry-lab-report", paramLabel = "DIR",
                 description = "Where to write the timeline report: index.html (the table) and migration-N.svg, a picture of each"
                         + " migration: both agents' steps, QEMU's downtime, the frames reaching the receiver, the gap (default: ${DEFAULT-VALUE}).")
@@ -74,6 +79,7 @@ final class LabCommand {
                     : port.equals("vhost-user") ? QemuLab.Network.FERRY : QemuLab.Network.FERRY_QEMU_SOCKET;
             QemuLab.Options options = new QemuLab.Options(network, migrations, senderMigrations, rate,
                     baseline != null ? "none" : mode, abort).reportingTo(report);
+            if (checkMemory) options = options.checkingMemory();
             QemuLab lab = new QemuLab(options, System.out);
             // Ctrl-C ends what the lab started: its QEMU processes (by their process ids), agents and board.
             Thread cleanup = new Thread(lab::close, "lab-cleanup");
@@ -91,6 +97,11 @@ final class LabCommand {
                     if (r.loss().load() > 0) {
                         System.out.printf("  %,d of them because this machine or a VM could not keep up, not by the protocol%n", r.loss().load());
                     }
+                }
+                long torn = r.rows().stream().filter(row -> row.memory() != null && !row.memory().whole()).count();
+                if (torn > 0) {
+                    System.out.printf("FAIL: in %d migration(s) the VM's memory on the new copy differs from the old one's%n", torn);
+                    return 1;
                 }
                 if (baseline == null && r.loss().unexplained() > 0) {
                     System.out.printf("FAIL: %,d lost frames no counter accounts for%n", r.loss().unexplained());

@@ -441,7 +441,7 @@ public final class LibvirtLab implements AutoCloseable {
         }
         ReceiverLines.Counts c = ReceiverLines.count(during);
         return new QemuLab.Row(n, moving.name, from, abort ? from : to, outcome, c.lost(), c.duplicated(), c.reordered(), c.longestGapMs(),
-                number(DOWNTIME, job), number(ELAPSED, job), -1, -1);
+                number(DOWNTIME, job), number(ELAPSED, job), -1, -1, null);
     }
 
     /** The counters of {@code host}'s agent, read from its admin socket. */

@@ -45,11 +45,14 @@ public final class QemuLab implements AutoCloseable {
     /**
      * What the run is asked to do: {@code migrations} of the receiver, then {@code senderMigrations}
      * of the sender, then (with {@code abort}) one of the receiver cancelled halfway. {@code mode} is
-     * the agents' (ferry, naive, eager); the bridge has none.
+     * the agents' (ferry, naive, eager); the bridge has none. With {@code checkMemory} each destination
+     * is held paused once loaded while both copies' memory is compared ({@link MemoryCheck}): its gap
+     * then includes that hold.
      */
-    public record Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort, Path report) {
+    public record Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort, Path report,
+                          boolean checkMemory) {
         public Options(Network network, int migrations, int senderMigrations, int rate, String mode, boolean abort) {
-            this(network, migrations, senderMigrations, rate, mode, abort, null);
+            this(network, migrations, senderMigrations, rate, mode, abort, null, false);
         }
 
         public static Options ferry(int migrations, int senderMigrations, int rate, boolean abort) {
@@ -62,12 +65,17 @@ public final class QemuLab implements AutoCloseable {
 
         /** The same run on another network. */
         public Options on(Network other) {
-            return new Options(other, migrations, senderMigrations, rate, other.isBridge() ? "none" : mode, abort, report);
+            return new Options(other, migrations, senderMigrations, rate, other.isBridge() ? "none" : mode, abort, report, checkMemory);
         }
 
         /** The same run, writing its timeline report (HTML and an SVG per migration) into {@code dir}. */
         public Options reportingTo(Path dir) {
-            return new Options(network, migrations, senderMigrations, rate, mode, abort, dir);
+            return new Options(network, migrations, senderMigrations, rate, mode, abort, dir, checkMemory);
+        }
+
+        /** The same run, comparing the VM's memory on both copies after each completed migration. */
+        public Options checkingMemory() {
+            return new Options(network, migrations, senderMigrations, rate, mode, abort, report, true);
         }
 
         int total() {
@@ -77,10 +85,11 @@ public final class QemuLab implements AutoCloseable {
 
     /**
      * One migration's row: which VM went where, what the receiver saw while it ran, and what QEMU
-     * reported (its downtime and total time, the RAM it sent and how many times it synced the dirty log).
+     * reported (its downtime and total time, the RAM it sent and how many times it synced the dirty log),
+     * and, when checked, whether the VM's memory arrived whole (null when not checked).
      */
     public record Row(int n, String vm, int from, int to, String outcome, long lost, long duplicated, long reordered,
-                      double longestGapMs, long downtimeMs, long totalMs, long ramBytes, long dirtySyncs) {}
+                      double longestGapMs, long downtimeMs, long totalMs, long ramBytes, long dirtySyncs, MemoryCheck.Outcome memory) {}
 
     /**
      * The whole run: a row per migration, the receiver's own totals ({@code lost} is every frame sent
@@ -217,7 +226,8 @@ public final class QemuLab implements AutoCloseable {
         QemuVm source = moving.vm;
         int port = LoopbackPorts.tcp();
         long asked = System.nanoTime();
-        QemuVm next = start(image, moving, to, port);
+        boolean check = o.checkMemory() && !cancel;
+        QemuVm next = start(image, moving, to, port, check);
         QmpClient lab = qmp(source);
         lab.execute("migrate-set-capabilities", Map.of("capabilities", List.of(Map.of("capability", "events", "state", true))));
         // A cancelled migration is slowed down, so that it is still running when the lab cancels it.
@@ -240,6 +250,7 @@ public final class QemuLab implements AutoCloseable {
             outcome = "completed";
         }
         JsonNode info = lab.execute("query-migrate");
+        MemoryCheck.Outcome memory = check ? checkMemory(source, next, n) : null;
         Thread.sleep(2_000);
         long ended = System.nanoTime();
         Timeline.Strip strip = frames == null ? null : frames.stop("frames to " + rx.name + " (per ms)");
@@ -262,7 +273,7 @@ public final class QemuLab implements AutoCloseable {
             lab.execute("quit");
             vms.remove(source);
         }
-        Row row = row(n, moving.name, from, cancel ? from : to, outcome, during, info);
+        Row row = row(n, moving.name, from, cancel ? from : to, outcome, during, info, memory);
         List<QemuEvent> seen = qemuEvents.stream().filter(e -> e.nanos() >= began - 1_000_000_000L && e.nanos() <= ended
                 && (e.copy().equals(source.name()) || e.copy().equals(next.name()))).toList();
         Map<Integer, Long> cacheTurned = new java.util.TreeMap<>();
@@ -275,11 +286,28 @@ public final class QemuLab implements AutoCloseable {
         return row;
     }
 
-    private Row row(int n, String vm, int from, int to, String outcome, List<String> lines, JsonNode info) {
+    private Row row(int n, String vm, int from, int to, String outcome, List<String> lines, JsonNode info, MemoryCheck.Outcome memory) {
         ReceiverLines.Counts c = ReceiverLines.count(lines);
         return new Row(n, vm, from, to, outcome, c.lost(), c.duplicated(), c.reordered(), c.longestGapMs(), info.path("downtime").asLong(-1),
                 info.path("total-time").asLong(-1), info.path("ram").path("transferred").asLong(-1),
-                info.path("ram").path("dirty-sync-count").asLong(-1));
+                info.path("ram").path("dirty-sync-count").asLong(-1), memory);
+    }
+
+    /**
+     * The destination, held paused once loaded, and the stopped source compared page by page; then
+     * the destination runs. Frames for the VM wait in the source's buffer meanwhile (about a second).
+     */
+    private MemoryCheck.Outcome checkMemory(QemuVm source, QemuVm destination, int n) throws Exception {
+        QmpClient there = qmp(destination);
+        long deadline = System.currentTimeMillis() + 60_000;
+        for (String status; !(status = there.execute("query-status").path("status").asText()).equals("paused"); ) {
+            if (System.currentTimeMillis() > deadline) throw new IOException(destination.name() + " never loaded; it is " + status);
+            Thread.sleep(5);
+        }
+        MemoryCheck.Outcome memory = MemoryCheck.compare(qmp(source), there, QemuVm.MEMORY_BYTES, dir, "migration-" + n);
+        there.execute("cont");
+        progress("migration %d: the VM's memory on both copies: %s", n, memory);
+        return memory;
     }
 
     /** Header and rows as they come. */
@@ -306,8 +334,12 @@ public final class QemuLab implements AutoCloseable {
 
     /** Starts a copy of {@code vm} on {@code host} (a paused destination with {@code incomingPort > 0}) and plugs it. */
     private QemuVm start(VmImage image, Placed vm, int host, int incomingPort) throws Exception {
+        return start(image, vm, host, incomingPort, false);
+    }
+
+    private QemuVm start(VmImage image, Placed vm, int host, int incomingPort, boolean held) throws Exception {
         QemuVm.Nic nic = network.nic(vm.name, host, vm.mac);
-        QemuVm copy = QemuVm.start(image, vm.name + "-on-" + host, vm.ip + "/24", nic, dir, incomingPort);
+        QemuVm copy = QemuVm.start(image, vm.name + "-on-" + host, vm.ip + "/24", nic, dir, incomingPort, held);
         vms.add(copy);
         // Plugged before QEMU is asked anything: a vhost-user QEMU finishes starting only once its back-end, the agent, is there.
         network.plug(vm.name, host, vm.ip, nic, copy);
