@@ -16,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import org.junit.jupiter.api.Test;
 
 /** The vhost-user back-end's answers to QEMU where a wrong one would corrupt the VM's next copy. */
@@ -34,12 +35,7 @@ class VhostUserBackendTest {
         VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
         VhostUserBackend backend = new VhostUserBackend(port, "vm", dir.resolve("none.sock"), MAC, false);
         AtomicBoolean looping = new AtomicBoolean(true);
-        Thread loop = Thread.ofPlatform().daemon().start(() -> {
-            while (looping.get()) {
-                port.poll(null, null, System.nanoTime());
-                LockSupport.parkNanos(20_000);
-            }
-        });
+        Thread loop = polling(port, looping, new ReentrantLock());
         int ram = FakeQemuSocket.memfd(RAM), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
         try (FakeQemuSocket qemu = new FakeQemuSocket()) {
             CompletableFuture<Throwable> session = serving(backend, qemu);
@@ -108,19 +104,8 @@ class VhostUserBackendTest {
         VhostUserPort port = new VhostUserPort(new VmKey(100, MAC), "vm", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
         VhostUserBackend backend = new VhostUserBackend(port, "vm", dir.resolve("none.sock"), MAC, false);
         AtomicBoolean looping = new AtomicBoolean(true);
-        // Held by the loop around each poll: whoever holds it keeps the loop from coming round.
-        java.util.concurrent.locks.ReentrantLock turn = new java.util.concurrent.locks.ReentrantLock();
-        Thread loop = Thread.ofPlatform().daemon().start(() -> {
-            while (looping.get()) {
-                turn.lock();
-                try {
-                    port.poll(null, null, System.nanoTime());
-                } finally {
-                    turn.unlock();
-                }
-                LockSupport.parkNanos(20_000);
-            }
-        });
+        ReentrantLock turn = new ReentrantLock();
+        Thread loop = polling(port, looping, turn);
         int ram = FakeQemuSocket.memfd(RAM), log = FakeQemuSocket.memfd(4096), kick = FakeQemuSocket.eventfd(), call = FakeQemuSocket.eventfd();
         try (FakeQemuSocket qemu = new FakeQemuSocket()) {
             CompletableFuture<Throwable> session = serving(backend, qemu);
@@ -151,6 +136,24 @@ class VhostUserBackendTest {
             for (int fd : new int[] {ram, log, kick, call}) Libc.close(fd);
             Files.deleteIfExists(dir);
         }
+    }
+
+    /**
+     * The agent's loop, polling {@code port} until {@code looping} is false; it holds {@code turn}
+     * through each poll, so whoever holds it keeps the loop from coming round.
+     */
+    private static Thread polling(VhostUserPort port, AtomicBoolean looping, ReentrantLock turn) {
+        return Thread.ofPlatform().daemon().start(() -> {
+            while (looping.get()) {
+                turn.lock();
+                try {
+                    port.poll(null, null, System.nanoTime());
+                } finally {
+                    turn.unlock();
+                }
+                LockSupport.parkNanos(20_000);
+            }
+        });
     }
 
     /** The back-end answering {@code qemu} on a thread of its own; what ended the session (null: QEMU closed it). */
