@@ -418,13 +418,7 @@ public final class AgentService implements AutoCloseable {
         AgentStatus status = onLoop((a, now) -> {
             sockets.add(loop.localAddress());
             for (Plugged p : ports.values()) {
-                if (p.port() instanceof dev.ferry.agent.port.QemuSocketPort q) {
-                    try {
-                        sockets.add(q.localAddress());
-                    } catch (IOException e) {
-                        // A port closing as we look: it drops nothing more.
-                    }
-                }
+                if (p.port() instanceof dev.ferry.agent.port.QemuSocketPort q) sockets.add(q.localAddress());
             }
             Map<String, Long> counters = new LinkedHashMap<>();
             a.counters().snapshot().forEach((c, v) -> counters.put(c.label(), v));

@@ -7,9 +7,6 @@ import dev.ferry.agent.PortPolicy;
 import dev.ferry.board.VmKey;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.ByteBuffer;
-import java.nio.channels.DatagramChannel;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,7 +16,8 @@ import org.slf4j.LoggerFactory;
  * no header. The VM is started with
  * {@code -netdev dgram,id=n0,local.type=inet,local.host=H,local.port=QEMU_PORT,remote.type=inet,remote.host=H,remote.port=FERRY_PORT}:
  * this port binds {@code local} (QEMU's remote) and sends to {@code remote} (QEMU's local). Datagrams
- * from any other address are dropped and counted. Used by the agent's thread only.
+ * from any other address are dropped and counted. The socket is a native one ({@link PeerDatagrams}),
+ * so the agent's loop sleeps on it. Used by the agent's thread only.
  */
 public final class QemuSocketPort implements PolledPort {
     private static final Logger log = LoggerFactory.getLogger(QemuSocketPort.class);
@@ -30,10 +28,9 @@ public final class QemuSocketPort implements PolledPort {
     private final List<Integer> ips;
     private final PortPolicy policy;
     private final InetSocketAddress remote;
-    private final DatagramChannel channel;
-    private final ByteBuffer rx = ByteBuffer.allocate(65_536);
-    private final ByteBuffer tx = ByteBuffer.allocateDirect(65_536);
-    private long framesIn, framesOut, strangers, sendFailures;
+    private final PeerDatagrams socket;
+    private final byte[] rx = new byte[65_536];
+    private long framesIn, framesOut, strangers, tooLong, sendFailures;
     /** QEMU's own socket, borrowed for the length of a migration out; agent's thread only. */
     private PeerSocket qemuSocket;
 
@@ -45,10 +42,7 @@ public final class QemuSocketPort implements PolledPort {
         this.ips = List.copyOf(ips);
         this.policy = policy;
         this.remote = remote;
-        this.channel = DatagramChannel.open();
-        channel.setOption(StandardSocketOptions.SO_RCVBUF, 1 << 20);
-        channel.bind(local);
-        channel.configureBlocking(false);
+        this.socket = new PeerDatagrams(local, remote, rx.length, 1 << 20);
     }
 
     @Override public VmKey key() { return key; }
@@ -56,47 +50,44 @@ public final class QemuSocketPort implements PolledPort {
     @Override public List<Integer> ips() { return ips; }
     @Override public PortPolicy policy() { return policy; }
 
-    public InetSocketAddress localAddress() throws IOException {
-        return (InetSocketAddress) channel.getLocalAddress();
+    public InetSocketAddress localAddress() {
+        return socket.localAddress();
+    }
+
+    @Override
+    public int readableFd() {
+        return socket.fd();
     }
 
     @Override
     public boolean deliver(byte[] buf, int offset, int length) {
-        tx.clear();
-        tx.put(buf, offset, length).flip();
-        try {
-            if (channel.send(tx, remote) == 0) {
-                sendFailures++;
-                return false;
-            }
-            framesOut++;
-            return true;
-        } catch (IOException e) {
+        if (!socket.send(buf, offset, length)) {
             sendFailures++;
-            log.debug("port {}: send to {} failed: {}", vmId, remote, e.toString());
             return false;
         }
+        framesOut++;
+        return true;
     }
 
     @Override
     public int poll(Agent agent, LocalPort handle, long now) {
         int n = 0;
         for (; n < MAX_FRAMES_PER_POLL; n++) {
-            rx.clear();
-            InetSocketAddress from;
-            try {
-                from = (InetSocketAddress) channel.receive(rx);
-            } catch (IOException e) {
-                log.debug("port {}: receive failed: {}", vmId, e.toString());
+            int length = socket.receive(rx);
+            if (length == PeerDatagrams.NONE) {
+                if (socket.lastErrno() != 0) log.debug("port {}: receive failed: {}", vmId, Libc.strerror(socket.lastErrno()));
                 break;
             }
-            if (from == null) break;
-            if (!from.equals(remote)) {
+            if (length == PeerDatagrams.STRANGER) {
                 strangers++;
                 continue;
             }
+            if (length == PeerDatagrams.TOO_LONG) {
+                tooLong++;
+                continue;
+            }
             framesIn++;
-            agent.onPortFrame(handle, rx.array(), 0, rx.position(), now);
+            agent.onPortFrame(handle, rx, 0, length, now);
         }
         return n;
     }
@@ -124,28 +115,21 @@ public final class QemuSocketPort implements PolledPort {
 
     @Override
     public String describe() {
-        try {
-            return "local " + Endpoints.format(localAddress()) + ", QEMU at " + Endpoints.format(remote);
-        } catch (IOException e) {
-            return "closed, QEMU at " + Endpoints.format(remote);
-        }
+        return "local " + Endpoints.format(localAddress()) + ", QEMU at " + Endpoints.format(remote);
     }
 
     @Override public long framesIn() { return framesIn; }
     @Override public long framesOut() { return framesOut; }
     /** Datagrams from an address other than the VM's: dropped. */
     public long strangers() { return strangers; }
-    @Override public long inDropped() { return strangers; }
+    /** Datagrams from the VM's QEMU, dropped, and those longer than any frame: dropped. */
+    @Override public long inDropped() { return strangers + tooLong; }
     /** Frames for the VM the kernel refused (full socket buffer) or that failed. */
     @Override public long outDropped() { return sendFailures; }
 
     @Override
     public void close() {
         returnQemuSocket();
-        try {
-            channel.close();
-        } catch (IOException e) {
-            log.debug("port {}: close failed: {}", vmId, e.toString());
-        }
+        socket.close();
     }
 }

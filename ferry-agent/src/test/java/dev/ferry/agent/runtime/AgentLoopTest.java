@@ -90,6 +90,28 @@ class AgentLoopTest {
     }
 
     @Test
+    void anIdleLoopWithAQemuSocketPortPluggedSleepsAndStillTakesWhatQemuSends() throws Exception {
+        try (AgentLoop loop = started(); var qemu = java.nio.channels.DatagramChannel.open()) {
+            qemu.bind(new InetSocketAddress("127.0.0.1", 0));
+            var port = new dev.ferry.agent.port.QemuSocketPort(new VmKey(VNI, 0x02_00_00_00_00_07L), "vm7", List.of(),
+                    dev.ferry.agent.PortPolicy.defaultsFor(List.of()), new InetSocketAddress("127.0.0.1", 0),
+                    (InetSocketAddress) qemu.getLocalAddress());
+            loop.addPort(port);
+            long before = loop.sleeps();
+            Thread.sleep(300);
+            assertThat(loop.sleeps() - before).as("sleeps of at most 1 ms (the timer tick) in 300 ms").isGreaterThan(50);
+
+            byte[] frame = new byte[60];
+            frame[5] = 7; // to 02:00:00:00:00:07's neighbour, from it: any frame the VM sends
+            frame[11] = 7;
+            qemu.send(java.nio.ByteBuffer.wrap(frame), port.localAddress());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (port.framesIn() == 0 && System.nanoTime() < deadline) Thread.sleep(1);
+            assertThat(port.framesIn()).as("the datagram from QEMU taken").isEqualTo(1);
+        }
+    }
+
+    @Test
     void aPortThatFindsWorkAsTheLoopGetsReadyToSleepKeepsItAwake() throws Exception {
         int fd = dev.ferry.agent.port.Epoll.eventFd();
         try (AgentLoop loop = started()) {
