@@ -38,6 +38,16 @@ final class FerryVms implements AutoCloseable {
         return vm;
     }
 
+    /** A destination copy of VM {@code name} on agent {@code host}'s vhost-user port, waiting for a migration on {@code port}. */
+    QemuVm incoming(String name, int host, long mac, String ip, int port) throws Exception {
+        QemuVm.Nic nic = network.nic(name, host, mac);
+        QemuVm vm = QemuVm.start(image, name + "-on-" + host, ip + "/24", nic, dir, port);
+        vms.add(vm);
+        network.plug(name, host, ip, nic, vm);
+        vm.awaitQmp();
+        return vm;
+    }
+
     /** Until every VM started says it is ready on its console. */
     void awaitReady() throws Exception {
         for (QemuVm vm : vms) vm.await(Pattern.compile("ferry-vm: ready"), 60_000);
