@@ -193,8 +193,10 @@ final class Ingress implements Markers.Classifier {
 
     /** Every local VM of the VNI whose copy here owns its VM now (the source until hand-over, the destination after). */
     void deliverBroadcast(VirtualNetwork net, Frame f, LocalPort from, long now) {
+        long sender = f.src();
         for (LocalPort p : net.ports.values()) {
-            if (p == from) continue;
+            // Nor to another copy of the sender: a migrated VM's announcements reach its old port here.
+            if (p == from || p.mac == sender) continue;
             MigrationEntry m = net.migrations.get(p.mac);
             if (m == null || m.ownsVm()) {
                 deliverToPort(p, f.buf, f.off, f.len, now);

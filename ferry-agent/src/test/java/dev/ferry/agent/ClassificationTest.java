@@ -199,6 +199,19 @@ class ClassificationTest {
     }
 
     @Test
+    void aVmsOwnAnnouncementFromTheHostItWentToIsNotHandedToItsStoppedCopyNorCountedAsDropped() {
+        TestPort here = h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+
+        h.receive(3, A, Ethernet.BROADCAST, 1, 0, 0);
+
+        assertThat(here.delivered).isEmpty();
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
+        assertThat(h.count(Counter.BROADCAST_IN)).isEqualTo(1);
+    }
+
+    @Test
     void anyFrameFromAPausedIncomingCopyMeansItResumedAndWaitsForTheHandover() {
         h.remoteVm(A, 2);
         h.remoteVm(R, 3);
