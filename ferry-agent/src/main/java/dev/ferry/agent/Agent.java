@@ -242,7 +242,11 @@ public final class Agent implements Migrations.Ports {
         Frame f = received.of(rx);
         if (Ethernet.isGroup(f.dst())) {
             counters.inc(Counter.BROADCAST_IN);
-            ingress.deliverBroadcast(net, f, null, now);
+            if (f.has(Geneve.FLAG_FORWARDED)) {
+                ingress.deliverRelayedBroadcast(net, f, now);
+            } else {
+                ingress.deliverBroadcast(net, f, null, now);
+            }
             return;
         }
         ingress.classify(net, f, now);

@@ -4,6 +4,7 @@ import static dev.ferry.wire.Geneve.FLAG_FORWARDED;
 import static dev.ferry.wire.Geneve.FLAG_MARKER;
 
 import dev.ferry.board.NodeRecord;
+import dev.ferry.wire.Ethernet;
 import dev.ferry.wire.ControlMessage;
 import org.agrona.collections.Long2LongHashMap;
 
@@ -191,26 +192,67 @@ final class Ingress implements Markers.Classifier {
         wire.sendControl(net, origin, new ControlMessage.LocationHint(dst));
     }
 
-    /** Every local VM of the VNI whose copy here owns its VM now (the source until hand-over, the destination after). */
+    /**
+     * A broadcast, to every local VM of the VNI. A migrating VM takes it from the copy that owns the
+     * VM when it arrives (design §6.2): the source until hand-over, which keeps it in the buffer while
+     * its copy is stopped (relayed with the rest, in order), and the destination from its resume. The
+     * copy that does not own the VM leaves it alone, uncounted: the VM gets it at the other.
+     */
     void deliverBroadcast(VirtualNetwork net, Frame f, LocalPort from, long now) {
         long sender = f.src();
         for (LocalPort p : net.ports.values()) {
-            // Nor to another copy of the sender: a migrated VM's announcements reach its old port here.
-            if (p == from || p.mac == sender) continue;
+            // Nor to another copy of the sender (a migrated VM's announcements reach its old port here),
+            // nor to a copy that was handed over and waits to be unplugged: the VM runs elsewhere.
+            if (p == from || p.mac == sender || p.departed) continue;
             MigrationEntry m = net.migrations.get(p.mac);
-            if (m == null || m.ownsVm()) {
+            if (m == null) {
                 deliverToPort(p, f.buf, f.off, f.len, now);
-            } else {
-                counters.inc(Counter.DROP_PORT_NOT_RUNNING);
+                continue;
             }
+            switch (m.action()) {
+                case DELIVER -> deliverToPort(p, f.buf, f.off, f.len, now);
+                case BUFFER -> {
+                    // A paused incoming copy is not the VM's yet: its source keeps this one.
+                    if (!m.is(MigrationEntry.Phase.INCOMING)) buffer(m, f, now);
+                }
+                case RELAY -> { } // handed over: the flood reaches the destination itself
+            }
+        }
+    }
+
+    /**
+     * A broadcast a source kept for its stopped VM and relayed with its buffer: for that VM alone,
+     * the one arriving here by the migration the frame names ({@code via}), never for the other VMs
+     * of the VNI (the flood gave them their own copy).
+     */
+    void deliverRelayedBroadcast(VirtualNetwork net, Frame f, long now) {
+        MigrationEntry m = net.migrations.arrivingBy(f.via);
+        LocalPort p = m == null ? null : m.port != null ? m.port : net.ports.get(m.key.mac());
+        if (p == null) {
+            counters.inc(Counter.DROP_NOT_HERE_FORWARDED);
+            return;
+        }
+        if (m.action() == MigrationEntry.Action.DELIVER) {
+            deliverToPort(p, f.buf, f.off, f.len, now);
+        } else {
+            buffer(m, f, now);
         }
     }
 
     /** Delivers, through classification now that the entry allows it, what a migration buffer kept. */
     void flushLocally(VirtualNetwork net, MigrationEntry e, long now) {
         Frame f = new Frame();
+        LocalPort vm = e.port != null ? e.port : net.ports.get(e.key.mac());
         for (Held h : e.takeBuffer()) {
-            classify(net, f.of(h), now);
+            f.of(h);
+            if (!Ethernet.isGroup(f.dst())) {
+                classify(net, f, now);
+            } else if (vm != null) {
+                // A broadcast kept for this VM alone (the others of the VNI had theirs).
+                deliverToPort(vm, f.buf, f.off, f.len, now);
+            } else {
+                counters.inc(Counter.DROP_PORT_UNPLUGGED);
+            }
         }
     }
 

@@ -21,6 +21,15 @@ public final class MigrationTable {
         entries.remove(e.key.mac(), e);
     }
 
+    /** The DESTINATION row of migration {@code migrationId}, or null; a scan, for the rare frame that needs it. */
+    MigrationEntry arrivingBy(long migrationId) {
+        if (migrationId == 0) return null;
+        for (MigrationEntry e : entries.values()) {
+            if (e.role == MigrationEntry.Role.DESTINATION && e.migrationId == migrationId) return e;
+        }
+        return null;
+    }
+
     public int size() {
         return entries.size();
     }

@@ -204,6 +204,15 @@ final class AgentHarness {
         pump();
     }
 
+    /** A data packet agent {@code origin} relays for migration {@code via}: a frame it kept or got for a VM that left it. */
+    void receiveRelayed(int origin, long src, long dst, long seq, long via) {
+        byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 40];
+        int at = GeneveWriter.writeHeader(b, 0, VNI, false, Geneve.PROTOCOL_ETHERNET, Geneve.FLAG_FORWARDED, origin, 0, 0, via);
+        writeTraffic(b, at, dst, src, seq);
+        agent.onUnderlay(origin, b, 0, b.length, now);
+        pump();
+    }
+
     void receiveMarker(int origin, long src, long dst, long token, int flags) {
         byte[] b = new byte[Geneve.FERRY_HEADER_LENGTH + 14];
         int at = GeneveWriter.writeHeader(b, 0, VNI, true, Geneve.PROTOCOL_ETHERNET, Geneve.FLAG_MARKER | flags, origin, token, 0);

@@ -13,6 +13,7 @@ import dev.ferry.wire.Arp;
 import dev.ferry.wire.ControlMessage;
 import dev.ferry.wire.Ethernet;
 import dev.ferry.wire.Geneve;
+import dev.ferry.wire.GeneveFrame;
 import dev.ferry.wire.GeneveWriter;
 import dev.ferry.wire.Malformed;
 import java.util.List;
@@ -209,6 +210,112 @@ class ClassificationTest {
         assertThat(here.delivered).isEmpty();
         assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
         assertThat(h.count(Counter.BROADCAST_IN)).isEqualTo(1);
+    }
+
+    @Test
+    void aBroadcastForAVmWhoseSourceStoppedIsKeptAndRelayedInOrderAtHandover() {
+        TestPort a = h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receive(2, R, A, 1, 0, 0);
+        h.receive(2, R, Ethernet.BROADCAST, 2, 0, 0);
+        h.receive(2, R, A, 3, 0, 0);
+        h.receiveControl(3, new ControlMessage.Handover(MIG, A));
+
+        assertThat(a.delivered).isEmpty();
+        assertThat(h.sentData(3)).extracting(Sent::seq).containsExactly(1L, 2L, 3L);
+        GeneveFrame relayed = h.sentData(3).get(1).frame();
+        assertThat(relayed.hasFlag(Geneve.FLAG_FORWARDED)).isTrue();
+        assertThat(relayed.via()).as("names the migration: the destination gives it to that VM alone").isEqualTo(MIG);
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
+    }
+
+    @Test
+    void aBroadcastKeptForAStoppedVmReachesItWhenTheMigrationAborts() {
+        TestPort a = h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receive(2, R, A, 1, 0, 0);
+        h.receive(2, R, Ethernet.BROADCAST, 2, 0, 0);
+        h.event(new Aborted(VNI, A, MIG));
+
+        assertThat(a.seqs()).containsExactly(1L, 2L);
+        assertThat(h.count(Counter.DROP_UNKNOWN_DESTINATION)).isZero();
+    }
+
+    @Test
+    void aPausedIncomingCopyLeavesABroadcastToItsSourceAndCountsNoDrop() {
+        h.remoteVm(A, 2);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.receive(3, R, Ethernet.BROADCAST, 1, 0, 0);
+        h.event(new DestinationResumed(VNI, A, MIG));
+
+        assertThat(incoming.delivered).as("its source keeps it, and relays it").isEmpty();
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
+    }
+
+    @Test
+    void aHandedOverSourceLeavesABroadcastToTheDestinationAndCountsNoDrop() {
+        TestPort a = h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receiveControl(3, new ControlMessage.Handover(MIG, A));
+        h.receive(2, R, Ethernet.BROADCAST, 1, 0, 0);
+
+        assertThat(a.delivered).isEmpty();
+        assertThat(h.sentData(3)).as("the flood reaches the destination itself").isEmpty();
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING)).isZero();
+    }
+
+    @Test
+    void aHandedOverCopyWaitingToBeUnpluggedGetsNoBroadcastOnceItsEntryEnded() {
+        TestPort a = h.localVm(A);
+        h.event(new Started(VNI, A, MIG));
+        h.event(new SourceStopped(VNI, A, MIG));
+        h.receiveControl(3, new ControlMessage.Handover(MIG, A));
+        for (int i = 0; i < 20 && !h.agent.migrations().isEmpty(); i++) h.advance(1_000);
+        assertThat(h.agent.migrations()).as("the source's entry ended").isEmpty();
+
+        h.receive(2, R, Ethernet.BROADCAST, 1, 0, 0);
+
+        assertThat(a.delivered).as("the VM runs at host 3").isEmpty();
+        assertThat(h.count(Counter.DROP_PORT_NOT_RUNNING) + h.count(Counter.DROP_PORT_FULL)).isZero();
+    }
+
+    @Test
+    void aRelayedBroadcastReachesOnlyTheVmItWasKeptFor() {
+        TestPort b = h.localVm(B);
+        h.remoteVm(A, 2);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.event(new DestinationResumed(VNI, A, MIG));
+        h.receiveRelayed(2, R, Ethernet.BROADCAST, 7, MIG);
+
+        assertThat(incoming.seqs()).containsExactly(7L);
+        assertThat(b.delivered).as("B had the flood's own copy").isEmpty();
+    }
+
+    @Test
+    void aRelayedBroadcastForAPausedIncomingCopyWaitsForItsResume() {
+        h.remoteVm(A, 2);
+        TestPort incoming = new TestPort(A);
+        h.event(new StandbyAppeared(incoming, MIG));
+        h.receiveRelayed(2, R, A, 1, MIG);
+        h.receiveRelayed(2, R, Ethernet.BROADCAST, 2, MIG);
+        assertThat(incoming.delivered).isEmpty();
+        h.event(new DestinationResumed(VNI, A, MIG));
+
+        assertThat(incoming.seqs()).containsExactly(1L, 2L);
+    }
+
+    @Test
+    void aRelayedBroadcastForNoMigrationHereIsDroppedAndCounted() {
+        TestPort b = h.localVm(B);
+        h.receiveRelayed(2, R, Ethernet.BROADCAST, 1, MIG);
+
+        assertThat(b.delivered).isEmpty();
+        assertThat(h.count(Counter.DROP_NOT_HERE_FORWARDED)).isEqualTo(1);
     }
 
     @Test
