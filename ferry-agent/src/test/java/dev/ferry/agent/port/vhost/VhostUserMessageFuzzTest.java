@@ -43,6 +43,7 @@ class VhostUserMessageFuzzTest {
     private static synchronized void setUp() throws IOException {
         if (port != null) return;
         Path dir = Files.createTempDirectory("ferry-vhost-fuzz");
+        dir.toFile().deleteOnExit(); // nothing is ever made in it: the socket is never bound
         port = new VhostUserPort(new VmKey(100, MAC), "fuzz", List.of(), PortPolicy.defaultsFor(List.of()), dir.resolve("none.sock"));
         port.close();
         backend = new VhostUserBackend(port, "fuzz", dir.resolve("none.sock"), MAC, true);
