@@ -65,7 +65,7 @@ public final class AgentService implements AutoCloseable {
 
     private AgentService(AgentSettings.Validated settings) throws IOException {
         this.settings = settings;
-        this.loop = new AgentLoop(settings.listen(), settings.transport(), "agent-" + settings.config().hostId());
+        this.loop = new AgentLoop(settings.listen(), settings.transport(), "agent-" + settings.config().hostId(), settings.loopNice());
         this.underlay = new UdpUnderlay(loop.socket(), new HostDirectory());
         var config = settings.config();
         if (settings.listen().getPort() == 0) {

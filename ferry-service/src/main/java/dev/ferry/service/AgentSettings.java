@@ -9,6 +9,7 @@ import dev.ferry.agent.AgentConfig;
 import dev.ferry.agent.PortPolicy;
 import dev.ferry.agent.Mode;
 import dev.ferry.board.Endpoints;
+import dev.ferry.agent.runtime.LoopPriority;
 import dev.ferry.agent.runtime.UnderlaySocket.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -42,7 +43,7 @@ import java.util.Set;
  * transport: auto              # underlay socket: epoll (Linux, batched receive), nio, or auto
  * libvirt: qemu:///system      # the libvirt daemon whose domain events tell ports with a domain their
  *                               # migrations (default qemu:///system, connected once such a port is plugged)
- * tuning: { buffer-millis: 2000, retry-millis: 100 }
+ * tuning: { buffer-millis: 2000, retry-millis: 100, loop-nice: -10 }
  * ports: [ ... ]               # see PortSpec
  * </pre>
  */
@@ -65,28 +66,32 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         return security == null ? Security.NONE : security;
     }
 
-    /** Optional overrides of the agent's limits and timers (milliseconds, bytes). */
+    /**
+     * Optional overrides of the agent's limits and timers (milliseconds, bytes), and the nice value
+     * its loop thread runs at ({@code loop-nice}, -20..19, default -10: {@code LoopPriority}).
+     */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
                          @JsonProperty("hold-bytes") Long holdBytes, @JsonProperty("hold-millis") Long holdMillis,
                          @JsonProperty("grace-millis") Long graceMillis, @JsonProperty("retry-millis") Long retryMillis,
-                         @JsonProperty("lease-millis") Long leaseMillis, @JsonProperty("resync-millis") Long resyncMillis) {}
+                         @JsonProperty("lease-millis") Long leaseMillis, @JsonProperty("resync-millis") Long resyncMillis,
+                         @JsonProperty("loop-nice") Integer loopNice) {}
 
     /** What a validated configuration yields. */
     public record Validated(AgentConfig config, InetSocketAddress listen, Transport transport, String board,
                             HttpAddress admin, HttpAddress.Tcp metrics, String metricsToken, List<PortSpec.Port> ports,
-                            dev.ferry.rpc.Tls tls, String libvirt) {
+                            dev.ferry.rpc.Tls tls, String libvirt, int loopNice) {
         /**
          * These settings speaking mutual TLS with {@code tls} (null: plaintext, {@code --insecure}):
          * to the board, and on a TCP admin endpoint.
          */
         public Validated withTls(dev.ferry.rpc.Tls tls) {
-            return new Validated(config, listen, transport, board, admin, metrics, metricsToken, ports, tls, libvirt);
+            return new Validated(config, listen, transport, board, admin, metrics, metricsToken, ports, tls, libvirt, loopNice);
         }
 
         /** These settings with the underlay's datagrams unsealed (design §7b): only where the underlay is protected otherwise. */
         public Validated withPlaintextUnderlay(boolean plaintext) {
             return new Validated(config.withPlaintextUnderlay(plaintext), listen, transport, board, admin, metrics, metricsToken, ports, tls,
-                    libvirt);
+                    libvirt, loopNice);
         }
     }
 
@@ -215,7 +220,11 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             throw new ConfigException("transport: '" + transport + "' is not auto, epoll or nio");
         }
         AgentConfig defaults = AgentConfig.defaults(hostId, new HashSet<>(vnis), m);
-        Tuning t = tuning == null ? new Tuning(null, null, null, null, null, null, null, null) : tuning;
+        Tuning t = tuning == null ? new Tuning(null, null, null, null, null, null, null, null, null) : tuning;
+        int loopNice = t.loopNice() == null ? LoopPriority.DEFAULT_NICE : t.loopNice();
+        if (loopNice < LoopPriority.MIN_NICE || loopNice > LoopPriority.MAX_NICE) {
+            throw new ConfigException("tuning.loop-nice: " + loopNice + " is not in " + LoopPriority.MIN_NICE + ".." + LoopPriority.MAX_NICE);
+        }
         AgentConfig config = new AgentConfig(hostId, adv, new HashSet<>(vnis), m,
                 or(t.bufferBytes(), defaults.bufferBytes()), or(t.bufferMillis(), defaults.bufferMillis()),
                 or(t.holdBytes(), defaults.holdBytes()), or(t.holdMillis(), defaults.holdMillis()),
@@ -246,7 +255,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
             throw new ConfigException("libvirt: '" + libvirt + "' is not a libvirt URI like qemu:///system");
         }
         return new Validated(config, l, tr, board, adminAddress, metricsAddress, metricsToken, List.copyOf(validPorts), null,
-                libvirt == null ? "qemu:///system" : libvirt);
+                libvirt == null ? "qemu:///system" : libvirt, loopNice);
     }
 
     private static long or(Long value, long otherwise) {

@@ -219,6 +219,17 @@ class AgentSettingsTest {
     }
 
     @Test
+    void theLoopRunsAtNiceMinusTenUnlessTuningSaysOtherwise() throws Exception {
+        assertThat(load(GOOD).loopNice()).isEqualTo(-10);
+        assertThat(load(GOOD.replace("retry-millis: 50", "retry-millis: 50, loop-nice: 0")).loopNice()).isZero();
+    }
+
+    @Test
+    void aLoopNiceValueOutsideLinuxsRangeIsRefused() {
+        refused(GOOD.replace("retry-millis: 50", "retry-millis: 50, loop-nice: -21"), "tuning.loop-nice", "not in -20..19");
+    }
+
+    @Test
     void aPortWithoutIdIsRefused() {
         refused(GOOD.replace("  - id: web1\n    type", "  - type"), "ports[0].id", "missing");
     }

@@ -46,6 +46,7 @@ public final class AgentLoop implements AutoCloseable {
     private final java.util.function.BooleanSupplier noCommands = commands::isEmpty;
     private final List<Polled> polled = new ArrayList<>();
     private final Thread thread;
+    private final int nice;
     private volatile Agent agent;
     private volatile HostDirectory hosts;
     private volatile boolean running = true;
@@ -55,8 +56,13 @@ public final class AgentLoop implements AutoCloseable {
     private volatile long portsFaulted;
     private long lastErrorLog;
 
-    /** Binds the underlay socket; the agent is given by {@link #start}, once its underlay exists. */
-    public AgentLoop(InetSocketAddress bind, UnderlaySocket.Transport transport, String name) throws IOException {
+    /**
+     * Binds the underlay socket; the agent is given by {@link #start}, once its underlay exists. The
+     * loop's thread runs at nice value {@code nice} ({@link LoopPriority}), or as it inherited with
+     * {@link LoopPriority#INHERIT}.
+     */
+    public AgentLoop(InetSocketAddress bind, UnderlaySocket.Transport transport, String name, int nice) throws IOException {
+        this.nice = nice;
         socket = UnderlaySocket.open(bind, transport);
         try {
             waiter = new Waiter();
@@ -69,9 +75,9 @@ public final class AgentLoop implements AutoCloseable {
         thread.setDaemon(true);
     }
 
-    /** Binds the underlay socket with the best transport this machine has. */
+    /** Binds the underlay socket with the best transport this machine has; the thread's priority as inherited. */
     public AgentLoop(InetSocketAddress bind, String name) throws IOException {
-        this(bind, UnderlaySocket.Transport.AUTO, name);
+        this(bind, UnderlaySocket.Transport.AUTO, name, LoopPriority.INHERIT);
     }
 
     public InetSocketAddress localAddress() {
@@ -135,6 +141,13 @@ public final class AgentLoop implements AutoCloseable {
     private record Polled(PolledPort port, LocalPort handle) {}
 
     private void run() {
+        if (nice != LoopPriority.INHERIT) {
+            String refused = LoopPriority.setForThisThread(nice);
+            if (refused != null) {
+                log.warn("agent loop {}: could not run at nice {} ({}): it waits behind busy cores for its turn; give the agent"
+                        + " CAP_SYS_NICE, or set tuning.loop-nice: 0", thread.getName(), nice, refused);
+            }
+        }
         while (running) {
             idle(doWork());
         }

@@ -170,8 +170,37 @@ class AgentLoopTest {
         return port.polls.get();
     }
 
+    @Test
+    void theLoopsThreadAloneRunsAtTheNiceValueItWasGiven() throws Exception {
+        // Lowering a priority (a higher nice value) needs no privilege: the test runs as anyone.
+        int mine = niceOfThisThread();
+        int asked = Math.min(mine + 5, LoopPriority.MAX_NICE);
+        try (AgentLoop loop = started(asked)) {
+            java.util.concurrent.CompletableFuture<Integer> seen = new java.util.concurrent.CompletableFuture<>();
+            loop.post((a, now) -> seen.complete(niceOfThisThread()));
+
+            assertThat(seen.get(5, TimeUnit.SECONDS)).as("the loop's thread").isEqualTo(asked);
+            assertThat(niceOfThisThread()).as("the thread that made the loop").isEqualTo(mine);
+        }
+    }
+
+    /** Field 19 of the calling thread's /proc stat line: its nice value. */
+    private static int niceOfThisThread() {
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
+            String[] afterName = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Integer.parseInt(afterName[19 - 3]);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     private static AgentLoop started() throws Exception {
-        AgentLoop loop = new AgentLoop(new InetSocketAddress("127.0.0.1", 0), "test-loop");
+        return started(LoopPriority.INHERIT);
+    }
+
+    private static AgentLoop started(int nice) throws Exception {
+        AgentLoop loop = new AgentLoop(new InetSocketAddress("127.0.0.1", 0), UnderlaySocket.Transport.AUTO, "test-loop", nice);
         Underlay nowhere = new Underlay() {
             @Override public void send(int toHost, byte[] buf, int offset, int length) {}
             @Override public void learnHost(int hostId, String endpoint) {}
