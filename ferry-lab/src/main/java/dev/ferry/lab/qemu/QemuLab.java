@@ -192,7 +192,13 @@ public final class QemuLab implements AutoCloseable {
             print(row);
         }
         progress("waiting for the sender to finish");
-        Matcher summary = ReceiverLines.awaitSummary(rx.vm.console(), between, 20_000L * o.total() + 60_000);
+        Matcher summary;
+        try {
+            summary = ReceiverLines.awaitSummary(rx.vm.console(), between, 20_000L * o.total() + 60_000);
+        } catch (IOException e) {
+            // A receiver that stopped printing is mostly a guest that died or hung: its state and last words say which.
+            throw new IOException(e.getMessage() + "; the receiver: " + rx.vm.state(), e);
+        }
         long received = Long.parseLong(summary.group(1));
         // The guest's own UDP counters, by name: a frame can also be refused inside the VM (its socket
         // full, or the guest's memory for UDP: RcvbufErrors, MemErrors) after Ferry delivered it.
