@@ -43,7 +43,7 @@ import java.util.Set;
  * transport: auto              # underlay socket: epoll (Linux, batched receive), nio, or auto
  * libvirt: qemu:///system      # the libvirt daemon whose domain events tell ports with a domain their
  *                               # migrations (default qemu:///system, connected once such a port is plugged)
- * tuning: { buffer-millis: 2000, retry-millis: 100, loop-nice: -10 }
+ * tuning: { buffer-millis: 2000, retry-millis: 100 }   # and loop-nice: -20..19, the loop thread's (unset: the process's)
  * ports: [ ... ]               # see PortSpec
  * </pre>
  */
@@ -68,7 +68,7 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
 
     /**
      * Optional overrides of the agent's limits and timers (milliseconds, bytes), and the nice value
-     * its loop thread runs at ({@code loop-nice}, -20..19, default -10: {@code LoopPriority}).
+     * its loop thread runs at ({@code loop-nice}, -20..19; unset, the process's: {@code LoopPriority}).
      */
     public record Tuning(@JsonProperty("buffer-bytes") Long bufferBytes, @JsonProperty("buffer-millis") Long bufferMillis,
                          @JsonProperty("hold-bytes") Long holdBytes, @JsonProperty("hold-millis") Long holdMillis,
@@ -221,8 +221,8 @@ public record AgentSettings(@JsonProperty("host-id") Integer hostId, String list
         }
         AgentConfig defaults = AgentConfig.defaults(hostId, new HashSet<>(vnis), m);
         Tuning t = tuning == null ? new Tuning(null, null, null, null, null, null, null, null, null) : tuning;
-        int loopNice = t.loopNice() == null ? LoopPriority.DEFAULT_NICE : t.loopNice();
-        if (loopNice < LoopPriority.MIN_NICE || loopNice > LoopPriority.MAX_NICE) {
+        int loopNice = t.loopNice() == null ? LoopPriority.INHERIT : t.loopNice();
+        if (t.loopNice() != null && (loopNice < LoopPriority.MIN_NICE || loopNice > LoopPriority.MAX_NICE)) {
             throw new ConfigException("tuning.loop-nice: " + loopNice + " is not in " + LoopPriority.MIN_NICE + ".." + LoopPriority.MAX_NICE);
         }
         AgentConfig config = new AgentConfig(hostId, adv, new HashSet<>(vnis), m,

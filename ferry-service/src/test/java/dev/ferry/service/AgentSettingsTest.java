@@ -4,6 +4,7 @@ package dev.ferry.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ferry.agent.runtime.LoopPriority;
 import dev.ferry.agent.runtime.UnderlaySocket;
 
 import java.nio.file.Files;
@@ -219,9 +220,9 @@ class AgentSettingsTest {
     }
 
     @Test
-    void theLoopRunsAtNiceMinusTenUnlessTuningSaysOtherwise() throws Exception {
-        assertThat(load(GOOD).loopNice()).isEqualTo(-10);
-        assertThat(load(GOOD.replace("retry-millis: 50", "retry-millis: 50, loop-nice: 0")).loopNice()).isZero();
+    void theLoopKeepsTheProcesssPriorityUnlessTuningGivesItANiceValue() throws Exception {
+        assertThat(load(GOOD).loopNice()).isEqualTo(LoopPriority.INHERIT);
+        assertThat(load(GOOD.replace("retry-millis: 50", "retry-millis: 50, loop-nice: -10")).loopNice()).isEqualTo(-10);
     }
 
     @Test

@@ -10,17 +10,17 @@ import java.lang.invoke.MethodHandle;
 /**
  * The scheduling priority of the agent's loop thread: its nice value, set on that thread alone (Linux
  * keeps one per thread), so the board's gRPC threads, the JIT and the collector stay where they were.
- * On a host whose cores are busy with VMs, a loop woken by a frame otherwise waits its turn behind
- * them: milliseconds of a migration's switchover spent runnable, not running (README: Benchmarks).
- * Open vSwitch runs its switch at nice -10 for the same reason.
+ * On a host whose cores are busy with VMs, a loop woken by a frame waits its turn behind them:
+ * milliseconds of a migration's switchover spent runnable, not running. Raised (Open vSwitch runs its
+ * switch at nice -10), the loop comes first, and so after a migration the VM it floods with its
+ * buffer gets less of the core it needs to read it: measured both ways in README (Benchmarks), so it
+ * is left as inherited unless the operator asks ({@code tuning.loop-nice}).
  */
 public final class LoopPriority {
     private LoopPriority() {}
 
     /** Leave the thread at the nice value it inherited. */
     public static final int INHERIT = Integer.MIN_VALUE;
-    /** The nice value the loop asks for unless configured otherwise ({@code tuning.loop-nice}). */
-    public static final int DEFAULT_NICE = -10;
     public static final int MIN_NICE = -20, MAX_NICE = 19;
 
     private static final int PRIO_PROCESS = 0;
