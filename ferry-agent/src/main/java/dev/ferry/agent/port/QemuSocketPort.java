@@ -30,7 +30,8 @@ public final class QemuSocketPort implements PolledPort {
     private final InetSocketAddress remote;
     private final PeerDatagrams socket;
     private final byte[] rx = new byte[65_536];
-    private long framesIn, framesOut, strangers, tooLong, sendFailures;
+    private long framesIn, framesOut, strangers, tooLong, sendFailures, receiveErrors;
+    private long lastErrorWarning = Long.MIN_VALUE / 2;
     /** QEMU's own socket, borrowed for the length of a migration out; agent's thread only. */
     private PeerSocket qemuSocket;
 
@@ -75,7 +76,7 @@ public final class QemuSocketPort implements PolledPort {
         for (; n < MAX_FRAMES_PER_POLL; n++) {
             int length = socket.receive(rx);
             if (length == PeerDatagrams.NONE) {
-                if (socket.lastErrno() != 0) log.debug("port {}: receive failed: {}", vmId, Libc.strerror(socket.lastErrno()));
+                if (socket.lastErrno() != 0) receiveFailed(now);
                 break;
             }
             if (length == PeerDatagrams.STRANGER) {
@@ -90,6 +91,15 @@ public final class QemuSocketPort implements PolledPort {
             agent.onPortFrame(handle, rx, 0, length, now);
         }
         return n;
+    }
+
+    /** A receive that failed for another reason than nothing waiting: counted, and warned of once a second at most. */
+    private void receiveFailed(long now) {
+        receiveErrors++;
+        if (now - lastErrorWarning >= 1_000_000_000L) {
+            lastErrorWarning = now;
+            log.warn("port {}: receive failed: {} ({} so far)", vmId, Libc.strerror(socket.lastErrno()), receiveErrors);
+        }
     }
 
     /** QEMU's end of this port, for a migration out ({@link PeerSocket#borrow}); agent's thread only. */
@@ -124,6 +134,8 @@ public final class QemuSocketPort implements PolledPort {
     public long strangers() { return strangers; }
     /** Datagrams from the VM's QEMU, dropped, and those longer than any frame: dropped. */
     @Override public long inDropped() { return strangers + tooLong; }
+    /** Receives from QEMU's socket that failed (not for want of a datagram): warned of, at most once a second. */
+    public long receiveErrors() { return receiveErrors; }
     /** Frames for the VM the kernel refused (full socket buffer) or that failed. */
     @Override public long outDropped() { return sendFailures; }
 
