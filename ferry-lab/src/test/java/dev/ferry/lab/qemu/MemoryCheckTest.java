@@ -37,6 +37,20 @@ class MemoryCheckTest {
     }
 
     @Test
+    void theFirstDifferingPageShowsWhereItDiffersAndBothSidesBytes() throws Exception {
+        byte[] source = new byte[4 * MemoryCheck.PAGE], destination = source.clone();
+        // A frame's sequence number (big-endian) the new copy lacks: what a write left unlogged would leave.
+        byte[] seq = {0, 0, 0, 0, 0, 1, (byte) 0xe2, 0x40};
+        System.arraycopy(seq, 0, source, 2 * MemoryCheck.PAGE + 0x100, seq.length);
+
+        MemoryCheck.Outcome o = MemoryCheck.compare(write("a", source), write("b", destination));
+
+        assertThat(o.firstDifference()).contains("3 bytes differ in [0x2105, 0x2107]", "the source has 01 e2 40 00",
+                "the new copy 00 00 00 00");
+        assertThat(o.toString()).contains("in the first, 3 bytes differ");
+    }
+
+    @Test
     void aShorterDumpDiffersInEveryPageItLacks() throws Exception {
         byte[] memory = memory(16);
 
