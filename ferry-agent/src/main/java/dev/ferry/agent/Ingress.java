@@ -227,7 +227,7 @@ final class Ingress implements Markers.Classifier {
      */
     void deliverRelayedBroadcast(VirtualNetwork net, Frame f, long now) {
         MigrationEntry m = net.migrations.arrivingBy(f.via);
-        LocalPort p = m == null ? null : m.port != null ? m.port : net.ports.get(m.key.mac());
+        LocalPort p = m == null ? null : net.portOf(m);
         if (p == null) {
             counters.inc(Counter.DROP_NOT_HERE_FORWARDED);
             return;
@@ -242,7 +242,7 @@ final class Ingress implements Markers.Classifier {
     /** Delivers, through classification now that the entry allows it, what a migration buffer kept. */
     void flushLocally(VirtualNetwork net, MigrationEntry e, long now) {
         Frame f = new Frame();
-        LocalPort vm = e.port != null ? e.port : net.ports.get(e.key.mac());
+        LocalPort vm = net.portOf(e);
         for (Held h : e.takeBuffer()) {
             f.of(h);
             if (!Ethernet.isGroup(f.dst())) {

@@ -385,7 +385,7 @@ final class Migrations implements ModePolicy {
         e.resumedAt = now;
         e.lastRetryAt = now;
         e.timeline.mark(MigrationTimeline.Step.DESTINATION_RESUMED, now);
-        LocalPort here = e.port != null ? e.port : net.ports.get(e.key.mac());
+        LocalPort here = net.portOf(e);
         if (here != null) {
             here.arrival = e.timeline;
             here.landed = e.timeline;

@@ -71,6 +71,11 @@ public final class VirtualNetwork {
     public MigrationTable migrations() { return migrations; }
     public int heldFrames() { return order.heldFrames(); }
 
+    /** The port of {@code e}'s VM here: the one the entry kept (its VM may have left it), else the one plugged for its MAC. */
+    LocalPort portOf(MigrationEntry e) {
+        return e.port != null ? e.port : ports.get(e.key.mac());
+    }
+
     /**
      * The DESTINATION entry of {@code migrationId} for {@code mac}: the table's row, or, when the VM
      * came back here before that migration in was settled, the one behind the newer entry.
