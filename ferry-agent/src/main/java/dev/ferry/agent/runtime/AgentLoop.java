@@ -145,7 +145,7 @@ public final class AgentLoop implements AutoCloseable {
             String refused = LoopPriority.setForThisThread(nice);
             if (refused != null) {
                 log.warn("agent loop {}: could not run at nice {} ({}): it waits behind busy cores for its turn; give the agent"
-                        + " CAP_SYS_NICE, or set tuning.loop-nice: 0", thread.getName(), nice, refused);
+                        + " CAP_SYS_NICE, or leave tuning.loop-nice unset", thread.getName(), nice, refused);
             }
         }
         while (running) {

@@ -29,7 +29,7 @@ public final class LoopPriority {
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), true);
 
     /** The calling thread's kernel id. */
-    public static int threadId() {
+    private static int threadId() {
         try {
             return (int) GETTID.invokeExact();
         } catch (Throwable t) {
